@@ -1,0 +1,139 @@
+"""create_app(): the API, the portal, health checks and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from partnerhub import __version__, jobs, runtime
+from partnerhub.config import Settings, get_settings
+from partnerhub.db import migration_status
+from partnerhub.errors import ApiError
+from partnerhub.kit import web
+from partnerhub.portal import session as portal_session
+
+log = logging.getLogger("partnerhub")
+STATIC_DIR = Path(__file__).parent / "portal" / "static"
+
+
+def create_app(
+    settings: Settings | None = None, database_url: str | None = None, worker: bool = False
+) -> FastAPI:
+    """Build the ASGI app. ``database_url`` is the libpq URL (resolved by the caller)."""
+    settings = settings or get_settings()
+    if database_url is None:
+        from partnerhub.db import database_url as resolve
+
+        database_url = resolve(settings)
+    url = database_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = runtime.init(settings, url)
+        await jobs.open_app(url)
+        task: asyncio.Task[None] | None = None
+        if worker:
+            task = asyncio.create_task(jobs.run_worker(settings.worker_concurrency))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await jobs.close_app()
+            await runtime.close()
+
+    app = FastAPI(
+        title="PartnerHub",
+        version=__version__,
+        summary="Self-hosted wholesale provisioning hub (Webex Wholesale API compatible)",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database_url = url
+
+    app.add_exception_handler(RequestValidationError, web.validation_handler)
+    app.add_exception_handler(ApiError, web.api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, web.http_error_handler)
+    app.add_exception_handler(Exception, web.unhandled_handler)
+
+    @app.exception_handler(portal_session.LoginRequired)
+    async def _login_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, portal_session.LoginRequired)
+        return portal_session.login_redirect(exc.next_url)
+
+    @app.exception_handler(portal_session.CsrfFailed)
+    async def _csrf_failed(request: Request, exc: Exception) -> Response:
+        from partnerhub.portal.render import error_page
+
+        return await error_page(
+            request, 403, "The form has expired or did not come from this site; reload and retry."
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        try:
+            async with web.database(request).engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return web.error_response(request, 503, [("The database is unavailable", 1600)])
+        return JSONResponse({"status": "ready"})
+
+    from partnerhub.portal import views as portal_views
+    from partnerhub.templates import api as templates_api
+    from partnerhub.templates import views as templates_views
+
+    app.include_router(templates_api.router)
+    app.include_router(portal_views.router)
+    app.include_router(templates_views.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if not web.is_api_path(request.url.path) or request.url.path == "/docs":
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            if request.url.path != "/docs":
+                response.headers.setdefault(
+                    "Content-Security-Policy",
+                    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                    "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+                )
+        if request.url.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "public, max-age=3600")
+        elif not web.is_api_path(request.url.path):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    # Outermost: tracking ids, 413 and 415 for every path, before routing.
+    app.add_middleware(web.HttpGuard, max_body=settings.max_body_bytes)
+    _ = RedirectResponse  # portal redirects are built in the views
+    return app
+
+
+def check_migrations(url: str) -> bool:
+    current, head = migration_status(url)
+    return current == head

@@ -1,0 +1,66 @@
+"""Partner administrator roles and API scopes (data, not code paths)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+READ_SCOPES: tuple[str, ...] = (
+    "spark-admin:wholesale_customers_read",
+    "spark-admin:wholesale_subscribers_read",
+    "spark-admin:wholesale_billing_reports_read",
+    "spark-admin:wholesale_sub_partners_read",
+    "partnerhub:templates_read",
+    "partnerhub:locations_read",
+    "partnerhub:numbers_read",
+)
+WRITE_SCOPES: tuple[str, ...] = (
+    "spark-admin:wholesale_customers_write",
+    "spark-admin:wholesale_subscribers_write",
+    "spark-admin:wholesale_billing_reports_write",
+    "partnerhub:templates_write",
+    "partnerhub:locations_write",
+    "partnerhub:numbers_write",
+)
+ADMIN_SCOPE = "partnerhub:admin"
+# Sales may run prechecks (which otherwise need a _write scope) without being able to write.
+PRECHECK_SCOPE = "partnerhub:precheck"
+ALL_SCOPES: tuple[str, ...] = (*READ_SCOPES, *WRITE_SCOPES, ADMIN_SCOPE, PRECHECK_SCOPE)
+
+
+def implied(scopes: frozenset[str] | set[str] | list[str]) -> frozenset[str]:
+    """The scopes a set grants: a ``_write`` scope implies its ``_read``."""
+    out = set(scopes)
+    for scope in scopes:
+        if scope.endswith("_write"):
+            out.add(scope.removesuffix("_write") + "_read")
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class PartnerRole:
+    name: str
+    label: str
+    scopes: frozenset[str]
+    manages_admins: bool
+
+
+PARTNER_ROLES: dict[str, PartnerRole] = {
+    "full_admin": PartnerRole(
+        "full_admin", "Full administrator", frozenset(ALL_SCOPES), manages_admins=True
+    ),
+    "admin": PartnerRole(
+        "admin",
+        "Administrator",
+        frozenset((*READ_SCOPES, *WRITE_SCOPES, PRECHECK_SCOPE)),
+        manages_admins=False,
+    ),
+    "read_only": PartnerRole(
+        "read_only", "Read-only administrator", frozenset(READ_SCOPES), manages_admins=False
+    ),
+    "sales": PartnerRole(
+        "sales",
+        "Sales administrator",
+        frozenset((*READ_SCOPES, PRECHECK_SCOPE)),
+        manages_admins=False,
+    ),
+}

@@ -1,0 +1,215 @@
+"""The ``partnerhub`` command: serve, worker, db, token."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from partnerhub.config import Settings, get_settings
+
+app = typer.Typer(
+    help="PartnerHub: self-hosted wholesale provisioning hub.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+console = Console(stderr=True)
+
+
+def _settings_help() -> str:
+    lines = ["Settings (environment variables):"]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"  PARTNERHUB_{name.upper()}: {field.description}")
+    return "\n\n".join(["Start the portal and the API.", *lines])
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _prepare(settings: Settings) -> str:
+    """Resolve the database (starting the embedded one if needed) and migrate it."""
+    from partnerhub.db import database_url, upgrade
+
+    url = database_url(settings)
+    upgrade(url)
+    return url
+
+
+async def _bootstrap(settings: Settings, url: str) -> None:
+    from partnerhub.db import Database
+    from partnerhub.identity.service import bootstrap
+
+    db = Database(url, 1)
+    try:
+        async with db.transaction() as session:
+            created = await bootstrap(
+                session, settings.partner_name, settings.admin_email, settings.admin_password
+            )
+    finally:
+        await db.dispose()
+    if created is None:
+        return
+    admin, generated = created
+    console.print(f"[bold]First start:[/bold] created partner '{settings.partner_name}'.")
+    console.print(f"Sign in at {settings.base_url()}/login as [bold]{admin.email}[/bold]")
+    if generated:
+        console.print(f"with the password [bold]{generated}[/bold] (shown only now).")
+    else:
+        console.print("with the password from PARTNERHUB_ADMIN_PASSWORD.")
+
+
+@app.command(help=_settings_help())
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (PARTNERHUB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port (PARTNERHUB_PORT).")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve only; run `partnerhub worker` elsewhere.")
+    ] = False,
+) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    _logging(settings)
+    url = _prepare(settings)
+    asyncio.run(_bootstrap(settings, url))
+    from partnerhub.app import create_app
+
+    application = create_app(settings, url, worker=not no_worker)
+    console.print(f"PartnerHub serving on {settings.base_url()} (worker: {not no_worker})")
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.log_level.lower() == "debug",
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Concurrent jobs.")] = None,
+) -> None:
+    """Run background jobs (provisioning, reconcilers) without serving HTTP."""
+    settings = get_settings()
+    _logging(settings)
+    url = _prepare(settings)
+
+    async def run() -> None:
+        from partnerhub import jobs, runtime
+
+        runtime.init(settings, url)
+        await jobs.open_app(url)
+        try:
+            await jobs.app.run_worker_async(
+                concurrency=concurrency or settings.worker_concurrency, install_signal_handlers=True
+            )
+        finally:
+            await jobs.close_app()
+            await runtime.close()
+
+    asyncio.run(run())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = get_settings()
+    _logging(settings)
+    _prepare(settings)
+    console.print("Database is up to date.")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the database's revision and the newest one."""
+    from partnerhub.db import database_url, migration_status
+
+    settings = get_settings()
+    current, head = migration_status(database_url(settings))
+    typer.echo(f"current: {current or '(empty)'}")
+    typer.echo(f"head:    {head}")
+    typer.echo("up to date" if current == head else "upgrade needed: partnerhub db upgrade")
+    if current != head:
+        raise typer.Exit(1)
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="A scope to grant; repeat, or comma-separate.")
+    ],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    expires: Annotated[str, typer.Option(help="Lifetime: 30d, 12h, 90m or never.")] = "90d",
+    partner: Annotated[
+        str | None, typer.Option(help="Partner id (default: the top-level partner).")
+    ] = None,
+) -> None:
+    """Create an API token and print it once."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from partnerhub.db import Database
+    from partnerhub.errors import ApiError
+    from partnerhub.identity import service as identity
+    from partnerhub.models import Partner
+
+    settings = get_settings()
+    url = _prepare(settings)
+
+    async def run() -> str:
+        db = Database(url, 1)
+        try:
+            async with db.transaction() as session:
+                if partner:
+                    partner_id = uuid.UUID(partner)
+                else:
+                    stmt = (
+                        select(Partner.id)
+                        .where(Partner.parent_id.is_(None))
+                        .order_by(Partner.created)
+                        .limit(1)
+                    )
+                    found = (await session.execute(stmt)).scalar_one_or_none()
+                    if found is None:
+                        raise typer.BadParameter("no partner yet: run `partnerhub serve` once")
+                    partner_id = found
+                new = identity.create_token(
+                    session,
+                    partner_id,
+                    name,
+                    ",".join(scope),
+                    identity.parse_duration(expires),
+                )
+                return new.secret
+        finally:
+            await db.dispose()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except ApiError as exc:
+        console.print(f"[red]{exc.description}[/red]")
+        raise typer.Exit(2) from None
+
+
+def main() -> None:
+    app()

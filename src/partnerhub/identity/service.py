@@ -1,0 +1,258 @@
+"""Rules for credentials: argon2 passwords, hashed API tokens, server-side sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
+from partnerhub.errors import Forbidden, InvalidValue, MissingField, NotFound, Unauthorized
+from partnerhub.identity.repository import AdminRepository, CredentialRepository
+from partnerhub.kit.scope import Principal
+from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
+from partnerhub.models.base import utcnow
+
+_hasher = PasswordHasher()
+# A hash of a random password: verifying against it costs the same as a real check, so that
+# unknown emails take as long as wrong passwords.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+TOKEN_PREFIX = "ph_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def hash_secret(secret: str) -> bytes:
+    """Tokens and session ids are 256-bit random: a SHA-256 is the right stored form."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def principal_for_admin(admin: PartnerAdmin, kind: str = "admin") -> Principal:
+    role = PARTNER_ROLES[admin.role]
+    return Principal(
+        kind=kind,
+        partner_id=admin.partner_id,
+        home_partner_id=admin.partner_id,
+        actor_id=admin.id,
+        actor_email=admin.email,
+        role=admin.role,
+        scopes=role.scopes,
+    )
+
+
+# --- API tokens -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def parse_scopes(raw: list[str] | str) -> list[str]:
+    items = raw.replace(",", " ").split() if isinstance(raw, str) else raw
+    scopes = sorted({s.strip() for s in items if s.strip()})
+    if not scopes:
+        raise MissingField("scopes: at least one scope is required", field="scopes")
+    unknown = [s for s in scopes if s not in ALL_SCOPES]
+    if unknown:
+        raise InvalidValue(f"scopes: unknown scope '{unknown[0]}'", field="scopes")
+    return scopes
+
+
+def create_token(
+    session: AsyncSession,
+    partner_id: uuid.UUID,
+    name: str,
+    scopes: list[str] | str,
+    expires_in: timedelta | None,
+    created_by: PartnerAdmin | None = None,
+) -> NewToken:
+    """A new bearer token; an administrator can only grant scopes their role holds."""
+    name = (name or "").strip()
+    if not name:
+        raise MissingField("name: a token name is required", field="name")
+    if len(name) > 200:
+        raise InvalidValue("name: at most 200 characters", field="name")
+    granted = parse_scopes(scopes)
+    if created_by is not None:
+        allowed = PARTNER_ROLES[created_by.role].scopes
+        beyond = [s for s in granted if s not in allowed]
+        if beyond:
+            raise Forbidden(f"scopes: your role cannot grant '{beyond[0]}'")
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise InvalidValue("expires: must be in the future", field="expires")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        id=uuid.uuid4(),
+        partner_id=partner_id,
+        created_by=created_by.id if created_by else None,
+        name=name,
+        token_hash=hash_secret(secret),
+        prefix=secret[:10],
+        scopes=granted,
+        created=utcnow(),
+        expires=utcnow() + expires_in if expires_in else None,
+    )
+    session.add(token)
+    return NewToken(token, secret)
+
+
+def parse_duration(text: str | None) -> timedelta | None:
+    """``30d``, ``12h``, ``90m`` or ``never``."""
+    if text is None or text.strip().lower() in ("", "never", "none"):
+        return None
+    text = text.strip().lower()
+    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+    try:
+        value = int(text[:-1]) if text[-1] in units else int(text)
+    except ValueError:
+        raise InvalidValue(f"expires: '{text}' is not like 30d, 12h, 90m or never") from None
+    unit = units.get(text[-1], "days")
+    return timedelta(**{unit: value})
+
+
+async def authenticate_bearer(session: AsyncSession, authorization: str | None) -> Principal:
+    if not authorization:
+        raise Unauthorized("Authorization header with a Bearer token is required")
+    scheme, _, secret = authorization.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+    repo = CredentialRepository(session)
+    token = await repo.token_by_hash(hash_secret(secret))
+    now = utcnow()
+    if token is None or token.revoked is not None or (token.expires and token.expires <= now):
+        raise Unauthorized("The access token is invalid, expired or revoked")
+    partner = await repo.partner(token.partner_id)
+    if partner is None:
+        raise Unauthorized("The access token is invalid, expired or revoked")
+    if token.last_used is None or now - token.last_used > timedelta(minutes=1):
+        await repo.touch_token(token.id, now)
+    return Principal(
+        kind="token",
+        partner_id=token.partner_id,
+        home_partner_id=token.partner_id,
+        actor_id=token.id,
+        actor_email=None,
+        role=None,
+        scopes=frozenset(token.scopes),
+    )
+
+
+async def revoke_token(repo: AdminRepository, token_id: uuid.UUID) -> ApiToken:
+    repo.principal.require("partnerhub:admin")
+    token = await repo.token(token_id)
+    if token is None:
+        raise NotFound("Token not found")
+    if token.revoked is None:
+        token.revoked = utcnow()
+    return token
+
+
+# --- portal sessions --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewSession:
+    record: PortalSession
+    cookie: str
+
+
+async def login(
+    session: AsyncSession, email: str, password: str, hours: int, language: str = "en"
+) -> tuple[PartnerAdmin, NewSession]:
+    repo = CredentialRepository(session)
+    admin = await repo.admin_by_email((email or "").strip())
+    ok = verify_password(admin.password_hash if admin else None, password or "")
+    if admin is None or not ok or not admin.active:
+        raise Unauthorized("Wrong email or password")
+    admin.last_login = utcnow()
+    return admin, start_session(session, admin.id, hours, admin.language or language)
+
+
+def start_session(
+    session: AsyncSession, admin_id: uuid.UUID | None, hours: int, language: str
+) -> NewSession:
+    cookie = secrets.token_urlsafe(32)
+    record = PortalSession(
+        token_hash=hash_secret(cookie),
+        admin_id=admin_id,
+        csrf_token=secrets.token_urlsafe(32),
+        language=language,
+        data={},
+        created=utcnow(),
+        expires=utcnow() + timedelta(hours=hours),
+    )
+    session.add(record)
+    return NewSession(record, cookie)
+
+
+async def load_session(
+    session: AsyncSession, cookie: str | None
+) -> tuple[PortalSession | None, PartnerAdmin | None]:
+    if not cookie:
+        return None, None
+    repo = CredentialRepository(session)
+    record = await repo.session_by_hash(hash_secret(cookie))
+    if record is None or record.expires <= utcnow():
+        return None, None
+    admin = await repo.admin_by_id(record.admin_id) if record.admin_id else None
+    if admin is not None and not admin.active:
+        admin = None
+    return record, admin
+
+
+# --- first start ------------------------------------------------------------------------
+
+
+async def bootstrap(
+    session: AsyncSession, partner_name: str, email: str, password: str | None
+) -> tuple[PartnerAdmin, str | None] | None:
+    """Create the partner organization and its first full administrator on an empty database.
+
+    Returns ``(admin, generated password or None)``, or None when partners already exist.
+    """
+    repo = CredentialRepository(session)
+    if await repo.count_partners() > 0:
+        return None
+    generated = None
+    if not password:
+        generated = password = secrets.token_urlsafe(12)
+    partner = Partner(
+        id=uuid.uuid4(),
+        name=partner_name,
+        settings={"pstnProviders": [], "offers": {"wholesale": True, "hostedCalling": False}},
+    )
+    admin = PartnerAdmin(
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        email=email,
+        display_name="Administrator",
+        role="full_admin",
+        password_hash=hash_password(password),
+    )
+    repo.add(partner)
+    await session.flush()
+    repo.add(admin)
+    await session.flush()
+    return admin, generated
+
+
+def now() -> datetime:
+    return utcnow()

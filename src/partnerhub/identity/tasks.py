@@ -1,0 +1,16 @@
+"""Periodic housekeeping for credentials."""
+
+from __future__ import annotations
+
+from partnerhub import runtime
+from partnerhub.identity.repository import CredentialRepository
+from partnerhub.jobs import app
+from partnerhub.models.base import utcnow
+
+
+@app.periodic(cron="17 * * * *")
+@app.task(name="identity.purge_expired_sessions", queue="housekeeping", queueing_lock="purge")
+async def purge_expired_sessions(timestamp: int) -> None:
+    """Delete portal sessions past their expiry, every hour."""
+    async with runtime.database().transaction() as session:
+        await CredentialRepository(session).delete_expired_sessions(utcnow())

@@ -1,0 +1,1 @@
+"""Shared building blocks: schema base, pagination, tenant scope."""

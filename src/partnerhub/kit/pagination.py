@@ -1,0 +1,47 @@
+"""``offset``/``max`` pagination with an absolute ``Link: <...>; rel="next"`` header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from fastapi import Request, Response
+
+from partnerhub.errors import InvalidValue
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int
+    max: int
+
+
+def page_params(offset: str | int | None, max_: str | int | None, default: int, limit: int) -> Page:
+    """Parse offset/max (strings or integers on the wire) and check their range."""
+
+    def parse(name: str, raw: str | int | None, fallback: int) -> int:
+        if raw is None or raw == "":
+            return fallback
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise InvalidValue(f"{name}: '{raw}' is not an integer", field=name) from None
+        return value
+
+    off = parse("offset", offset, 0)
+    mx = parse("max", max_, default)
+    if off < 0:
+        raise InvalidValue(f"offset: {off} must be 0 or more", field="offset")
+    if mx < 1 or mx > limit:
+        raise InvalidValue(f"max: {mx} must be between 1 and {limit}", field="max")
+    return Page(off, mx)
+
+
+def set_next_link(request: Request, response: Response, page: Page, has_more: bool) -> None:
+    """Add the ``Link`` header when more items remain; it repeats every query parameter."""
+    if not has_more:
+        return
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "max")]
+    params += [("offset", str(page.offset + page.max)), ("max", str(page.max))]
+    next_url = str(request.url.replace(query=urlencode(params)))
+    response.headers["Link"] = f'<{next_url}>; rel="next"'

@@ -1,0 +1,233 @@
+"""HTTP plumbing shared by every router: tracking ids, body limits, errors, authentication."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from partnerhub.db import Database
+from partnerhub.errors import ApiError, error_body
+from partnerhub.identity import service as identity
+from partnerhub.kit.scope import Principal
+
+log = logging.getLogger("partnerhub.http")
+API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/openapi.json")
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path == "/v1"
+
+
+def tracking_id(request: Request) -> str:
+    return str(getattr(request.state, "tracking_id", None) or "")
+
+
+def error_response(
+    request: Request, status: int, errors: list[tuple[str, int]], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    tid = tracking_id(request)
+    return JSONResponse(error_body(errors, tid), status_code=status, headers=headers)
+
+
+class HttpGuard:
+    """Pure ASGI middleware: TrackingID echo, body size limit (413), JSON-only API bodies (415).
+
+    Runs before routing so that every error path, even one FastAPI never sees, answers in the
+    contract's shape.
+    """
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        tid = (headers.get("trackingid") or "").strip()[:200] or f"PH_{uuid.uuid4()}"
+        scope.setdefault("state", {})["tracking_id"] = tid
+        path: str = scope["path"]
+        method: str = scope["method"]
+        api = is_api_path(path)
+
+        async def send_with_tracking(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", []))
+                raw.append((b"trackingid", tid.encode("latin-1", "replace")))
+                message["headers"] = raw
+            await send(message)
+
+        async def reject(status: int, description: str, code: int) -> None:
+            body = json.dumps(error_body([(description, code)], tid)).encode()
+            await send_with_tracking(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_with_tracking({"type": "http.response.body", "body": body})
+
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await reject(400, "Content-Length is not a number", 1001)
+                return
+            if declared > self.max_body:
+                await reject(413, f"Request body is larger than {self.max_body} bytes", 1400)
+                return
+        has_body = (length is not None and length != "0") or "transfer-encoding" in headers
+        if api and method in BODY_METHODS and has_body:
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                await reject(415, "Content-Type must be application/json", 1401)
+                return
+
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    too_large = True
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_tracking)
+        except _BodyTooLarge:
+            await reject(413, f"Request body is larger than {self.max_body} bytes", 1400)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def validation_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors: list[tuple[str, int]] = []
+    for err in exc.errors():
+        etype = err.get("type", "")
+        loc = tuple(err.get("loc", ()))
+        name = _field_name(loc)
+        if etype == "json_invalid" or (loc in (("body",),) and etype.endswith("_type")):
+            errors.append(("The request body is not a valid JSON object", 1001))
+        elif etype == "missing":
+            errors.append((f"{name}: is required", 1002))
+        elif etype == "extra_forbidden":
+            errors.append((f"{name}: is not a known field", 1003))
+        else:
+            value = err.get("input")
+            shown = value if isinstance(value, str | int | float | bool) else type(value).__name__
+            msg = str(err.get("msg", "invalid value"))
+            errors.append((f"{name}: value '{shown}' is not allowed ({msg})", 1003))
+    if not errors:
+        errors.append(("The request is not valid", 1003))
+    # Missing-body / not-an-object errors come first: they explain the rest.
+    errors.sort(key=lambda e: e[1])
+    return error_response(request, 400, errors)
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    problems = getattr(exc, "problems", None) or [exc]
+    if not is_api_path(request.url.path):
+        from partnerhub.portal.render import error_page
+
+        return await error_page(request, exc.status, problems[0].description)
+    return error_response(
+        request, exc.status, [(p.description, p.code) for p in problems], headers=exc.headers
+    )
+
+
+HTTP_CODES = {
+    400: 1001, 401: 1500, 403: 1300, 404: 1100, 405: 1402, 413: 1400, 415: 1401, 422: 1403,
+    429: 1404,
+}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if not is_api_path(request.url.path):
+        from partnerhub.portal.render import error_page
+
+        return await error_page(request, status, str(exc.detail))
+    descriptions = {
+        404: "The requested resource was not found",
+        405: f"Method {request.method} is not allowed on this resource",
+    }
+    description = descriptions.get(status, str(exc.detail))
+    return error_response(
+        request, status, [(description, HTTP_CODES.get(status, 1000 + status))],
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def unhandled_handler(request: Request, exc: Exception) -> Response:
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    tid = tracking_id(request)
+    if isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        log.warning("database unavailable (tracking %s): %s", tid, exc.__class__.__name__)
+        return error_response(
+            request, 503, [("The database is unavailable; retry later", 1600)],
+            headers={"Retry-After": "5"},
+        )
+    log.exception("unhandled error (tracking %s)", tid)
+    return error_response(
+        request, 500, [(f"Internal server error; quote tracking id {tid}", 1999)]
+    )
+
+
+# --- request dependencies --------------------------------------------------------------
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+@asynccontextmanager
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction: commit at the end of the block, roll back on error."""
+    async with database(request).transaction() as session:
+        yield session
+
+
+async def api_principal(request: Request) -> Principal:
+    """Dependency: the bearer token's principal (401 without a valid token)."""
+    async with unit_of_work(request) as session:
+        principal = await identity.authenticate_bearer(
+            session, request.headers.get("authorization")
+        )
+    request.state.principal = principal
+    return principal

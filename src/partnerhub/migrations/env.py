@@ -1,0 +1,55 @@
+"""Alembic environment: migrates the database the PartnerHub settings point at."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from partnerhub import models
+from partnerhub.db import sqlalchemy_url
+
+config = context.config
+target_metadata = models.Base.metadata
+
+
+def _url() -> str:
+    url = config.attributes.get("database_url")
+    if url is None:
+        from partnerhub.config import get_settings
+        from partnerhub.db import database_url
+
+        url = database_url(get_settings())
+    return sqlalchemy_url(url)
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(_url(), poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        # Several processes may start at once (serve + worker): one migrates, the others wait.
+        conn.exec_driver_sql("SELECT pg_advisory_lock(724011)")
+        try:
+            context.configure(connection=conn, target_metadata=target_metadata)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            conn.exec_driver_sql("SELECT pg_advisory_unlock(724011)")
+            conn.commit()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

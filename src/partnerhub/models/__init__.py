@@ -1,0 +1,11 @@
+"""SQLAlchemy tables, one module per table. Importing this package registers them all."""
+
+from partnerhub.models.api_token import ApiToken
+from partnerhub.models.base import Base
+from partnerhub.models.customer import Customer
+from partnerhub.models.partner import Partner
+from partnerhub.models.partner_admin import PartnerAdmin
+from partnerhub.models.portal_session import PortalSession
+from partnerhub.models.template import Template
+
+__all__ = ["ApiToken", "Base", "Customer", "Partner", "PartnerAdmin", "PortalSession", "Template"]

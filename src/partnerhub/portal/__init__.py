@@ -1,0 +1,1 @@
+"""The web portal: server-rendered Jinja2 pages, sessions, CSRF, translations."""

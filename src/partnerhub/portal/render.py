@@ -1,0 +1,68 @@
+"""Jinja2 rendering with translations, CSRF token and the signed-in administrator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from partnerhub.portal.i18n import translations
+
+TEMPLATE_DIRS = [Path(__file__).parent / "templates"]
+
+env = Environment(
+    loader=FileSystemLoader([str(p) for p in TEMPLATE_DIRS]),
+    autoescape=select_autoescape(["html", "xml"], default_for_string=True),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def language(request: Request) -> str:
+    portal = getattr(request.state, "portal", None)
+    if portal is not None and portal.session is not None:
+        return str(portal.session.language)
+    from partnerhub.portal.i18n import negotiate
+
+    return negotiate(request.headers.get("accept-language"))
+
+
+def gettext_for(request: Request) -> Any:
+    return translations(language(request)).gettext
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    lang = language(request)
+    trans = translations(lang)
+    portal = getattr(request.state, "portal", None)
+    ctx: dict[str, Any] = {
+        "request": request,
+        "lang": lang,
+        "portal": portal,
+        "admin": portal.admin if portal else None,
+        "csrf_token": portal.session.csrf_token if portal and portal.session else "",
+        "_": trans.gettext,
+    }
+    ctx.update(context or {})
+    template = env.get_template(name)
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        trans.gettext, trans.ngettext, newstyle=True
+    )
+    html = template.render(ctx)
+    return HTMLResponse(html, status_code=status)
+
+
+async def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
+    titles = {404: "Page not found", 403: "Not permitted", 405: "Method not allowed"}
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": titles.get(status, "Error"), "detail": detail},
+        status=status,
+    )

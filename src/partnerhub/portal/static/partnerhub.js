@@ -1,0 +1,60 @@
+/* PartnerHub portal behaviour: progressive enhancement only; every page works without it. */
+(function () {
+  "use strict";
+
+  function copyText(text, button) {
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = button.getAttribute("data-copied") || "✓";
+      button.setAttribute("data-state", "copied");
+      setTimeout(function () { button.textContent = label; button.removeAttribute("data-state"); }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallback(text); done(); });
+    } else {
+      fallback(text);
+      done();
+    }
+  }
+
+  function fallback(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "absolute";
+    area.style.left = "-9999px";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing more to try */ }
+    document.body.removeChild(area);
+  }
+
+  function toggleDependents() {
+    document.querySelectorAll("[data-show-when]").forEach(function (el) {
+      var rule = el.getAttribute("data-show-when").split("=");
+      var checked = document.querySelector('input[name="' + rule[0] + '"]:checked');
+      el.hidden = !(checked && checked.value === rule[1]);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var source = document.querySelector(button.getAttribute("data-copy"));
+        if (source) { copyText(source.textContent.trim(), button); }
+      });
+    });
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+      });
+    });
+    document.querySelectorAll('input[type="radio"]').forEach(function (radio) {
+      radio.addEventListener("change", toggleDependents);
+    });
+    toggleDependents();
+  });
+})();

@@ -1,0 +1,150 @@
+"""Portal pages that belong to no single domain: login, logout, language, home, API tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from partnerhub.catalog.languages import PORTAL_LOCALES
+from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
+from partnerhub.errors import ApiError, Unauthorized
+from partnerhub.identity import service as identity
+from partnerhub.identity.repository import AdminRepository, CredentialRepository
+from partnerhub.kit.web import unit_of_work
+from partnerhub.portal import session as portal
+from partnerhub.portal.render import gettext_for, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+    ctx = await portal.load(request, create=True)
+    if ctx.admin is not None:
+        return RedirectResponse(portal.safe_next(next), status_code=303)
+    response = render(request, "login.html", {"next": portal.safe_next(next), "error": None})
+    if ctx.new_cookie:
+        portal.set_cookie(response, request, ctx.new_cookie)
+    return response
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    ctx = await portal.load(request)
+    form = await portal.form_of(request, ctx)
+    next_url = portal.safe_next(str(form.get("next") or "/"))
+    _ = gettext_for(request)
+    try:
+        async with unit_of_work(request) as db:
+            admin, new = await identity.login(
+                db,
+                str(form.get("email") or ""),
+                str(form.get("password") or ""),
+                portal.settings_of(request).session_hours,
+                language=ctx.session.language if ctx.session else "en",
+            )
+            if ctx.session is not None:  # the anonymous pre-login session is replaced
+                await CredentialRepository(db).delete_session(ctx.session.token_hash)
+    except Unauthorized:
+        return render(
+            request,
+            "login.html",
+            {"next": next_url, "error": _("Wrong email or password"), "email": form.get("email")},
+            status=401,
+        )
+    response = RedirectResponse(next_url, status_code=303)
+    portal.set_cookie(response, request, new.cookie)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    ctx = await portal.load(request)
+    await portal.form_of(request, ctx)
+    if ctx.session is not None:
+        async with unit_of_work(request) as db:
+            await CredentialRepository(db).delete_session(ctx.session.token_hash)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(portal.COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+async def set_language(request: Request) -> Response:
+    ctx = await portal.load(request, create=True)
+    form = await portal.form_of(request, ctx)
+    lang = str(form.get("lang") or "en")
+    if lang in PORTAL_LOCALES and ctx.session is not None:
+        async with unit_of_work(request) as db:
+            record = await CredentialRepository(db).session_by_hash(ctx.session.token_hash)
+            if record is not None:
+                record.language = lang
+            if ctx.admin is not None:
+                admin = await CredentialRepository(db).admin_by_id(ctx.admin.id)
+                if admin is not None:
+                    admin.language = lang
+    return RedirectResponse(portal.safe_next(str(form.get("next") or "/")), status_code=303)
+
+
+@router.get("/")
+async def home(request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)) -> Response:
+    return RedirectResponse("/customers/templates", status_code=303)
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+async def _tokens_page(
+    request: Request, ctx: portal.PortalContext, created: str | None = None,
+    error: str | None = None, status: int = 200,
+) -> Response:
+    async with unit_of_work(request) as db:
+        tokens = await AdminRepository(db, ctx.principal).list_tokens()
+    assert ctx.admin is not None
+    grantable = [s for s in ALL_SCOPES if s in PARTNER_ROLES[ctx.admin.role].scopes]
+    return render(
+        request,
+        "tokens.html",
+        {"tokens": tokens, "created": created, "error": error, "scopes": grantable,
+         "can_manage": ctx.principal.has("partnerhub:admin")},
+        status=status,
+    )
+
+
+@router.get("/settings/tokens")
+async def tokens(request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)) -> Response:
+    return await _tokens_page(request, ctx)
+
+
+@router.post("/settings/tokens")
+async def create_token(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    form = await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    try:
+        ctx.principal.require("partnerhub:admin")
+        async with unit_of_work(request) as db:
+            new = identity.create_token(
+                db,
+                ctx.principal.partner_id,
+                str(form.get("name") or ""),
+                [str(s) for s in form.getlist("scopes")],
+                identity.parse_duration(str(form.get("expires") or "90d")),
+                created_by=ctx.admin,
+            )
+    except ApiError as exc:
+        return await _tokens_page(request, ctx, error=_(exc.description), status=400)
+    return await _tokens_page(request, ctx, created=new.secret)
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def revoke_token(
+    token_id: uuid.UUID, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    await portal.form_of(request, ctx)
+    async with unit_of_work(request) as db:
+        await identity.revoke_token(AdminRepository(db, ctx.principal), token_id)
+    return RedirectResponse("/settings/tokens", status_code=303)

@@ -1,0 +1,28 @@
+"""The process's shared resources (database), set up once by ``serve``, ``worker`` or tests."""
+
+from __future__ import annotations
+
+from partnerhub.config import Settings
+from partnerhub.db import Database
+
+_database: Database | None = None
+
+
+def init(settings: Settings, url: str) -> Database:
+    global _database
+    if _database is None or _database.url != url:
+        _database = Database(url, settings.db_pool_size)
+    return _database
+
+
+def database() -> Database:
+    if _database is None:
+        raise RuntimeError("runtime.init() has not been called in this process")
+    return _database
+
+
+async def close() -> None:
+    global _database
+    if _database is not None:
+        await _database.dispose()
+        _database = None
