@@ -101,9 +101,7 @@ class ValidationFailed(ApiError):
         self.problems = problems
 
 
-def error_body(
-    errors: list[tuple[str, int]], tracking_id: str
-) -> dict[str, Any]:
+def error_body(errors: list[tuple[str, int]], tracking_id: str) -> dict[str, Any]:
     return {
         "message": errors[0][0],
         "errors": [{"description": d, "errorCode": c} for d, c in errors],

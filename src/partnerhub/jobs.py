@@ -41,6 +41,4 @@ async def close_app() -> None:
 
 async def run_worker(concurrency: int) -> None:
     """Run a worker until cancelled (in-process under ``serve``, or ``partnerhub worker``)."""
-    await app.run_worker_async(
-        concurrency=concurrency, install_signal_handlers=False, wait=True
-    )
+    await app.run_worker_async(concurrency=concurrency, install_signal_handlers=False, wait=True)

@@ -17,9 +17,7 @@ UtcDatetime = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]
 
 
 class Schema(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, from_attributes=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
 
 
 class InputSchema(Schema):

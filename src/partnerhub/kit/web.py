@@ -35,7 +35,10 @@ def tracking_id(request: Request) -> str:
 
 
 def error_response(
-    request: Request, status: int, errors: list[tuple[str, int]], headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    errors: list[tuple[str, int]],
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     tid = tracking_id(request)
     return JSONResponse(error_body(errors, tid), status_code=status, headers=headers)
@@ -167,7 +170,14 @@ async def api_error_handler(request: Request, exc: Exception) -> Response:
 
 
 HTTP_CODES = {
-    400: 1001, 401: 1500, 403: 1300, 404: 1100, 405: 1402, 413: 1400, 415: 1401, 422: 1403,
+    400: 1001,
+    401: 1500,
+    403: 1300,
+    404: 1100,
+    405: 1402,
+    413: 1400,
+    415: 1401,
+    422: 1403,
     429: 1404,
 }
 
@@ -185,7 +195,9 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     }
     description = descriptions.get(status, str(exc.detail))
     return error_response(
-        request, status, [(description, HTTP_CODES.get(status, 1000 + status))],
+        request,
+        status,
+        [(description, HTTP_CODES.get(status, 1000 + status))],
         headers=dict(exc.headers or {}),
     )
 
@@ -199,13 +211,13 @@ async def unhandled_handler(request: Request, exc: Exception) -> Response:
     ):
         log.warning("database unavailable (tracking %s): %s", tid, exc.__class__.__name__)
         return error_response(
-            request, 503, [("The database is unavailable; retry later", 1600)],
+            request,
+            503,
+            [("The database is unavailable; retry later", 1600)],
             headers={"Retry-After": "5"},
         )
     log.exception("unhandled error (tracking %s)", tid)
-    return error_response(
-        request, 500, [(f"Internal server error; quote tracking id {tid}", 1999)]
-    )
+    return error_response(request, 500, [(f"Internal server error; quote tracking id {tid}", 1999)])
 
 
 # --- request dependencies --------------------------------------------------------------

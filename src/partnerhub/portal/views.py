@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/login")
-async def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+async def login_page(request: Request, next: str | None = None) -> Response:
     ctx = await portal.load(request, create=True)
     if ctx.admin is not None:
         return RedirectResponse(portal.safe_next(next), status_code=303)
@@ -89,7 +89,9 @@ async def set_language(request: Request) -> Response:
 
 
 @router.get("/")
-async def home(request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)) -> Response:
+async def home(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
     return RedirectResponse("/customers/templates", status_code=303)
 
 
@@ -97,8 +99,11 @@ async def home(request: Request, ctx: portal.PortalContext = Depends(portal.requ
 
 
 async def _tokens_page(
-    request: Request, ctx: portal.PortalContext, created: str | None = None,
-    error: str | None = None, status: int = 200,
+    request: Request,
+    ctx: portal.PortalContext,
+    created: str | None = None,
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
     async with unit_of_work(request) as db:
         tokens = await AdminRepository(db, ctx.principal).list_tokens()
@@ -107,14 +112,21 @@ async def _tokens_page(
     return render(
         request,
         "tokens.html",
-        {"tokens": tokens, "created": created, "error": error, "scopes": grantable,
-         "can_manage": ctx.principal.has("partnerhub:admin")},
+        {
+            "tokens": tokens,
+            "created": created,
+            "error": error,
+            "scopes": grantable,
+            "can_manage": ctx.principal.has("partnerhub:admin"),
+        },
         status=status,
     )
 
 
 @router.get("/settings/tokens")
-async def tokens(request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)) -> Response:
+async def tokens(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
     return await _tokens_page(request, ctx)
 
 

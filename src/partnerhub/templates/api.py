@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
+from partnerhub.errors import ApiError, ValidationFailed
 from partnerhub.kit.pagination import page_params, set_next_link
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
@@ -13,6 +17,7 @@ from partnerhub.models import Template
 from partnerhub.templates import service
 from partnerhub.templates.repository import TemplateRepository
 from partnerhub.templates.schemas import (
+    WIRE_FIELDS,
     AuthenticationOut,
     EmailSettingsOut,
     TemplateIn,
@@ -21,6 +26,20 @@ from partnerhub.templates.schemas import (
 )
 
 router = APIRouter(prefix="/v1/partner/templates", tags=["Onboarding templates"])
+
+
+@contextmanager
+def wire_field_names() -> Iterator[None]:
+    """Prefix each validation problem with the wire name of its field."""
+    try:
+        yield
+    except ApiError as exc:
+        problems = getattr(exc, "problems", None) or [exc]
+        for problem in problems:
+            wire = WIRE_FIELDS.get(problem.field or "")
+            if wire and not problem.description.startswith(wire + ":"):
+                problem.description = f"{wire}: {problem.description}"
+        raise ValidationFailed(problems) if len(problems) > 1 else problems[0] from None
 
 
 def template_id(template: Template) -> str:
@@ -68,7 +87,7 @@ async def list_templates(
     request: Request,
     response: Response,
     offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),  # noqa: A002 - the contract's parameter name
+    max: str | None = Query(default=None),
     principal: Principal = Depends(api_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=1000)
@@ -86,7 +105,8 @@ async def create_template(
 ) -> JSONResponse:
     async with unit_of_work(request) as session:
         repo = TemplateRepository(session, principal)
-        template = await service.create(repo, body.to_data())
+        with wire_field_names():
+            template = await service.create(repo, body.to_data())
         (out,) = await present(repo, [template])
     url = str(request.url_for("get_template", template_id=out.id))
     return JSONResponse(_dump(out), status_code=201, headers={"Location": url})
@@ -112,7 +132,10 @@ async def update_template(
 ) -> dict[str, object]:
     async with unit_of_work(request) as session:
         repo = TemplateRepository(session, principal)
-        template = await service.update(repo, ids.decode("TEMPLATE", template_id), body.to_data())
+        with wire_field_names():
+            template = await service.update(
+                repo, ids.decode("TEMPLATE", template_id), body.to_data()
+            )
         (out,) = await present(repo, [template])
     return _dump(out)
 

@@ -9,6 +9,25 @@ from pydantic import Field
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
 from partnerhub.templates.service import TemplateData
 
+# Service field names → where they sit in the wire body (for error descriptions).
+WIRE_FIELDS = {
+    "offer": "offer",
+    "name": "name",
+    "service_provider_admin_email": "serviceProviderAdminEmail",
+    "country": "country",
+    "default_email_language": "defaultEmailLanguage",
+    "wholesale_subscription_id": "wholesaleSubscriptionId",
+    "data_region": "dataRegion",
+    "require_approval": "requireApproval",
+    "pstn_provider": "pstnProvider",
+    "auth_method": "authentication.method",
+    "idp_entity_id": "authentication.idpEntityId",
+    "oidc_idp_name": "authentication.oidcIdpName",
+    "brand_name": "email.brandName",
+    "allow_admin_invite_on_link": "email.allowAdminInviteOnLink",
+    "allow_platform_calling": "email.allowPlatformCalling",
+}
+
 
 class AuthenticationIn(InputSchema):
     method: Literal["platform", "partner_saml", "partner_oidc"] = "platform"

@@ -30,8 +30,13 @@ BOOLEAN_FIELDS = {"allow_admin_invite_on_link", "allow_platform_calling", "requi
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
     "offer": ("offer",),
     "core": (
-        "name", "service_provider_admin_email", "country", "default_email_language",
-        "wholesale_subscription_id", "data_region", "require_approval",
+        "name",
+        "service_provider_admin_email",
+        "country",
+        "default_email_language",
+        "wholesale_subscription_id",
+        "data_region",
+        "require_approval",
     ),
     "calling": ("pstn_provider",),
     "authentication": ("auth_method", "idp_entity_id", "oidc_idp_name"),
@@ -85,7 +90,9 @@ def _country_name(code: str) -> str:
 
 
 @router.get("/new")
-async def new(request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)) -> Response:
+async def new(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
     if not ctx.principal.has(service.WRITE):
         raise Forbidden("Your role cannot create templates")
     await _save_wizard(request, ctx, {"data": TemplateData().as_dict(), "done": []})
@@ -196,7 +203,12 @@ async def _submit(request: Request, ctx: portal.PortalContext, state: dict[str, 
         problems = getattr(exc, "problems", None) or [exc]
         errors = {p.field or "": _(p.description) for p in problems}
         return await _step_page(
-            request, ctx, "review", state, errors=errors, status=exc.status,
+            request,
+            ctx,
+            "review",
+            state,
+            errors=errors,
+            status=exc.status,
             general_error=_(problems[0].description),
         )
     await _save_wizard(request, ctx, {})
@@ -252,7 +264,9 @@ async def edit(
         emails = await repo.admin_emails({template.service_provider_admin_id})
     data = service.data_of(template, emails.get(template.service_provider_admin_id, ""))
     await _save_wizard(
-        request, ctx, {"data": data.as_dict(), "done": list(STEPS[:-1]), "editing": str(template.id)}
+        request,
+        ctx,
+        {"data": data.as_dict(), "done": list(STEPS[:-1]), "editing": str(template.id)},
     )
     return RedirectResponse("/customers/templates/wizard/review", status_code=303)
 

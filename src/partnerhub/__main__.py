@@ -1,0 +1,3 @@
+from partnerhub.cli import main
+
+main()
