@@ -20,7 +20,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default_factory=_default_data_dir,
-        description="Where the embedded PostgreSQL keeps its data (default ~/.local/share/partnerhub).",
+        description="Where the embedded PostgreSQL keeps its data "
+        "(default ~/.local/share/partnerhub).",
     )
     database_url: str | None = Field(
         default=None,

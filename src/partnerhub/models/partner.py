@@ -22,5 +22,6 @@ class Partner(IdMixin, TimestampMixin, Base):
     # active | suspended (a suspended sub-partner may only delete)
     provisioning_state: Mapped[str] = mapped_column(String(20), default="active")
     subscription_id: Mapped[str | None] = mapped_column(String(100))
-    # Partner settings: {"pstnProviders": [...], "offers": {"wholesale": bool, "hostedCalling": bool}}
+    # Partner settings:
+    # {"pstnProviders": [...], "offers": {"wholesale": bool, "hostedCalling": bool}}
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

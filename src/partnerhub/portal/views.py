@@ -38,7 +38,7 @@ async def login_submit(request: Request) -> Response:
     _ = gettext_for(request)
     try:
         async with unit_of_work(request) as db:
-            admin, new = await identity.login(
+            _admin, new = await identity.login(
                 db,
                 str(form.get("email") or ""),
                 str(form.get("password") or ""),

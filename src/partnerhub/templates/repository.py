@@ -11,7 +11,7 @@ from partnerhub.models import Customer, PartnerAdmin, Template
 
 
 class TemplateRepository(Repository):
-    async def list(self, offset: int = 0, limit: int = 100) -> list[Template]:
+    async def page(self, offset: int = 0, limit: int = 100) -> list[Template]:
         stmt = (
             self.scoped(select(Template), Template)
             .order_by(Template.name, Template.id)

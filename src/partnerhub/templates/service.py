@@ -293,7 +293,7 @@ async def list_templates(
     repo: TemplateRepository, offset: int = 0, limit: int = 100
 ) -> list[Template]:
     repo.principal.require(READ)
-    return await repo.list(offset, limit)
+    return await repo.page(offset, limit)
 
 
 def data_of(template: Template, admin_email: str) -> TemplateData:

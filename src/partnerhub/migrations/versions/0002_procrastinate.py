@@ -27,8 +27,11 @@ def upgrade() -> None:
     # execution would read as placeholders.
     dbapi = op.get_bind().connection.dbapi_connection
     assert dbapi is not None
-    with dbapi.cursor() as cursor:
+    cursor = dbapi.cursor()
+    try:
         cursor.execute(SchemaManager.get_schema())
+    finally:
+        cursor.close()
 
 
 def downgrade() -> None:
