@@ -66,24 +66,29 @@ class HttpGuard:
         method: str = scope["method"]
         api = is_api_path(path)
 
+        started = False
+
         async def send_with_tracking(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 raw = list(message.get("headers", []))
                 raw.append((b"trackingid", tid.encode("latin-1", "replace")))
                 message["headers"] = raw
             await send(message)
 
-        async def reject(status: int, description: str, code: int) -> None:
+        async def reject(
+            status: int, description: str, code: int, retry_after: str | None = None
+        ) -> None:
             body = json.dumps(error_body([(description, code)], tid)).encode()
+            raw_headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            if retry_after:
+                raw_headers.append((b"retry-after", retry_after.encode()))
             await send_with_tracking(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+                {"type": "http.response.start", "status": status, "headers": raw_headers}
             )
             await send_with_tracking({"type": "http.response.body", "body": body})
 
@@ -104,27 +109,41 @@ class HttpGuard:
                 await reject(415, "Content-Type must be application/json", 1401)
                 return
 
-        received = 0
-        too_large = False
+        if length is None and "transfer-encoding" in headers:
+            # No declared length: read the (bounded) body first, then replay it to the app.
+            chunks: list[bytes] = []
+            size = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    await reject(413, f"Request body is larger than {self.max_body} bytes", 1400)
+                    return
+                chunks.append(chunk)
+                more = bool(message.get("more_body"))
+            body = b"".join(chunks)
+            replayed = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    too_large = True
-                    raise _BodyTooLarge()
-            return message
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            receive = replay
 
         try:
-            await self.app(scope, limited_receive, send_with_tracking)
-        except _BodyTooLarge:
-            await reject(413, f"Request body is larger than {self.max_body} bytes", 1400)
-
-
-class _BodyTooLarge(Exception):
-    pass
+            await self.app(scope, receive, send_with_tracking)
+        except Exception as exc:
+            if started:
+                raise
+            status, description, code, retry = classify_unhandled(exc, tid)
+            await reject(status, description, code, retry)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -202,22 +221,26 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     )
 
 
-async def unhandled_handler(request: Request, exc: Exception) -> Response:
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+def classify_unhandled(exc: Exception, tid: str) -> tuple[int, str, int, str | None]:
+    """Status, description, errorCode and Retry-After for an exception nobody handled."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError
 
-    tid = tracking_id(request)
-    if isinstance(exc, OperationalError | InterfaceError) or (
+    unavailable = (OperationalError, InterfaceError, TimeoutError, OSError, psycopg.OperationalError)
+    if isinstance(exc, unavailable) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
         log.warning("database unavailable (tracking %s): %s", tid, exc.__class__.__name__)
-        return error_response(
-            request,
-            503,
-            [("The database is unavailable; retry later", 1600)],
-            headers={"Retry-After": "5"},
-        )
-    log.exception("unhandled error (tracking %s)", tid)
-    return error_response(request, 500, [(f"Internal server error; quote tracking id {tid}", 1999)])
+        return 503, "The database is unavailable; retry later", 1600, "5"
+    log.error("unhandled error (tracking %s)", tid, exc_info=exc)
+    return 500, f"Internal server error; quote tracking id {tid}", 1999, None
+
+
+async def unhandled_handler(request: Request, exc: Exception) -> Response:
+    tid = tracking_id(request)
+    status, description, code, retry = classify_unhandled(exc, tid)
+    headers = {"Retry-After": retry} if retry else None
+    return error_response(request, status, [(description, code)], headers=headers)
 
 
 # --- request dependencies --------------------------------------------------------------

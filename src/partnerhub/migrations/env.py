@@ -12,6 +12,11 @@ config = context.config
 target_metadata = models.Base.metadata
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """procrastinate's tables belong to procrastinate's own schema file, not to our models."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def _url() -> str:
     url = config.attributes.get("database_url")
     if url is None:
@@ -31,7 +36,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, include_name=include_name
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -40,7 +47,9 @@ def run_migrations_online() -> None:
         # Several processes may start at once (serve + worker): one migrates, the others wait.
         conn.exec_driver_sql("SELECT pg_advisory_lock(724011)")
         try:
-            context.configure(connection=conn, target_metadata=target_metadata)
+            context.configure(
+                connection=conn, target_metadata=target_metadata, include_name=include_name
+            )
             with context.begin_transaction():
                 context.run_migrations()
         finally:

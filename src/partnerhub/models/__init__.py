@@ -3,9 +3,25 @@
 from partnerhub.models.api_token import ApiToken
 from partnerhub.models.base import Base
 from partnerhub.models.customer import Customer
+from partnerhub.models.customer_event import CustomerEvent
+from partnerhub.models.idempotency_key import IdempotencyKey
+from partnerhub.models.org_user import OrgUser
+from partnerhub.models.outbox_email import OutboxEmail
 from partnerhub.models.partner import Partner
 from partnerhub.models.partner_admin import PartnerAdmin
 from partnerhub.models.portal_session import PortalSession
 from partnerhub.models.template import Template
 
-__all__ = ["ApiToken", "Base", "Customer", "Partner", "PartnerAdmin", "PortalSession", "Template"]
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Customer",
+    "CustomerEvent",
+    "IdempotencyKey",
+    "OrgUser",
+    "OutboxEmail",
+    "Partner",
+    "PartnerAdmin",
+    "PortalSession",
+    "Template",
+]

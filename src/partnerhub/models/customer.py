@@ -2,6 +2,11 @@
 
 The ``settings`` column is the snapshot of the template taken at creation (authentication,
 PSTN, calling and email settings): a later template edit never changes it.
+
+``org_id`` is the customer's organization (unique: one organization per customer), set once
+by provisioning. ``hq_location`` is the headquarters calling location provisioning recorded
+(name, address, time zone, languages, numbers, main number); the locations domain turns it
+into a real location. ``sip_domain`` is the organization's SIP domain.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class Customer(IdMixin, TimestampMixin, Base):
     name: Mapped[str | None] = mapped_column(String(256))
     primary_email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str | None] = mapped_column(String(10))
-    org_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    org_id: Mapped[uuid.UUID | None] = mapped_column(index=True, unique=True)
     status: Mapped[str] = mapped_column(String(30), default="provisioning", index=True)
     data_region: Mapped[str] = mapped_column(String(4))
     address: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
@@ -45,4 +50,6 @@ class Customer(IdMixin, TimestampMixin, Base):
     resource_details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     sub_partner_admin_email: Mapped[str | None] = mapped_column(String(320))
+    sip_domain: Mapped[str | None] = mapped_column(String(255))
+    hq_location: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     last_status_change: Mapped[datetime] = mapped_column(default=utcnow)

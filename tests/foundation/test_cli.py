@@ -1,0 +1,91 @@
+"""The `partnerhub` command against a real database: db status/upgrade, token create."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+from fastapi import FastAPI
+
+from tests.conftest import Tenant, bearer
+
+
+def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PARTNERHUB_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "partnerhub", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_db_status_and_upgrade(clean_db: str) -> None:
+    upgraded = run_cli("db", "upgrade", database_url=clean_db)
+    assert upgraded.returncode == 0, upgraded.stderr
+    status = run_cli("db", "status", database_url=clean_db)
+    assert status.returncode == 0, status.stderr
+    assert "up to date" in status.stdout
+
+
+async def test_token_create_prints_a_working_token(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    created = run_cli(
+        "token", "create", "--scope", "partnerhub:templates_read", "--expires", "1d",
+        "--name", "ci", database_url=app.state.database_url,
+    )
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("ph_")
+    listed = await client.get("/v1/partner/templates", headers=bearer(secret))
+    assert listed.status_code == 200
+    refused = await client.post("/v1/partner/templates", json={}, headers=bearer(secret))
+    assert refused.status_code in (400, 403)
+
+
+async def test_token_create_refuses_unknown_scope(app: FastAPI, tenant: Tenant) -> None:
+    result = run_cli(
+        "token", "create", "--scope", "everything", database_url=app.state.database_url
+    )
+    assert result.returncode == 2
+    assert "unknown scope" in result.stderr
+
+
+def test_serve_help_lists_settings() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "partnerhub", "serve", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0
+    for name in ("PARTNERHUB_DATA_DIR", "PARTNERHUB_DATABASE_URL", "PARTNERHUB_PORT"):
+        assert name in result.stdout
+    assert "--no-worker" in result.stdout
+
+
+async def test_first_start_bootstrap_creates_partner_and_admin(db: object, clean_db: str) -> None:
+    from sqlalchemy import func, select
+
+    from partnerhub.db import Database
+    from partnerhub.identity.service import bootstrap, verify_password
+    from partnerhub.models import Partner, PartnerAdmin
+
+    database = Database(clean_db, 1)
+    try:
+        async with database.transaction() as session:
+            created = await bootstrap(session, "First Partner", "first@partner.example", None)
+        assert created is not None
+        admin, generated = created
+        assert generated and admin.role == "full_admin"
+        async with database.transaction() as session:
+            again = await bootstrap(session, "Other", "x@y.example", "pw")
+            partners = (await session.execute(select(func.count(Partner.id)))).scalar_one()
+            stored = (await session.execute(select(PartnerAdmin))).scalar_one()
+        assert again is None and partners == 1
+        assert verify_password(stored.password_hash, generated)
+    finally:
+        await database.dispose()
