@@ -99,11 +99,15 @@ def create_app(
             return web.error_response(request, 503, [("The database is unavailable", 1600)])
         return JSONResponse({"status": "ready"})
 
+    from partnerhub.identity import api as identity_api
+    from partnerhub.identity import views as identity_views
     from partnerhub.portal import views as portal_views
     from partnerhub.templates import api as templates_api
     from partnerhub.templates import views as templates_views
 
     app.include_router(templates_api.router)
+    app.include_router(identity_api.router)
+    app.include_router(identity_views.router)
     app.include_router(portal_views.router)
     app.include_router(templates_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -54,6 +54,49 @@ class Settings(BaseSettings):
         default="My Partner", description="Name of the partner organization created on first start."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    # --- customer provisioning (docs/customers.md) ---
+    backend: str = Field(
+        default="null",
+        description="Downstream services: 'null' (succeed at once) or 'fault' (latency and "
+        "failures, for testing retries).",
+    )
+    fault_latency_ms: int = Field(
+        default=0, description="fault backend: delay of every downstream call, milliseconds."
+    )
+    fault_failure_rate: float = Field(
+        default=0.0, description="fault backend: probability (0-1) that a call fails transiently."
+    )
+    fault_transient_attempts: int = Field(
+        default=0,
+        description="fault backend: every call fails transiently on its first N attempts.",
+    )
+    fault_permanent_packages: str = Field(
+        default="",
+        description="fault backend: comma-separated packages whose provisioning always fails.",
+    )
+    provisioning_retries: int = Field(
+        default=5, description="Retries of a provisioning job after transient failures."
+    )
+    provisioning_retry_seconds: float = Field(
+        default=2.0, description="First retry delay, doubled on each further retry (seconds)."
+    )
+    stalled_job_seconds: int = Field(
+        default=30,
+        description="A job whose worker sent no heartbeat for this long is re-run by the "
+        "reconciler.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for emails; unset = keep them in the outbox."
+    )
+    smtp_port: int = Field(default=587, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP user name.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_security: str = Field(
+        default="starttls", description="SMTP transport security: starttls, tls or none."
+    )
+    smtp_from: str = Field(
+        default="PartnerHub <noreply@partnerhub.local>", description="Sender of emails."
+    )
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -13,7 +13,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
-from partnerhub.errors import Forbidden, InvalidValue, MissingField, NotFound, Unauthorized
+from partnerhub.errors import (
+    Conflict,
+    Forbidden,
+    InvalidValue,
+    MissingField,
+    NotFound,
+    Unauthorized,
+)
 from partnerhub.identity.repository import AdminRepository, CredentialRepository
 from partnerhub.kit.scope import Principal
 from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
@@ -254,5 +261,101 @@ async def bootstrap(
     return admin, generated
 
 
-def now() -> datetime:
-    return utcnow()
+# --- administrators ---------------------------------------------------------------------
+
+ADMIN_SCOPE = "partnerhub:admin"
+MIN_PASSWORD = 12
+
+
+def _check_email(email: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    email = (email or "").strip()
+    if not email:
+        raise MissingField("email: is required", field="email")
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise InvalidValue(
+            f"email: '{email}' is not a valid email address", field="email"
+        ) from None
+
+
+def _check_role(role: str) -> str:
+    if role not in PARTNER_ROLES:
+        raise InvalidValue(f"role: '{role}' is not one of {', '.join(PARTNER_ROLES)}", field="role")
+    return role
+
+
+async def create_admin(
+    repo: AdminRepository, email: str, display_name: str, role: str, password: str
+) -> PartnerAdmin:
+    """Add an administrator to the acting partner (full administrators only)."""
+    repo.principal.require(ADMIN_SCOPE)
+    email = _check_email(email)
+    _check_role(role)
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidValue(
+            f"password: at least {MIN_PASSWORD} characters are required", field="password"
+        )
+    if await CredentialRepository(repo.session).admin_by_email(email) is not None:
+        raise Conflict(f"email: '{email}' is already an administrator", code=1204, field="email")
+    admin = PartnerAdmin(
+        id=uuid.uuid4(),
+        partner_id=repo.principal.partner_id,
+        email=email,
+        display_name=(display_name or "").strip()[:200],
+        role=role,
+        password_hash=hash_password(password),
+    )
+    repo.add(admin)
+    await repo.session.flush()
+    return admin
+
+
+async def update_admin(
+    repo: AdminRepository,
+    admin_id: uuid.UUID | None,
+    *,
+    display_name: str | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+) -> PartnerAdmin:
+    """Change an administrator's name, role or active flag.
+
+    The partner always keeps at least one active full administrator, and nobody can
+    deactivate or demote themselves (so a partner cannot lock itself out by mistake).
+    """
+    repo.principal.require(ADMIN_SCOPE)
+    admin = await repo.admin(admin_id) if admin_id else None
+    if admin is None:
+        raise NotFound("Administrator not found")
+    if role is not None:
+        _check_role(role)
+    self_change = admin.id == repo.principal.actor_id
+    demoted = role is not None and role != "full_admin" and admin.role == "full_admin"
+    deactivated = active is False and admin.active
+    if self_change and (demoted or deactivated):
+        raise Forbidden("You cannot demote or deactivate yourself")
+    if (demoted or deactivated) and admin.role == "full_admin":
+        others = [
+            a
+            for a in await repo.list_admins()
+            if a.role == "full_admin" and a.active and a.id != admin.id
+        ]
+        if not others:
+            raise Conflict(
+                "The partner must keep at least one active full administrator", code=1205
+            )
+    if display_name is not None:
+        admin.display_name = display_name.strip()[:200]
+    if role is not None:
+        admin.role = role
+    if active is not None:
+        admin.active = active
+    await repo.session.flush()
+    return admin
+
+
+async def list_admins(repo: AdminRepository) -> list[PartnerAdmin]:
+    return await repo.list_admins()

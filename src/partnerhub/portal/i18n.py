@@ -51,3 +51,21 @@ def negotiate(accept_language: str | None) -> str:
         if code in PORTAL_LOCALES:
             return code
     return "en"
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional name Babel's extractor looks for
+    """Mark ``message`` for extraction without translating it here (it is translated when shown)."""
+    return message
+
+
+@lru_cache(maxsize=64)
+def territory_label(code: str, locale: str) -> str:
+    """A region or territory name in *locale* from CLDR (``EU``, ``US``; ``UK`` is ``GB``)."""
+    from babel import Locale, UnknownLocaleError
+
+    territory = "GB" if code == "UK" else code
+    try:
+        names = Locale.parse(locale).territories
+    except (UnknownLocaleError, ValueError):
+        return code
+    return str(names.get(territory) or code)
