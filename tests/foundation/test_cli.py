@@ -36,8 +36,15 @@ async def test_token_create_prints_a_working_token(
     app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     created = run_cli(
-        "token", "create", "--scope", "partnerhub:templates_read", "--expires", "1d",
-        "--name", "ci", database_url=app.state.database_url,
+        "token",
+        "create",
+        "--scope",
+        "partnerhub:templates_read",
+        "--expires",
+        "1d",
+        "--name",
+        "ci",
+        database_url=app.state.database_url,
     )
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip().splitlines()[-1]
@@ -59,7 +66,10 @@ async def test_token_create_refuses_unknown_scope(app: FastAPI, tenant: Tenant) 
 def test_serve_help_lists_settings() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "partnerhub", "serve", "--help"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0
     for name in ("PARTNERHUB_DATA_DIR", "PARTNERHUB_DATABASE_URL", "PARTNERHUB_PORT"):

@@ -65,7 +65,9 @@ async def test_404_unknown_and_malformed_ids(client: httpx.AsyncClient, tenant: 
 
 
 async def test_405_wrong_method(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    response = await client.patch(TEMPLATES, headers=bearer(await tenant.token("partnerhub:templates_read")))
+    response = await client.patch(
+        TEMPLATES, headers=bearer(await tenant.token("partnerhub:templates_read"))
+    )
     body = assert_error(response, 405, 1402)
     assert "PATCH" in str(body["message"])
 
@@ -127,9 +129,7 @@ async def test_400_invalid_json(client: httpx.AsyncClient, tenant: Tenant) -> No
 
 async def test_400_wrong_types(client: httpx.AsyncClient, tenant: Tenant) -> None:
     token = bearer(await tenant.token("partnerhub:templates_write"))
-    response = await client.post(
-        TEMPLATES, json={"name": ["a"], "email": "x"}, headers=token
-    )
+    response = await client.post(TEMPLATES, json={"name": ["a"], "email": "x"}, headers=token)
     assert response.status_code == 400
     assert_error(response, 400, 1002)  # the missing fields come first, then the wrong types
     codes = {e["errorCode"] for e in response.json()["errors"]}

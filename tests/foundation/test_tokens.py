@@ -69,8 +69,14 @@ async def test_bad_scopes_refused(tenant: Tenant, scopes: object, error: type) -
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("30d", timedelta(days=30)), ("12h", timedelta(hours=12)), ("90m", timedelta(minutes=90)),
-     ("2w", timedelta(weeks=2)), ("never", None), ("7", timedelta(days=7))],
+    [
+        ("30d", timedelta(days=30)),
+        ("12h", timedelta(hours=12)),
+        ("90m", timedelta(minutes=90)),
+        ("2w", timedelta(weeks=2)),
+        ("never", None),
+        ("7", timedelta(days=7)),
+    ],
 )
 def test_parse_duration(text: str, expected: timedelta | None) -> None:
     assert identity.parse_duration(text) == expected
