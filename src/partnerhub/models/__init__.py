@@ -5,11 +5,14 @@ from partnerhub.models.base import Base
 from partnerhub.models.customer import Customer
 from partnerhub.models.customer_event import CustomerEvent
 from partnerhub.models.idempotency_key import IdempotencyKey
+from partnerhub.models.location import Location
 from partnerhub.models.org_user import OrgUser
 from partnerhub.models.outbox_email import OutboxEmail
 from partnerhub.models.partner import Partner
 from partnerhub.models.partner_admin import PartnerAdmin
+from partnerhub.models.phone_number import PhoneNumber
 from partnerhub.models.portal_session import PortalSession
+from partnerhub.models.subscriber_import import SubscriberImport
 from partnerhub.models.template import Template
 
 __all__ = [
@@ -18,10 +21,13 @@ __all__ = [
     "Customer",
     "CustomerEvent",
     "IdempotencyKey",
+    "Location",
     "OrgUser",
     "OutboxEmail",
     "Partner",
     "PartnerAdmin",
+    "PhoneNumber",
     "PortalSession",
+    "SubscriberImport",
     "Template",
 ]

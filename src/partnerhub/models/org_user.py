@@ -12,7 +12,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ARRAY, ForeignKey, Index, String, text
+from sqlalchemy import (
+    ARRAY,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnerhub.models.base import Base, IdMixin, utcnow
@@ -20,7 +29,32 @@ from partnerhub.models.base import Base, IdMixin, utcnow
 
 class OrgUser(IdMixin, Base):
     __tablename__ = "org_users"
-    __table_args__ = (Index("uq_org_users_email", text("lower(email)"), unique=True),)
+    __table_args__ = (
+        # Unique across all organizations; a subscriber waiting for a user move
+        # (status pending_user_migration, issue 4) may share the email of the user to move.
+        Index(
+            "uq_org_users_email",
+            text("lower(email)"),
+            unique=True,
+            postgresql_where=text("status IS DISTINCT FROM 'pending_user_migration'"),
+        ),
+        # Added by the subscribers domain (migration 0004): the database guarantees that a
+        # number has at most one owner, that the owner's number is in the inventory of the
+        # owner's location, and that an extension is unique within a location.
+        Index("uq_org_users_customer_email", "customer_id", text("lower(email)"), unique=True),
+        UniqueConstraint("phone_number", name="uq_org_users_phone_number"),
+        UniqueConstraint("location_id", "extension", name="uq_org_users_location_extension"),
+        ForeignKeyConstraint(
+            ["location_id"], ["locations.id"], name="fk_org_users_location_id_locations"
+        ),
+        ForeignKeyConstraint(
+            ["location_id", "phone_number"],
+            ["phone_numbers.location_id", "phone_numbers.phone_number"],
+            name="fk_org_users_location_number_phone_numbers",
+        ),
+        Index("ix_org_users_customer_created", "customer_id", "created", "id"),
+        Index("ix_org_users_partner_created", "partner_id", "created", "id"),
+    )
 
     partner_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("partners.id", ondelete="CASCADE"), index=True
@@ -41,3 +75,6 @@ class OrgUser(IdMixin, Base):
     external_id: Mapped[str | None] = mapped_column(String(256))
     created: Mapped[datetime] = mapped_column(default=utcnow)
     last_status_change: Mapped[datetime] = mapped_column(default=utcnow)
+    # Subscribers domain (0004): the user-move consent of a pending_user_migration subscriber.
+    consent_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    consent_sent: Mapped[datetime | None] = mapped_column()

@@ -224,6 +224,7 @@ async def _step_page(
             "done": done,
             "data": data,
             "errors": errors or {},
+            "error_steps": {FIELD_STEP.get(f) for f in errors or {}},
             "general_error": general_error,
             "editing": state.get("editing"),
             "return_to": return_to,
