@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     partner_name: str = Field(
         default="My Partner", description="Name of the partner organization created on first start."
     )
+    rate_limit_per_token: int = Field(
+        default=6000, description="API requests per minute per token (0 = unlimited)."
+    )
+    rate_limit_per_address: int = Field(
+        default=12000, description="API requests per minute per client address (0 = unlimited)."
+    )
+    login_failures_per_window: int = Field(
+        default=10,
+        description="Failed portal sign-ins per minute per email or address before 429.",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     # --- customer provisioning (docs/customers.md) ---
     backend: str = Field(

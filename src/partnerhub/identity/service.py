@@ -359,3 +359,34 @@ async def update_admin(
 
 async def list_admins(repo: AdminRepository) -> list[PartnerAdmin]:
     return await repo.list_admins()
+
+
+# --- sign-in throttling -----------------------------------------------------------------
+
+
+def _login_keys(email: str, address: str) -> list[str]:
+    return [f"login-email:{(email or '').strip().lower()}", f"login-addr:{address}"]
+
+
+async def check_login_throttle(
+    session: AsyncSession, email: str, address: str, limit: int
+) -> None:
+    """Refuse (429) a sign-in while the email or the address has too many recent failures."""
+    from partnerhub.errors import RateLimited
+    from partnerhub.kit import ratelimit
+
+    if limit <= 0:
+        return
+    for key in _login_keys(email, address):
+        if await ratelimit.failures(session, key) >= limit:
+            raise RateLimited(
+                "Too many failed sign-ins; wait a minute and try again",
+                headers={"Retry-After": "60"},
+            )
+
+
+async def record_login_failure(session: AsyncSession, email: str, address: str) -> None:
+    from partnerhub.kit import ratelimit
+
+    for key in _login_keys(email, address):
+        await ratelimit.hit(session, key, limit=0)

@@ -226,10 +226,14 @@ def classify_unhandled(exc: Exception, tid: str) -> tuple[int, str, int, str | N
     import psycopg
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError
 
-    unavailable = (OperationalError, InterfaceError, TimeoutError, OSError, psycopg.OperationalError)
-    if isinstance(exc, unavailable) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
+    unavailable = (
+        OperationalError,
+        InterfaceError,
+        TimeoutError,
+        OSError,
+        psycopg.OperationalError,
+    )
+    if isinstance(exc, unavailable) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
         log.warning("database unavailable (tracking %s): %s", tid, exc.__class__.__name__)
         return 503, "The database is unavailable; retry later", 1600, "5"
     log.error("unhandled error (tracking %s)", tid, exc_info=exc)
@@ -258,11 +262,27 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def api_principal(request: Request) -> Principal:
-    """Dependency: the bearer token's principal (401 without a valid token)."""
+    """Dependency: the bearer token's principal (401 without a valid token).
+
+    Counts the request against the client address's and the token's rate limits (429).
+    """
+    from partnerhub.kit import ratelimit
+
+    settings = request.app.state.settings
+    # Its own transaction, so that failed authentications are counted too.
+    async with unit_of_work(request) as session:
+        await ratelimit.hit(
+            session, f"addr:{client_address(request)}", settings.rate_limit_per_address
+        )
     async with unit_of_work(request) as session:
         principal = await identity.authenticate_bearer(
             session, request.headers.get("authorization")
         )
+        await ratelimit.hit(session, f"token:{principal.actor_id}", settings.rate_limit_per_token)
     request.state.principal = principal
     return principal

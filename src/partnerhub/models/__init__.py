@@ -12,6 +12,7 @@ from partnerhub.models.partner import Partner
 from partnerhub.models.partner_admin import PartnerAdmin
 from partnerhub.models.phone_number import PhoneNumber
 from partnerhub.models.portal_session import PortalSession
+from partnerhub.models.rate_counter import RateCounter
 from partnerhub.models.subscriber_import import SubscriberImport
 from partnerhub.models.template import Template
 
@@ -28,6 +29,7 @@ __all__ = [
     "PartnerAdmin",
     "PhoneNumber",
     "PortalSession",
+    "RateCounter",
     "SubscriberImport",
     "Template",
 ]

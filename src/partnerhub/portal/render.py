@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from partnerhub.portal.i18n import translations
+from partnerhub.portal.i18n import N_, translations
 
 TEMPLATE_DIRS = [Path(__file__).parent / "templates"]
 
@@ -36,7 +36,11 @@ def gettext_for(request: Request) -> Any:
 
 
 def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     lang = language(request)
     trans = translations(lang)
@@ -55,14 +59,33 @@ def render(
         trans.gettext, trans.ngettext, newstyle=True
     )
     html = template.render(ctx)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+ERROR_TITLES = {
+    400: N_("The request was refused"),
+    401: N_("Sign in first"),
+    403: N_("Not permitted"),
+    404: N_("Page not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Too large"),
+}
+# Messages raised outside the portal that its error page shows: marked here for extraction.
+SHOWN_MESSAGES = (
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("Sign in first"),
+    N_("Onboarding template not found"),
+    N_("Token not found"),
+)
 
 
 async def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
-    titles = {404: "Page not found", 403: "Not permitted", 405: "Method not allowed"}
+    """An HTML error page; ``title`` and ``detail`` are translated when the catalog has them."""
     return render(
         request,
         "error.html",
-        {"status": status, "title": titles.get(status, "Error"), "detail": detail},
+        {"status": status, "title": ERROR_TITLES.get(status, N_("Error")), "detail": detail},
         status=status,
     )
