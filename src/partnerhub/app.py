@@ -82,9 +82,7 @@ def create_app(
     async def _csrf_failed(request: Request, exc: Exception) -> Response:
         from partnerhub.portal.render import error_page
 
-        return await error_page(
-            request, 403, "The form has expired or did not come from this site; reload and retry."
-        )
+        return await error_page(request, 403, portal_session.CSRF_MESSAGE)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -32,13 +32,14 @@ __all__ = [
     "FAMILIES",
     "Backend",
     "BackendError",
-    "FaultBackend",
+    "FaultPolicy",
     "OrgRequest",
     "PackageRequest",
     "PermanentError",
     "TransientError",
     "current",
     "family_of",
+    "fault_backend",
     "null_backend",
 ]
 
@@ -215,7 +216,7 @@ class FaultPackages:
         await self.policy.call(self.family, attempt)
 
 
-def FaultBackend(policy: FaultPolicy) -> Backend:  # noqa: N802 - a constructor function
+def fault_backend(policy: FaultPolicy) -> Backend:
     return Backend(
         name="fault",
         identity=FaultIdentity(policy),
@@ -244,7 +245,7 @@ def from_settings(settings: Settings) -> Backend:
         return null_backend()
     if name == "fault":
         permanent = {p.strip() for p in settings.fault_permanent_packages.split(",") if p.strip()}
-        return FaultBackend(
+        return fault_backend(
             FaultPolicy(
                 latency=max(settings.fault_latency_ms, 0) / 1000,
                 failure_rate=min(max(settings.fault_failure_rate, 0.0), 1.0),

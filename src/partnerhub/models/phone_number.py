@@ -39,9 +39,7 @@ class PhoneNumber(IdMixin, Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
-    location_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("locations.id", ondelete="CASCADE")
-    )
+    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"))
     phone_number: Mapped[str] = mapped_column(String(20))
     # DID | TOLLFREE
     number_type: Mapped[str] = mapped_column(String(10), default="DID")

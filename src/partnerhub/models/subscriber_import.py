@@ -25,9 +25,7 @@ class SubscriberImport(IdMixin, Base):
     partner_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("partners.id", ondelete="CASCADE"), index=True
     )
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE")
-    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     created_by: Mapped[str | None] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     total: Mapped[int] = mapped_column(default=0)

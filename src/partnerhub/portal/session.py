@@ -17,8 +17,10 @@ from partnerhub.identity.service import principal_for_admin
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import PartnerAdmin, PortalSession
+from partnerhub.portal.i18n import N_
 
 COOKIE = "partnerhub_session"
+CSRF_MESSAGE = N_("The form has expired or did not come from this site; reload and retry.")
 
 
 @dataclass
@@ -58,6 +60,18 @@ def set_cookie(response: Response, request: Request, value: str) -> None:
         secure=settings.cookie_secure,
         samesite="lax",
         path="/",
+    )
+
+
+def clear_cookie(response: Response, request: Request) -> None:
+    """Expire the session cookie with the flags it was set with (a browser keeps a Secure
+    cookie that a deletion without Secure tries to overwrite)."""
+    response.delete_cookie(
+        COOKIE,
+        path="/",
+        httponly=True,
+        secure=settings_of(request).cookie_secure,
+        samesite="lax",
     )
 
 

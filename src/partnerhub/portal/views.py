@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from partnerhub.catalog.languages import PORTAL_LOCALES
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
-from partnerhub.errors import ApiError, Unauthorized
+from partnerhub.errors import ApiError, Forbidden, NotFound, RateLimited, Unauthorized
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import AdminRepository, CredentialRepository
 from partnerhub.kit.web import unit_of_work
 from partnerhub.portal import session as portal
+from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, render
 
 router = APIRouter(include_in_schema=False)
+# Set in an anonymous session when its visitor picks a language on the login page: the choice
+# then outlives the sign-in (it becomes the administrator's language).
+LANGUAGE_CHOSEN = "language_chosen"
+# Refusals of identity.create_token that the tokens page shows (marked for translation).
+TOKEN_MESSAGES = (
+    N_("name: a token name is required"),
+    N_("name: at most 200 characters"),
+    N_("scopes: at least one scope is required"),
+    N_("expires: must be in the future"),
+)
 
 
 @router.get("/login")
@@ -36,18 +48,39 @@ async def login_submit(request: Request) -> Response:
     form = await portal.form_of(request, ctx)
     next_url = portal.safe_next(str(form.get("next") or "/"))
     _ = gettext_for(request)
+    chosen = None
+    if ctx.session is not None and (ctx.session.data or {}).get(LANGUAGE_CHOSEN):
+        chosen = ctx.session.language
+    email = str(form.get("email") or "")
+    address = request.client.host if request.client else "unknown"
+    limit = portal.settings_of(request).login_failures_per_window
     try:
         async with unit_of_work(request) as db:
-            _admin, new = await identity.login(
+            await identity.check_login_throttle(db, email, address, limit)
+    except RateLimited as exc:
+        return render(
+            request,
+            "login.html",
+            {"next": next_url, "error": _(exc.description), "email": email},
+            status=429,
+            headers=exc.headers,
+        )
+    try:
+        async with unit_of_work(request) as db:
+            admin, new = await identity.login(
                 db,
                 str(form.get("email") or ""),
                 str(form.get("password") or ""),
                 portal.settings_of(request).session_hours,
                 language=ctx.session.language if ctx.session else "en",
             )
+            if chosen in PORTAL_LOCALES:
+                admin.language = new.record.language = str(chosen)
             if ctx.session is not None:  # the anonymous pre-login session is replaced
                 await CredentialRepository(db).delete_session(ctx.session.token_hash)
     except Unauthorized:
+        async with unit_of_work(request) as db:
+            await identity.record_login_failure(db, email, address)
         return render(
             request,
             "login.html",
@@ -67,7 +100,7 @@ async def logout(request: Request) -> Response:
         async with unit_of_work(request) as db:
             await CredentialRepository(db).delete_session(ctx.session.token_hash)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(portal.COOKIE, path="/")
+    portal.clear_cookie(response, request)
     return response
 
 
@@ -81,6 +114,7 @@ async def set_language(request: Request) -> Response:
             record = await CredentialRepository(db).session_by_hash(ctx.session.token_hash)
             if record is not None:
                 record.language = lang
+                record.data = {**(record.data or {}), LANGUAGE_CHOSEN: True}
             if ctx.admin is not None:
                 admin = await CredentialRepository(db).admin_by_id(ctx.admin.id)
                 if admin is not None:
@@ -104,6 +138,7 @@ async def _tokens_page(
     created: str | None = None,
     error: str | None = None,
     status: int = 200,
+    form: Any = None,
 ) -> Response:
     async with unit_of_work(request) as db:
         tokens = await AdminRepository(db, ctx.principal).list_tokens()
@@ -118,6 +153,10 @@ async def _tokens_page(
             "error": error,
             "scopes": grantable,
             "can_manage": ctx.principal.has("partnerhub:admin"),
+            "revoked": request.query_params.get("revoked") == "1",
+            "form_name": form.get("name") if form is not None else "",
+            "form_scopes": set(form.getlist("scopes")) if form is not None else set(),
+            "form_expires": form.get("expires") if form is not None else "90d",
         },
         status=status,
     )
@@ -135,9 +174,10 @@ async def create_token(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
+    if not ctx.principal.has("partnerhub:admin"):
+        raise Forbidden(N_("Your role cannot manage API tokens"))
     _ = gettext_for(request)
     try:
-        ctx.principal.require("partnerhub:admin")
         async with unit_of_work(request) as db:
             new = identity.create_token(
                 db,
@@ -148,15 +188,23 @@ async def create_token(
                 created_by=ctx.admin,
             )
     except ApiError as exc:
-        return await _tokens_page(request, ctx, error=_(exc.description), status=400)
+        return await _tokens_page(
+            request, ctx, error=_(exc.description), status=exc.status, form=form
+        )
     return await _tokens_page(request, ctx, created=new.secret)
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
 async def revoke_token(
-    token_id: uuid.UUID, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    token_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     await portal.form_of(request, ctx)
+    if not ctx.principal.has("partnerhub:admin"):
+        raise Forbidden(N_("Your role cannot manage API tokens"))
+    try:
+        token_uuid = uuid.UUID(token_id)
+    except ValueError:
+        raise NotFound(N_("Token not found")) from None
     async with unit_of_work(request) as db:
-        await identity.revoke_token(AdminRepository(db, ctx.principal), token_id)
-    return RedirectResponse("/settings/tokens", status_code=303)
+        await identity.revoke_token(AdminRepository(db, ctx.principal), token_uuid)
+    return RedirectResponse("/settings/tokens?revoked=1", status_code=303)

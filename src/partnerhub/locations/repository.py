@@ -1,0 +1,75 @@
+"""SQL for locations, always scoped to the acting partner."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from partnerhub.kit.repository import Repository
+from partnerhub.models import Customer, Location, PhoneNumber
+
+
+class LocationRepository(Repository):
+    async def customer(self, customer_id: uuid.UUID) -> Customer | None:
+        stmt = self.scoped(select(Customer), Customer).where(Customer.id == customer_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def customer_by_org(self, org_id: uuid.UUID) -> Customer | None:
+        stmt = self.scoped(select(Customer), Customer).where(Customer.org_id == org_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def customers(self, customer_ids: set[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+        if not customer_ids:
+            return {}
+        stmt = self.scoped(select(Customer), Customer).where(Customer.id.in_(customer_ids))
+        return {c.id: c for c in (await self.session.execute(stmt)).scalars()}
+
+    async def get(self, location_id: uuid.UUID, *, for_update: bool = False) -> Location | None:
+        stmt = self.scoped(select(Location), Location).where(Location.id == location_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def headquarters(self, customer_id: uuid.UUID) -> Location | None:
+        stmt = self.scoped(select(Location), Location).where(
+            Location.customer_id == customer_id, Location.headquarters.is_(True)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def page(
+        self,
+        customer_id: uuid.UUID | None,
+        name: str | None,
+        offset: int,
+        limit: int,
+    ) -> list[Location]:
+        stmt = self.scoped(select(Location), Location)
+        if customer_id is not None:
+            stmt = stmt.where(Location.customer_id == customer_id)
+        if name:
+            escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Location.name.ilike(f"{escaped}%", escape="\\"))
+        stmt = stmt.order_by(Location.created, Location.id).offset(offset).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def name_taken(
+        self, customer_id: uuid.UUID, name: str, exclude: uuid.UUID | None = None
+    ) -> bool:
+        stmt = self.scoped(select(func.count(Location.id)), Location).where(
+            Location.customer_id == customer_id, func.lower(Location.name) == name.lower()
+        )
+        if exclude is not None:
+            stmt = stmt.where(Location.id != exclude)
+        return bool((await self.session.execute(stmt)).scalar_one())
+
+    async def main_numbers(self, location_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not location_ids:
+            return {}
+        stmt = select(PhoneNumber.location_id, PhoneNumber.phone_number).where(
+            PhoneNumber.location_id.in_(location_ids), PhoneNumber.main.is_(True)
+        )
+        return {row.location_id: row.phone_number for row in await self.session.execute(stmt)}
+
+    def add(self, location: Location) -> None:
+        self.session.add(location)

@@ -1,0 +1,428 @@
+"""Rules for locations, shared by the API, the portal and customer provisioning.
+
+A location belongs to a customer organization of the acting partner (``orgId``); another
+partner's organization is simply not found. Addresses follow the same per-country rules as
+customer addresses (:func:`partnerhub.catalog.geo.validate_address`), time zones are IANA
+zones of the location's country, languages ISO 639-1 codes with an optional country.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnerhub import ids
+from partnerhub.catalog import geo, languages, timezones
+from partnerhub.errors import (
+    ApiError,
+    Busy,
+    Conflict,
+    InvalidAddress,
+    InvalidValue,
+    MissingField,
+    NotFound,
+    ValidationFailed,
+)
+from partnerhub.kit.scope import Principal
+from partnerhub.locations.repository import LocationRepository
+from partnerhub.models import Customer, Location
+
+READ = "partnerhub:locations_read"
+WRITE = "partnerhub:locations_write"
+NAME_TAKEN_CODE = 1211
+NAME_MAX = 80
+LINE_MAX = 80
+BUSY_STATUSES = ("deleting",)
+
+
+@dataclass
+class LocationData:
+    """A location's editable settings, independent of wire or form shape."""
+
+    name: str = ""
+    time_zone: str = ""
+    preferred_language: str = ""
+    announcement_language: str | None = None
+    address1: str = ""
+    address2: str | None = None
+    city: str = ""
+    state: str | None = None
+    postal_code: str | None = None
+    country: str = ""
+    emergency_location_identifier: str | None = None
+
+
+def region_of(customer: Customer) -> str:
+    return (customer.data_region or "us").lower()
+
+
+def org_wire_id(customer: Customer) -> str | None:
+    """The customer's organization id as the wire shows it (``orgId``)."""
+    if customer.org_id is None:
+        return None
+    return ids.encode("ORGANIZATION", customer.org_id, region_of(customer))
+
+
+def location_wire_id(location: Location, customer: Customer) -> str:
+    return ids.encode("LOCATION", location.id, region_of(customer))
+
+
+def _clean(value: str | None) -> str:
+    return (value or "").strip()
+
+
+def check(data: LocationData) -> list[ApiError]:
+    """Validate and normalize ``data`` in place; returns every problem found."""
+    problems: list[ApiError] = []
+
+    def text(attr: str, wire: str, required: bool, limit: int) -> None:
+        value = _clean(getattr(data, attr))
+        if not value:
+            setattr(data, attr, "" if required else None)
+            if required:
+                problems.append(MissingField(f"{wire}: is required", field=wire))
+            return
+        if len(value) > limit:
+            problems.append(InvalidValue(f"{wire}: at most {limit} characters", field=wire))
+        setattr(data, attr, value)
+
+    text("name", "name", True, NAME_MAX)
+    text("address1", "address.address1", True, LINE_MAX)
+    text("address2", "address.address2", False, LINE_MAX)
+    text("city", "address.city", True, LINE_MAX)
+    text("state", "address.state", False, LINE_MAX)
+    text("postal_code", "address.postalCode", False, 20)
+    text("emergency_location_identifier", "emergencyLocationIdentifier", False, 100)
+
+    country = _clean(data.country).upper()
+    data.country = country
+    for wire, message in geo.validate_address(
+        country,
+        data.state,
+        data.postal_code,
+        country_field="address.country",
+        state_field="address.state",
+        postal_field="address.postalCode",
+    ):
+        if wire == "address.country" and not country:
+            problems.append(MissingField(f"{wire}: is required", field=wire))
+        elif wire == "address.country":
+            problems.append(InvalidValue(f"{wire}: {message}", field=wire))
+        else:
+            problems.append(InvalidAddress(message, field=wire))
+    if data.state and geo.country(country) is not None:
+        data.state = geo.normalize_subdivision(country, data.state) or data.state
+
+    zone = _clean(data.time_zone)
+    data.time_zone = zone
+    if not zone:
+        problems.append(MissingField("timeZone: is required", field="timeZone"))
+    elif not timezones.is_timezone(zone):
+        problems.append(
+            InvalidValue(f"timeZone: '{zone}' is not an IANA time zone", field="timeZone")
+        )
+    elif geo.country(country) is not None:
+        zones = timezones.timezones_for_country(country)
+        if zones and zone not in zones and zone != "UTC":
+            problems.append(
+                InvalidValue(
+                    f"timeZone: '{zone}' is not a time zone of country {country} "
+                    f"(for example {zones[0]})",
+                    field="timeZone",
+                )
+            )
+
+    for attr, wire, required in (
+        ("preferred_language", "preferredLanguage", True),
+        ("announcement_language", "announcementLanguage", False),
+    ):
+        raw = _clean(getattr(data, attr))
+        if not raw:
+            setattr(data, attr, "" if required else None)
+            if required:
+                problems.append(MissingField(f"{wire}: is required", field=wire))
+            continue
+        norm = languages.normalize_language(raw)
+        if norm is None:
+            problems.append(
+                InvalidValue(
+                    f"{wire}: '{raw}' is not a language code like en or en_US", field=wire
+                )
+            )
+        else:
+            setattr(data, attr, norm)
+    if not data.announcement_language and data.preferred_language:
+        data.announcement_language = data.preferred_language
+    return problems
+
+
+def _raise(problems: list[ApiError]) -> None:
+    if problems:
+        raise ValidationFailed(problems) if len(problems) > 1 else problems[0]
+
+
+def usable_customer(customer: Customer | None) -> Customer:
+    """The customer's organization must exist and not be going away."""
+    if customer is None or customer.org_id is None:
+        raise NotFound("Organization not found (orgId)")
+    if customer.status in BUSY_STATUSES:
+        raise Busy(f"The customer is {customer.status}; its locations cannot change")
+    return customer
+
+
+async def customer_for_org(repo: LocationRepository, org: str | None) -> Customer:
+    """The acting partner's customer whose organization is ``org`` (404 otherwise)."""
+    if not org:
+        raise MissingField("orgId: is required", field="orgId")
+    org_id = ids.decode("ORGANIZATION", org)
+    customer = await repo.customer_by_org(org_id) if org_id else None
+    return usable_customer(customer)
+
+
+def _apply(location: Location, data: LocationData) -> None:
+    location.name = data.name
+    location.time_zone = data.time_zone
+    location.preferred_language = data.preferred_language
+    location.announcement_language = data.announcement_language
+    location.address1 = data.address1
+    location.address2 = data.address2
+    location.city = data.city
+    location.state = data.state
+    location.postal_code = data.postal_code
+    location.country = data.country
+    location.emergency_location_identifier = data.emergency_location_identifier
+
+
+async def _flush(repo: LocationRepository, name: str) -> None:
+    try:
+        await repo.session.flush()
+    except IntegrityError as exc:
+        if "uq_locations_customer_name" in str(exc.orig):
+            raise _name_taken(name) from None
+        raise
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(
+        f"name: a location named '{name}' already exists in this organization",
+        code=NAME_TAKEN_CODE,
+        field="name",
+    )
+
+
+async def create(
+    repo: LocationRepository,
+    org: str | None,
+    data: LocationData,
+    main_number: str | None = None,
+) -> Location:
+    repo.principal.require(WRITE)
+    customer = await customer_for_org(repo, org)
+    _raise(check(data))
+    if await repo.name_taken(customer.id, data.name):
+        raise _name_taken(data.name)
+    assert customer.org_id is not None
+    location = Location(
+        id=uuid.uuid4(),
+        partner_id=customer.partner_id,
+        customer_id=customer.id,
+        org_id=customer.org_id,
+        headquarters=False,
+    )
+    _apply(location, data)
+    repo.add(location)
+    await _flush(repo, data.name)
+    if main_number:
+        from partnerhub.numbers import service as numbers
+
+        await numbers.set_main_number(repo.session, repo.principal, location, main_number)
+    return location
+
+
+async def get(repo: LocationRepository, location_id: uuid.UUID | None) -> Location:
+    repo.principal.require(READ)
+    location = await repo.get(location_id) if location_id else None
+    if location is None:
+        raise NotFound("Location not found")
+    return location
+
+
+_UNSET: Any = object()
+
+
+async def update(
+    repo: LocationRepository,
+    location_id: uuid.UUID | None,
+    data: LocationData,
+    main_number: str | None = _UNSET,
+) -> Location:
+    """Replace a location's settings; ``main_number`` left out keeps it, ``None`` clears it."""
+    repo.principal.require(WRITE)
+    location = await get(repo, location_id)
+    usable_customer(await repo.customer(location.customer_id))
+    _raise(check(data))
+    if await repo.name_taken(location.customer_id, data.name, exclude=location.id):
+        raise _name_taken(data.name)
+    country_changed = data.country != location.country
+    _apply(location, data)
+    await _flush(repo, data.name)
+    from partnerhub.numbers import service as numbers
+
+    if country_changed:
+        await numbers.check_country_change(repo.session, location)
+    if main_number is not _UNSET:
+        await numbers.set_main_number(repo.session, repo.principal, location, main_number)
+    return location
+
+
+async def list_locations(
+    repo: LocationRepository, org: str | None, name: str | None, offset: int, limit: int
+) -> list[Location]:
+    repo.principal.require(READ)
+    customer_id: uuid.UUID | None = None
+    if org:
+        org_id = ids.decode("ORGANIZATION", org)
+        customer = await repo.customer_by_org(org_id) if org_id else None
+        if customer is None:
+            return []
+        customer_id = customer.id
+    return await repo.page(customer_id, name, offset, limit)
+
+
+def data_of(location: Location) -> LocationData:
+    return LocationData(
+        name=location.name,
+        time_zone=location.time_zone,
+        preferred_language=location.preferred_language,
+        announcement_language=location.announcement_language,
+        address1=location.address1,
+        address2=location.address2,
+        city=location.city,
+        state=location.state,
+        postal_code=location.postal_code,
+        country=location.country,
+        emergency_location_identifier=location.emergency_location_identifier,
+    )
+
+
+# --- the headquarters location, materialized from the customer's provisioning record -------
+
+
+@dataclass
+class HqResult:
+    """What :func:`ensure_hq_location` did: the location (``None`` when the customer has no
+    recorded HQ location), and the recorded numbers it could not add, with the reason."""
+
+    location: Location | None
+    added_numbers: list[str] = field(default_factory=list)
+    skipped_numbers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _pick(record: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if key in record and record[key] not in (None, ""):
+            return record[key]
+    return None
+
+
+def hq_data(record: dict[str, Any], customer: Customer) -> LocationData:
+    """A :class:`LocationData` from the customer's recorded HQ location.
+
+    Accepts the wholesale wire shape (``address`` with ``addressLine1``, ``stateOrProvince``,
+    ``zipOrPostalCode``; ``timezone``; ``language``) and the Locations shape (``address1``,
+    ``state``, ``postalCode``; ``timeZone``; ``preferredLanguage``), camelCase or snake_case.
+    """
+    address = record.get("address") or customer.address or {}
+    language = (
+        _pick(record, "preferredLanguage", "preferred_language", "language")
+        or customer.language
+        or languages.DEFAULT_EMAIL_LANGUAGE
+    )
+    return LocationData(
+        name=str(_pick(record, "name") or customer.name or "Headquarters")[:NAME_MAX],
+        time_zone=str(_pick(record, "timeZone", "timezone", "time_zone") or ""),
+        preferred_language=str(language),
+        announcement_language=_pick(
+            record, "announcementLanguage", "announcement_language", "language"
+        )
+        or str(language),
+        address1=str(_pick(address, "addressLine1", "address_line1", "address1") or ""),
+        address2=_pick(address, "addressLine2", "address_line2", "address2"),
+        city=str(_pick(address, "city") or ""),
+        state=_pick(address, "stateOrProvince", "state_or_province", "state"),
+        postal_code=_pick(address, "zipOrPostalCode", "zip_or_postal_code", "postalCode"),
+        country=str(_pick(address, "country") or ""),
+        emergency_location_identifier=_pick(
+            record, "emergencyLocationIdentifier", "emergency_location_identifier"
+        ),
+    )
+
+
+def system_principal(partner_id: uuid.UUID) -> Principal:
+    """A principal for work the hub does on a partner's behalf (provisioning, imports)."""
+    from partnerhub.catalog.roles import ALL_SCOPES
+
+    return Principal(
+        kind="system",
+        partner_id=partner_id,
+        home_partner_id=partner_id,
+        actor_id=None,
+        actor_email=None,
+        role=None,
+        scopes=frozenset(ALL_SCOPES),
+    )
+
+
+async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqResult:
+    """Create (once) the customer's headquarters location from ``customer.hq_location``.
+
+    Idempotent: when the HQ location exists it is kept as it is (later edits go through the
+    Locations API), and only recorded numbers not yet in the inventory are added. Recorded
+    numbers that cannot be added (invalid, not of the location's country, or already in
+    another inventory) are skipped and reported, never fatal. Call it in the provisioning
+    task's transaction once ``customer.org_id`` is set; it never commits.
+    """
+    record = customer.hq_location
+    if not record or customer.org_id is None:
+        return HqResult(None)
+    principal = system_principal(customer.partner_id)
+    repo = LocationRepository(session, principal)
+    location = await repo.headquarters(customer.id)
+    if location is None:
+        data = hq_data(record, customer)
+        check(data)  # normalize; the recorded location was validated when it was recorded
+        if not data.time_zone:
+            data.time_zone = timezones.principal_timezone(data.country) or "UTC"
+        if await repo.name_taken(customer.id, data.name):
+            data.name = f"{data.name[: NAME_MAX - 6]} (HQ)"
+        location = Location(
+            id=uuid.uuid4(),
+            partner_id=customer.partner_id,
+            customer_id=customer.id,
+            org_id=customer.org_id,
+            headquarters=True,
+        )
+        _apply(location, data)
+        repo.add(location)
+        await session.flush()
+    from partnerhub.numbers import service as numbers
+
+    recorded = _pick(record, "numbers", "phoneNumbers", "phone_numbers") or []
+    main = _pick(record, "mainNumber", "main_number")
+    if isinstance(recorded, str):
+        recorded = [recorded]
+    wanted = [str(n) for n in recorded if isinstance(n, str | int)]
+    if main and str(main) not in wanted:
+        wanted.append(str(main))
+    added, skipped = await numbers.add_recorded_numbers(session, location, wanted)
+    result = HqResult(location, added, skipped)
+    if main:
+        try:
+            await numbers.set_main_number(session, principal, location, str(main))
+        except ApiError as exc:
+            result.skipped_numbers.append((str(main), exc.description))
+    return result

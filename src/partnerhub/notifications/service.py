@@ -1,0 +1,196 @@
+"""Emails: rendering, the transactional outbox, SMTP delivery.
+
+* Templates live in ``notifications/templates/<kind>/<language>.txt`` (first line: the
+  subject; after a blank line: the plain-text body) and ``<language>.html`` (HTML body,
+  autoescaped). Languages are ISO 639-1 codes (``en``, ``it``); :func:`pick_language` falls
+  back along the caller's preferences, then to English.
+* :func:`queue` writes the email into ``outbox_emails`` inside the caller's transaction.
+  ``dedupe_key`` makes it idempotent: a re-run of the same step writes nothing new.
+* With ``PARTNERHUB_SMTP_HOST`` set the email is ``pending`` and the ``deliver_email`` job
+  sends it with aiosmtplib (then ``sent``); without SMTP it is ``stored`` and only shown on the
+  portal's outbox page.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnerhub import runtime
+from partnerhub.catalog.languages import normalize_language
+from partnerhub.config import Settings
+from partnerhub.models import OutboxEmail
+from partnerhub.models.base import utcnow
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+DEFAULT_LANGUAGE = "en"
+MAX_ATTEMPTS = 5
+
+
+@cache
+def _env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+@cache
+def languages(kind: str) -> frozenset[str]:
+    """The languages ``kind`` has templates in (both ``.txt`` and ``.html``)."""
+    folder = TEMPLATE_DIR / kind
+    txt = {p.stem for p in folder.glob("*.txt")}
+    html = {p.stem for p in folder.glob("*.html")}
+    return frozenset(txt & html)
+
+
+def pick_language(kind: str, *preferences: str | None) -> str:
+    """The first preference (``it``, ``it_IT``, ``it-IT``) ``kind`` has a template for."""
+    available = languages(kind)
+    for pref in preferences:
+        norm = normalize_language(pref) if pref else None
+        if norm is not None and norm.split("_", 1)[0] in available:
+            return norm.split("_", 1)[0]
+    return DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def render(kind: str, language: str, context: dict[str, Any]) -> Rendered:
+    env = _env()
+    text = env.get_template(f"{kind}/{language}.txt").render(context)
+    html = env.get_template(f"{kind}/{language}.html").render(context)
+    subject, _, body = text.partition("\n")
+    return Rendered(subject=subject.strip(), text=body.lstrip("\n"), html=html)
+
+
+def smtp_configured(settings: Settings | None = None) -> bool:
+    settings = settings or runtime.settings()
+    return bool(settings.smtp_host)
+
+
+def sender(settings: Settings, display_name: str | None) -> str:
+    name, address = email.utils.parseaddr(settings.smtp_from)
+    return email.utils.formataddr((display_name or name or "", address or settings.smtp_from))
+
+
+async def queue(
+    session: AsyncSession,
+    *,
+    partner_id: uuid.UUID,
+    customer_id: uuid.UUID | None,
+    dedupe_key: str,
+    kind: str,
+    to: str,
+    language: str,
+    context: dict[str, Any],
+    from_name: str | None = None,
+) -> uuid.UUID | None:
+    """Write an email to the outbox; returns its id, or None when ``dedupe_key`` exists."""
+    settings = runtime.settings()
+    rendered = render(kind, language, context)
+    stmt = (
+        insert(OutboxEmail)
+        .values(
+            id=uuid.uuid4(),
+            partner_id=partner_id,
+            customer_id=customer_id,
+            dedupe_key=dedupe_key,
+            kind=kind,
+            to_address=to,
+            from_address=sender(settings, from_name),
+            subject=rendered.subject,
+            body_text=rendered.text,
+            body_html=rendered.html,
+            language=language,
+            status="pending" if smtp_configured(settings) else "stored",
+            attempts=0,
+            created=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxEmail.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def message_of(mail: OutboxEmail) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = mail.from_address
+    msg["To"] = mail.to_address
+    msg["Subject"] = mail.subject
+    msg["Date"] = email.utils.format_datetime(mail.created)
+    msg["Message-ID"] = f"<{mail.id}@partnerhub>"
+    msg["Content-Language"] = mail.language
+    msg.set_content(mail.body_text)
+    msg.add_alternative(mail.body_html, subtype="html")
+    return msg
+
+
+async def send(settings: Settings, mail: OutboxEmail) -> None:
+    security = settings.smtp_security.strip().lower()
+    assert settings.smtp_host is not None
+    await aiosmtplib.send(
+        message_of(mail),
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password or None,
+        use_tls=security == "tls",
+        start_tls=security == "starttls",
+        timeout=30,
+    )
+
+
+async def deliver(email_id: uuid.UUID) -> str:
+    """Send one pending email; returns its status afterwards. Safe to call twice."""
+    settings = runtime.settings()
+    db = runtime.database()
+    async with db.transaction() as session:
+        mail = (
+            await session.execute(select(OutboxEmail).where(OutboxEmail.id == email_id))
+        ).scalar_one_or_none()
+        if mail is None or mail.status != "pending":
+            return mail.status if mail else "missing"
+        if not smtp_configured(settings):
+            mail.status = "stored"
+            return mail.status
+        session.expunge(mail)
+    try:
+        await send(settings, mail)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        attempts = mail.attempts + 1
+        status = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+        async with db.transaction() as session:
+            await session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id == email_id)
+                .values(attempts=attempts, status=status, last_error=str(exc)[:1000])
+            )
+        if status == "pending":
+            raise
+        return status
+    async with db.transaction() as session:
+        await session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == email_id)
+            .values(status="sent", sent=utcnow(), attempts=mail.attempts + 1, last_error=None)
+        )
+    return "sent"
