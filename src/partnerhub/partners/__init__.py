@@ -1,0 +1,1 @@
+"""Partner organizations: their settings (PSTN providers, offers) and sub-partners."""

@@ -1,0 +1,29 @@
+"""Wire models of the partner's own settings (hub API)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from partnerhub.kit.schemas import InputSchema, Schema
+
+
+class OffersIn(InputSchema):
+    wholesale: bool = True
+    hosted_calling: bool = False
+
+
+class PartnerSettingsIn(InputSchema):
+    name: str = Field(max_length=200)
+    pstn_providers: list[str] = Field(default_factory=list, max_length=200)
+    offers: OffersIn = Field(default_factory=OffersIn)
+
+
+class OffersOut(Schema):
+    wholesale: bool
+    hosted_calling: bool
+
+
+class PartnerSettingsOut(Schema):
+    name: str
+    pstn_providers: list[str]
+    offers: OffersOut
