@@ -99,6 +99,8 @@ def create_app(
 
     from partnerhub.identity import api as identity_api
     from partnerhub.identity import views as identity_views
+    from partnerhub.partners import api as partners_api
+    from partnerhub.partners import views as partners_views
     from partnerhub.portal import views as portal_views
     from partnerhub.templates import api as templates_api
     from partnerhub.templates import views as templates_views
@@ -106,6 +108,8 @@ def create_app(
     app.include_router(templates_api.router)
     app.include_router(identity_api.router)
     app.include_router(identity_views.router)
+    app.include_router(partners_api.router)
+    app.include_router(partners_views.router)
     app.include_router(portal_views.router)
     app.include_router(templates_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

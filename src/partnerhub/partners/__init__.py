@@ -1,1 +1,1 @@
-"""Partner organizations: their settings (PSTN providers, offers) and sub-partners."""
+"""Partners and sub-partners: the sub-partner list and acting on behalf of a sub-partner."""

@@ -1,47 +1,78 @@
-"""``/v1/partner/settings``: the acting partner's settings (hub API)."""
+"""``GET /v1/wholesale/subPartners`` and :func:`wholesale_principal`, the dependency every
+wholesale endpoint uses to honour ``onBehalfOfSubPartnerOrgId``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from datetime import datetime
 
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from partnerhub.kit.pagination import page_params, set_next_link
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
+from partnerhub.models import Partner
 from partnerhub.partners import service
 from partnerhub.partners.repository import PartnerRepository
-from partnerhub.partners.schemas import OffersOut, PartnerSettingsIn, PartnerSettingsOut
-from partnerhub.partners.service import PartnerSettings
+from partnerhub.partners.schemas import SubPartnerList, SubPartnerOut
 
-router = APIRouter(prefix="/v1/partner/settings", tags=["Partner settings"])
-
-
-def present(settings: PartnerSettings) -> dict[str, object]:
-    out = PartnerSettingsOut(
-        name=settings.name,
-        pstn_providers=settings.pstn_providers,
-        offers=OffersOut(wholesale=settings.wholesale, hosted_calling=settings.hosted_calling),
-    )
-    return out.model_dump(by_alias=True, mode="json")
+router = APIRouter(prefix="/v1/wholesale/subPartners", tags=["Wholesale Provisioning"])
 
 
-@router.get("", response_model=PartnerSettingsOut)
-async def get_settings(
-    request: Request, principal: Principal = Depends(api_principal)
-) -> dict[str, object]:
+async def wholesale_principal(
+    request: Request,
+    on_behalf_of: str | None = Query(
+        default=None,
+        alias="onBehalfOfSubPartnerOrgId",
+        description="The encoded organization ID of a sub-partner to act for.",
+    ),
+    principal: Principal = Depends(api_principal),
+) -> Principal:
+    """Dependency: the bearer token's principal, switched to the sub-partner named by
+    ``onBehalfOfSubPartnerOrgId`` (404 if it is not a sub-partner of the caller; 403 when a
+    suspended sub-partner tries anything but reading or deleting)."""
     async with unit_of_work(request) as session:
-        return present(await service.get_settings(PartnerRepository(session, principal)))
-
-
-@router.put("", response_model=PartnerSettingsOut)
-async def put_settings(
-    body: PartnerSettingsIn, request: Request, principal: Principal = Depends(api_principal)
-) -> dict[str, object]:
-    async with unit_of_work(request) as session:
-        updated = await service.update_settings(
-            PartnerRepository(session, principal),
-            PartnerSettings(
-                name=body.name,
-                pstn_providers=body.pstn_providers,
-                hosted_calling=body.offers.hosted_calling,
-            ),
+        acting = await service.acting_principal(
+            PartnerRepository(session, principal), on_behalf_of, request.method
         )
-    return present(updated)
+    request.state.principal = acting
+    request.state.on_behalf_of = on_behalf_of.strip() if on_behalf_of else None
+    return acting
+
+
+def _billing_start(partner: Partner) -> datetime:
+    raw = (partner.settings or {}).get("billingStartDate")
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    return partner.created
+
+
+def present(partner: Partner) -> SubPartnerOut:
+    return SubPartnerOut(
+        org_id=service.org_id(partner),
+        subscription_id=partner.subscription_id,
+        provisioning_state=partner.provisioning_state,
+        created=partner.created,
+        billing_start_date=_billing_start(partner),
+    )
+
+
+@router.get("", response_model=SubPartnerList)
+async def list_sub_partners(
+    request: Request,
+    response: Response,
+    provisioning_state: str | None = Query(default=None, alias="provisioningState"),
+    offset: str | None = Query(default=None),
+    max: str | None = Query(default=None),
+    principal: Principal = Depends(wholesale_principal),
+) -> dict[str, object]:
+    page = page_params(offset, max, default=100, limit=100)
+    async with unit_of_work(request) as session:
+        rows = await service.list_sub_partners(
+            PartnerRepository(session, principal), provisioning_state, page.offset, page.max + 1
+        )
+    set_next_link(request, response, page, has_more=len(rows) > page.max)
+    out = SubPartnerList(items=[present(p) for p in rows[: page.max]])
+    return out.model_dump(by_alias=True, mode="json")

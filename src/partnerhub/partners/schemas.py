@@ -1,29 +1,17 @@
-"""Wire models of the partner's own settings (hub API)."""
+"""Wire models of sub-partners (CONTRACT section 5)."""
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from partnerhub.kit.schemas import InputSchema, Schema
+from partnerhub.kit.schemas import Schema, UtcDatetime
 
 
-class OffersIn(InputSchema):
-    wholesale: bool = True
-    hosted_calling: bool = False
+class SubPartnerOut(Schema):
+    org_id: str
+    subscription_id: str | None
+    provisioning_state: str
+    created: UtcDatetime
+    billing_start_date: UtcDatetime
 
 
-class PartnerSettingsIn(InputSchema):
-    name: str = Field(max_length=200)
-    pstn_providers: list[str] = Field(default_factory=list, max_length=200)
-    offers: OffersIn = Field(default_factory=OffersIn)
-
-
-class OffersOut(Schema):
-    wholesale: bool
-    hosted_calling: bool
-
-
-class PartnerSettingsOut(Schema):
-    name: str
-    pstn_providers: list[str]
-    offers: OffersOut
+class SubPartnerList(Schema):
+    items: list[SubPartnerOut]
