@@ -99,7 +99,10 @@ def create_app(
 
     from partnerhub.identity import api as identity_api
     from partnerhub.identity import views as identity_views
+    from partnerhub.locations import api as locations_api
+    from partnerhub.numbers import api as numbers_api
     from partnerhub.partners import api as partners_api
+    from partnerhub.partners import settings_api as partner_settings_api
     from partnerhub.partners import views as partners_views
     from partnerhub.portal import views as portal_views
     from partnerhub.templates import api as templates_api
@@ -109,6 +112,9 @@ def create_app(
     app.include_router(identity_api.router)
     app.include_router(identity_views.router)
     app.include_router(partners_api.router)
+    app.include_router(locations_api.router)
+    app.include_router(numbers_api.router)
+    app.include_router(partner_settings_api.router)
     app.include_router(partners_views.router)
     app.include_router(portal_views.router)
     app.include_router(templates_views.router)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from partnerhub.kit.schemas import Schema, UtcDatetime
+from pydantic import Field
+
+from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
 
 
 class SubPartnerOut(Schema):
@@ -15,3 +17,28 @@ class SubPartnerOut(Schema):
 
 class SubPartnerList(Schema):
     items: list[SubPartnerOut]
+
+
+# --- partner settings ---------------------------------------------------------------
+
+
+class OffersIn(InputSchema):
+    wholesale: bool = True
+    hosted_calling: bool = False
+
+
+class PartnerSettingsIn(InputSchema):
+    name: str = Field(max_length=200)
+    pstn_providers: list[str] = Field(default_factory=list, max_length=200)
+    offers: OffersIn = Field(default_factory=OffersIn)
+
+
+class OffersOut(Schema):
+    wholesale: bool
+    hosted_calling: bool
+
+
+class PartnerSettingsOut(Schema):
+    name: str
+    pstn_providers: list[str]
+    offers: OffersOut

@@ -11,8 +11,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from partnerhub import ids
-from partnerhub.errors import Forbidden, InvalidValue, NotFound
+from partnerhub.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    InvalidValue,
+    MissingField,
+    NotFound,
+)
 from partnerhub.kit.scope import Principal
 from partnerhub.models import Partner
 from partnerhub.partners.repository import PartnerRepository
@@ -69,3 +78,106 @@ async def list_sub_partners(
                 field="provisioningState",
             )
     return await repo.sub_partners(state, offset, limit)
+
+
+# --- partner settings: name, PSTN providers, offers -------------------------------------
+
+ADMIN = "partnerhub:admin"
+READ_ANY = ("partnerhub:admin", "partnerhub:templates_read")
+MAX_PROVIDERS = 50
+SETTING_IN_USE_CODE = 1206
+
+
+@dataclass
+class PartnerSettings:
+    name: str
+    pstn_providers: list[str] = field(default_factory=list)
+    hosted_calling: bool = False
+
+    @property
+    def wholesale(self) -> bool:
+        return True  # the only offer PartnerHub provisions
+
+    @classmethod
+    def of(cls, partner: Partner) -> PartnerSettings:
+        settings = partner.settings or {}
+        offers = settings.get("offers") or {}
+        return cls(
+            name=partner.name,
+            pstn_providers=list(settings.get("pstnProviders") or []),
+            hosted_calling=bool(offers.get("hostedCalling")),
+        )
+
+
+async def get_settings(repo: PartnerRepository) -> PartnerSettings:
+    repo.principal.require(*READ_ANY)
+    partner = await repo.current()
+    if partner is None:
+        raise NotFound("Partner not found")
+    return PartnerSettings.of(partner)
+
+
+def _clean_providers(raw: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for item in raw:
+        name = (item or "").strip()
+        if not name:
+            continue
+        if len(name) > 100:
+            raise InvalidValue(
+                f"pstnProviders: '{name[:20]}…' is longer than 100 characters",
+                field="pstn_providers",
+            )
+        seen.setdefault(name.lower(), name)
+    if len(seen) > MAX_PROVIDERS:
+        raise InvalidValue(
+            f"pstnProviders: at most {MAX_PROVIDERS} providers", field="pstn_providers"
+        )
+    return list(seen.values())
+
+
+async def update_settings(repo: PartnerRepository, new: PartnerSettings) -> PartnerSettings:
+    """Replace the settings. A provider still named by a template cannot be removed, and the
+    hosted-calling offer cannot be switched off while templates allow platform calling."""
+    repo.principal.require(ADMIN)
+    partner = await repo.current()
+    if partner is None:
+        raise NotFound("Partner not found")
+    name = (new.name or "").strip()
+    if not name:
+        raise MissingField("name: the partner name is required", field="name")
+    if len(name) > 200:
+        raise InvalidValue("name: at most 200 characters", field="name")
+    providers = _clean_providers(new.pstn_providers)
+    current = PartnerSettings.of(partner)
+    problems: list[ApiError] = []
+    for removed in set(current.pstn_providers) - set(providers):
+        used = await repo.templates_using_provider(removed)
+        if used:
+            problems.append(
+                Conflict(
+                    f"pstnProviders: '{removed}' is used by {used} template(s)",
+                    code=SETTING_IN_USE_CODE,
+                    field="pstn_providers",
+                )
+            )
+    if current.hosted_calling and not new.hosted_calling:
+        used = await repo.templates_with_platform_calling()
+        if used:
+            problems.append(
+                Conflict(
+                    f"offers.hostedCalling: {used} template(s) allow platform-to-platform calls",
+                    code=SETTING_IN_USE_CODE,
+                    field="hosted_calling",
+                )
+            )
+    if problems:
+        raise problems[0]
+    partner.name = name
+    partner.settings = {
+        **(partner.settings or {}),
+        "pstnProviders": providers,
+        "offers": {"wholesale": True, "hostedCalling": bool(new.hosted_calling)},
+    }
+    await repo.session.flush()
+    return PartnerSettings.of(partner)
