@@ -253,3 +253,22 @@ async def test_pagination_link(client: httpx.AsyncClient, tenant: Tenant) -> Non
     )
     assert [t["name"] for t in third.json()["items"]] == ["T4"]
     assert "Link" not in third.headers
+
+
+async def test_idempotency_key_replays_and_refuses_other_body(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    token = bearer(await tenant.token(WRITE))
+    headers = {**token, "Idempotency-Key": "tpl-1"}
+    first = await client.post("/v1/partner/templates", json=template_body(tenant), headers=headers)
+    again = await client.post("/v1/partner/templates", json=template_body(tenant), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Location"] == first.headers["Location"]
+    listed = await client.get("/v1/partner/templates", headers=token)
+    assert len(listed.json()["items"]) == 1
+    other = await client.post(
+        "/v1/partner/templates", json=template_body(tenant, name="Other"), headers=headers
+    )
+    assert_error(other, 422, 1403)
+    assert len((await client.get("/v1/partner/templates", headers=token)).json()["items"]) == 1

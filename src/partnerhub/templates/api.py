@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.errors import ApiError, ValidationFailed
+from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
@@ -102,14 +103,19 @@ async def list_templates(
 @router.post("", status_code=201, response_model=TemplateOut)
 async def create_template(
     body: TemplateIn, request: Request, principal: Principal = Depends(api_principal)
-) -> JSONResponse:
+) -> Response:
     async with unit_of_work(request) as session:
+        replay = await idempotency.claim(session, request, principal)
+        if replay is not None:
+            return replay
         repo = TemplateRepository(session, principal)
         with wire_field_names():
             template = await service.create(repo, body.to_data())
         (out,) = await present(repo, [template])
-    url = str(request.url_for("get_template", template_id=out.id))
-    return JSONResponse(_dump(out), status_code=201, headers={"Location": url})
+        url = str(request.url_for("get_template", template_id=out.id))
+        response = JSONResponse(_dump(out), status_code=201, headers={"Location": url})
+        await idempotency.remember(session, request, principal, response)
+    return response
 
 
 @router.get("/{template_id}", response_model=TemplateOut)
