@@ -33,6 +33,19 @@ class CredentialRepository:
         stmt = select(ApiToken).where(ApiToken.token_hash == token_hash)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def live_token(self, token_hash: bytes, now: datetime) -> ApiToken | None:
+        """The token with this hash if it is unrevoked, unexpired and its partner exists."""
+        stmt = (
+            select(ApiToken)
+            .join(Partner, Partner.id == ApiToken.partner_id)
+            .where(
+                ApiToken.token_hash == token_hash,
+                ApiToken.revoked.is_(None),
+                (ApiToken.expires.is_(None)) | (ApiToken.expires > now),
+            )
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def touch_token(self, token_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(
             update(ApiToken).where(ApiToken.id == token_id).values(last_used=when)

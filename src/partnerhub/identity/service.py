@@ -142,12 +142,9 @@ async def authenticate_bearer(session: AsyncSession, authorization: str | None) 
     if scheme.lower() != "bearer" or not secret:
         raise Unauthorized("Authorization header must be 'Bearer <token>'")
     repo = CredentialRepository(session)
-    token = await repo.token_by_hash(hash_secret(secret))
     now = utcnow()
-    if token is None or token.revoked is not None or (token.expires and token.expires <= now):
-        raise Unauthorized("The access token is invalid, expired or revoked")
-    partner = await repo.partner(token.partner_id)
-    if partner is None:
+    token = await repo.live_token(hash_secret(secret), now)
+    if token is None:
         raise Unauthorized("The access token is invalid, expired or revoked")
     if token.last_used is None or now - token.last_used > timedelta(minutes=1):
         await repo.touch_token(token.id, now)
@@ -368,9 +365,7 @@ def _login_keys(email: str, address: str) -> list[str]:
     return [f"login-email:{(email or '').strip().lower()}", f"login-addr:{address}"]
 
 
-async def check_login_throttle(
-    session: AsyncSession, email: str, address: str, limit: int
-) -> None:
+async def check_login_throttle(session: AsyncSession, email: str, address: str, limit: int) -> None:
     """Refuse (429) a sign-in while the email or the address has too many recent failures."""
     from partnerhub.errors import RateLimited
     from partnerhub.kit import ratelimit

@@ -274,15 +274,24 @@ async def api_principal(request: Request) -> Principal:
     from partnerhub.kit import ratelimit
 
     settings = request.app.state.settings
-    # Its own transaction, so that failed authentications are counted too.
-    async with unit_of_work(request) as session:
-        await ratelimit.hit(
-            session, f"addr:{client_address(request)}", settings.rate_limit_per_address
-        )
-    async with unit_of_work(request) as session:
-        principal = await identity.authenticate_bearer(
-            session, request.headers.get("authorization")
-        )
-        await ratelimit.hit(session, f"token:{principal.actor_id}", settings.rate_limit_per_token)
+    async with database(request).sessions() as session:
+        try:
+            await ratelimit.hit(
+                session, f"addr:{client_address(request)}", settings.rate_limit_per_address
+            )
+            try:
+                principal = await identity.authenticate_bearer(
+                    session, request.headers.get("authorization")
+                )
+            except ApiError:
+                await session.commit()  # failed authentications count against the address
+                raise
+            await ratelimit.hit(
+                session, f"token:{principal.actor_id}", settings.rate_limit_per_token
+            )
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
     request.state.principal = principal
     return principal
