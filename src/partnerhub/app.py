@@ -97,6 +97,7 @@ def create_app(
             return web.error_response(request, 503, [("The database is unavailable", 1600)])
         return JSONResponse({"status": "ready"})
 
+    from partnerhub.customers import api as customers_api
     from partnerhub.identity import api as identity_api
     from partnerhub.identity import views as identity_views
     from partnerhub.locations import api as locations_api
@@ -105,6 +106,10 @@ def create_app(
     from partnerhub.partners import settings_api as partner_settings_api
     from partnerhub.partners import views as partners_views
     from partnerhub.portal import views as portal_views
+    from partnerhub.sso import api as sso_api
+    from partnerhub.sso import views as sso_views
+    from partnerhub.subscribers import api as subscribers_api
+    from partnerhub.subscribers import views as subscribers_views
     from partnerhub.templates import api as templates_api
     from partnerhub.templates import views as templates_views
 
@@ -112,12 +117,19 @@ def create_app(
     app.include_router(identity_api.router)
     app.include_router(identity_views.router)
     app.include_router(partners_api.router)
+    app.include_router(customers_api.router)
     app.include_router(locations_api.router)
     app.include_router(numbers_api.router)
+    app.include_router(subscribers_api.router)
+    app.include_router(subscribers_api.consent_router)
+    app.include_router(subscribers_api.hub_router)
+    app.include_router(subscribers_views.router)
     app.include_router(partner_settings_api.router)
     app.include_router(partners_views.router)
     app.include_router(portal_views.router)
     app.include_router(templates_views.router)
+    app.include_router(sso_api.router)
+    app.include_router(sso_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.middleware("http")

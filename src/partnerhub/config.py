@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     provisioning_retry_seconds: float = Field(
         default=2.0, description="First retry delay, doubled on each further retry (seconds)."
     )
+    reconcile_cron: str = Field(
+        default="* * * * *",
+        description="When the provisioning reconciler runs (cron; a 6th field counts seconds).",
+    )
     stalled_job_seconds: int = Field(
         default=30,
         description="A job whose worker sent no heartbeat for this long is re-run by the "
@@ -106,6 +110,42 @@ class Settings(BaseSettings):
     )
     smtp_from: str = Field(
         default="PartnerHub <noreply@partnerhub.local>", description="Sender of emails."
+    )
+    # --- identity and single sign-on (docs/identity.md) ---
+    secret_key: str | None = Field(
+        default=None,
+        description="Secret that signs invitation links and encrypts stored IdP secrets; "
+        "unset = a random one kept in the database.",
+    )
+    sso_fetch_timeout_seconds: float = Field(
+        default=10.0, description="Timeout of every request to a partner's IdP (metadata, OIDC)."
+    )
+    sso_metadata_max_bytes: int = Field(
+        default=1024 * 1024, description="Largest SAML metadata or OIDC document accepted."
+    )
+    sso_allow_private_addresses: bool = Field(
+        default=False,
+        description="Let IdP URLs point at loopback or private addresses (tests, labs).",
+    )
+    sso_request_minutes: int = Field(
+        default=10, description="How long a single sign-on attempt may take, minutes."
+    )
+    sso_clock_skew_seconds: int = Field(
+        default=60, description="Clock difference tolerated in SAML assertions and ID tokens."
+    )
+    invitation_hours: int = Field(
+        default=72, description="How long an invitation link (set your password) stays valid."
+    )
+    password_reset_minutes: int = Field(
+        default=60, description="How long a password-reset link stays valid."
+    )
+    lockout_failures: int = Field(
+        default=5,
+        description="Consecutive failed sign-ins that lock a customer user's account (0 = never).",
+    )
+    lockout_minutes: int = Field(
+        default=15, description="How long a locked account stays locked (an administrator may "
+        "unlock it sooner)."
     )
 
     def base_url(self) -> str:

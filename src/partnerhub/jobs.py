@@ -14,7 +14,13 @@ from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["partnerhub.identity.tasks"]
+TASK_MODULES = [
+    "partnerhub.identity.tasks",
+    "partnerhub.customers.tasks",
+    "partnerhub.notifications.tasks",
+    "partnerhub.subscribers.tasks",
+    "partnerhub.sso.tasks",
+]
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
 _pool: AsyncConnectionPool | None = None
@@ -37,6 +43,12 @@ async def close_app() -> None:
         await app.close_async()
         await _pool.close()
         _pool = None
+        # procrastinate keeps an externally supplied pool after close_async(): forget it, so
+        # that a later open_app() (tests open one app per test) really uses the new pool.
+        connector = app.connector
+        if isinstance(connector, procrastinate.PsycopgConnector):
+            connector._async_pool = None
+            connector._pool_externally_set = False
 
 
 async def run_worker(concurrency: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,8 @@ from partnerhub.kit.scope import Principal
 log = logging.getLogger("partnerhub.http")
 API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/openapi.json")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+# The one API path that also takes a text/csv body: bulk subscriber imports (docs/setup.md).
+CSV_UPLOAD_PATH = re.compile(r"/v1/partner/customers/[^/]+/imports")
 
 
 def is_api_path(path: str) -> bool:
@@ -105,7 +108,9 @@ class HttpGuard:
         has_body = (length is not None and length != "0") or "transfer-encoding" in headers
         if api and method in BODY_METHODS and has_body:
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
+            if ctype != "application/json" and not (
+                ctype == "text/csv" and method == "POST" and CSV_UPLOAD_PATH.fullmatch(path)
+            ):
                 await reject(415, "Content-Type must be application/json", 1401)
                 return
 

@@ -149,9 +149,7 @@ def check(data: LocationData) -> list[ApiError]:
         norm = languages.normalize_language(raw)
         if norm is None:
             problems.append(
-                InvalidValue(
-                    f"{wire}: '{raw}' is not a language code like en or en_US", field=wire
-                )
+                InvalidValue(f"{wire}: '{raw}' is not a language code like en or en_US", field=wire)
             )
         else:
             setattr(data, attr, norm)
@@ -362,6 +360,14 @@ def hq_data(record: dict[str, Any], customer: Customer) -> LocationData:
     )
 
 
+def _recorded_location_id(record: dict[str, Any]) -> uuid.UUID | None:
+    raw = _pick(record, "locationId", "location_id", "id")
+    try:
+        return uuid.UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
 def system_principal(partner_id: uuid.UUID) -> Principal:
     """A principal for work the hub does on a partner's behalf (provisioning, imports)."""
     from partnerhub.catalog.roles import ALL_SCOPES
@@ -380,6 +386,11 @@ def system_principal(partner_id: uuid.UUID) -> Principal:
 async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqResult:
     """Create (once) the customer's headquarters location from ``customer.hq_location``.
 
+    The record is what customer provisioning wrote (docs/customers.md): ``locationId``,
+    ``name``, ``address`` (wholesale shape), ``timezone``, ``language``,
+    ``emergencyLocationIdentifier``, ``numbers``, ``mainNumber``; the location gets the
+    recorded ``locationId`` as its id.
+
     Idempotent: when the HQ location exists it is kept as it is (later edits go through the
     Locations API), and only recorded numbers not yet in the inventory are added. Recorded
     numbers that cannot be added (invalid, not of the location's country, or already in
@@ -391,7 +402,10 @@ async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqRes
         return HqResult(None)
     principal = system_principal(customer.partner_id)
     repo = LocationRepository(session, principal)
-    location = await repo.headquarters(customer.id)
+    recorded_id = _recorded_location_id(record)
+    location = await repo.get(recorded_id) if recorded_id else None
+    if location is None:
+        location = await repo.headquarters(customer.id)
     if location is None:
         data = hq_data(record, customer)
         check(data)  # normalize; the recorded location was validated when it was recorded
@@ -400,7 +414,7 @@ async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqRes
         if await repo.name_taken(customer.id, data.name):
             data.name = f"{data.name[: NAME_MAX - 6]} (HQ)"
         location = Location(
-            id=uuid.uuid4(),
+            id=recorded_id or uuid.uuid4(),
             partner_id=customer.partner_id,
             customer_id=customer.id,
             org_id=customer.org_id,

@@ -5,7 +5,11 @@ from partnerhub.models.base import Base
 from partnerhub.models.customer import Customer
 from partnerhub.models.customer_event import CustomerEvent
 from partnerhub.models.idempotency_key import IdempotencyKey
+from partnerhub.models.identity_link import IdentityLink
 from partnerhub.models.location import Location
+from partnerhub.models.oidc_provider import OidcProvider
+from partnerhub.models.org_credential import OrgCredential
+from partnerhub.models.org_session import OrgSession
 from partnerhub.models.org_user import OrgUser
 from partnerhub.models.outbox_email import OutboxEmail
 from partnerhub.models.partner import Partner
@@ -13,6 +17,11 @@ from partnerhub.models.partner_admin import PartnerAdmin
 from partnerhub.models.phone_number import PhoneNumber
 from partnerhub.models.portal_session import PortalSession
 from partnerhub.models.rate_counter import RateCounter
+from partnerhub.models.saml_assertion import SamlAssertion
+from partnerhub.models.saml_identity_provider import SamlIdentityProvider
+from partnerhub.models.server_key import ServerKey
+from partnerhub.models.sso_request import SsoRequest
+from partnerhub.models.sso_sp_key import SsoSpKey
 from partnerhub.models.subscriber_import import SubscriberImport
 from partnerhub.models.template import Template
 
@@ -22,7 +31,11 @@ __all__ = [
     "Customer",
     "CustomerEvent",
     "IdempotencyKey",
+    "IdentityLink",
     "Location",
+    "OidcProvider",
+    "OrgCredential",
+    "OrgSession",
     "OrgUser",
     "OutboxEmail",
     "Partner",
@@ -30,6 +43,11 @@ __all__ = [
     "PhoneNumber",
     "PortalSession",
     "RateCounter",
+    "SamlAssertion",
+    "SamlIdentityProvider",
+    "ServerKey",
+    "SsoRequest",
+    "SsoSpKey",
     "SubscriberImport",
     "Template",
 ]

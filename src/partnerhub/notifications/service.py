@@ -138,9 +138,9 @@ def message_of(mail: OutboxEmail) -> EmailMessage:
     msg["Subject"] = mail.subject
     msg["Date"] = email.utils.format_datetime(mail.created)
     msg["Message-ID"] = f"<{mail.id}@partnerhub>"
-    msg["Content-Language"] = mail.language
     msg.set_content(mail.body_text)
     msg.add_alternative(mail.body_html, subtype="html")
+    msg["Content-Language"] = mail.language  # after set_content(), which drops Content-*
     return msg
 
 

@@ -53,7 +53,7 @@ def negotiate(accept_language: str | None) -> str:
     return "en"
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional name Babel's extractor looks for
+def N_(message: str) -> str:
     """Mark ``message`` for extraction without translating it here (it is translated when shown)."""
     return message
 

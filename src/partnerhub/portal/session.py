@@ -63,6 +63,21 @@ def set_cookie(response: Response, request: Request, value: str) -> None:
     )
 
 
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def secure_cookie_refused(request: Request) -> bool:
+    """True when a browser will drop the Secure session cookie: plain HTTP to a host that is
+    not loopback (browsers accept Secure cookies over http only from localhost/127.0.0.1)."""
+    host = (request.url.hostname or "").lower()
+    return (
+        settings_of(request).cookie_secure
+        and request.url.scheme == "http"
+        and host not in LOOPBACK_HOSTS
+        and not host.startswith("127.")
+    )
+
+
 def clear_cookie(response: Response, request: Request) -> None:
     """Expire the session cookie with the flags it was set with (a browser keeps a Secure
     cookie that a deletion without Secure tries to overwrite)."""

@@ -36,7 +36,15 @@ async def login_page(request: Request, next: str | None = None) -> Response:
     ctx = await portal.load(request, create=True)
     if ctx.admin is not None:
         return RedirectResponse(portal.safe_next(next), status_code=303)
-    response = render(request, "login.html", {"next": portal.safe_next(next), "error": None})
+    response = render(
+        request,
+        "login.html",
+        {
+            "next": portal.safe_next(next),
+            "error": None,
+            "cookie_refused": portal.secure_cookie_refused(request),
+        },
+    )
     if ctx.new_cookie:
         portal.set_cookie(response, request, ctx.new_cookie)
     return response

@@ -318,15 +318,7 @@ async def _submit(request: Request, ctx: portal.PortalContext, state: dict[str, 
             raise
         problems = getattr(exc, "problems", None) or [exc]
         errors = {p.field or "": message_for(p, data, _) for p in problems}
-        return await _step_page(
-            request,
-            ctx,
-            "review",
-            state,
-            errors=errors,
-            status=exc.status,
-            general_error=message_for(problems[0], data, _),
-        )
+        return await _step_page(request, ctx, "review", state, errors=errors, status=exc.status)
     await _save_wizard(request, ctx, {})
     return RedirectResponse(_detail_url(template.id) + "?saved=1", status_code=303)
 

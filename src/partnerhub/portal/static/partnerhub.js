@@ -56,5 +56,7 @@
       radio.addEventListener("change", toggleDependents);
     });
     toggleDependents();
+    var invalid = document.querySelector('[aria-invalid="true"]');
+    if (invalid) { invalid.focus(); }
   });
 })();

@@ -1,0 +1,122 @@
+"""SQL for wholesale customers, always scoped to the acting partner.
+
+Two lookups are deliberately global (not scoped): whether an email already belongs to a user
+of *any* organization, and whether an organization is already attached to *any* customer;
+both only answer yes/no.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exists, func, select
+
+from partnerhub.kit.repository import Repository
+from partnerhub.models import Customer, CustomerEvent, OrgUser, PartnerAdmin, Template
+from partnerhub.models.base import utcnow
+
+
+@dataclass
+class CustomerFilters:
+    external_id: str | None = None
+    org_id: uuid.UUID | None = None
+    statuses: list[str] = field(default_factory=list)
+    search: str | None = None  # portal: name or external id, case-insensitive
+
+
+class CustomerRepository(Repository):
+    async def page(self, filters: CustomerFilters, offset: int, limit: int) -> list[Customer]:
+        stmt = self.scoped(select(Customer), Customer)
+        if filters.external_id is not None:
+            stmt = stmt.where(Customer.external_id == filters.external_id)
+        if filters.org_id is not None:
+            stmt = stmt.where(Customer.org_id == filters.org_id)
+        if filters.statuses:
+            stmt = stmt.where(Customer.status.in_(filters.statuses))
+        if filters.search:
+            like = "%" + filters.search.replace("\\", "\\\\").replace("%", "\\%") + "%"
+            stmt = stmt.where(
+                Customer.name.ilike(like, escape="\\")
+                | Customer.external_id.ilike(like, escape="\\")
+            )
+        stmt = stmt.order_by(Customer.created, Customer.id).offset(offset).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def count(self, filters: CustomerFilters) -> int:
+        stmt = self.scoped(select(func.count(Customer.id)), Customer)
+        if filters.statuses:
+            stmt = stmt.where(Customer.status.in_(filters.statuses))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def get(self, customer_id: uuid.UUID, for_update: bool = False) -> Customer | None:
+        stmt = self.scoped(select(Customer), Customer).where(Customer.id == customer_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def template_by_provisioning_id(self, provisioning_id: str) -> Template | None:
+        stmt = self.scoped(select(Template), Template).where(
+            Template.provisioning_id == provisioning_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def templates(self) -> list[Template]:
+        stmt = self.scoped(select(Template), Template).order_by(Template.name)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def admin_email(self, admin_id: uuid.UUID) -> str | None:
+        stmt = select(PartnerAdmin.email).where(PartnerAdmin.id == admin_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def external_id_taken(self, external_id: str) -> bool:
+        stmt = (
+            self.scoped(select(Customer.id), Customer)
+            .where(Customer.external_id == external_id)
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
+    async def org_attached(self, org_id: uuid.UUID) -> bool:
+        stmt = select(exists().where(Customer.org_id == org_id))
+        return bool((await self.session.execute(stmt)).scalar_one())
+
+    async def email_in_use(self, email: str) -> bool:
+        stmt = select(exists().where(func.lower(OrgUser.email) == email.lower()))
+        return bool((await self.session.execute(stmt)).scalar_one())
+
+    async def administrators(self, customer_id: uuid.UUID) -> list[OrgUser]:
+        stmt = (
+            self.scoped(select(OrgUser), OrgUser)
+            .where(OrgUser.customer_id == customer_id)
+            .order_by(OrgUser.created)
+        )
+        return [u for u in (await self.session.execute(stmt)).scalars() if "full_admin" in u.roles]
+
+    async def events(self, customer_id: uuid.UUID, limit: int = 50) -> list[CustomerEvent]:
+        stmt = (
+            self.scoped(select(CustomerEvent), CustomerEvent)
+            .where(CustomerEvent.customer_id == customer_id)
+            .order_by(CustomerEvent.created.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    def add(self, customer: Customer) -> None:
+        self.session.add(customer)
+
+    def add_event(
+        self, customer: Customer, kind: str, status: str | None, detail: dict[str, Any]
+    ) -> None:
+        self.session.add(
+            CustomerEvent(
+                id=uuid.uuid4(),
+                partner_id=customer.partner_id,
+                customer_id=customer.id,
+                kind=kind,
+                status=status,
+                detail=detail,
+                created=utcnow(),
+            )
+        )

@@ -1,0 +1,400 @@
+"""Platform identity of customer-organization users (issue 5).
+
+Users of organizations whose template chose platform authentication sign in with a password
+of PartnerHub's own:
+
+* **invitation**: a single-use, expiring link (signed with the server secret, its use recorded
+  in ``identity_links``) lets the user set a password;
+* **password reset** by email, with the same kind of link;
+* **lock-out**: after ``PARTNERHUB_LOCKOUT_FAILURES`` consecutive failures the account is locked
+  for ``PARTNERHUB_LOCKOUT_MINUTES`` (answered 429 with ``Retry-After``), or until an
+  administrator unlocks it;
+* **TOTP** (optional): a second factor an administrator can turn on for their own account;
+* **sessions** of the customer portal (``org_sessions``, cookie ``partnerhub_org_session``).
+
+Users of organizations that sign in through the partner's SAML or OIDC IdP have no password
+here: the password form refuses them like a wrong password.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyotp
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnerhub import runtime
+from partnerhub.errors import InvalidValue, RateLimited
+from partnerhub.identity import keys
+from partnerhub.identity.service import MIN_PASSWORD, hash_password, hash_secret, verify_password
+from partnerhub.models import Customer, IdentityLink, OrgCredential, OrgSession, OrgUser
+from partnerhub.models.base import utcnow
+from partnerhub.sso.repository import SignInRepository
+
+ORG_COOKIE = "partnerhub_org_session"
+LINK_PURPOSE = "identity-link"
+INVITATION = "invitation"
+PASSWORD_RESET = "password_reset"  # noqa: S105 - a link purpose, not a password
+LINK_PATHS = {INVITATION: "/account/set-password", PASSWORD_RESET: "/account/reset-password"}
+TOTP_PURPOSE = "totp-secret"
+
+
+def auth_method(customer: Customer) -> str:
+    auth: dict[str, Any] = (customer.settings or {}).get("authentication") or {}
+    return str(auth.get("method") or "platform")
+
+
+def usable(customer: Customer) -> bool:
+    """An organization whose users may sign in (it exists and is not being removed)."""
+    return customer.org_id is not None and customer.status not in ("deleting", "error")
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+async def open_session(
+    db: AsyncSession,
+    org_user_id: uuid.UUID,
+    via: str,
+    *,
+    second_factor_pending: bool = False,
+    language: str = "en",
+) -> str:
+    """A new customer-portal session; returns the cookie value (shown once, stored hashed)."""
+    cookie = secrets.token_urlsafe(32)
+    settings = runtime.settings()
+    db.add(
+        OrgSession(
+            token_hash=hash_secret(cookie),
+            org_user_id=org_user_id,
+            csrf_token=secrets.token_urlsafe(32),
+            language=language,
+            second_factor_pending=second_factor_pending,
+            data={"via": via},
+            created=utcnow(),
+            expires=utcnow() + timedelta(hours=settings.session_hours),
+        )
+    )
+    await db.flush()
+    return cookie
+
+
+@dataclass(frozen=True)
+class OrgAccess:
+    """A signed-in organization user: the session, the user, the organization."""
+
+    session: OrgSession
+    user: OrgUser
+    customer: Customer
+
+
+async def load_session(db: AsyncSession, cookie: str | None) -> OrgAccess | None:
+    if not cookie or len(cookie) > 100:
+        return None
+    record = await db.get(OrgSession, hash_secret(cookie))
+    if record is None or record.expires <= utcnow():
+        return None
+    row = (
+        await db.execute(
+            select(OrgUser, Customer)
+            .join(Customer, Customer.id == OrgUser.customer_id)
+            .where(OrgUser.id == record.org_user_id)
+        )
+    ).first()
+    if row is None or not usable(row[1]):
+        return None
+    return OrgAccess(record, row[0], row[1])
+
+
+async def close_session(db: AsyncSession, cookie: str | None) -> None:
+    if cookie:
+        await db.execute(delete(OrgSession).where(OrgSession.token_hash == hash_secret(cookie)))
+
+
+def set_cookie(response: Response, request: Request, value: str) -> None:
+    settings = runtime.settings()
+    response.set_cookie(
+        ORG_COOKIE,
+        value,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(ORG_COOKIE, path="/")
+
+
+# --- passwords and lock-out -----------------------------------------------------------------
+
+
+def check_password_strength(password: str, email: str = "") -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidValue(
+            f"password: at least {MIN_PASSWORD} characters are required", field="password"
+        )
+    if len(password) > 200:
+        raise InvalidValue("password: at most 200 characters", field="password")
+    if email and password.strip().lower() == email.strip().lower():
+        raise InvalidValue("password: must not be your email address", field="password")
+
+
+def locked_error(until: datetime, now: datetime) -> RateLimited:
+    retry = max(1, math.ceil((until - now).total_seconds()))
+    minutes = max(1, math.ceil(retry / 60))
+    return RateLimited(
+        f"This account is locked after too many failed sign-ins; try again in {minutes} "
+        "minute(s) or ask an administrator to unlock it",
+        headers={"Retry-After": str(retry)},
+    )
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """The result of a password sign-in; failures are results too (their counts must commit)."""
+
+    user: OrgUser | None = None
+    customer: Customer | None = None
+    credential: OrgCredential | None = None
+    locked: RateLimited | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None and self.locked is None
+
+
+async def _credential(
+    db: AsyncSession, user_id: uuid.UUID, lock: bool = True
+) -> OrgCredential | None:
+    stmt = select(OrgCredential).where(OrgCredential.org_user_id == user_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def password_login(db: AsyncSession, email: str, password: str) -> LoginOutcome:
+    """Check a customer user's password, counting failures and locking the account."""
+    settings = runtime.settings()
+    now = utcnow()
+    found = await SignInRepository(db).org_user_by_email((email or "").strip())
+    credential = await _credential(db, found[0].id) if found else None
+    if credential is not None and credential.locked_until and credential.locked_until > now:
+        verify_password(None, password or "")  # same cost as a real check
+        return LoginOutcome(locked=locked_error(credential.locked_until, now))
+    ok = verify_password(credential.password_hash if credential else None, password or "")
+    if found is not None and credential is not None:
+        user, customer = found
+        if ok and auth_method(customer) == "platform" and usable(customer):
+            credential.failed_logins = 0
+            credential.locked_until = None
+            credential.last_login = now
+            return LoginOutcome(user=user, customer=customer, credential=credential)
+        credential.failed_logins += 1
+        limit = settings.lockout_failures
+        if limit > 0 and credential.failed_logins >= limit:
+            credential.failed_logins = 0
+            credential.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            return LoginOutcome(locked=locked_error(credential.locked_until, now))
+    return LoginOutcome()
+
+
+async def unlock(db: AsyncSession, org_user_id: uuid.UUID) -> bool:
+    """Unlock an account (an administrator's action); True when it was locked."""
+    credential = await _credential(db, org_user_id)
+    if credential is None:
+        return False
+    was_locked = bool(credential.locked_until and credential.locked_until > utcnow())
+    credential.failed_logins = 0
+    credential.locked_until = None
+    return was_locked
+
+
+async def is_locked(db: AsyncSession, org_user_id: uuid.UUID) -> bool:
+    credential = await _credential(db, org_user_id, lock=False)
+    return bool(credential and credential.locked_until and credential.locked_until > utcnow())
+
+
+async def set_password(db: AsyncSession, user: OrgUser, password: str) -> None:
+    check_password_strength(password, user.email)
+    credential = await _credential(db, user.id)
+    if credential is None:
+        credential = OrgCredential(org_user_id=user.id, failed_logins=0, totp_enabled=False)
+        db.add(credential)
+    credential.password_hash = hash_password(password)
+    credential.password_changed = utcnow()
+    credential.failed_logins = 0
+    credential.locked_until = None
+    await db.flush()
+
+
+# --- single-use links -----------------------------------------------------------------------
+
+
+class LinkRefused(Exception):
+    """A link that cannot be used: ``invalid`` (altered or unknown), ``expired`` or ``used``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+
+
+async def issue_link(
+    db: AsyncSession, org_user_id: uuid.UUID, purpose: str, lifetime: timedelta | None = None
+) -> tuple[IdentityLink, str]:
+    """A new single-use link: the row and the absolute URL to send."""
+    settings = runtime.settings()
+    if lifetime is None:
+        lifetime = (
+            timedelta(hours=settings.invitation_hours)
+            if purpose == INVITATION
+            else timedelta(minutes=settings.password_reset_minutes)
+        )
+    now = utcnow()
+    link = IdentityLink(
+        id=uuid.uuid4(),
+        purpose=purpose,
+        org_user_id=org_user_id,
+        created=now,
+        expires=now + lifetime,
+    )
+    db.add(link)
+    await db.flush()
+    payload = _b64(f"{purpose}:{link.id.hex}:{int(link.expires.timestamp())}")
+    token = await keys.sign(db, LINK_PURPOSE, payload)
+    return link, f"{settings.base_url()}{LINK_PATHS[purpose]}/{token}"
+
+
+async def _read(db: AsyncSession, token: str, purpose: str) -> uuid.UUID:
+    payload = await keys.unsign(db, LINK_PURPOSE, token)
+    if payload is None:
+        raise LinkRefused("invalid")
+    try:
+        kind, link_hex, expires = _unb64(payload).split(":")
+        link_id = uuid.UUID(hex=link_hex)
+        until = datetime.fromtimestamp(int(expires), UTC)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise LinkRefused("invalid") from None
+    if kind != purpose:
+        raise LinkRefused("invalid")
+    if until <= utcnow():
+        raise LinkRefused("expired")
+    return link_id
+
+
+async def peek_link(db: AsyncSession, token: str, purpose: str) -> tuple[IdentityLink, OrgUser]:
+    """The link and its user, if the link can still be used (nothing is consumed)."""
+    link_id = await _read(db, token, purpose)
+    link = await db.get(IdentityLink, link_id)
+    if link is None or link.purpose != purpose:
+        raise LinkRefused("invalid")
+    if link.used is not None:
+        raise LinkRefused("used")
+    if link.expires <= utcnow():
+        raise LinkRefused("expired")
+    user = await db.get(OrgUser, link.org_user_id)
+    if user is None:
+        raise LinkRefused("invalid")
+    return link, user
+
+
+async def use_link(db: AsyncSession, token: str, purpose: str, password: str) -> OrgUser:
+    """Set the password through the link, once: a second use is refused (``used``)."""
+    link, user = await peek_link(db, token, purpose)
+    check_password_strength(password, user.email)
+    now = utcnow()
+    taken = await db.execute(
+        update(IdentityLink)
+        .where(IdentityLink.id == link.id, IdentityLink.used.is_(None), IdentityLink.expires > now)
+        .values(used=now)
+        .returning(IdentityLink.id)
+    )
+    if taken.scalar_one_or_none() is None:
+        raise LinkRefused("used")
+    # Every other outstanding link of the user stops working too.
+    await db.execute(
+        update(IdentityLink)
+        .where(IdentityLink.org_user_id == user.id, IdentityLink.used.is_(None))
+        .values(used=now)
+    )
+    await set_password(db, user, password)
+    return user
+
+
+# --- TOTP -----------------------------------------------------------------------------------
+
+
+async def totp_begin(db: AsyncSession, user: OrgUser, issuer: str) -> tuple[str, str]:
+    """A new (not yet enabled) TOTP secret: ``(secret, otpauth:// URI)`` for the user's app."""
+    credential = await _credential(db, user.id)
+    if credential is None:
+        credential = OrgCredential(org_user_id=user.id, failed_logins=0, totp_enabled=False)
+        db.add(credential)
+    secret = pyotp.random_base32()
+    credential.totp_secret_encrypted = await keys.encrypt(db, TOTP_PURPOSE, secret)
+    credential.totp_enabled = False
+    credential.totp_last_step = None
+    await db.flush()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
+    return secret, uri
+
+
+async def totp_check(
+    db: AsyncSession, user_id: uuid.UUID, code: str, enabling: bool = False
+) -> bool:
+    """Check a 6-digit code (one step of clock drift either way); a code works once."""
+    credential = await _credential(db, user_id)
+    if credential is None or credential.totp_secret_encrypted is None:
+        return False
+    if not enabling and not credential.totp_enabled:
+        return False
+    code = "".join((code or "").split())
+    if not (code.isdigit() and len(code) == 6):
+        return False
+    secret = await keys.decrypt(db, TOTP_PURPOSE, credential.totp_secret_encrypted)
+    totp = pyotp.TOTP(secret)
+    now = utcnow()
+    current = totp.timecode(now)
+    for drift in (0, -1, 1):
+        step = current + drift
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            if credential.totp_last_step is not None and step <= credential.totp_last_step:
+                return False
+            credential.totp_last_step = step
+            if enabling:
+                credential.totp_enabled = True
+            return True
+    return False
+
+
+async def totp_enabled(db: AsyncSession, user_id: uuid.UUID) -> bool:
+    credential = await _credential(db, user_id, lock=False)
+    return bool(credential and credential.totp_enabled)
+
+
+async def totp_disable(db: AsyncSession, user_id: uuid.UUID) -> None:
+    credential = await _credential(db, user_id)
+    if credential is not None:
+        credential.totp_enabled = False
+        credential.totp_secret_encrypted = None
+        credential.totp_last_step = None

@@ -1,0 +1,120 @@
+"""``/v1/locations``: locations of the acting partner's customer organizations (hub)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from partnerhub import ids
+from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.scope import Principal
+from partnerhub.kit.web import unit_of_work
+from partnerhub.locations import service
+from partnerhub.locations.repository import LocationRepository
+from partnerhub.locations.schemas import AddressOut, LocationIn, LocationList, LocationOut
+from partnerhub.models import Location
+from partnerhub.partners.api import wholesale_principal
+
+router = APIRouter(prefix="/v1/locations", tags=["Locations"])
+
+
+async def present(repo: LocationRepository, rows: list[Location]) -> list[LocationOut]:
+    customers = await repo.customers({loc.customer_id for loc in rows})
+    mains = await repo.main_numbers([loc.id for loc in rows])
+    out = []
+    for loc in rows:
+        customer = customers[loc.customer_id]
+        region = service.region_of(customer)
+        out.append(
+            LocationOut(
+                id=service.location_wire_id(loc, customer),
+                name=loc.name,
+                org_id=service.org_wire_id(customer),
+                time_zone=loc.time_zone,
+                preferred_language=loc.preferred_language,
+                announcement_language=loc.announcement_language,
+                address=AddressOut(
+                    address1=loc.address1,
+                    address2=loc.address2,
+                    city=loc.city,
+                    state=loc.state,
+                    postal_code=loc.postal_code,
+                    country=loc.country,
+                ),
+                customer_id=ids.encode("CUSTOMER", customer.id, region),
+                headquarters=loc.headquarters,
+                main_number=mains.get(loc.id),
+                emergency_location_identifier=loc.emergency_location_identifier,
+                created=loc.created,
+                updated=loc.updated,
+            )
+        )
+    return out
+
+
+def _dump(model: LocationOut | LocationList) -> dict[str, object]:
+    return model.model_dump(by_alias=True, mode="json")
+
+
+@router.get("", response_model=LocationList)
+async def list_locations(
+    request: Request,
+    response: Response,
+    org_id: str | None = Query(default=None, alias="orgId"),
+    name: str | None = Query(default=None, max_length=200),
+    offset: str | None = Query(default=None),
+    max: str | None = Query(default=None),
+    principal: Principal = Depends(wholesale_principal),
+) -> dict[str, object]:
+    page = page_params(offset, max, default=100, limit=1000)
+    async with unit_of_work(request) as session:
+        repo = LocationRepository(session, principal)
+        rows = await service.list_locations(repo, org_id, name, page.offset, page.max + 1)
+        items = await present(repo, rows[: page.max])
+    set_next_link(request, response, page, has_more=len(rows) > page.max)
+    return _dump(LocationList(items=items))
+
+
+@router.post("", status_code=201, response_model=LocationOut)
+async def create_location(
+    body: LocationIn,
+    request: Request,
+    org_id: str | None = Query(default=None, alias="orgId"),
+    principal: Principal = Depends(wholesale_principal),
+) -> JSONResponse:
+    async with unit_of_work(request) as session:
+        repo = LocationRepository(session, principal)
+        location = await service.create(
+            repo, body.org_id or org_id, body.to_data(), main_number=body.main_number
+        )
+        (out,) = await present(repo, [location])
+    url = str(request.url_for("get_location", location_id=out.id))
+    return JSONResponse(_dump(out), status_code=201, headers={"Location": url})
+
+
+@router.get("/{location_id}", response_model=LocationOut)
+async def get_location(
+    location_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
+) -> dict[str, object]:
+    async with unit_of_work(request) as session:
+        repo = LocationRepository(session, principal)
+        location = await service.get(repo, ids.decode("LOCATION", location_id))
+        (out,) = await present(repo, [location])
+    return _dump(out)
+
+
+@router.put("/{location_id}", response_model=LocationOut)
+async def update_location(
+    location_id: str,
+    body: LocationIn,
+    request: Request,
+    principal: Principal = Depends(wholesale_principal),
+) -> dict[str, object]:
+    async with unit_of_work(request) as session:
+        repo = LocationRepository(session, principal)
+        kwargs = {"main_number": body.main_number} if "main_number" in body.model_fields_set else {}
+        location = await service.update(
+            repo, ids.decode("LOCATION", location_id), body.to_data(), **kwargs
+        )
+        (out,) = await present(repo, [location])
+    return _dump(out)

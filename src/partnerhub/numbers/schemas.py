@@ -1,0 +1,49 @@
+"""Wire models of the number inventory (CONTRACT section 7)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from partnerhub.kit.schemas import InputSchema, Schema
+
+
+class NumbersIn(InputSchema):
+    """``POST``/``DELETE /v1/telephony/config/locations/{locationId}/numbers``.
+
+    ``phoneNumbers`` holds E.164 numbers and ranges (``+390212345600..+390212345699`` or
+    ``+390212345600..699``).
+    """
+
+    phone_numbers: list[str] = Field(max_length=10_000)
+    number_type: str = Field(default="DID", max_length=20)
+    state: str = Field(default="ACTIVE", max_length=20)
+
+
+class NumbersRemoveIn(InputSchema):
+    phone_numbers: list[str] = Field(max_length=10_000)
+
+
+class LocationRef(Schema):
+    id: str
+    name: str
+
+
+class OwnerOut(Schema):
+    id: str
+    type: str
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class NumberOut(Schema):
+    phone_number: str
+    extension: str | None = None
+    main_number: bool
+    state: str
+    number_type: str
+    location: LocationRef
+    owner: OwnerOut | None = None
+
+
+class NumberList(Schema):
+    phone_numbers: list[NumberOut]

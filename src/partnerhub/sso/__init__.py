@@ -1,0 +1,1 @@
+"""Partner single sign-on: SAML IdPs and OpenID Connect providers registered by each partner."""

@@ -1,0 +1,700 @@
+"""Rules for partner identity providers (registration) and single sign-on (sign-in).
+
+Registration (API ``/v1/partner/identityProviders`` and the portal page, scope
+``partnerhub:admin``): a SAML IdP is registered from its metadata XML, uploaded or fetched from
+a URL; an OIDC provider by name, issuer, client id and secret, discovery URL. Templates refer to
+a SAML IdP by entity ID and to an OIDC provider by name.
+
+Sign-in: :func:`start_saml` / :func:`finish_saml` and :func:`start_oidc` /
+:func:`finish_oidc`. The identity the IdP asserts (an email) is mapped to a user who already
+exists; nobody is ever created here:
+
+* a partner administrator of the IdP's partner, when the IdP is marked for administrators;
+* a user of a customer organization of the IdP's partner whose authentication snapshot
+  (``customers.settings.authentication``) names this IdP.
+
+Anyone else is refused with a reason (:class:`SignInRefused`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from partnerhub import ids, runtime
+from partnerhub.errors import (
+    ApiError,
+    Conflict,
+    InvalidValue,
+    MissingField,
+    NotFound,
+    ValidationFailed,
+)
+from partnerhub.identity import keys
+from partnerhub.models import (
+    Customer,
+    OidcProvider,
+    OrgUser,
+    PartnerAdmin,
+    SamlIdentityProvider,
+    SsoRequest,
+    SsoSpKey,
+)
+from partnerhub.models.base import utcnow
+from partnerhub.sso import metadata as saml_metadata
+from partnerhub.sso import oidc, saml
+from partnerhub.sso.fetch import FetchError, check_url, fetch
+from partnerhub.sso.repository import IdpRepository, SignInRepository
+
+ADMIN_SCOPE = "partnerhub:admin"
+ALREADY_REGISTERED_CODE = 1220
+IN_USE_CODE = 1221
+SECRET_PURPOSE_OIDC = "oidc-client-secret"  # noqa: S105 - a key-derivation label, not a secret
+SECRET_PURPOSE_SP_KEY = "saml-sp-key"  # noqa: S105 - a key-derivation label, not a secret
+
+
+# --- URLs -----------------------------------------------------------------------------------
+
+
+def partner_ref(partner_id: uuid.UUID) -> str:
+    return ids.encode("PARTNER", partner_id)
+
+
+def base_url() -> str:
+    """PartnerHub's public URL (``PARTNERHUB_PUBLIC_URL``): the SP's identity depends on it, so
+    it never comes from a request's Host header."""
+    return runtime.settings().base_url()
+
+
+def sp_entity_id(partner_id: uuid.UUID) -> str:
+    return f"{base_url()}/sso/saml/{partner_ref(partner_id)}/metadata"
+
+
+def acs_url(partner_id: uuid.UUID) -> str:
+    return f"{base_url()}/sso/saml/{partner_ref(partner_id)}/acs"
+
+
+def oidc_redirect_uri(partner_id: uuid.UUID) -> str:
+    return f"{base_url()}/sso/oidc/{partner_ref(partner_id)}/callback"
+
+
+# --- registration ---------------------------------------------------------------------------
+
+
+@dataclass
+class SamlInput:
+    metadata_xml: str | None = None
+    metadata_url: str | None = None
+    display_name: str = ""
+    email_attribute: str | None = None
+    for_administrators: bool = False
+
+
+@dataclass
+class OidcInput:
+    name: str = ""
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str | None = None  # None on update = keep the stored one
+    discovery_url: str | None = None
+    scopes: str | None = None
+    for_administrators: bool = False
+
+
+def _clean(value: str | None) -> str:
+    return (value or "").strip()
+
+
+def _check_url(value: str, field: str, label: str) -> str:
+    try:
+        check_url(value)
+    except FetchError as exc:
+        raise InvalidValue(f"{label}: {exc}", field=field) from None
+    if len(value) > 2048:
+        raise InvalidValue(f"{label}: at most 2048 characters", field=field)
+    return value
+
+
+async def _metadata_of(data: SamlInput) -> tuple[str, saml_metadata.IdpMetadata, bool]:
+    """The metadata XML (given or fetched), what it says, and whether it was fetched."""
+    xml = data.metadata_xml or ""
+    url = _clean(data.metadata_url) or None
+    if xml.strip() and url:
+        raise InvalidValue(
+            "metadataXml, metadataUrl: give the metadata or its URL, not both",
+            field="metadata_xml",
+        )
+    fetched = False
+    if not xml.strip():
+        if not url:
+            raise MissingField(
+                "metadataXml or metadataUrl: the IdP's SAML metadata is required",
+                field="metadata_xml",
+            )
+        _check_url(url, "metadata_url", "metadataUrl")
+        try:
+            raw = await fetch(url, "metadataUrl")
+        except FetchError as exc:
+            raise InvalidValue(str(exc), field="metadata_url") from None
+        try:
+            xml = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidValue(
+                f"metadataUrl: {url} did not answer with UTF-8 XML", field="metadata_url"
+            ) from None
+        fetched = True
+    limit = runtime.settings().sso_metadata_max_bytes
+    if len(xml.encode()) > limit:
+        raise InvalidValue(f"metadataXml: larger than {limit} bytes", field="metadata_xml")
+    field = "metadata_url" if fetched else "metadata_xml"
+    try:
+        parsed = saml_metadata.parse(xml)
+    except saml_metadata.MetadataError as exc:
+        label = "metadataUrl" if fetched else "metadataXml"
+        raise InvalidValue(f"{label}: {exc}", field=field) from None
+    return xml, parsed, fetched
+
+
+def _saml_options(data: SamlInput) -> tuple[str, str | None]:
+    display = _clean(data.display_name)
+    if len(display) > 200:
+        raise InvalidValue("displayName: at most 200 characters", field="display_name")
+    attribute = _clean(data.email_attribute) or None
+    if attribute and len(attribute) > 200:
+        raise InvalidValue("emailAttribute: at most 200 characters", field="email_attribute")
+    return display, attribute
+
+
+async def create_saml(repo: IdpRepository, data: SamlInput) -> SamlIdentityProvider:
+    repo.principal.require(ADMIN_SCOPE)
+    display, attribute = _saml_options(data)
+    xml, parsed, fetched = await _metadata_of(data)
+    if await repo.saml_entity_taken(parsed.entity_id):
+        raise Conflict(
+            f"entityId: a SAML IdP with entity ID '{parsed.entity_id}' is already registered",
+            code=ALREADY_REGISTERED_CODE,
+            field="entity_id",
+        )
+    idp = SamlIdentityProvider(id=uuid.uuid4(), partner_id=repo.principal.partner_id)
+    _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
+    repo.add(idp)
+    await repo.session.flush()
+    await ensure_sp_key(SignInRepository(repo.session), repo.principal.partner_id)
+    return idp
+
+
+def _apply_saml(
+    idp: SamlIdentityProvider,
+    xml: str,
+    parsed: saml_metadata.IdpMetadata,
+    fetched: bool,
+    data: SamlInput,
+    display: str,
+    attribute: str | None,
+) -> None:
+    idp.entity_id = parsed.entity_id
+    idp.display_name = display
+    idp.metadata_xml = xml
+    idp.metadata_url = _clean(data.metadata_url) or None if fetched else None
+    idp.metadata_fetched = utcnow() if fetched else None
+    idp.signing_certificates = parsed.signing_certificates
+    idp.sso_url = parsed.sso_url
+    idp.sso_binding = parsed.sso_binding
+    idp.want_authn_requests_signed = parsed.want_authn_requests_signed
+    idp.email_attribute = attribute
+    idp.for_administrators = bool(data.for_administrators)
+
+
+async def _in_use(repo: IdpRepository, method: str, key: str, what: str) -> None:
+    templates, customers = await repo.usage(method, key)
+    if templates or customers:
+        raise Conflict(
+            f"{what} is used by {templates} template(s) and {customers} customer "
+            "organization(s); change those first",
+            code=IN_USE_CODE,
+        )
+
+
+async def get_saml(repo: IdpRepository, idp_id: uuid.UUID | None) -> SamlIdentityProvider:
+    repo.principal.require(ADMIN_SCOPE)
+    idp = await repo.saml(idp_id) if idp_id else None
+    if idp is None:
+        raise NotFound("Identity provider not found")
+    return idp
+
+
+async def update_saml(
+    repo: IdpRepository, idp_id: uuid.UUID | None, data: SamlInput
+) -> SamlIdentityProvider:
+    """Replace the IdP's metadata and options; its entity ID may change only while unused."""
+    idp = await get_saml(repo, idp_id)
+    display, attribute = _saml_options(data)
+    xml, parsed, fetched = await _metadata_of(data)
+    if parsed.entity_id != idp.entity_id:
+        await _in_use(repo, "partner_saml", idp.entity_id, f"The SAML IdP '{idp.entity_id}'")
+        if await repo.saml_entity_taken(parsed.entity_id, exclude=idp.id):
+            raise Conflict(
+                f"entityId: a SAML IdP with entity ID '{parsed.entity_id}' is already registered",
+                code=ALREADY_REGISTERED_CODE,
+                field="entity_id",
+            )
+    _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
+    await repo.session.flush()
+    return idp
+
+
+async def delete_saml(repo: IdpRepository, idp_id: uuid.UUID | None) -> None:
+    idp = await get_saml(repo, idp_id)
+    await _in_use(repo, "partner_saml", idp.entity_id, f"The SAML IdP '{idp.entity_id}'")
+    await repo.delete(idp)
+    await repo.session.flush()
+
+
+def _check_oidc(data: OidcInput, creating: bool) -> tuple[str, str, str, str, str]:
+    problems: list[ApiError] = []
+    name = _clean(data.name)
+    issuer = _clean(data.issuer)
+    client_id = _clean(data.client_id)
+    discovery = _clean(data.discovery_url) or (oidc.default_discovery_url(issuer) if issuer else "")
+    scopes = " ".join((data.scopes or "openid email profile").split())
+    if not name:
+        problems.append(MissingField("name: is required", field="name"))
+    elif len(name) > 200:
+        problems.append(InvalidValue("name: at most 200 characters", field="name"))
+    if not issuer:
+        problems.append(MissingField("issuer: is required", field="issuer"))
+    else:
+        try:
+            _check_url(issuer, "issuer", "issuer")
+        except ApiError as exc:
+            problems.append(exc)
+    if not client_id:
+        problems.append(MissingField("clientId: is required", field="client_id"))
+    elif len(client_id) > 500:
+        problems.append(InvalidValue("clientId: at most 500 characters", field="client_id"))
+    if creating and not (data.client_secret or "").strip():
+        problems.append(MissingField("clientSecret: is required", field="client_secret"))
+    elif data.client_secret is not None and len(data.client_secret) > 2000:
+        problems.append(
+            InvalidValue("clientSecret: at most 2000 characters", field="client_secret")
+        )
+    if discovery:
+        try:
+            _check_url(discovery, "discovery_url", "discoveryUrl")
+        except ApiError as exc:
+            problems.append(exc)
+    if "openid" not in scopes.split():
+        problems.append(InvalidValue("scopes: must include 'openid'", field="scopes"))
+    elif len(scopes) > 500:
+        problems.append(InvalidValue("scopes: at most 500 characters", field="scopes"))
+    if problems:
+        raise ValidationFailed(problems) if len(problems) > 1 else problems[0]
+    return name, issuer, client_id, discovery, scopes
+
+
+async def _check_discovery(issuer: str, client_id: str, discovery: str, scopes: str) -> None:
+    try:
+        await oidc.discover(oidc.Provider(issuer, client_id, discovery, scopes))
+    except FetchError as exc:
+        raise InvalidValue(f"discoveryUrl: {exc}", field="discovery_url") from None
+
+
+async def create_oidc(repo: IdpRepository, data: OidcInput) -> OidcProvider:
+    repo.principal.require(ADMIN_SCOPE)
+    name, issuer, client_id, discovery, scopes = _check_oidc(data, creating=True)
+    if await repo.oidc_name_taken(name):
+        raise Conflict(
+            f"name: an OpenID Connect provider named '{name}' is already registered",
+            code=ALREADY_REGISTERED_CODE,
+            field="name",
+        )
+    await _check_discovery(issuer, client_id, discovery, scopes)
+    provider = OidcProvider(
+        id=uuid.uuid4(),
+        partner_id=repo.principal.partner_id,
+        name=name,
+        issuer=issuer,
+        client_id=client_id,
+        client_secret_encrypted=await keys.encrypt(
+            repo.session, SECRET_PURPOSE_OIDC, str(data.client_secret).strip()
+        ),
+        discovery_url=discovery,
+        scopes=scopes,
+        for_administrators=bool(data.for_administrators),
+    )
+    repo.add(provider)
+    await repo.session.flush()
+    return provider
+
+
+async def get_oidc(repo: IdpRepository, provider_id: uuid.UUID | None) -> OidcProvider:
+    repo.principal.require(ADMIN_SCOPE)
+    provider = await repo.oidc(provider_id) if provider_id else None
+    if provider is None:
+        raise NotFound("Identity provider not found")
+    return provider
+
+
+async def update_oidc(
+    repo: IdpRepository, provider_id: uuid.UUID | None, data: OidcInput
+) -> OidcProvider:
+    """Replace the provider's settings; the client secret is kept unless a new one is given;
+    the name may change only while no template or organization uses it."""
+    provider = await get_oidc(repo, provider_id)
+    name, issuer, client_id, discovery, scopes = _check_oidc(data, creating=False)
+    if name != provider.name:
+        await _in_use(repo, "partner_oidc", provider.name, f"The OIDC provider '{provider.name}'")
+        if await repo.oidc_name_taken(name, exclude=provider.id):
+            raise Conflict(
+                f"name: an OpenID Connect provider named '{name}' is already registered",
+                code=ALREADY_REGISTERED_CODE,
+                field="name",
+            )
+    await _check_discovery(issuer, client_id, discovery, scopes)
+    provider.name = name
+    provider.issuer = issuer
+    provider.client_id = client_id
+    provider.discovery_url = discovery
+    provider.scopes = scopes
+    provider.for_administrators = bool(data.for_administrators)
+    if data.client_secret and data.client_secret.strip():
+        provider.client_secret_encrypted = await keys.encrypt(
+            repo.session, SECRET_PURPOSE_OIDC, data.client_secret.strip()
+        )
+    await repo.session.flush()
+    return provider
+
+
+async def delete_oidc(repo: IdpRepository, provider_id: uuid.UUID | None) -> None:
+    provider = await get_oidc(repo, provider_id)
+    await _in_use(repo, "partner_oidc", provider.name, f"The OIDC provider '{provider.name}'")
+    await repo.delete(provider)
+    await repo.session.flush()
+
+
+async def list_all(
+    repo: IdpRepository,
+) -> tuple[list[SamlIdentityProvider], list[OidcProvider]]:
+    repo.principal.require(ADMIN_SCOPE)
+    return await repo.saml_page(), await repo.oidc_page()
+
+
+# --- the SP key pair --------------------------------------------------------------------------
+
+
+async def ensure_sp_key(repo: SignInRepository, partner_id: uuid.UUID) -> SsoSpKey:
+    key = await repo.sp_key(partner_id)
+    if key is not None:
+        return key
+    partner = await repo.partner(partner_id)
+    name = f"PartnerHub SP {partner.name if partner else ''}".strip()
+    key_pem, cert_pem = await asyncio.to_thread(saml.generate_key_pair, name)
+    return await repo.add_sp_key(
+        SsoSpKey(
+            partner_id=partner_id,
+            certificate_pem=cert_pem,
+            private_key_encrypted=await keys.encrypt(repo.session, SECRET_PURPOSE_SP_KEY, key_pem),
+            created=utcnow(),
+        )
+    )
+
+
+async def service_provider(repo: SignInRepository, partner_id: uuid.UUID) -> saml.ServiceProvider:
+    key = await ensure_sp_key(repo, partner_id)
+    key_pem = await keys.decrypt(repo.session, SECRET_PURPOSE_SP_KEY, key.private_key_encrypted)
+    key_file, cert_file = await asyncio.to_thread(saml.key_files, key_pem, key.certificate_pem)
+    return saml.ServiceProvider(
+        entity_id=sp_entity_id(partner_id),
+        acs_url=acs_url(partner_id),
+        key_file=key_file,
+        cert_file=cert_file,
+        clock_skew=runtime.settings().sso_clock_skew_seconds,
+    )
+
+
+async def sp_metadata(repo: SignInRepository, partner_id: uuid.UUID) -> str:
+    if await repo.partner(partner_id) is None:
+        raise NotFound("Partner not found")
+    sp = await service_provider(repo, partner_id)
+    return await asyncio.to_thread(saml.sp_metadata, sp)
+
+
+def _idp(idp: SamlIdentityProvider) -> saml.IdentityProvider:
+    return saml.IdentityProvider(
+        entity_id=idp.entity_id,
+        metadata_xml=idp.metadata_xml,
+        want_authn_requests_signed=idp.want_authn_requests_signed,
+        sso_binding=idp.sso_binding,
+        email_attribute=idp.email_attribute,
+    )
+
+
+# --- sign-in --------------------------------------------------------------------------------
+
+
+class SignInRefused(Exception):
+    """Single sign-on refused; ``reason`` selects the page's explanation."""
+
+    def __init__(self, reason: str, detail: str = "", email: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.email = email
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who the IdP signed in: a partner administrator, or a user of a customer organization."""
+
+    email: str
+    admin: PartnerAdmin | None = None
+    org_user: OrgUser | None = None
+    customer: Customer | None = None
+    next_url: str = "/"
+
+
+def browser_hash(browser_secret: str) -> bytes:
+    return hashlib.sha256(browser_secret.encode()).digest()
+
+
+def _request_lifetime() -> timedelta:
+    return timedelta(minutes=runtime.settings().sso_request_minutes)
+
+
+async def start_saml(
+    repo: SignInRepository,
+    partner_id: uuid.UUID,
+    idp_id: uuid.UUID | None,
+    next_url: str,
+    browser_secret: str,
+) -> saml.AuthnRequest:
+    idp = await repo.saml(partner_id, idp_id) if idp_id else None
+    if idp is None:
+        raise NotFound("Identity provider not found")
+    sp = await service_provider(repo, partner_id)
+    request = await asyncio.to_thread(saml.authn_request, sp, _idp(idp), idp.sso_url)
+    now = utcnow()
+    repo.add(
+        SsoRequest(
+            id=uuid.uuid4(),
+            kind="saml",
+            request_key=request.request_id,
+            partner_id=partner_id,
+            saml_idp_id=idp.id,
+            browser_hash=browser_hash(browser_secret),
+            next_url=next_url[:2048],
+            created=now,
+            expires=now + _request_lifetime(),
+        )
+    )
+    await repo.session.flush()
+    return request
+
+
+async def _take(
+    repo: SignInRepository, kind: str, key: str, partner_id: uuid.UUID, browser_secret: str | None
+) -> SsoRequest:
+    from sqlalchemy import select
+
+    now = utcnow()
+    row = await repo.take_request(kind, key, now)
+    if row is None:
+        stmt = select(SsoRequest).where(SsoRequest.request_key == key, SsoRequest.kind == kind)
+        seen = (await repo.session.execute(stmt)).scalar_one_or_none()
+        if seen is None:
+            raise SignInRefused("unsolicited", "no sign-in was started with this key")
+        if seen.consumed is not None:
+            raise SignInRefused("replayed", "this sign-in was already completed")
+        raise SignInRefused("request_expired", "the sign-in took too long")
+    if row.partner_id != partner_id:
+        raise SignInRefused("unsolicited", "the sign-in was started for another partner")
+    if not browser_secret or not secrets.compare_digest(
+        row.browser_hash, browser_hash(browser_secret)
+    ):
+        raise SignInRefused(
+            "browser", "the sign-in cookie is missing or belongs to another sign-in"
+        )
+    return row
+
+
+async def finish_saml(
+    repo: SignInRepository, partner_id: uuid.UUID, saml_response: str, browser_secret: str | None
+) -> SignedIn:
+    """Validate the IdP's response and find the user; :class:`SignInRefused` otherwise.
+
+    The attempt is marked used before anything else is checked, so the caller must commit even
+    when this raises (a refused response cannot be tried again).
+    """
+    try:
+        request_id = saml.in_response_to(saml_response or "")
+    except saml.SamlRefused as exc:
+        raise SignInRefused(exc.reason, exc.detail) from None
+    row = await _take(repo, "saml", request_id, partner_id, browser_secret)
+    idp = await repo.saml(partner_id, row.saml_idp_id) if row.saml_idp_id else None
+    if idp is None:
+        raise SignInRefused("unsolicited", "the identity provider is no longer registered")
+    sp = await service_provider(repo, partner_id)
+    try:
+        assertion = await asyncio.to_thread(
+            saml.parse_response, sp, _idp(idp), saml_response, request_id
+        )
+    except saml.SamlRefused as exc:
+        raise SignInRefused(exc.reason, exc.detail) from None
+    now = utcnow()
+    keep_until = max(assertion.not_on_or_after or now, now) + timedelta(hours=1)
+    if not await repo.consume_assertion(idp.id, assertion.assertion_id, keep_until):
+        raise SignInRefused("replayed", f"assertion {assertion.assertion_id} was already used")
+    email = assertion.email(idp.email_attribute)
+    if not email:
+        raise SignInRefused("no_email", "the response carries no email address")
+    return await resolve_user(
+        repo,
+        partner_id,
+        "partner_saml",
+        idp.entity_id,
+        idp.for_administrators,
+        email,
+        row.next_url,
+    )
+
+
+async def resolve_user(
+    repo: SignInRepository,
+    partner_id: uuid.UUID,
+    method: str,
+    key: str,
+    for_administrators: bool,
+    email: str,
+    next_url: str,
+) -> SignedIn:
+    """The existing user the IdP's email designates; never creates one."""
+    email = email.strip()
+    admin = await repo.admin_by_email(email)
+    if admin is not None and admin.partner_id == partner_id and admin.active and for_administrators:
+        return SignedIn(email=email, admin=admin, next_url=next_url)
+    found = await repo.org_user_by_email(email)
+    if found is not None:
+        user, customer = found
+        auth: dict[str, Any] = (customer.settings or {}).get("authentication") or {}
+        field = "idpEntityId" if method == "partner_saml" else "oidcIdpName"
+        if (
+            customer.partner_id == partner_id
+            and customer.org_id is not None
+            and customer.status not in ("deleting", "error")
+            and auth.get("method") == method
+            and auth.get(field) == key
+        ):
+            target = next_url if next_url.startswith("/org") else "/org"
+            return SignedIn(email=email, org_user=user, customer=customer, next_url=target)
+    raise SignInRefused("unknown_user", f"no user may sign in as {email} here", email=email)
+
+
+# --- OIDC -----------------------------------------------------------------------------------
+
+
+def _provider(row: OidcProvider) -> oidc.Provider:
+    return oidc.Provider(row.issuer, row.client_id, row.discovery_url, row.scopes)
+
+
+def state_key(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+async def start_oidc(
+    repo: SignInRepository,
+    partner_id: uuid.UUID,
+    provider_id: uuid.UUID | None,
+    next_url: str,
+    browser_secret: str,
+    login_hint: str | None = None,
+) -> str:
+    """The provider's authorization URL for a new attempt (PKCE, state, nonce)."""
+    row = await repo.oidc(partner_id, provider_id) if provider_id else None
+    if row is None:
+        raise NotFound("Identity provider not found")
+    try:
+        meta = await oidc.discover(_provider(row))
+    except FetchError as exc:
+        raise SignInRefused("idp_unavailable", str(exc)) from None
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(48)
+    url = await oidc.authorization_url(
+        meta, _provider(row), oidc_redirect_uri(partner_id), state, nonce, verifier, login_hint
+    )
+    now = utcnow()
+    repo.add(
+        SsoRequest(
+            id=uuid.uuid4(),
+            kind="oidc",
+            request_key=state_key(state),
+            partner_id=partner_id,
+            oidc_provider_id=row.id,
+            browser_hash=browser_hash(browser_secret),
+            nonce=nonce,
+            code_verifier=verifier,
+            next_url=next_url[:2048],
+            created=now,
+            expires=now + _request_lifetime(),
+        )
+    )
+    await repo.session.flush()
+    return url
+
+
+async def finish_oidc(
+    repo: SignInRepository,
+    partner_id: uuid.UUID,
+    params: dict[str, str],
+    browser_secret: str | None,
+) -> SignedIn:
+    """Handle the provider's redirect back (``code`` and ``state``, or ``error``)."""
+    state = params.get("state") or ""
+    if not state:
+        raise SignInRefused("state", "the callback has no state")
+    row = await _take(repo, "oidc", state_key(state), partner_id, browser_secret)
+    if params.get("error"):
+        raise SignInRefused(
+            "status", f"{params.get('error')}: {params.get('error_description', '')}"
+        )
+    code = params.get("code") or ""
+    if not code:
+        raise SignInRefused("token", "the callback has no code")
+    provider = await repo.oidc(partner_id, row.oidc_provider_id) if row.oidc_provider_id else None
+    if provider is None:
+        raise SignInRefused("unsolicited", "the identity provider is no longer registered")
+    secret = await keys.decrypt(repo.session, SECRET_PURPOSE_OIDC, provider.client_secret_encrypted)
+    try:
+        meta = await oidc.discover(_provider(provider))
+        token = await oidc.exchange_code(
+            meta,
+            _provider(provider),
+            secret,
+            oidc_redirect_uri(partner_id),
+            code,
+            row.code_verifier or "",
+        )
+        claims = await oidc.verify_id_token(meta, _provider(provider), token, row.nonce or "")
+    except FetchError as exc:
+        raise SignInRefused("idp_unavailable", str(exc)) from None
+    except oidc.OidcRefused as exc:
+        raise SignInRefused(exc.reason, exc.detail) from None
+    email = claims.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        raise SignInRefused("no_email", "the ID token carries no email claim")
+    if claims.get("email_verified") is False:
+        raise SignInRefused("email_unverified", f"{email} is not verified by the provider")
+    return await resolve_user(
+        repo,
+        partner_id,
+        "partner_oidc",
+        provider.name,
+        provider.for_administrators,
+        email,
+        row.next_url,
+    )

@@ -1,0 +1,377 @@
+"""Single sign-on endpoints and the partner's identity-provider settings page.
+
+* ``/sso/saml/{partner}/metadata`` (the partner's SP metadata, public), ``/login?idp=``
+  (starts an SP-initiated sign-in) and ``/acs`` (the IdP posts its response here);
+* ``/sso/oidc/{partner}/login?provider=`` and ``/callback``;
+* ``/settings/identity-providers``: register, list and remove the partner's IdPs.
+
+A sign-in is bound to the browser that started it by the ``partnerhub_sso`` cookie (random;
+its hash is stored with the attempt). The IdP's POST to the ACS is cross-site, so this cookie is
+``SameSite=None`` (and therefore ``Secure``): single sign-on needs HTTPS, or localhost.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from partnerhub import ids
+from partnerhub.errors import ApiError, NotFound
+from partnerhub.identity import service as identity
+from partnerhub.identity.repository import CredentialRepository
+from partnerhub.kit.web import unit_of_work
+from partnerhub.models.base import utcnow
+from partnerhub.portal import session as portal
+from partnerhub.portal.i18n import N_
+from partnerhub.portal.render import gettext_for, render
+from partnerhub.sso import api as sso_api
+from partnerhub.sso import service
+from partnerhub.sso.repository import IdpRepository, SignInRepository
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+SSO_COOKIE = "partnerhub_sso"
+
+# What the refusal page says, by reason (SignInRefused.reason).
+REASONS: dict[str, str] = {
+    "unknown_user": N_(
+        "There is no user with this email who signs in through this identity provider. "
+        "Users are never created at sign-in: ask your administrator to add you."
+    ),
+    "signature": N_(
+        "The identity provider's answer could not be verified: its signature is not valid."
+    ),
+    "expired": N_("The identity provider's answer has expired. Sign in again."),
+    "not_yet_valid": N_(
+        "The identity provider's answer is not valid yet; check the clocks and sign in again."
+    ),
+    "audience": N_("The identity provider's answer was meant for another service."),
+    "destination": N_("The identity provider's answer was sent to another address."),
+    "issuer": N_("The answer does not come from the identity provider this sign-in was sent to."),
+    "unsolicited": N_("This sign-in was not started here. Start again from the sign-in page."),
+    "replayed": N_("This sign-in answer was already used. Start again from the sign-in page."),
+    "request_expired": N_("The sign-in took too long. Start again from the sign-in page."),
+    "browser": N_(
+        "This sign-in was started in another browser, or your browser did not return the "
+        "sign-in cookie. Start again in this browser."
+    ),
+    "status": N_("The identity provider did not sign you in."),
+    "state": N_("The answer does not belong to a sign-in started here (state mismatch)."),
+    "nonce": N_("The identity token does not belong to this sign-in (nonce mismatch)."),
+    "token": N_("The identity token could not be obtained or verified."),
+    "no_email": N_("The identity provider did not send your email address."),
+    "email_unverified": N_("The identity provider has not verified your email address."),
+    "idp_unavailable": N_("The identity provider could not be reached. Try again later."),
+    "idp_missing": N_(
+        "Your organization signs in through an identity provider that is not registered. "
+        "Ask your service provider."
+    ),
+    "malformed": N_("The identity provider's answer is not a valid SAML response."),
+    "invalid": N_("The identity provider's answer could not be verified."),
+}
+
+
+def _partner_id(partner_ref: str) -> uuid.UUID:
+    value = ids.decode("PARTNER", partner_ref)
+    if value is None:
+        raise NotFound("Not Found")
+    return value
+
+
+def _browser_cookie(request: Request) -> tuple[str, bool]:
+    """The browser's sign-in binding secret, and whether it is new (to be set)."""
+    existing = request.cookies.get(SSO_COOKIE)
+    if existing and 20 <= len(existing) <= 100:
+        return existing, False
+    return secrets.token_urlsafe(32), True
+
+
+def _set_browser_cookie(response: Response, request: Request, value: str) -> None:
+    settings = portal.settings_of(request)
+    response.set_cookie(
+        SSO_COOKIE,
+        value,
+        max_age=settings.sso_request_minutes * 60,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="none" if settings.cookie_secure else "lax",
+        path="/sso/",
+    )
+
+
+def refused_page(request: Request, reason: str, email: str | None = None) -> Response:
+    _ = gettext_for(request)
+    message = REASONS.get(reason, REASONS["invalid"])
+    return render(
+        request,
+        "sso/refused.html",
+        {"reason": reason, "message": _(message), "email": email},
+        status=400 if reason == "malformed" else 403,
+    )
+
+
+async def _signed_in(request: Request, signed: service.SignedIn) -> Response:
+    """Open the session of whoever the IdP signed in and send them on."""
+    settings = portal.settings_of(request)
+    if signed.admin is not None:
+        async with unit_of_work(request) as db:
+            admin = await CredentialRepository(db).admin_by_id(signed.admin.id)
+            assert admin is not None
+            admin.last_login = utcnow()
+            new = identity.start_session(db, admin.id, settings.session_hours, admin.language)
+        response = RedirectResponse(portal.safe_next(signed.next_url), status_code=303)
+        portal.set_cookie(response, request, new.cookie)
+        return response
+    from partnerhub.identity import org_auth
+
+    assert signed.org_user is not None
+    async with unit_of_work(request) as db:
+        cookie = await org_auth.open_session(db, signed.org_user.id, via="sso")
+    response = RedirectResponse(portal.safe_next(signed.next_url), status_code=303)
+    org_auth.set_cookie(response, request, cookie)
+    return response
+
+
+# --- SAML -----------------------------------------------------------------------------------
+
+
+@router.get("/sso/saml/{partner_ref}/metadata")
+async def saml_metadata(partner_ref: str, request: Request) -> Response:
+    partner_id = _partner_id(partner_ref)
+    async with unit_of_work(request) as db:
+        xml = await service.sp_metadata(SignInRepository(db), partner_id)
+    return Response(xml, media_type="application/samlmetadata+xml")
+
+
+@router.get("/sso/saml/{partner_ref}/login")
+async def saml_login(
+    partner_ref: str, request: Request, idp: str = "", next: str = "/"
+) -> Response:
+    partner_id = _partner_id(partner_ref)
+    browser, new = _browser_cookie(request)
+    async with unit_of_work(request) as db:
+        authn = await service.start_saml(
+            SignInRepository(db),
+            partner_id,
+            ids.decode(sso_api.SAML_KIND, idp),
+            portal.safe_next(next),
+            browser,
+        )
+    response: Response
+    if authn.binding == "redirect":
+        response = RedirectResponse(authn.url, status_code=303)
+    else:
+        response = render(
+            request, "sso/post_binding.html", {"action": authn.url, "fields": authn.form}
+        )
+    if new:
+        _set_browser_cookie(response, request, browser)
+    return response
+
+
+@router.post("/sso/saml/{partner_ref}/acs")
+async def saml_acs(partner_ref: str, request: Request) -> Response:
+    partner_id = _partner_id(partner_ref)
+    form = await request.form()
+    saml_response = str(form.get("SAMLResponse") or "")
+    outcome: service.SignedIn | service.SignInRefused
+    async with unit_of_work(request) as db:  # commits even when refused: the attempt is used
+        try:
+            outcome = await service.finish_saml(
+                SignInRepository(db), partner_id, saml_response, request.cookies.get(SSO_COOKIE)
+            )
+        except service.SignInRefused as exc:
+            outcome = exc
+    if isinstance(outcome, service.SignInRefused):
+        log.info("SAML sign-in refused (%s): %s", outcome.reason, outcome.detail)
+        return refused_page(request, outcome.reason, outcome.email)
+    return await _signed_in(request, outcome)
+
+
+# --- OIDC -----------------------------------------------------------------------------------
+
+
+@router.get("/sso/oidc/{partner_ref}/login")
+async def oidc_login(
+    partner_ref: str,
+    request: Request,
+    provider: str = "",
+    next: str = "/",
+    login_hint: str | None = None,
+) -> Response:
+    partner_id = _partner_id(partner_ref)
+    browser, new = _browser_cookie(request)
+    try:
+        async with unit_of_work(request) as db:
+            url = await service.start_oidc(
+                SignInRepository(db),
+                partner_id,
+                ids.decode(sso_api.OIDC_KIND, provider),
+                portal.safe_next(next),
+                browser,
+                login_hint=(login_hint or "").strip()[:320] or None,
+            )
+    except service.SignInRefused as exc:
+        log.info("OIDC sign-in not started (%s): %s", exc.reason, exc.detail)
+        return refused_page(request, exc.reason)
+    response = RedirectResponse(url, status_code=303)
+    if new:
+        _set_browser_cookie(response, request, browser)
+    return response
+
+
+@router.get("/sso/oidc/{partner_ref}/callback")
+async def oidc_callback(partner_ref: str, request: Request) -> Response:
+    partner_id = _partner_id(partner_ref)
+    params = {k: v for k, v in request.query_params.items() if len(v) <= 4096}
+    outcome: service.SignedIn | service.SignInRefused
+    async with unit_of_work(request) as db:  # commits even when refused: the attempt is used
+        try:
+            outcome = await service.finish_oidc(
+                SignInRepository(db), partner_id, params, request.cookies.get(SSO_COOKIE)
+            )
+        except service.SignInRefused as exc:
+            outcome = exc
+    if isinstance(outcome, service.SignInRefused):
+        log.info("OIDC sign-in refused (%s): %s", outcome.reason, outcome.detail)
+        return refused_page(request, outcome.reason, outcome.email)
+    return await _signed_in(request, outcome)
+
+
+# --- settings page ----------------------------------------------------------------------------
+
+PAGE = "/settings/identity-providers"
+
+
+async def _page(
+    request: Request,
+    ctx: portal.PortalContext,
+    error: str | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> Response:
+    can_manage = ctx.principal.has(service.ADMIN_SCOPE)
+    saml_rows: list[object] = []
+    oidc_rows: list[object] = []
+    if can_manage:
+        async with unit_of_work(request) as db:
+            saml_list, oidc_list = await service.list_all(IdpRepository(db, ctx.principal))
+        saml_rows = [sso_api.present(r) for r in saml_list]
+        oidc_rows = [sso_api.present(r) for r in oidc_list]
+    partner_id = ctx.principal.partner_id
+    return render(
+        request,
+        "sso/identity_providers.html",
+        {
+            "saml": saml_rows,
+            "oidc": oidc_rows,
+            "can_manage": can_manage,
+            "error": error,
+            "form": form or {},
+            "sp_entity_id": service.sp_entity_id(partner_id),
+            "acs_url": service.acs_url(partner_id),
+            "redirect_uri": service.oidc_redirect_uri(partner_id),
+            "saved": request.query_params.get("saved") == "1",
+        },
+        status=status,
+    )
+
+
+@router.get(PAGE)
+async def identity_providers(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    return await _page(request, ctx)
+
+
+def _checked(form: object, name: str) -> bool:
+    return getattr(form, "get")(name) in ("on", "true", "1")  # noqa: B009 - starlette FormData
+
+
+@router.post(PAGE + "/saml")
+async def add_saml(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    form = await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    values = {
+        k: str(form.get(k) or "") for k in ("metadata_url", "display_name", "email_attribute")
+    }
+    upload = form.get("metadata_file")
+    xml = str(form.get("metadata_xml") or "")
+    if upload is not None and not isinstance(upload, str):
+        limit = portal.settings_of(request).sso_metadata_max_bytes
+        raw = await upload.read(limit + 1)
+        if raw:
+            xml = raw.decode("utf-8", errors="replace")
+    try:
+        async with unit_of_work(request) as db:
+            await service.create_saml(
+                IdpRepository(db, ctx.principal),
+                service.SamlInput(
+                    metadata_xml=xml or None,
+                    metadata_url=values["metadata_url"] or None,
+                    display_name=values["display_name"],
+                    email_attribute=values["email_attribute"] or None,
+                    for_administrators=_checked(form, "for_administrators"),
+                ),
+            )
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        return await _page(request, ctx, _(exc.description), exc.status, {**values, "kind": "saml"})
+    return RedirectResponse(PAGE + "?saved=1", status_code=303)
+
+
+@router.post(PAGE + "/oidc")
+async def add_oidc(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    form = await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    keys = ("name", "issuer", "client_id", "discovery_url", "scopes")
+    values = {k: str(form.get(k) or "") for k in keys}
+    try:
+        async with unit_of_work(request) as db:
+            await service.create_oidc(
+                IdpRepository(db, ctx.principal),
+                service.OidcInput(
+                    name=values["name"],
+                    issuer=values["issuer"],
+                    client_id=values["client_id"],
+                    client_secret=str(form.get("client_secret") or ""),
+                    discovery_url=values["discovery_url"] or None,
+                    scopes=values["scopes"] or None,
+                    for_administrators=_checked(form, "for_administrators"),
+                ),
+            )
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        return await _page(request, ctx, _(exc.description), exc.status, {**values, "kind": "oidc"})
+    return RedirectResponse(PAGE + "?saved=1", status_code=303)
+
+
+@router.post(PAGE + "/{provider_id}/delete")
+async def delete_provider(
+    provider_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    try:
+        async with unit_of_work(request) as db:
+            repo = IdpRepository(db, ctx.principal)
+            saml_id = ids.decode(sso_api.SAML_KIND, provider_id)
+            if saml_id is not None:
+                await service.delete_saml(repo, saml_id)
+            else:
+                await service.delete_oidc(repo, ids.decode(sso_api.OIDC_KIND, provider_id))
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        return await _page(request, ctx, _(exc.description), exc.status)
+    return RedirectResponse(PAGE, status_code=303)

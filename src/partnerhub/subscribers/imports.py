@@ -1,0 +1,399 @@
+"""Bulk onboarding: subscribers from a CSV file, all or nothing (issue 4, item 6).
+
+Columns (header row required; names are case-insensitive, blanks/``_``/``-`` ignored, so
+``First name``, ``first_name`` and ``firstName`` are the same column):
+
+==============  ========  ===============================================================
+column          required  meaning
+==============  ========  ===============================================================
+first_name      no        the user's first name
+last_name       no        the user's last name
+email           yes       the user's email (unique across all organizations)
+package         yes       one subscriber package (``webex_calling``, ``webex_meetings``...)
+location        no        a location of the customer, by name or id; blank = headquarters
+phone_number    no        an E.164 number of that location's inventory (calling packages)
+extension       no        2 to 10 digits, unique in the location (calling packages)
+admin_role      no        a customer role (``full_admin``, ``user_admin``, ...), see
+                          :mod:`partnerhub.catalog.customer_roles`
+==============  ========  ===============================================================
+
+Every row is checked first, with the same rules as ``POST /v1/wholesale/subscribers``
+(:func:`partnerhub.subscribers.service.plan_new`); a row whose email already belongs to a user
+of this customer is *existing*: reported, not changed, not duplicated (re-running a file is
+safe). If any row fails, nothing is imported and every failing row is reported as
+``(row, column, message)``; ``row`` is the line number as a spreadsheet shows it (the header
+is row 1, the first subscriber row 2). Otherwise all new rows are inserted in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+
+from partnerhub import ids
+from partnerhub.catalog import phones
+from partnerhub.errors import ApiError, InvalidValue, MissingField
+from partnerhub.kit.scope import Principal
+from partnerhub.models import Customer, Location, OrgUser
+from partnerhub.models.base import utcnow
+from partnerhub.subscribers import service
+from partnerhub.subscribers.repository import (
+    PENDING,
+    EmailUser,
+    NumberFact,
+    SubscriberRepository,
+)
+
+COLUMNS = (
+    "first_name",
+    "last_name",
+    "email",
+    "package",
+    "location",
+    "phone_number",
+    "extension",
+    "admin_role",
+)
+REQUIRED = ("email", "package")
+MAX_ROWS = 200_000
+BATCH = 2000
+_ALIASES = {
+    "firstname": "first_name",
+    "givenname": "first_name",
+    "lastname": "last_name",
+    "surname": "last_name",
+    "familyname": "last_name",
+    "email": "email",
+    "emailaddress": "email",
+    "package": "package",
+    "location": "location",
+    "locationname": "location",
+    "locationid": "location",
+    "phonenumber": "phone_number",
+    "primaryphonenumber": "phone_number",
+    "phone": "phone_number",
+    "number": "phone_number",
+    "extension": "extension",
+    "ext": "extension",
+    "adminrole": "admin_role",
+    "role": "admin_role",
+}
+# Rule field → CSV column.
+_COLUMN_OF = {"packages": "package", "customer": "", "primary_email": ""}
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # line number as a spreadsheet shows it (header = 1)
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+    code: int
+
+    def describe(self) -> str:
+        where = f"row {self.row}" + (f", {self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Report:
+    total: int = 0
+    plans: list[tuple[int, service.Plan]] = field(default_factory=list)
+    existing: list[tuple[int, uuid.UUID, str]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+class CsvProblem(InvalidValue):
+    """The file itself is unusable (header, size, encoding)."""
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", name.strip().lower())
+
+
+def parse_csv(text: str) -> list[Row]:
+    """The data rows; raises :class:`CsvProblem` for an unusable header or file."""
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise MissingField("csv: the file is empty", field="csv")
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except (csv.Error, StopIteration) as exc:
+        raise CsvProblem(f"csv: cannot read the header ({exc})", field="csv") from None
+    columns: list[str] = []
+    for raw in header:
+        name = _ALIASES.get(_key(raw))
+        if name is None:
+            raise CsvProblem(
+                f"csv: unknown column '{raw.strip()}' (columns: {', '.join(COLUMNS)})", field="csv"
+            )
+        if name in columns:
+            raise CsvProblem(f"csv: column '{name}' appears twice", field="csv")
+        columns.append(name)
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise CsvProblem(f"csv: missing column(s) {', '.join(missing)}", field="csv")
+    rows: list[Row] = []
+    try:
+        for line in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in line):
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise CsvProblem(f"csv: at most {MAX_ROWS} rows per file", field="csv")
+            values = {c: (line[i].strip() if i < len(line) else "") for i, c in enumerate(columns)}
+            if len(line) > len(columns):
+                values["__extra__"] = "1"
+            rows.append(Row(number, values))
+    except csv.Error as exc:
+        raise CsvProblem(f"csv: line {reader.line_num}: {exc}", field="csv") from None
+    if not rows:
+        raise MissingField("csv: the file has no subscriber rows", field="csv")
+    return rows
+
+
+def _input(customer_ref: str, row: Row) -> service.SubscriberInput:
+    v = row.values
+    given = frozenset(k for k in ("phone_number", "extension", "location") if v.get(k))
+    role = v.get("admin_role") or ""
+    return service.SubscriberInput(
+        customer=customer_ref,
+        email=v.get("email"),
+        packages=[v.get("package") or ""],
+        first_name=v.get("first_name") or None,
+        last_name=v.get("last_name") or None,
+        phone_number=v.get("phone_number") or None,
+        extension=v.get("extension") or None,
+        location=v.get("location") or None,
+        roles=[r for r in re.split(r"[;|]", role) if r.strip()] if role else None,
+        given=given,
+    )
+
+
+class MemoryFacts(service.Facts):
+    """Facts for a whole file, loaded with a few queries and updated row by row."""
+
+    def __init__(self, customer: Customer) -> None:
+        self.customer = customer
+        self.emails: dict[str, list[EmailUser]] = {}
+        self.by_id: dict[uuid.UUID, Location] = {}
+        self.by_name: dict[str, Location] = {}
+        self.hq: Location | None = None
+        self.numbers: dict[str, NumberFact] = {}
+        self.extensions: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
+        self.counts: dict[str, int] = {}
+
+    @classmethod
+    async def load(
+        cls, repo: SubscriberRepository, customer: Customer, rows: Iterable[Row]
+    ) -> MemoryFacts:
+        self = cls(customer)
+        rows = list(rows)
+        for loc in await repo.locations_of(customer.id):
+            self.by_id[loc.id] = loc
+            self.by_name.setdefault(loc.name.lower(), loc)
+            if loc.headquarters:
+                self.hq = loc
+        emails = {r.values.get("email", "").strip().lower() for r in rows} - {""}
+        for user in await repo.users_with_email(emails):
+            self.emails.setdefault(user.email, []).append(user)
+        wanted = {
+            e164 for r in rows if (e164 := phones.parse_e164(r.values.get("phone_number") or ""))
+        }
+        for fact in await repo.number_facts(customer.id, sorted(wanted)):
+            self.numbers[fact.phone_number] = fact
+        pairs: set[tuple[uuid.UUID, str]] = set()
+        for r in rows:
+            ext = (r.values.get("extension") or "").strip()
+            if not ext:
+                continue
+            ref = (r.values.get("location") or "").strip()
+            loc = self._resolve(ref) if ref else self.hq
+            if loc is not None:
+                pairs.add((loc.id, ext))
+        self.extensions = await repo.extension_owners(sorted(pairs, key=str))
+        self.counts = await repo.package_counts(customer.id)
+        return self
+
+    def _resolve(self, ref: str) -> Location | None:
+        location_id = ids.decode("LOCATION", ref)
+        if location_id is not None and location_id in self.by_id:
+            return self.by_id[location_id]
+        return self.by_name.get(ref.strip().lower())
+
+    async def email_users(self, email: str) -> list[EmailUser]:
+        return self.emails.get(email, [])
+
+    async def location(self, ref: str) -> Location | None:
+        return self._resolve(ref)
+
+    async def location_by_id(self, location_id: uuid.UUID) -> Location | None:
+        return self.by_id.get(location_id)
+
+    async def headquarters(self) -> Location | None:
+        return self.hq
+
+    async def number(self, e164: str) -> NumberFact | None:
+        return self.numbers.get(e164)
+
+    async def extension_owner(self, location_id: uuid.UUID, extension: str) -> uuid.UUID | None:
+        return self.extensions.get((location_id, extension))
+
+    async def package_count(self, package: str) -> int:
+        return self.counts.get(package, 0)
+
+    def claim(self, user_id: uuid.UUID, plan: service.Plan) -> None:
+        """Record a planned row, so that later rows see it as a request would."""
+        self.emails.setdefault(plan.email, []).append(
+            EmailUser(
+                user_id,
+                plan.email,
+                self.customer.partner_id,
+                self.customer.id,
+                tuple(plan.roles),
+                plan.status,
+                plan.package,
+            )
+        )
+        if plan.phone_number and plan.location_id:
+            self.numbers[plan.phone_number] = NumberFact(
+                plan.phone_number, plan.location_id, False, user_id
+            )
+        if plan.extension and plan.location_id:
+            self.extensions[(plan.location_id, plan.extension)] = user_id
+        self.counts[plan.package] = self.counts.get(plan.package, 0) + 1
+
+
+def _problem(row: Row, exc: ApiError) -> list[RowError]:
+    problems = getattr(exc, "problems", None) or [exc]
+    out = []
+    for p in problems:
+        column = _COLUMN_OF.get(p.field or "", p.field or "")
+        out.append(RowError(row.number, column, p.description, p.code))
+    return out
+
+
+async def check(
+    repo: SubscriberRepository, customer: Customer, rows: list[Row], principal: Principal
+) -> Report:
+    """Check every row (nothing is written); existing users of the customer are reported."""
+    service.check_customer(customer)
+    facts = await MemoryFacts.load(repo, customer, rows)
+    customer_ref = ids.encode("CUSTOMER", customer.id)
+    report = Report(total=len(rows))
+    for row in rows:
+        if "__extra__" in row.values:
+            report.errors.append(
+                RowError(row.number, "", f"more values than the {len(COLUMNS)} columns", 1003)
+            )
+            continue
+        inp = _input(customer_ref, row)
+        try:
+            email = service.check_email(inp.email)
+            mine = [u for u in facts.emails.get(email, []) if u.customer_id == customer.id]
+            if mine:
+                report.existing.append((row.number, mine[0].id, email))
+                continue
+            plan = await service.plan_new(facts, inp, principal)
+        except ApiError as exc:
+            report.errors.extend(_problem(row, exc))
+            continue
+        facts.claim(plan.user_id, plan)
+        report.plans.append((row.number, plan))
+    return report
+
+
+Progress = Callable[[int], Awaitable[None]]
+
+
+async def write(
+    repo: SubscriberRepository,
+    customer: Customer,
+    report: Report,
+    progress: Progress | None = None,
+) -> list[dict[str, object]]:
+    """Insert the report's new subscribers in batches; returns the rows written."""
+    now = utcnow()
+    assert customer.org_id is not None
+    written: list[dict[str, object]] = []
+    for start in range(0, len(report.plans), BATCH):
+        batch = []
+        for _, plan in report.plans[start : start + BATCH]:
+            batch.append(
+                {
+                    "id": plan.user_id,
+                    "partner_id": customer.partner_id,
+                    "customer_id": customer.id,
+                    "org_id": customer.org_id,
+                    "email": plan.email,
+                    "first_name": plan.first_name,
+                    "last_name": plan.last_name,
+                    "roles": plan.roles,
+                    "package": plan.package,
+                    "location_id": plan.location_id,
+                    "phone_number": plan.phone_number,
+                    "extension": plan.extension,
+                    "status": plan.status,
+                    "created": now,
+                    "last_status_change": now,
+                }
+            )
+        try:
+            await repo.session.execute(insert(OrgUser), batch)
+        except IntegrityError as exc:
+            problem = service.integrity_problem(exc)
+            if problem is None:
+                raise
+            raise problem from None
+        written += batch
+        if progress is not None:
+            await progress(len(written))
+    return written
+
+
+def result_csv(customer: Customer, report: Report) -> str:
+    """The downloadable result: one line per subscriber row of the file, in file order."""
+    region = (customer.data_region or "us").lower()
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["row", "email", "result", "subscriber_id", "phone_number", "extension"])
+    lines: list[tuple[int, list[str]]] = []
+    for number, plan in report.plans:
+        result = "pending_user_migration" if plan.status == PENDING else "created"
+        lines.append(
+            (
+                number,
+                [
+                    str(number),
+                    plan.email,
+                    result,
+                    ids.encode("SUBSCRIBER", plan.user_id, region),
+                    plan.phone_number or "",
+                    plan.extension or "",
+                ],
+            )
+        )
+    for number, user_id, email in report.existing:
+        lines.append(
+            (
+                number,
+                [str(number), email, "existing", ids.encode("SUBSCRIBER", user_id, region), "", ""],
+            )
+        )
+    for _, line in sorted(lines, key=lambda item: item[0]):
+        w.writerow(line)
+    return out.getvalue()

@@ -1,0 +1,182 @@
+"""Wire models of wholesale subscribers (CONTRACT section 4), administrators and imports."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from partnerhub.subscribers.service import PrecheckInput, SubscriberInput
+
+_CALLING_FIELDS = {
+    "primary_phone_number": "phone_number",
+    "extension": "extension",
+    "location_id": "location",
+}
+
+
+class ProvisioningParametersIn(InputSchema):
+    first_name: str | None = Field(default=None, max_length=1000)
+    last_name: str | None = Field(default=None, max_length=1000)
+    primary_phone_number: str | None = Field(default=None, max_length=100)
+    extension: str | None = Field(default=None, max_length=100)
+    location_id: str | None = Field(default=None, max_length=300)
+
+
+class _PackageFields(InputSchema):
+    package: str | None = Field(default=None, max_length=100)
+    packages: list[str] | None = Field(default=None, max_length=20)
+    provisioning_parameters: ProvisioningParametersIn | None = None
+
+    def to_input(self, customer_id: str | None = None, email: str | None = None) -> SubscriberInput:
+        params = self.provisioning_parameters or ProvisioningParametersIn()
+        given = frozenset(
+            _CALLING_FIELDS[f] for f in params.model_fields_set if f in _CALLING_FIELDS
+        )
+        return SubscriberInput(
+            customer=customer_id,
+            email=email,
+            package=self.package,
+            packages=self.packages,
+            first_name=params.first_name,
+            last_name=params.last_name,
+            phone_number=params.primary_phone_number,
+            extension=params.extension,
+            location=params.location_id,
+            given=given,
+        )
+
+
+class SubscriberIn(_PackageFields):
+    """``POST /v1/wholesale/subscribers``."""
+
+    customer_id: str | None = Field(default=None, max_length=300)
+    email: str | None = Field(default=None, max_length=1000)
+
+
+class SubscriberUpdateIn(_PackageFields):
+    """``PUT /v1/wholesale/subscribers/{subscriberId}``."""
+
+
+class CustomerInfoIn(InputSchema):
+    primary_email: str | None = Field(default=None, max_length=1000)
+
+
+class PrecheckIn(SubscriberIn):
+    """``POST /v1/wholesale/subscribers/validate`` (three variants)."""
+
+    provisioning_id: str | None = Field(default=None, max_length=300)
+    customer_info: CustomerInfoIn | None = None
+
+    def to_precheck(self) -> PrecheckInput:
+        return PrecheckInput(
+            subscriber=self.to_input(self.customer_id, self.email),
+            provisioning_id=self.provisioning_id,
+            primary_email=self.customer_info.primary_email if self.customer_info else None,
+            has_customer_info=self.customer_info is not None,
+        )
+
+
+class ErrorOut(Schema):
+    error_code: int
+    description: str
+
+
+class SubscriberOut(Schema):
+    id: str
+    person_id: str | None = None
+    email: str
+    customer_id: str
+    external_customer_id: str
+    package: str | None = None
+    packages: list[str]
+    status: str
+    errors: list[ErrorOut]
+    created: UtcDatetime
+    last_status_change: UtcDatetime
+    # hub extras (read-only)
+    first_name: str | None = None
+    last_name: str | None = None
+    primary_phone_number: str | None = None
+    extension: str | None = None
+    location_id: str | None = None
+    roles: list[str] = Field(default_factory=list)
+
+
+class SubscriberList(Schema):
+    items: list[SubscriberOut]
+
+
+class PrecheckInfo(Schema):
+    info_code: int
+    description: str
+
+
+class PrecheckOut(Schema):
+    message: str
+    info: PrecheckInfo
+
+
+# --- administrators and roles (hub) ---------------------------------------------------------
+
+
+class RolesIn(InputSchema):
+    roles: list[str] = Field(max_length=20)
+
+
+class CustomerRoleOut(Schema):
+    name: str
+    label: str
+    description: str
+
+
+class CustomerRoleList(Schema):
+    items: list[CustomerRoleOut]
+
+
+class AdministratorOut(Schema):
+    person_id: str
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    package: str | None = None
+    roles: list[str]
+    status: str
+
+
+class AdministratorList(Schema):
+    items: list[AdministratorOut]
+
+
+# --- bulk imports (hub) ---------------------------------------------------------------------
+
+
+class ImportIn(InputSchema):
+    """``POST /v1/partner/customers/{customerId}/imports`` with a JSON body (or ``text/csv``)."""
+
+    csv: str = Field(max_length=50_000_000)
+    dry_run: bool = False
+
+
+class ImportRowError(Schema):
+    row: int
+    column: str
+    message: str
+    error_code: int
+
+
+class ImportOut(Schema):
+    id: str | None = None
+    customer_id: str
+    status: str
+    total: int
+    processed: int
+    created_count: int
+    existing_count: int
+    errors: list[ImportRowError]
+    created: UtcDatetime | None = None
+    finished: UtcDatetime | None = None
+    result_url: str | None = None
+
+
+class ImportList(Schema):
+    items: list[ImportOut]
