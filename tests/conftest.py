@@ -258,11 +258,14 @@ class LiveServer:
     database_url: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """``partnerhub serve`` in a subprocess on the test database (with its worker)."""
+    """``partnerhub serve`` in a subprocess on the test database (with its worker).
+
+    Module-scoped: its worker would otherwise keep taking the jobs of later tests (which run
+    their own worker with their own settings: fault backend, SMTP server)."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("live") / "serve.log"
     env = {

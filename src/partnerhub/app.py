@@ -97,8 +97,11 @@ def create_app(
             return web.error_response(request, 503, [("The database is unavailable", 1600)])
         return JSONResponse({"status": "ready"})
 
+    from partnerhub.customer_portal import views as customer_portal_views
     from partnerhub.customers import api as customers_api
+    from partnerhub.customers import views as customers_views
     from partnerhub.identity import api as identity_api
+    from partnerhub.identity import signin_views
     from partnerhub.identity import views as identity_views
     from partnerhub.locations import api as locations_api
     from partnerhub.numbers import api as numbers_api
@@ -128,8 +131,12 @@ def create_app(
     app.include_router(partners_views.router)
     app.include_router(portal_views.router)
     app.include_router(templates_views.router)
+    # after the templates pages: /customers/{id} must not catch /customers/templates
+    app.include_router(customers_views.router)
     app.include_router(sso_api.router)
     app.include_router(sso_views.router)
+    app.include_router(signin_views.router)
+    app.include_router(customer_portal_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.middleware("http")

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from partnerhub.config import Settings, get_settings
+from partnerhub.subscribers.cli import import_app
 
 app = typer.Typer(
     help="PartnerHub: self-hosted wholesale provisioning hub.",
@@ -21,6 +22,7 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(import_app, name="import")
 console = Console(stderr=True)
 
 

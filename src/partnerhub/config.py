@@ -144,8 +144,9 @@ class Settings(BaseSettings):
         description="Consecutive failed sign-ins that lock a customer user's account (0 = never).",
     )
     lockout_minutes: int = Field(
-        default=15, description="How long a locked account stays locked (an administrator may "
-        "unlock it sooner)."
+        default=15,
+        description="How long a locked account stays locked (an administrator may "
+        "unlock it sooner).",
     )
 
     def base_url(self) -> str:

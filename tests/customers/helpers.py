@@ -104,12 +104,12 @@ async def wait_for(
     url: str,
     token: str,
     statuses: set[str] | None = None,
-    timeout: float = 30.0,
+    within: float = 30.0,
     gone: bool = False,
 ) -> dict[str, Any]:
     """Poll the customer until its status is one of ``statuses`` (or it is gone)."""
     wanted = statuses or SETTLED
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Any = None
     while time.monotonic() < deadline:
         response = await client.get(url, headers=bearer(token))

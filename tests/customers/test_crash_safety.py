@@ -48,13 +48,17 @@ def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
         return list(conn.execute(sql).fetchall())
 
 
-async def _wait(predicate: Any, timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
+def _tail(log: Path) -> str:
+    return log.read_text()[-4000:]
+
+
+async def _wait(predicate: Any, within: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if predicate():
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}\n{log.read_text()[-4000:]}")
+    raise AssertionError(f"timed out waiting for {what}\n{_tail(log)}")
 
 
 async def test_killed_worker_loses_and_duplicates_nothing(

@@ -23,16 +23,19 @@ class Mailbox:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 
-    async def wait_for(self, count: int, timeout: float = 20.0) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
+    async def wait_for(self, count: int, within: float = 20.0) -> list[EmailMessage]:
+        """Wait until ``count`` emails arrived (the server runs in its own thread)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if len(self.messages) >= count:
+                break
             await asyncio.sleep(0.05)
         assert len(self.messages) >= count, f"{len(self.messages)} of {count} emails arrived"
         return self.messages

@@ -148,7 +148,9 @@ async def test_filters_and_remove_only_unassigned(
     assert item["owner"]["firstName"] == "Ada"
     assert item["owner"]["id"] == created.json()["personId"]
     assert item["extension"] == "1001"
-    assert_error(await client.get(LIST, params={"available": "maybe"}, headers=bearer(token)), 400, 1003)
+    assert_error(
+        await client.get(LIST, params={"available": "maybe"}, headers=bearer(token)), 400, 1003
+    )
 
     refused = await client.request(
         "DELETE",
@@ -160,7 +162,9 @@ async def test_filters_and_remove_only_unassigned(
     assert "ada@customer.example" in str(body["message"])
     assert await phones() == [number(100), number(101), number(102)]
     missing = await client.request(
-        "DELETE", numbers_url(setup.hq_id), json={"phoneNumbers": [number(150)]},
+        "DELETE",
+        numbers_url(setup.hq_id),
+        json={"phoneNumbers": [number(150)]},
         headers=bearer(token),
     )
     assert_error(missing, 400, 1013)
@@ -182,7 +186,8 @@ async def test_main_number_is_not_available(
     hq = (await client.get(f"/v1/locations/{setup.hq_id}", headers=bearer(token))).json()
     body = {k: hq[k] for k in ("name", "timeZone", "preferredLanguage", "address")}
     marked = await client.put(
-        f"/v1/locations/{setup.hq_id}", json={**body, "mainNumber": number(100)},
+        f"/v1/locations/{setup.hq_id}",
+        json={**body, "mainNumber": number(100)},
         headers=bearer(token),
     )
     assert marked.status_code == 200, marked.text
@@ -224,7 +229,9 @@ async def test_scopes_and_isolation(
     )
     assert_error(add, 404, 1100)
     delete = await client.request(
-        "DELETE", numbers_url(setup.hq_id), json={"phoneNumbers": [number(1)]},
+        "DELETE",
+        numbers_url(setup.hq_id),
+        json={"phoneNumbers": [number(1)]},
         headers=bearer(other),
     )
     assert_error(delete, 404, 1100)

@@ -133,7 +133,7 @@ class OidcProvider:
         app = Flask("test-oidc")
 
         class Grant(AuthorizationCodeGrant):
-            TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+            TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012 - Authlib reads this class attribute
 
             def save_authorization_code(self, code: str, req: Any) -> None:
                 data = req.payload.data
@@ -191,9 +191,7 @@ class OidcProvider:
             query_client=lambda client_id: provider.clients.get(client_id),
             save_token=lambda token, req: None,
         )
-        server.register_grant(
-            Grant, [CodeChallenge(required=True), OpenID(require_nonce=True)]
-        )
+        server.register_grant(Grant, [CodeChallenge(required=True), OpenID(require_nonce=True)])
 
         @app.get("/.well-known/openid-configuration")
         def discovery() -> Any:

@@ -32,6 +32,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from partnerhub.sso.saml import generate_key_pair, xmlsec_binary
 
 FORM_RE = re.compile(r'<form[^>]*action="([^"]+)"', re.S)
+FORM_BLOCK_RE = re.compile(r"<form.*?</form>", re.S | re.I)
 FIELD_RE = re.compile(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', re.S)
 
 
@@ -41,7 +42,7 @@ class _Quiet(WSGIRequestHandler):
 
 
 class SamlIdp:
-    def __init__(self, want_authn_requests_signed: bool = False) -> None:
+    def __init__(self, want_authn_requests_signed: bool = False, redirect: bool = True) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="test-idp-"))
         key_pem, cert_pem = generate_key_pair("Test IdP")
         self.key_file = self.dir / "idp.key"
@@ -49,6 +50,7 @@ class SamlIdp:
         self.key_file.write_text(key_pem)
         self.cert_file.write_text(cert_pem)
         self.want_authn_requests_signed = want_authn_requests_signed
+        self.redirect = redirect  # False: the metadata offers only the HTTP-POST binding
         self.sp_metadata: list[str] = []
         # Knobs the tests turn:
         self.user_email = "nobody@example.com"
@@ -86,7 +88,11 @@ class SamlIdp:
                     "name": "Test IdP",
                     "endpoints": {
                         "single_sign_on_service": [
-                            (f"{self.base}/sso/redirect", BINDING_HTTP_REDIRECT),
+                            *(
+                                [(f"{self.base}/sso/redirect", BINDING_HTTP_REDIRECT)]
+                                if self.redirect
+                                else []
+                            ),
                             (f"{self.base}/sso/post", BINDING_HTTP_POST),
                         ]
                     },
@@ -215,8 +221,12 @@ class SamlIdp:
 
 
 def form_of(page: str) -> tuple[str, dict[str, str]]:
-    """The action and fields of the auto-posting form an IdP (or PartnerHub) answered with."""
-    match = FORM_RE.search(page)
-    assert match, page[:500]
-    fields = {html.unescape(k): html.unescape(v) for k, v in FIELD_RE.findall(page)}
-    return html.unescape(match.group(1)), fields
+    """The action and fields of the auto-posting SAML form an IdP (or PartnerHub) answered
+    with (the first form that carries a SAML message)."""
+    for block in FORM_BLOCK_RE.findall(page):
+        fields = {html.unescape(k): html.unescape(v) for k, v in FIELD_RE.findall(block)}
+        if "SAMLRequest" in fields or "SAMLResponse" in fields:
+            match = FORM_RE.search(block)
+            assert match, block[:500]
+            return html.unescape(match.group(1)), fields
+    raise AssertionError(page[:1000])

@@ -5,6 +5,7 @@ administrator's package is never lowered (CONTRACT error 1011)."""
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from partnerhub import ids
@@ -22,7 +23,8 @@ async def first_admin(db: Database, setup: Setup) -> str:
         admin = (
             await session.execute(
                 select(OrgUser).where(
-                    OrgUser.customer_id == setup.customer.id, OrgUser.roles.contains(["full_admin"])
+                    OrgUser.customer_id == setup.customer.id,
+                    sa.literal("full_admin") == sa.any_(OrgUser.roles),
                 )
             )
         ).scalar_one()
@@ -35,8 +37,12 @@ async def add_user(
     params = {} if package == "webex_meetings" else {"extension": str(1000 + len(email))}
     r = await client.post(
         URL,
-        json={"customerId": setup.id, "email": email, "packages": [package],
-              "provisioningParameters": params},
+        json={
+            "customerId": setup.id,
+            "email": email,
+            "packages": [package],
+            "provisioningParameters": params,
+        },
         headers=bearer(token),
     )
     assert r.status_code == 200, r.text
@@ -62,8 +68,11 @@ async def test_full_administrator_package_cannot_be_lowered(
     client: httpx.AsyncClient, db: Database, tenant: Tenant
 ) -> None:
     setup = await make_customer(
-        db, tenant, packages=["webex_calling", "webex_meetings", "webex_suite"],
-        admin_package="webex_suite", settings={"creationPackage": "webex_calling"},
+        db,
+        tenant,
+        packages=["webex_calling", "webex_meetings", "webex_suite"],
+        admin_package="webex_suite",
+        settings={"creationPackage": "webex_calling"},
     )
     admin = await first_admin(db, setup)
     token = await tenant.token(SUB_WRITE)
@@ -74,8 +83,9 @@ async def test_full_administrator_package_cannot_be_lowered(
     )
     body = assert_error(lowered, 400, 1011)
     assert "full administrator" in str(body["message"])
-    meetings = await client.put(f"{URL}/{admin}", json={"package": "webex_meetings"},
-                                headers=bearer(token))
+    meetings = await client.put(
+        f"{URL}/{admin}", json={"package": "webex_meetings"}, headers=bearer(token)
+    )
     assert_error(meetings, 400, 1011)
     got = await client.get(f"{URL}/{admin}", headers=bearer(token))
     assert got.json()["packages"] == ["webex_suite"]  # nothing changed
@@ -94,7 +104,8 @@ async def test_administrators_hold_the_creation_tier(
     calling_user = await add_user(client, token, setup, "call@c.example", "webex_calling")
 
     refused = await client.put(
-        f"{base}/{meetings_user['personId']}/roles", json={"roles": ["user_admin"]},
+        f"{base}/{meetings_user['personId']}/roles",
+        json={"roles": ["user_admin"]},
         headers=bearer(token),
     )
     body = assert_error(refused, 400, 1011)
@@ -131,19 +142,22 @@ async def test_administrators_hold_the_creation_tier(
     assert lowered.status_code == 200, lowered.text
 
     unknown = await client.put(
-        f"{base}/{calling_user['personId']}/roles", json={"roles": ["owner"]},
+        f"{base}/{calling_user['personId']}/roles",
+        json={"roles": ["owner"]},
         headers=bearer(token),
     )
     assert_error(unknown, 400, 1003)
     nobody = await client.put(
-        f"{base}/{ids.encode('PEOPLE', setup.customer.id)}/roles", json={"roles": []},
+        f"{base}/{ids.encode('PEOPLE', setup.customer.id)}/roles",
+        json={"roles": []},
         headers=bearer(token),
     )
     assert_error(nobody, 404, 1100)
     read = await tenant.token(SUB_READ)
     assert_error(
-        await client.put(f"{base}/{calling_user['personId']}/roles", json={"roles": []},
-                         headers=bearer(read)),
+        await client.put(
+            f"{base}/{calling_user['personId']}/roles", json={"roles": []}, headers=bearer(read)
+        ),
         403,
         1300,
     )
@@ -153,15 +167,19 @@ async def test_user_administrator_may_move_within_the_allowed_levels(
     client: httpx.AsyncClient, db: Database, tenant: Tenant
 ) -> None:
     setup = await make_customer(
-        db, tenant, packages=["webex_calling", "webex_meetings", "webex_suite"],
+        db,
+        tenant,
+        packages=["webex_calling", "webex_meetings", "webex_suite"],
         settings={"creationPackage": "webex_calling"},
     )
     token = await tenant.token(SUB_WRITE)
     user = await add_user(client, token, setup, "suite@c.example", "webex_suite")
     base = f"/v1/partner/customers/{setup.id}/administrators"
-    await client.put(f"{base}/{user['personId']}/roles", json={"roles": ["support_admin"]},
-                     headers=bearer(token))
+    await client.put(
+        f"{base}/{user['personId']}/roles", json={"roles": ["support_admin"]}, headers=bearer(token)
+    )
     # Lowering from suite to calling keeps the creation level: allowed for a non-full admin.
-    ok = await client.put(f"{URL}/{user['id']}", json={"packages": ["webex_calling"]},
-                          headers=bearer(token))
+    ok = await client.put(
+        f"{URL}/{user['id']}", json={"packages": ["webex_calling"]}, headers=bearer(token)
+    )
     assert ok.status_code == 200, ok.text

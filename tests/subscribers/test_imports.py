@@ -72,8 +72,7 @@ async def test_thousand_rows_three_bad_then_fixed_then_again(
     assert [e["errorCode"] for e in body["errors"]] == [1003, 1003, 1013]
     assert await users(db) == 0
 
-    accepted = await client.post(url, json={"csv": thousand_rows(bad=False)},
-                                 headers=bearer(token))
+    accepted = await client.post(url, json={"csv": thousand_rows(bad=False)}, headers=bearer(token))
     assert accepted.status_code == 202, accepted.text
     job = accepted.json()
     assert job["status"] == "queued" and job["total"] == 1000
@@ -135,10 +134,12 @@ async def test_csv_body_dry_run_and_file_problems(
     ]
     assert body["errors"][1]["errorCode"] == 1011
 
-    fixed = text.replace("b@csv.example,webex_calling,+14155550001", "b@csv.example,"
-                         "webex_calling,+14155550002").replace("full_admin", "")
+    fixed = text.replace(
+        "b@csv.example,webex_calling,+14155550001", "b@csv.example,webex_calling,+14155550002"
+    ).replace("full_admin", "")
     dry = await client.post(
-        f"{url}?dryRun=true", content=fixed.encode(),
+        f"{url}?dryRun=true",
+        content=fixed.encode(),
         headers={**bearer(token), "Content-Type": "text/csv; charset=utf-8"},
     )
     assert dry.status_code == 200, dry.text
@@ -158,7 +159,8 @@ async def test_csv_body_dry_run_and_file_problems(
     assert_error(await client.post(url, json=["x"], headers=bearer(token)), 400, 1001)
     # text/csv is accepted on this one path only.
     other = await client.post(
-        "/v1/wholesale/subscribers", content=b"email\n",
+        "/v1/wholesale/subscribers",
+        content=b"email\n",
         headers={**bearer(token), "Content-Type": "text/csv"},
     )
     assert_error(other, 415, 1401)

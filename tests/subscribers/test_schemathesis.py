@@ -72,7 +72,11 @@ def seed(live_server: LiveServer, clean_db: str) -> Seed:
         assert added.status_code == 201, added.text
         sub = http.post(
             "/v1/wholesale/subscribers",
-            json={"customerId": customer_id, "email": "seed@fuzz.example", "package": "webex_meetings"},
+            json={
+                "customerId": customer_id,
+                "email": "seed@fuzz.example",
+                "package": "webex_meetings",
+            },
         )
         assert sub.status_code == 200, sub.text
     return Seed(token, customer_id, sub.json()["id"], location_id, "+14155550150")

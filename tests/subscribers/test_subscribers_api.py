@@ -220,8 +220,13 @@ async def test_number_rules(
             "name": "Austin",
             "timeZone": "America/Chicago",
             "preferredLanguage": "en_US",
-            "address": {"address1": "1 Congress Ave", "city": "Austin", "state": "TX",
-                        "postalCode": "73301", "country": "US"},
+            "address": {
+                "address1": "1 Congress Ave",
+                "city": "Austin",
+                "state": "TX",
+                "postalCode": "73301",
+                "country": "US",
+            },
         },
         headers=bearer(token),
     )
@@ -231,7 +236,8 @@ async def test_number_rules(
 
     # A number of another location than the chosen one (default HQ) → 1013.
     wrong_place = await client.post(
-        URL, json=body_for(stocked, **{PP: {"primaryPhoneNumber": "+15125550100"}}),
+        URL,
+        json=body_for(stocked, **{PP: {"primaryPhoneNumber": "+15125550100"}}),
         headers=bearer(token),
     )
     body = assert_error(wrong_place, 400, 1013)
@@ -243,8 +249,13 @@ async def test_number_rules(
         json=body_for(
             stocked,
             email="tx@customer.example",
-            **{PP: {"primaryPhoneNumber": "+15125550100", "extension": "5221",
-                    "locationId": austin}},
+            **{
+                PP: {
+                    "primaryPhoneNumber": "+15125550100",
+                    "extension": "5221",
+                    "locationId": austin,
+                }
+            },
         ),
         headers=bearer(token),
     )
@@ -254,8 +265,7 @@ async def test_number_rules(
     # Same extension twice in one location → 409 1210.
     dup_ext = await client.post(
         URL,
-        json=body_for(stocked, email="dup@customer.example",
-                      **{PP: {"extension": "5221"}}),
+        json=body_for(stocked, email="dup@customer.example", **{PP: {"extension": "5221"}}),
         headers=bearer(token),
     )
     assert_error(dup_ext, 409, 1210)
@@ -263,11 +273,16 @@ async def test_number_rules(
     # The main number belongs to the location.
     hq = (await client.get(f"/v1/locations/{stocked.hq_id}", headers=bearer(token))).json()
     fields = {k: hq[k] for k in ("name", "timeZone", "preferredLanguage", "address")}
-    await client.put(f"/v1/locations/{stocked.hq_id}", json={**fields, "mainNumber": number(109)},
-                     headers=bearer(token))
+    await client.put(
+        f"/v1/locations/{stocked.hq_id}",
+        json={**fields, "mainNumber": number(109)},
+        headers=bearer(token),
+    )
     main = await client.post(
-        URL, json=body_for(stocked, email="m@customer.example",
-                           **{PP: {"primaryPhoneNumber": number(109)}}),
+        URL,
+        json=body_for(
+            stocked, email="m@customer.example", **{PP: {"primaryPhoneNumber": number(109)}}
+        ),
         headers=bearer(token),
     )
     body = assert_error(main, 400, 1013)
@@ -340,8 +355,9 @@ async def test_package_limit(db: Database, client: httpx.AsyncClient, tenant: Te
     # Unlimited packages are not counted.
     suite = await client.post(
         URL,
-        json=body_for(setup, email="u4@c.example", packages=["webex_suite"],
-                      **{PP: {"extension": "4000"}}),
+        json=body_for(
+            setup, email="u4@c.example", packages=["webex_suite"], **{PP: {"extension": "4000"}}
+        ),
         headers=bearer(token),
     )
     assert suite.status_code == 200, suite.text
@@ -356,7 +372,8 @@ async def test_scopes(client: httpx.AsyncClient, tenant: Tenant, stocked: Setup)
     assert_error(await client.get(URL), 401, 1500)
     precheck = await tenant.token("partnerhub:precheck")
     checked = await client.post(
-        f"{URL}/validate", json={"customerId": stocked.id, "email": "a@b.example"},
+        f"{URL}/validate",
+        json={"customerId": stocked.id, "email": "a@b.example"},
         headers=bearer(precheck),
     )
     assert checked.status_code == 200, checked.text
@@ -373,7 +390,8 @@ async def test_precheck_variants(
         "info": {"infoCode": 100, "description": "Provisioning preCheck validation successful."},
     }
     v1 = await client.post(
-        f"{URL}/validate", json={"customerId": stocked.id, "email": "new@c.example"},
+        f"{URL}/validate",
+        json={"customerId": stocked.id, "email": "new@c.example"},
         headers=bearer(token),
     )
     assert v1.status_code == 200 and v1.json() == success, v1.text
@@ -393,14 +411,18 @@ async def test_precheck_variants(
 
     # Failing prechecks answer like the real request would.
     bad_number = await client.post(
-        f"{URL}/validate", json=body_for(stocked, **{PP: {"primaryPhoneNumber": number(555)}}),
+        f"{URL}/validate",
+        json=body_for(stocked, **{PP: {"primaryPhoneNumber": number(555)}}),
         headers=bearer(token),
     )
     assert_error(bad_number, 400, 1013)
     unknown_template = await client.post(
         f"{URL}/validate",
-        json={"provisioningId": "nope", "customerInfo": {"primaryEmail": "b@c.example"},
-              "email": "n@c.example"},
+        json={
+            "provisioningId": "nope",
+            "customerInfo": {"primaryEmail": "b@c.example"},
+            "email": "n@c.example",
+        },
         headers=bearer(token),
     )
     assert_error(unknown_template, 404, 1100)
@@ -410,18 +432,22 @@ async def test_precheck_variants(
         headers=bearer(token),
     )
     assert_error(no_info, 400, 1002)
-    neither = await client.post(f"{URL}/validate", json={"email": "n@c.example"},
-                                headers=bearer(token))
+    neither = await client.post(
+        f"{URL}/validate", json={"email": "n@c.example"}, headers=bearer(token)
+    )
     assert_error(neither, 400, 1002)
     await client.post(URL, json=body_for(stocked), headers=bearer(token))
     used = await client.post(
-        f"{URL}/validate", json={"customerId": stocked.id, "email": "john.andersen@customer.example"},
+        f"{URL}/validate",
+        json={"customerId": stocked.id, "email": "john.andersen@customer.example"},
         headers=bearer(token),
     )
     assert_error(used, 409, 10022)
     read = await stocked.tenant.token(SUB_READ)
     assert_error(
-        await client.post(f"{URL}/validate", json=body_for(stocked), headers=bearer(read)), 403, 1300
+        await client.post(f"{URL}/validate", json=body_for(stocked), headers=bearer(read)),
+        403,
+        1300,
     )
 
 
@@ -454,21 +480,29 @@ async def test_user_of_another_partner_moves_after_consent(
         400,
         1013,
     )
-    listed = await client.get(URL, params={"status": "pending_user_migration"},
-                              headers=bearer(token))
+    listed = await client.get(
+        URL, params={"status": "pending_user_migration"}, headers=bearer(token)
+    )
     assert [s["id"] for s in listed.json()["items"]] == [sub["id"]]
 
-    for path in (f"{URL}/{sub['id']}/emails/consentMove",
-                 f"/v1/subscribers/{sub['id']}/emails/consentMove"):
+    for path in (
+        f"{URL}/{sub['id']}/emails/consentMove",
+        f"/v1/subscribers/{sub['id']}/emails/consentMove",
+    ):
         sent = await client.post(path, headers=bearer(token))
         assert sent.status_code == 204, sent.text
     async with db.transaction() as session:
         mails = (
-            await session.execute(
-                select(OutboxEmail).where(OutboxEmail.kind == "subscriber_consent")
-                .order_by(OutboxEmail.created)
+            (
+                await session.execute(
+                    select(OutboxEmail)
+                    .where(OutboxEmail.kind == "subscriber_consent")
+                    .order_by(OutboxEmail.created)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert len(mails) == 2 and mails[-1].to_address == "free@user.example"
     link = re.search(r"https?://\S+/consent/(\S+)", mails[-1].body_text)
     assert link, mails[-1].body_text
@@ -502,8 +536,9 @@ async def test_administrator_of_another_partner_cannot_be_moved(
         admin = (
             await session.execute(select(OrgUser).where(OrgUser.customer_id == other.customer.id))
         ).scalar_one()
-    response = await client.post(URL, json=body_for(stocked, email=admin.email),
-                                 headers=bearer(token))
+    response = await client.post(
+        URL, json=body_for(stocked, email=admin.email), headers=bearer(token)
+    )
     assert_error(response, 409, 10022)
 
 
@@ -519,7 +554,8 @@ async def test_another_partner_gets_404_everywhere(
     assert_error(await client.get(f"{URL}/{sub['id']}", headers=h), 404, 1100)
     assert_error(
         await client.put(f"{URL}/{sub['id']}", json={"package": "webex_meetings"}, headers=h),
-        404, 1100,
+        404,
+        1100,
     )
     assert_error(await client.delete(f"{URL}/{sub['id']}", headers=h), 404, 1100)
     assert_error(await client.post(f"{URL}/{sub['id']}/emails/consentMove", headers=h), 404, 1100)
@@ -530,27 +566,41 @@ async def test_another_partner_gets_404_everywhere(
         await client.post(URL, json=body_for(stocked, email="z@c.example"), headers=h), 404, 1100
     )
     assert_error(
-        await client.post(f"{URL}/validate", json={"customerId": stocked.id, "email": "q@c.example"},
-                          headers=h),
-        404, 1100,
+        await client.post(
+            f"{URL}/validate", json={"customerId": stocked.id, "email": "q@c.example"}, headers=h
+        ),
+        404,
+        1100,
     )
-    for query in ({}, {"customerId": stocked.id}, {"personId": sub["personId"]},
-                  {"externalCustomerId": stocked.customer.external_id}):
+    for query in (
+        {},
+        {"customerId": stocked.id},
+        {"personId": sub["personId"]},
+        {"externalCustomerId": stocked.customer.external_id},
+    ):
         listed = await client.get(URL, params=query, headers=h)
         assert listed.json() == {"items": []}
     base = f"/v1/partner/customers/{stocked.id}"
     assert_error(await client.get(f"{base}/administrators", headers=h), 404, 1100)
     assert_error(await client.get(f"{base}/administrators/{sub['personId']}", headers=h), 404, 1100)
     assert_error(
-        await client.put(f"{base}/administrators/{sub['personId']}/roles",
-                         json={"roles": ["user_admin"]}, headers=h),
-        404, 1100,
+        await client.put(
+            f"{base}/administrators/{sub['personId']}/roles",
+            json={"roles": ["user_admin"]},
+            headers=h,
+        ),
+        404,
+        1100,
     )
     assert_error(await client.get(f"{base}/imports", headers=h), 404, 1100)
     assert_error(
-        await client.post(f"{base}/imports", json={"csv": "email,package\na@b.example,webex_meetings\n"},
-                          headers=h),
-        404, 1100,
+        await client.post(
+            f"{base}/imports",
+            json={"csv": "email,package\na@b.example,webex_meetings\n"},
+            headers=h,
+        ),
+        404,
+        1100,
     )
 
 
@@ -561,7 +611,9 @@ async def test_sub_partner_subscribers_need_on_behalf_of(
     setup = await make_customer(db, sub_partner)
     sub_token = await sub_partner.token(SUB_WRITE)
     created = await client.post(
-        URL, json=body_for(setup, packages=["webex_meetings"], **{PP: {}}), headers=bearer(sub_token)
+        URL,
+        json=body_for(setup, packages=["webex_meetings"], **{PP: {}}),
+        headers=bearer(sub_token),
     )
     assert created.status_code == 200, created.text
     parent = await tenant.token(SUB_WRITE)
@@ -569,7 +621,9 @@ async def test_sub_partner_subscribers_need_on_behalf_of(
         await client.get(f"{URL}/{created.json()['id']}", headers=bearer(parent)), 404, 1100
     )
     on_behalf = {"onBehalfOfSubPartnerOrgId": ids.encode("ORGANIZATION", sub_partner.partner.id)}
-    got = await client.get(f"{URL}/{created.json()['id']}", params=on_behalf, headers=bearer(parent))
+    got = await client.get(
+        f"{URL}/{created.json()['id']}", params=on_behalf, headers=bearer(parent)
+    )
     assert got.status_code == 200, got.text
     listed = await client.get(URL, params=on_behalf, headers=bearer(parent))
     assert [s["id"] for s in listed.json()["items"]] == [created.json()["id"]]

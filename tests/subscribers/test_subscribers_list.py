@@ -26,8 +26,11 @@ async def populate(client: httpx.AsyncClient, db: Database, setup: Setup, n: int
     for i in range(n):
         r = await client.post(
             URL,
-            json={"customerId": setup.id, "email": f"user{i:03d}@c.example",
-                  "package": "webex_meetings"},
+            json={
+                "customerId": setup.id,
+                "email": f"user{i:03d}@c.example",
+                "package": "webex_meetings",
+            },
             headers=bearer(token),
         )
         assert r.status_code == 200, r.text
@@ -58,7 +61,8 @@ async def test_filters_and_sorting(
     other = await make_customer(db, tenant, external_id="ext-other")
     w = await tenant.token(SUB_WRITE)
     await client.post(
-        URL, json={"customerId": other.id, "email": "zed@c.example", "package": "webex_meetings"},
+        URL,
+        json={"customerId": other.id, "email": "zed@c.example", "package": "webex_meetings"},
         headers=bearer(w),
     )
     token = await tenant.token(SUB_READ)
@@ -71,9 +75,12 @@ async def test_filters_and_sorting(
     assert await emails(client, token, email="USER003@c.example") == [all_five[3]]
     assert await emails(client, token, status="provisioned", customerId=setup.id) == all_five
     assert await emails(client, token, status="pending_user_migration") == []
-    assert await emails(
-        client, token, status="provisioned,pending_user_migration", customerId=setup.id
-    ) == all_five
+    assert (
+        await emails(
+            client, token, status="provisioned,pending_user_migration", customerId=setup.id
+        )
+        == all_five
+    )
     # after: ISO 8601 and epoch milliseconds
     after = BASE + timedelta(hours=2, minutes=30)
     iso = after.isoformat().replace("+00:00", "Z")
@@ -83,16 +90,22 @@ async def test_filters_and_sorting(
     # lastStatusChange: user i changed at BASE + (10 - i) hours
     changed = str(int((BASE + timedelta(hours=7, minutes=30)).timestamp() * 1000))
     assert await emails(client, token, customerId=setup.id, lastStatusChange=changed) == [
-        all_five[0], all_five[1], all_five[2]
+        all_five[0],
+        all_five[1],
+        all_five[2],
     ]
     # sorting
     assert await emails(client, token, customerId=setup.id, sortOrder="DESC") == all_five[::-1]
-    assert await emails(
-        client, token, customerId=setup.id, sortBy="lastStatusChange"
-    ) == all_five[::-1]
-    assert await emails(
-        client, token, customerId=setup.id, sortBy="lastStatusChange", sortOrder="desc"
-    ) == all_five
+    assert (
+        await emails(client, token, customerId=setup.id, sortBy="lastStatusChange")
+        == all_five[::-1]
+    )
+    assert (
+        await emails(
+            client, token, customerId=setup.id, sortBy="lastStatusChange", sortOrder="desc"
+        )
+        == all_five
+    )
     # ids that are not ours (or not ids at all) simply match nothing
     assert await emails(client, token, customerId="bm9wZQ") == []
     assert await emails(client, token, personId=ids.encode("PEOPLE", uuid.uuid4())) == []

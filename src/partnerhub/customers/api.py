@@ -17,20 +17,17 @@ from partnerhub import ids
 from partnerhub.customers import service, tasks
 from partnerhub.customers.repository import CustomerRepository
 from partnerhub.customers.schemas import (
-    AddressOut,
     CustomerIn,
     CustomerList,
     CustomerOut,
     CustomerUpdateIn,
-    ErrorOut,
-    PackageOut,
     PrecheckInfo,
     PrecheckOut,
-    ResourceDetailsOut,
     ResourceUrl,
 )
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.schemas import iso_z
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
@@ -43,52 +40,58 @@ def customer_id(customer: Customer) -> str:
     return ids.encode("CUSTOMER", customer.id)
 
 
-def org_id(customer: Customer) -> str | None:
-    return ids.encode("ORGANIZATION", customer.org_id) if customer.org_id else None
+ADDRESS_KEYS = (
+    "addressLine1",
+    "addressLine2",
+    "city",
+    "stateOrProvince",
+    "zipOrPostalCode",
+    "country",
+)
 
 
-def _errors(items: Any) -> list[ErrorOut]:
+def _errors(items: Any) -> list[dict[str, Any]]:
     return [
-        ErrorOut(error_code=int(e.get("errorCode", 0)), description=str(e.get("description", "")))
+        {"errorCode": int(e.get("errorCode", 0)), "description": str(e.get("description", ""))}
         for e in items or []
         if isinstance(e, dict)
     ]
 
 
-def present(customer: Customer, include_licenses: bool = False) -> CustomerOut:
+def present(customer: Customer, include_licenses: bool = False) -> dict[str, Any]:
+    """The wire form of a customer (``CustomerOut`` documents it; built as a plain dict
+    because lists of 100 customers must stay fast)."""
     packages = []
     for entry in (customer.resource_details or {}).get("packages") or []:
-        licenses = None
+        package: dict[str, Any] = {
+            "name": entry["name"],
+            "status": entry.get("status", "provisioning"),
+            "warnings": _errors(entry.get("warnings")),
+            "errors": _errors(entry.get("errors")),
+        }
         if include_licenses:
-            licenses = (
+            package["licenseIds"] = (
                 [service.license_id(customer, entry["name"])]
                 if entry.get("status") == "provisioned"
                 else []
             )
-        packages.append(
-            PackageOut(
-                name=entry["name"],
-                status=entry.get("status", "provisioning"),
-                warnings=_errors(entry.get("warnings")),
-                errors=_errors(entry.get("errors")),
-                license_ids=licenses,
-            )
-        )
-    return CustomerOut(
-        id=customer_id(customer),
-        org_id=org_id(customer),
-        external_id=customer.external_id,
-        address=AddressOut.model_validate(customer.address or {}),
-        status=customer.status,
-        packages=list(customer.packages or []),
-        resource_details=ResourceDetailsOut(packages=packages),
-        errors=_errors(customer.errors),
-        name=customer.name,
-        data_region=customer.data_region,
-        provisioning_id=customer.provisioning_id,
-        created=customer.created,
-        last_status_change=customer.last_status_change,
-    )
+        packages.append(package)
+    out: dict[str, Any] = {"id": customer_id(customer)}
+    if customer.org_id is not None:
+        out["orgId"] = ids.encode("ORGANIZATION", customer.org_id)
+    out["externalId"] = customer.external_id
+    out["address"] = {k: v for k, v in (customer.address or {}).items() if k in ADDRESS_KEYS}
+    out["status"] = customer.status
+    out["packages"] = list(customer.packages or [])
+    out["resourceDetails"] = {"packages": packages}
+    out["errors"] = _errors(customer.errors)
+    if customer.name is not None:
+        out["name"] = customer.name
+    out["dataRegion"] = customer.data_region
+    out["provisioningId"] = customer.provisioning_id
+    out["created"] = iso_z(customer.created)
+    out["lastStatusChange"] = iso_z(customer.last_status_change)
+    return out
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -114,7 +117,6 @@ def _accepted(request: Request, customer: Customer) -> JSONResponse:
 @router.get("", response_model=CustomerList, response_model_exclude_none=True)
 async def list_customers(
     request: Request,
-    response: Response,
     external_id: str | None = Query(default=None, alias="externalId"),
     org_id_filter: str | None = Query(default=None, alias="orgId"),
     status: list[str] | None = Query(
@@ -123,15 +125,16 @@ async def list_customers(
     offset: str | None = Query(default=None),
     max: str | None = Query(default=None),
     principal: Principal = Depends(wholesale_principal),
-) -> dict[str, Any]:
+) -> Response:
     page = page_params(offset, max, default=100, limit=100)
     filters = service.parse_filters(external_id, org_id_filter, status)
     async with unit_of_work(request) as session:
         rows = await service.list_customers(
             CustomerRepository(session, principal), filters, page.offset, page.max + 1
         )
+    response = JSONResponse({"items": [present(c) for c in rows[: page.max]]})
     set_next_link(request, response, page, has_more=len(rows) > page.max)
-    return _dump(CustomerList(items=[present(c) for c in rows[: page.max]]))
+    return response
 
 
 @router.post("", status_code=202, response_model=ResourceUrl)
@@ -176,12 +179,12 @@ async def get_customer(
     request: Request,
     include_licenses: bool = Query(default=False, alias="includePackageLicenseInfo"),
     principal: Principal = Depends(wholesale_principal),
-) -> dict[str, Any]:
+) -> Response:
     async with unit_of_work(request) as session:
         customer = await service.get(
             CustomerRepository(session, principal), ids.decode("CUSTOMER", customer_id)
         )
-    return _dump(present(customer, include_licenses))
+    return JSONResponse(present(customer, include_licenses))
 
 
 @router.put("/{customer_id}", status_code=202, response_model=ResourceUrl)

@@ -46,6 +46,7 @@ from partnerhub.backends import (
 from partnerhub.catalog import packages as catalog
 from partnerhub.customers.service import BUSY, EMAIL_TAKEN_CODE, FAILED_CODE, WARNING_CODE
 from partnerhub.db import Database
+from partnerhub.identity import org_auth
 from partnerhub.models import Customer, CustomerEvent, OrgUser
 from partnerhub.models.base import utcnow
 from partnerhub.notifications import service as notifications
@@ -249,6 +250,7 @@ async def _give_up(db: Database, snap: Snapshot) -> None:
 async def _provision(db: Database, snap: Snapshot, attempt: int, final: bool) -> None:
     backend = backends.current()
     pending: list[Change] = []
+    last_write = time.monotonic()
     if snap.org_id is None:
         request = OrgRequest(
             customer_id=snap.id,
@@ -272,11 +274,15 @@ async def _provision(db: Database, snap: Snapshot, attempt: int, final: bool) ->
             if c.org_id is None:
                 c.org_id = org_id
 
-        await _apply(db, snap, [set_org])
+        # Written with the next progress write (a re-run asks the backend again, which
+        # answers the same organization for the same customer).
+        pending.append(set_org)
         snap.org_id = org_id
+        if time.monotonic() - last_write > PROGRESS_SECONDS:
+            await _apply(db, snap, pending)
+            last_write = time.monotonic()
     assert snap.org_id is not None
     transient: list[tuple[str, TransientError]] = []
-    last_write = time.monotonic()
     for entry in snap.entries:
         name, status = entry["name"], entry.get("status")
         if status not in ("provisioning", "deleting"):
@@ -421,7 +427,9 @@ async def _first_administrator(session: AsyncSession, c: Customer) -> uuid.UUID 
             "customer_name": c.name or c.external_id,
             "admin_email": c.primary_email,
             "packages": [catalog.PACKAGES[p].label for p in c.packages or []],
-            "sign_in_url": runtime.settings().base_url() + "/",
+            # Issue 5: a single-use link to set a password (platform authentication), or the
+            # sign-in page (the organization signs in through the partner's IdP).
+            "sign_in_url": await org_auth.sign_in_url(session, user_id, c),
         },
         from_name=brand,
     )

@@ -11,7 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, false, func, select
+from sqlalchemy.orm import defer
 
 from partnerhub.kit.repository import Repository
 from partnerhub.models import Customer, CustomerEvent, OrgUser, PartnerAdmin, Template
@@ -28,7 +29,12 @@ class CustomerFilters:
 
 class CustomerRepository(Repository):
     async def page(self, filters: CustomerFilters, offset: int, limit: int) -> list[Customer]:
-        stmt = self.scoped(select(Customer), Customer)
+        """A page of customers, without the columns lists never show."""
+        stmt = self.scoped(select(Customer), Customer).options(
+            defer(Customer.settings, raiseload=True),
+            defer(Customer.provisioning_parameters, raiseload=True),
+            defer(Customer.hq_location, raiseload=True),
+        )
         if filters.external_id is not None:
             stmt = stmt.where(Customer.external_id == filters.external_id)
         if filters.org_id is not None:
@@ -56,19 +62,43 @@ class CustomerRepository(Repository):
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def template_by_provisioning_id(self, provisioning_id: str) -> Template | None:
-        stmt = self.scoped(select(Template), Template).where(
-            Template.provisioning_id == provisioning_id
+    async def template_and_admin_email(
+        self, provisioning_id: str
+    ) -> tuple[Template, str | None] | None:
+        """The acting partner's template with this provisioning ID, and the email of its
+        service-provider administrator (one round trip)."""
+        stmt = (
+            self.scoped(select(Template), Template)
+            .add_columns(PartnerAdmin.email)
+            .outerjoin(PartnerAdmin, PartnerAdmin.id == Template.service_provider_admin_id)
+            .where(Template.provisioning_id == provisioning_id)
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        row = (await self.session.execute(stmt)).one_or_none()
+        return (row[0], row[1]) if row is not None else None
+
+    async def conflicts(
+        self, external_id: str | None, org_id: uuid.UUID | None, email: str | None
+    ) -> tuple[bool, bool, bool]:
+        """Whether the externalId (this partner), the organization (any customer) and the
+        email (any user) are taken, in one round trip."""
+        stmt = select(
+            exists().where(
+                Customer.partner_id == self.principal.partner_id,
+                Customer.external_id == external_id,
+            )
+            if external_id is not None
+            else false(),
+            exists().where(Customer.org_id == org_id) if org_id is not None else false(),
+            exists().where(func.lower(OrgUser.email) == email.lower())
+            if email is not None
+            else false(),
+        )
+        row = (await self.session.execute(stmt)).one()
+        return bool(row[0]), bool(row[1]), bool(row[2])
 
     async def templates(self) -> list[Template]:
         stmt = self.scoped(select(Template), Template).order_by(Template.name)
         return list((await self.session.execute(stmt)).scalars())
-
-    async def admin_email(self, admin_id: uuid.UUID) -> str | None:
-        stmt = select(PartnerAdmin.email).where(PartnerAdmin.id == admin_id)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def external_id_taken(self, external_id: str) -> bool:
         stmt = (
@@ -77,14 +107,6 @@ class CustomerRepository(Repository):
             .limit(1)
         )
         return (await self.session.execute(stmt)).scalar_one_or_none() is not None
-
-    async def org_attached(self, org_id: uuid.UUID) -> bool:
-        stmt = select(exists().where(Customer.org_id == org_id))
-        return bool((await self.session.execute(stmt)).scalar_one())
-
-    async def email_in_use(self, email: str) -> bool:
-        stmt = select(exists().where(func.lower(OrgUser.email) == email.lower()))
-        return bool((await self.session.execute(stmt)).scalar_one())
 
     async def administrators(self, customer_id: uuid.UUID) -> list[OrgUser]:
         stmt = (

@@ -442,31 +442,39 @@ def check_fields(body: dict[str, Any], *, precheck: bool = False) -> tuple[Check
 
 async def _check_references(
     repo: CustomerRepository, body: dict[str, Any], checked: Checked
-) -> None:
-    """The rules that need the database: template (404), externalId/orgId (409), email."""
+) -> str | None:
+    """The rules that need the database: template (404), externalId/orgId (409), email.
+
+    Returns the email of the template's service-provider administrator."""
+    admin_email: str | None = None
     provisioning_id = _text(body.get("provisioningId"))
     if provisioning_id is not None:
-        checked.template = await repo.template_by_provisioning_id(provisioning_id)
-        if checked.template is None:
+        found = await repo.template_and_admin_email(provisioning_id)
+        if found is None:
             raise NotFound(
                 f"provisioningId: no onboarding template of yours has the provisioning ID "
                 f"'{provisioning_id}'",
                 field="provisioningId",
             )
-    if checked.external_id is not None and await repo.external_id_taken(checked.external_id):
+        checked.template, admin_email = found
+    email = (checked.customer_info or {}).get("primaryEmail")
+    external_taken, org_taken, email_taken = await repo.conflicts(
+        checked.external_id, checked.org_id, email
+    )
+    if external_taken:
         raise Conflict(
             f"externalId: '{checked.external_id}' is already used by another customer",
             field="externalId",
         )
-    if checked.org_id is not None and await repo.org_attached(checked.org_id):
+    if org_taken:
         raise Conflict("orgId: this organization already belongs to a customer", field="orgId")
-    email = (checked.customer_info or {}).get("primaryEmail")
-    if email and await repo.email_in_use(email):
+    if email_taken:
         raise Conflict(
             f"customerInfo.primaryEmail: '{email}' already belongs to a user",
             code=EMAIL_TAKEN_CODE,
             field="customerInfo.primaryEmail",
         )
+    return admin_email
 
 
 def template_snapshot(template: Template, admin_email: str | None) -> dict[str, Any]:
@@ -525,10 +533,9 @@ async def provision(repo: CustomerRepository, body: dict[str, Any]) -> Customer:
     repo.principal.require(WRITE)
     checked, problems = check_fields(body)
     problems.raise_if_any()
-    await _check_references(repo, body, checked)
+    admin_email = await _check_references(repo, body, checked)
     template = checked.template
     assert template is not None and checked.external_id is not None
-    admin_email = await repo.admin_email(template.service_provider_admin_id)
     info = checked.customer_info or {}
     customer = Customer(
         id=uuid.uuid4(),

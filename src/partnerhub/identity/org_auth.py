@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import math
 import secrets
 import uuid
@@ -136,6 +137,15 @@ def set_cookie(response: Response, request: Request, value: str) -> None:
 
 def clear_cookie(response: Response) -> None:
     response.delete_cookie(ORG_COOKIE, path="/")
+
+
+def check_csrf(record: OrgSession, form: Any) -> None:
+    """Every form of the customer portal carries the session's CSRF token."""
+    from partnerhub.portal.session import CsrfFailed
+
+    sent = str(form.get("csrf_token") or "")
+    if not record.csrf_token or not hmac.compare_digest(sent.encode(), record.csrf_token.encode()):
+        raise CsrfFailed()
 
 
 # --- passwords and lock-out -----------------------------------------------------------------
@@ -398,3 +408,103 @@ async def totp_disable(db: AsyncSession, user_id: uuid.UUID) -> None:
         credential.totp_enabled = False
         credential.totp_secret_encrypted = None
         credential.totp_last_step = None
+
+
+# --- emails ---------------------------------------------------------------------------------
+
+
+async def sign_in_url(db: AsyncSession, org_user_id: uuid.UUID, customer: Customer) -> str:
+    """Where an invitation email sends a new user of ``customer``.
+
+    Platform authentication: a new single-use invitation link to set a password. Single
+    sign-on: the sign-in page (the IdP knows the user; there is no password to set).
+    """
+    if auth_method(customer) == "platform":
+        _, url = await issue_link(db, org_user_id, INVITATION)
+        return url
+    return f"{runtime.settings().base_url()}/signin"
+
+
+def _brand(customer: Customer) -> str:
+    email_settings: dict[str, Any] = (customer.settings or {}).get("email") or {}
+    return str(email_settings.get("brandName") or "PartnerHub")
+
+
+async def send_invitation(
+    db: AsyncSession, user: OrgUser, customer: Customer, invited_by: str
+) -> uuid.UUID | None:
+    """Email a user added to an organization (by an administrator) how to sign in."""
+    from partnerhub.notifications import service as notifications
+
+    url = await sign_in_url(db, user.id, customer)
+    kind = "user_invitation"
+    language = notifications.pick_language(
+        kind, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
+    )
+    brand = _brand(customer)
+    return await notifications.queue(
+        db,
+        partner_id=customer.partner_id,
+        customer_id=customer.id,
+        dedupe_key=f"org-user:{user.id}:invitation:{uuid.uuid4()}",
+        kind=kind,
+        to=user.email,
+        language=language,
+        context={
+            "brand_name": brand,
+            "customer_name": customer.name or customer.external_id,
+            "user_email": user.email,
+            "invited_by": invited_by,
+            "sign_in_url": url,
+            "platform": auth_method(customer) == "platform",
+            "hours": runtime.settings().invitation_hours,
+        },
+        from_name=brand,
+    )
+
+
+async def deliver_later(email_id: uuid.UUID | None) -> None:
+    """Hand a queued email to the delivery job; call after its transaction committed."""
+    from partnerhub.notifications import service as notifications
+    from partnerhub.notifications import tasks as notification_tasks
+
+    if email_id is not None and notifications.smtp_configured():
+        await notification_tasks.enqueue(email_id)
+
+
+async def request_password_reset(db: AsyncSession, email: str) -> uuid.UUID | None:
+    """Email a reset link when ``email`` is a platform user (the email's id); otherwise
+    do nothing (None).
+
+    The caller shows the same page either way, so the answer reveals no account.
+    """
+    from partnerhub.notifications import service as notifications
+
+    found = await SignInRepository(db).org_user_by_email((email or "").strip())
+    if found is None:
+        return None
+    user, customer = found
+    if auth_method(customer) != "platform" or not usable(customer):
+        return None
+    link, url = await issue_link(db, user.id, PASSWORD_RESET)
+    kind = "password_reset"
+    language = notifications.pick_language(
+        kind, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
+    )
+    brand = _brand(customer)
+    return await notifications.queue(
+        db,
+        partner_id=customer.partner_id,
+        customer_id=customer.id,
+        dedupe_key=f"identity-link:{link.id}",
+        kind=kind,
+        to=user.email,
+        language=language,
+        context={
+            "brand_name": brand,
+            "user_email": user.email,
+            "reset_url": url,
+            "minutes": runtime.settings().password_reset_minutes,
+        },
+        from_name=brand,
+    )

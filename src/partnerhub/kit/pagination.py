@@ -9,6 +9,8 @@ from fastapi import Request, Response
 
 from partnerhub.errors import InvalidValue
 
+MAX_OFFSET = 2**31 - 1  # beyond any real list; larger values would overflow SQL OFFSET
+
 
 @dataclass(frozen=True)
 class Page:
@@ -30,8 +32,8 @@ def page_params(offset: str | int | None, max_: str | int | None, default: int, 
 
     off = parse("offset", offset, 0)
     mx = parse("max", max_, default)
-    if off < 0:
-        raise InvalidValue(f"offset: {off} must be 0 or more", field="offset")
+    if off < 0 or off > MAX_OFFSET:
+        raise InvalidValue(f"offset: {off} must be between 0 and {MAX_OFFSET}", field="offset")
     if mx < 1 or mx > limit:
         raise InvalidValue(f"max: {mx} must be between 1 and {limit}", field="max")
     return Page(off, mx)

@@ -421,8 +421,16 @@ async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqRes
             headquarters=True,
         )
         _apply(location, data)
-        repo.add(location)
-        await session.flush()
+        try:
+            async with session.begin_nested():
+                repo.add(location)
+        except IntegrityError:
+            # Created meanwhile by a concurrent caller (same recorded id): use that one.
+            session.expunge(location)
+            location = await repo.get(recorded_id) if recorded_id else None
+            location = location or await repo.headquarters(customer.id)
+            if location is None:
+                raise
     from partnerhub.numbers import service as numbers
 
     recorded = _pick(record, "numbers", "phoneNumbers", "phone_numbers") or []
@@ -440,3 +448,13 @@ async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqRes
         except ApiError as exc:
             result.skipped_numbers.append((str(main), exc.description))
     return result
+
+
+async def headquarters_of(session: AsyncSession, customer: Customer) -> Location | None:
+    """The customer's HQ location, materializing it from the provisioning record when
+    provisioning has recorded one but nobody has created it yet."""
+    repo = LocationRepository(session, system_principal(customer.partner_id))
+    found = await repo.headquarters(customer.id)
+    if found is None and customer.hq_location and customer.org_id is not None:
+        found = (await ensure_hq_location(session, customer)).location
+    return found

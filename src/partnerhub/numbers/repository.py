@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
 
@@ -103,8 +104,9 @@ class NumberRepository(Repository):
             )
 
     async def page(self, filters: NumberFilters, offset: int, limit: int) -> list[NumberRow]:
+        columns: Any = select(PhoneNumber, Location.name, OrgUser)
         stmt = (
-            self.scoped(select(PhoneNumber, Location.name, OrgUser), PhoneNumber)
+            self.scoped(columns, PhoneNumber)
             .join(Location, Location.id == PhoneNumber.location_id)
             .outerjoin(OrgUser, OrgUser.phone_number == PhoneNumber.phone_number)
         )

@@ -184,13 +184,16 @@ class SignInRepository:
     def add(self, obj: object) -> None:
         self.session.add(obj)
 
-    async def take_request(self, kind: str, key: str, now: datetime) -> SsoRequest | None:
+    async def take_request(
+        self, kind: str, key: str, partner_id: uuid.UUID, now: datetime
+    ) -> SsoRequest | None:
         """Mark the attempt used and return it; None if unknown, used, expired or another kind."""
         stmt = (
             update(SsoRequest)
             .where(
                 SsoRequest.request_key == key,
                 SsoRequest.kind == kind,
+                SsoRequest.partner_id == partner_id,
                 SsoRequest.consumed.is_(None),
                 SsoRequest.expires > now,
             )

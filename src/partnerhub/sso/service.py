@@ -502,17 +502,15 @@ async def _take(
     from sqlalchemy import select
 
     now = utcnow()
-    row = await repo.take_request(kind, key, now)
+    row = await repo.take_request(kind, key, partner_id, now)
     if row is None:
         stmt = select(SsoRequest).where(SsoRequest.request_key == key, SsoRequest.kind == kind)
         seen = (await repo.session.execute(stmt)).scalar_one_or_none()
-        if seen is None:
-            raise SignInRefused("unsolicited", "no sign-in was started with this key")
+        if seen is None or seen.partner_id != partner_id:
+            raise SignInRefused("unsolicited", "no sign-in was started here with this key")
         if seen.consumed is not None:
             raise SignInRefused("replayed", "this sign-in was already completed")
         raise SignInRefused("request_expired", "the sign-in took too long")
-    if row.partner_id != partner_id:
-        raise SignInRefused("unsolicited", "the sign-in was started for another partner")
     if not browser_secret or not secrets.compare_digest(
         row.browser_hash, browser_hash(browser_secret)
     ):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -165,8 +166,17 @@ async def saml_login(
     if authn.binding == "redirect":
         response = RedirectResponse(authn.url, status_code=303)
     else:
+        # The page posts to the IdP: its origin must be allowed as a form target.
+        target = urlsplit(authn.url)
+        csp = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            f"frame-ancestors 'none'; form-action 'self' {target.scheme}://{target.netloc}"
+        )
         response = render(
-            request, "sso/post_binding.html", {"action": authn.url, "fields": authn.form}
+            request,
+            "sso/post_binding.html",
+            {"action": authn.url, "fields": authn.form},
+            headers={"Content-Security-Policy": csp},
         )
     if new:
         _set_browser_cookie(response, request, browser)

@@ -51,6 +51,7 @@ from partnerhub.subscribers.schemas import (
 router = APIRouter(prefix="/v1/wholesale/subscribers", tags=["Wholesale Provisioning"])
 consent_router = APIRouter(prefix="/v1/subscribers", tags=["Wholesale Provisioning"])
 hub_router = APIRouter(prefix="/v1/partner", tags=["Customer administration"])
+MAX_REPORTED_ERRORS = 1000  # row problems listed in one import answer
 
 
 @contextmanager
@@ -443,12 +444,16 @@ async def create_import(
         rows = imports.parse_csv(text)
         report = await imports.check(repo, customer, rows, principal)
         if report.errors:
-            raise ValidationFailed(
-                [
-                    ApiError(e.describe(), code=e.code, status=400, field=e.column)
-                    for e in report.errors
-                ]
-            )
+            shown = report.errors[:MAX_REPORTED_ERRORS]
+            problems = [
+                ApiError(e.describe(), code=e.code, status=400, field=e.column) for e in shown
+            ]
+            if len(report.errors) > len(shown):
+                more = len(report.errors) - len(shown)
+                problems.append(
+                    InvalidValue(f"... and {more} more problems (check the file with the CLI)")
+                )
+            raise ValidationFailed(problems)
         record = SubscriberImport(
             partner_id=customer.partner_id,
             customer_id=customer.id,

@@ -203,6 +203,9 @@ class MemoryFacts(service.Facts):
     ) -> MemoryFacts:
         self = cls(customer)
         rows = list(rows)
+        from partnerhub.locations.service import headquarters_of
+
+        await headquarters_of(repo.session, customer)
         for loc in await repo.locations_of(customer.id):
             self.by_id[loc.id] = loc
             self.by_name.setdefault(loc.name.lower(), loc)
@@ -222,9 +225,9 @@ class MemoryFacts(service.Facts):
             if not ext:
                 continue
             ref = (r.values.get("location") or "").strip()
-            loc = self._resolve(ref) if ref else self.hq
-            if loc is not None:
-                pairs.add((loc.id, ext))
+            target = self._resolve(ref) if ref else self.hq
+            if target is not None:
+                pairs.add((target.id, ext))
         self.extensions = await repo.extension_owners(sorted(pairs, key=str))
         self.counts = await repo.package_counts(customer.id)
         return self

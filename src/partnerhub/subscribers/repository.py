@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, delete, func, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -125,16 +126,11 @@ class SubscriberRepository(Repository):
         out: list[NumberFact] = []
         for start in range(0, len(numbers), 5000):
             chunk = numbers[start : start + 5000]
+            columns: Any = select(
+                PhoneNumber.phone_number, PhoneNumber.location_id, PhoneNumber.main, OrgUser.id
+            )
             stmt = (
-                self.scoped(
-                    select(
-                        PhoneNumber.phone_number,
-                        PhoneNumber.location_id,
-                        PhoneNumber.main,
-                        OrgUser.id,
-                    ),
-                    PhoneNumber,
-                )
+                self.scoped(columns, PhoneNumber)
                 .outerjoin(OrgUser, OrgUser.phone_number == PhoneNumber.phone_number)
                 .where(PhoneNumber.customer_id == customer_id, PhoneNumber.phone_number.in_(chunk))
             )
@@ -151,7 +147,8 @@ class SubscriberRepository(Repository):
                 tuple_(OrgUser.location_id, OrgUser.extension).in_(chunk)
             )
             for loc, ext, uid in await self.session.execute(stmt):
-                out[(loc, ext)] = uid
+                if loc is not None and ext is not None:
+                    out[(loc, ext)] = uid
         return out
 
     async def package_counts(self, customer_id: uuid.UUID) -> dict[str, int]:
@@ -160,7 +157,7 @@ class SubscriberRepository(Repository):
             .where(OrgUser.customer_id == customer_id, OrgUser.package.is_not(None))
             .group_by(OrgUser.package)
         )
-        return {pkg: int(n) for pkg, n in await self.session.execute(stmt)}
+        return {pkg: int(n) for pkg, n in await self.session.execute(stmt) if pkg is not None}
 
     async def lock_package(self, customer_id: uuid.UUID, package: str) -> None:
         """Serialize assignments of one limited package in one customer (limit races)."""
@@ -187,9 +184,7 @@ class SubscriberRepository(Repository):
             out += list((await self.session.execute(stmt)).scalars())
         return out
 
-    def _filtered(
-        self, stmt: Select[tuple[OrgUser]], f: SubscriberFilters
-    ) -> Select[tuple[OrgUser]]:
+    def _filtered(self, stmt: Select[OrgUser], f: SubscriberFilters) -> Select[OrgUser]:
         stmt = self.scoped(stmt, OrgUser)
         if f.customer_id is not None:
             stmt = stmt.where(OrgUser.customer_id == f.customer_id)

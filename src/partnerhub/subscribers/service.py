@@ -205,7 +205,9 @@ class DbFacts(Facts):
 
     async def headquarters(self) -> Location | None:
         if self._hq is None:
-            self._hq = await self.repo.headquarters(self.customer.id)
+            from partnerhub.locations.service import headquarters_of
+
+            self._hq = await headquarters_of(self.repo.session, self.customer)
         return self._hq
 
     async def number(self, e164: str) -> NumberFact | None:

@@ -22,6 +22,7 @@ from partnerhub.errors import (
 from partnerhub.identity.repository import AdminRepository
 from partnerhub.ids import new_provisioning_id
 from partnerhub.models import Partner, PartnerAdmin, Template
+from partnerhub.sso.repository import IdpRepository
 from partnerhub.templates.repository import TemplateRepository
 
 READ = "partnerhub:templates_read"
@@ -69,6 +70,11 @@ class PartnerContext:
 
     partner: Partner
     admins: list[PartnerAdmin] = field(default_factory=list)
+    # The partner's registered IdPs (issue 5). While a partner has registered none of a kind,
+    # templates may name any of that kind (it can be registered later); once it has, a
+    # template must name one of them.
+    saml_entity_ids: list[str] = field(default_factory=list)
+    oidc_names: list[str] = field(default_factory=list)
 
     @property
     def pstn_providers(self) -> list[str]:
@@ -165,12 +171,24 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
                 missing("idp_entity_id", "IdP entity ID (from the IdP's SAML metadata)")
             elif len(data.idp_entity_id) > 1024:
                 invalid("idp_entity_id", "IdP entity ID: at most 1024 characters")
+            elif ctx.saml_entity_ids and data.idp_entity_id not in ctx.saml_entity_ids:
+                invalid(
+                    "idp_entity_id",
+                    f"IdP entity ID: '{data.idp_entity_id}' is not one of this partner's "
+                    "registered SAML identity providers",
+                )
         elif method == "partner_oidc":
             data.idp_entity_id = None
             if not data.oidc_idp_name:
                 missing("oidc_idp_name", "OpenID Connect IdP name")
             elif len(data.oidc_idp_name) > 200:
                 invalid("oidc_idp_name", "OpenID Connect IdP name: at most 200 characters")
+            elif ctx.oidc_names and data.oidc_idp_name not in ctx.oidc_names:
+                invalid(
+                    "oidc_idp_name",
+                    f"OpenID Connect IdP name: '{data.oidc_idp_name}' is not one of this "
+                    "partner's registered OpenID Connect providers",
+                )
         else:
             data.idp_entity_id = data.oidc_idp_name = None
     elif section == "email":
@@ -202,7 +220,13 @@ async def partner_context(repo: TemplateRepository) -> PartnerContext:
     partner = await admins.session.get(Partner, repo.principal.partner_id)
     if partner is None:
         raise NotFound("Partner not found")
-    return PartnerContext(partner=partner, admins=await admins.list_admins())
+    idps = IdpRepository(repo.session, repo.principal)
+    return PartnerContext(
+        partner=partner,
+        admins=await admins.list_admins(),
+        saml_entity_ids=await idps.saml_entity_ids(),
+        oidc_names=await idps.oidc_names(),
+    )
 
 
 async def _validated(

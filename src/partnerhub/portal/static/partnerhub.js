@@ -37,6 +37,28 @@
     });
   }
 
+  function pollLive(el) {
+    setTimeout(function () {
+      fetch(el.getAttribute("data-poll"), { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (response.status === 404 && el.getAttribute("data-gone")) {
+            window.location.assign(el.getAttribute("data-gone"));
+            return null;
+          }
+          return response.ok ? response.text() : "";
+        })
+        .then(function (html) {
+          if (html === null) { return; }
+          if (html) { el.innerHTML = html; }
+          if (html && el.querySelector("[data-settled]")) {
+            window.location.reload();  // the actions depend on the settled status
+          } else {
+            pollLive(el);
+          }
+        }, function () { pollLive(el); });
+    }, 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -58,5 +80,12 @@
     toggleDependents();
     var invalid = document.querySelector('[aria-invalid="true"]');
     if (invalid) { invalid.focus(); }
+    // Single sign-on hand-offs (sso/): go on to the identity provider without a click.
+    var follow = document.querySelector("a[data-autofollow]");
+    if (follow) { window.location.assign(follow.href); }
+    var autopost = document.querySelector("form[data-autopost]");
+    if (autopost) { autopost.submit(); }
+    // Customer pages: refresh the live part while the customer is being provisioned.
+    document.querySelectorAll("[data-poll]").forEach(function (el) { pollLive(el); });
   });
 })();

@@ -1,0 +1,358 @@
+"""Benchmark: wholesale subscribers on the embedded database (issue 4).
+
+Starts its own `partnerhub serve` (fresh data directory, embedded PostgreSQL) and prints:
+
+1. API provisioning: ``--subscribers`` (10,000) subscribers, one subscriber per
+   ``POST /v1/wholesale/subscribers``, ``--clients`` (16) concurrent clients each sending one
+   request at a time; half calling (number + extension), half meetings-only. Throughput
+   (requests/s sustained over the run) and POST p50/p99 latency.
+   Targets: >= 500 requests/s, p99 < 50 ms.
+2. CSV import: ``--import-rows`` (100,000) subscribers with numbers through
+   ``partnerhub import subscribers FILE --customer ID`` (a subprocess on the same database):
+   wall time and the peak resident memory of that process. Targets: < 60 s, < 500 MB.
+3. Listing: ``--total`` (1,000,000) subscribers in the database (topped up with SQL), then
+   ``--gets`` (500) ``GET /v1/wholesale/subscribers?customerId=`` of one customer:
+   p50/p99 latency. Target: p99 < 20 ms.
+
+Seeding (partner, token, customers, number inventory, the 1M rows) goes straight to the
+database and is not measured. Not part of CI; figures depend on the machine.
+
+    .venv/bin/python bench/subscribers.py [--subscribers 10000] [--import-rows 100000]
+        [--total 1000000] [--clients 16] [--gets 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from partnerhub import ids
+from partnerhub.catalog import phones
+from partnerhub.catalog.roles import ALL_SCOPES
+from partnerhub.db import Database
+from partnerhub.identity import service as identity
+from partnerhub.ids import new_provisioning_id
+from partnerhub.locations.service import ensure_hq_location
+from partnerhub.models import Customer, Partner, PartnerAdmin, PhoneNumber, Template
+
+ADDRESS = {
+    "addressLine1": "1 Market St",
+    "city": "San Francisco",
+    "stateOrProvince": "CA",
+    "zipOrPostalCode": "94105",
+    "country": "US",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PARTNERHUB_DATA_DIR": str(data_dir),
+        "PARTNERHUB_PORT": str(port),
+        "PARTNERHUB_ADMIN_PASSWORD": "bench-only-password",
+        "PARTNERHUB_LOG_LEVEL": "warning",
+        "PARTNERHUB_DB_POOL_SIZE": "20",
+    }
+    env.pop("PARTNERHUB_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "partnerhub", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    began = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=0.5).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() - began > 120:
+            proc.kill()
+            raise SystemExit("serve did not become ready in 120 s")
+        time.sleep(0.1)
+
+
+def numbers(count: int, start_exchange: int = 200) -> list[str]:
+    """``count`` valid San Francisco numbers, exchange by exchange."""
+    out: list[str] = []
+    exchange = start_exchange
+    while len(out) < count:
+        block = [f"+1415{exchange}{i:04d}" for i in range(10_000)]
+        if phones.parse_e164(block[0]) and phones.parse_e164(block[-1]):
+            out += block[: count - len(out)]
+        exchange += 1
+    return out
+
+
+async def seed(url: str, customers: int, inventory: list[list[str]]) -> tuple[str, list[Customer]]:
+    """A partner, an all-scopes token, ``customers`` provisioned customers with HQ numbers."""
+    db = Database(url, 2)
+    try:
+        async with db.transaction() as session:
+            partner = Partner(id=uuid.uuid4(), name="Bench", settings={})
+            admin = PartnerAdmin(
+                id=uuid.uuid4(),
+                partner_id=partner.id,
+                email="bench@bench.example",
+                role="full_admin",
+            )
+            session.add(partner)
+            await session.flush()
+            session.add(admin)
+            await session.flush()
+            template = Template(
+                id=uuid.uuid4(),
+                partner_id=partner.id,
+                provisioning_id=new_provisioning_id(),
+                name="Bench",
+                service_provider_admin_id=admin.id,
+                country="US",
+                default_email_language="en_US",
+                wholesale_subscription_id="Sub-1",
+                brand_name="Bench",
+            )
+            session.add(template)
+            token = identity.create_token(session, partner.id, "bench", list(ALL_SCOPES), None)
+        made: list[Customer] = []
+        for i in range(customers):
+            async with db.transaction() as session:
+                customer = Customer(
+                    id=uuid.uuid4(),
+                    partner_id=partner.id,
+                    template_id=template.id,
+                    provisioning_id=template.provisioning_id,
+                    external_id=f"bench-{i}",
+                    name=f"Bench {i}",
+                    language="en_US",
+                    org_id=uuid.uuid4(),
+                    status="provisioned",
+                    data_region="US",
+                    address=ADDRESS,
+                    packages=["webex_calling", "webex_meetings"],
+                    provisioning_parameters={},
+                    settings={},
+                    resource_details={},
+                    errors=[],
+                    hq_location={
+                        "locationId": str(uuid.uuid4()),
+                        "name": "Headquarters",
+                        "address": ADDRESS,
+                        "timezone": "America/Los_Angeles",
+                        "language": "en_US",
+                    },
+                )
+                session.add(customer)
+                await session.flush()
+                hq = (await ensure_hq_location(session, customer)).location
+                assert hq is not None
+                wanted = inventory[i] if i < len(inventory) else []
+                for start in range(0, len(wanted), 5000):
+                    session.add_all(
+                        PhoneNumber(
+                            id=uuid.uuid4(),
+                            partner_id=partner.id,
+                            customer_id=customer.id,
+                            location_id=hq.id,
+                            phone_number=n,
+                            number_type="DID",
+                            state="ACTIVE",
+                            main=False,
+                        )
+                        for n in wanted[start : start + 5000]
+                    )
+                    await session.flush()
+                made.append(customer)
+        return token.secret, made
+    finally:
+        await db.dispose()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def provision(
+    base: str, token: str, customer: Customer, count: int, clients: int, pool: list[str]
+) -> None:
+    customer_ref = ids.encode("CUSTOMER", customer.id, "us")
+    latencies: list[float] = []
+    errors: dict[int, int] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+
+    async def client() -> None:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as http:
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                body: dict[str, Any] = {
+                    "customerId": customer_ref,
+                    "email": f"api{i}@bench.example",
+                }
+                if i % 2:
+                    body["packages"] = ["webex_calling"]
+                    body["provisioningParameters"] = {
+                        "firstName": "Api",
+                        "lastName": str(i),
+                        "primaryPhoneNumber": pool[i],
+                        "extension": str(100000 + i),
+                    }
+                else:
+                    body["packages"] = ["webex_meetings"]
+                began = time.perf_counter()
+                r = await http.post("/v1/wholesale/subscribers", json=body)
+                latencies.append(time.perf_counter() - began)
+                if r.status_code != 200:
+                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - began
+    print(f"1. API provisioning: {count} POSTs, {clients} concurrent clients")
+    print(f"   throughput {count / elapsed:8.1f} requests/s   (target >= 500)")
+    print(
+        f"   POST p50 {pct(latencies, 0.50):6.1f} ms   p99 {pct(latencies, 0.99):6.1f} ms"
+        "   (target p99 < 50 ms)"
+    )
+    if errors:
+        print(f"   non-200 answers: {errors}")
+
+
+def import_csv(url: str, path: Path, customer: Customer, pool: list[str], rows: int) -> None:
+    with path.open("w") as f:
+        f.write("first_name,last_name,email,package,phone_number,extension\n")
+        for i in range(rows):
+            f.write(f"Csv,{i},csv{i}@bench.example,webex_calling,{pool[i]},{200000 + i}\n")
+    env = {**os.environ, "PARTNERHUB_DATABASE_URL": url, "PARTNERHUB_LOG_LEVEL": "warning"}
+    began = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "partnerhub",
+            "import",
+            "subscribers",
+            str(path),
+            "--customer",
+            ids.encode("CUSTOMER", customer.id, "us"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - began
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"2. CSV import of {rows} subscribers with numbers (partnerhub import subscribers)")
+    print(f"   wall time {elapsed:6.1f} s   (target < 60 s)   exit {done.returncode}")
+    print(f"   peak RSS  {peak_mb:6.0f} MB  (target < 500 MB; largest child process so far)")
+    if done.returncode:
+        print(done.stdout[-2000:], done.stderr[-2000:])
+
+
+def top_up(url: str, customers: list[Customer], total: int) -> int:
+    """Fill the database to ``total`` subscribers, spread over the given customers."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        have = conn.execute("SELECT count(*) FROM org_users").fetchone()
+        missing = max(0, total - int(have[0] if have else 0))
+        per = missing // len(customers) + 1
+        for c in customers:
+            conn.execute(
+                """
+                INSERT INTO org_users (id, partner_id, customer_id, org_id, email, roles, package,
+                                       status, created, last_status_change)
+                SELECT gen_random_uuid(), %(p)s, %(c)s, %(o)s,
+                       'fill' || g || '-' || %(tag)s || '@bench.example', '{}', 'webex_meetings',
+                       'provisioned', now() - make_interval(secs => g), now()
+                FROM generate_series(1, %(n)s) AS g
+                """,
+                {"p": c.partner_id, "c": c.id, "o": c.org_id, "n": per, "tag": str(c.id)[:8]},
+            )
+        conn.execute("ANALYZE org_users")
+        row = conn.execute("SELECT count(*) FROM org_users").fetchone()
+        return int(row[0]) if row else 0
+
+
+async def listing(base: str, token: str, customer: Customer, gets: int, total: int) -> None:
+    ref = ids.encode("CUSTOMER", customer.id, "us")
+    latencies: list[float] = []
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
+        for _ in range(20):  # warm-up
+            await http.get("/v1/wholesale/subscribers", params={"customerId": ref})
+        for _ in range(gets):
+            began = time.perf_counter()
+            r = await http.get("/v1/wholesale/subscribers", params={"customerId": ref})
+            latencies.append(time.perf_counter() - began)
+            assert r.status_code == 200, r.text
+    print(f"3. GET /v1/wholesale/subscribers?customerId= with {total} subscribers in the database")
+    print(
+        f"   p50 {pct(latencies, 0.50):6.1f} ms   p99 {pct(latencies, 0.99):6.1f} ms"
+        "   (target p99 < 20 ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--total", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--gets", type=int, default=500)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="partnerhub-bench-"))
+    port = free_port()
+    proc = serve(work / "data", port)
+    url = f"postgresql://postgres@/partnerhub?host={work / 'data' / 'pgdata'}"
+    base = f"http://127.0.0.1:{port}"
+    try:
+        api_pool = numbers(args.subscribers)
+        import_pool = numbers(args.import_rows, start_exchange=300)
+        token, customers = asyncio.run(seed(url, 4, [api_pool, import_pool]))
+        asyncio.run(provision(base, token, customers[0], args.subscribers, args.clients, api_pool))
+        import_csv(url, work / "bench.csv", customers[1], import_pool, args.import_rows)
+        total = top_up(url, customers[2:], args.total)
+        asyncio.run(listing(base, token, customers[0], args.gets, total))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

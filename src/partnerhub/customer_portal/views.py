@@ -1,0 +1,397 @@
+"""The customer administrators' portal: ``/org/{customer}/...`` (issue 5).
+
+An organization's administrators see only their organization: users, administrators,
+locations, numbers and the emails sent to it, and act within their role
+(:mod:`partnerhub.customer_portal.access`). The rules are the domain services' own
+(``subscribers.service`` for users and roles); this module only adds who may reach what.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from partnerhub import ids, runtime
+from partnerhub.catalog import packages as catalog
+from partnerhub.catalog.customer_roles import CUSTOMER_ROLES
+from partnerhub.customer_portal import access
+from partnerhub.customer_portal.access import OrgContext
+from partnerhub.errors import ApiError, Forbidden, NotFound
+from partnerhub.identity import org_auth
+from partnerhub.kit.web import unit_of_work
+from partnerhub.locations.repository import LocationRepository
+from partnerhub.models import OrgUser
+from partnerhub.notifications.repository import OutboxRepository
+from partnerhub.numbers.repository import NumberFilters, NumberRepository
+from partnerhub.portal.render import gettext_for, render
+from partnerhub.subscribers import service as subscribers
+from partnerhub.subscribers.repository import SubscriberRepository
+from partnerhub.subscribers.service import ListQuery, SubscriberInput
+
+router = APIRouter(prefix="/org", include_in_schema=False)
+PAGE_SIZE = 100
+
+
+def _page(
+    request: Request,
+    ctx: OrgContext,
+    name: str,
+    section: str,
+    extra: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    _ = gettext_for(request)
+    context: dict[str, Any] = {
+        "org": ctx,
+        "customer": ctx.customer,
+        "section": section,
+        "csrf_token": ctx.csrf_token,
+        "can": ctx.can,
+        "base": f"/org/{ctx.ref}",
+        "roles_text": lambda roles: ", ".join(
+            _(CUSTOMER_ROLES[r].label) if r in CUSTOMER_ROLES else r for r in roles or []
+        ),
+    }
+    context.update(extra or {})
+    return render(request, f"customer_portal/{name}.html", context, status=status)
+
+
+@router.get("")
+async def home(request: Request) -> Response:
+    async with unit_of_work(request) as db:
+        found = await org_auth.load_session(db, request.cookies.get(org_auth.ORG_COOKIE))
+    if found is None or found.session.second_factor_pending:
+        return access.sign_in_redirect(request)
+    if access.admin_roles(found.user):
+        ref = ids.encode("CUSTOMER", found.customer.id)
+        return RedirectResponse(f"/org/{ref}/users", status_code=303)
+    return render(
+        request,
+        "customer_portal/no_role.html",
+        {"user": found.user, "customer": found.customer, "csrf_token": found.session.csrf_token},
+    )
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    cookie = request.cookies.get(org_auth.ORG_COOKIE)
+    async with unit_of_work(request) as db:
+        found = await org_auth.load_session(db, cookie)
+        if found is not None:
+            org_auth.check_csrf(found.session, form)
+            await org_auth.close_session(db, cookie)
+    response = RedirectResponse("/signin", status_code=303)
+    org_auth.clear_cookie(response)
+    return response
+
+
+@router.get("/{customer_ref}")
+async def overview(customer_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    return RedirectResponse(f"/org/{ctx.ref}/users", status_code=303)
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+def _user_packages(ctx: OrgContext) -> list[tuple[str, str]]:
+    return [
+        (p, catalog.PACKAGES[p].label)
+        for p in ctx.customer.packages or []
+        if p in catalog.PACKAGES and p in catalog.SUBSCRIBER_PACKAGES
+    ]
+
+
+async def _users_page(
+    request: Request,
+    ctx: OrgContext,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    offset = max(0, int(request.query_params.get("offset", "0") or 0))
+    async with unit_of_work(request) as db:
+        repo = SubscriberRepository(db, ctx.principal)
+        users = await subscribers.list_subscribers(
+            repo, ListQuery(customer_id=ctx.ref), offset, PAGE_SIZE + 1
+        )
+        locked = {u.id for u in users if await org_auth.is_locked(db, u.id)}
+    return _page(
+        request,
+        ctx,
+        "users",
+        "users",
+        {
+            "users": users[:PAGE_SIZE],
+            "more": len(users) > PAGE_SIZE,
+            "offset": offset,
+            "page_size": PAGE_SIZE,
+            "locked": locked,
+            "packages": _user_packages(ctx),
+            "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
+            "uid": lambda u: ids.encode("PEOPLE", u.id),
+            "error": error,
+            "notice": notice,
+            "form": form or {},
+        },
+        status=status,
+    )
+
+
+@router.get("/{customer_ref}/users")
+async def users(customer_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    return await _users_page(request, ctx, notice=request.query_params.get("notice"))
+
+
+@router.post("/{customer_ref}/users")
+async def add_user(customer_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    form = await request.form()
+    ctx.check_form(form)
+    ctx.require("manage_users")
+    _ = gettext_for(request)
+    keys = ("email", "first_name", "last_name", "package", "extension")
+    values = {k: str(form.get(k) or "").strip() for k in keys}
+    try:
+        async with unit_of_work(request) as db:
+            repo = SubscriberRepository(db, ctx.principal)
+            user = await subscribers.create(
+                repo,
+                SubscriberInput(
+                    customer=ctx.ref,
+                    email=values["email"],
+                    package=values["package"] or None,
+                    first_name=values["first_name"] or None,
+                    last_name=values["last_name"] or None,
+                    extension=values["extension"] or None,
+                    given=frozenset({"extension"} if values["extension"] else set()),
+                ),
+            )
+            email_id = await org_auth.send_invitation(db, user, ctx.customer, ctx.actor_email)
+            access.record(db, ctx, "user.add", {"userId": str(user.id), "email": user.email})
+    except ApiError as exc:
+        if exc.status in (403, 404) and exc.field is None:
+            raise
+        return await _users_page(
+            request, ctx, error=_(exc.description), form=values, status=exc.status
+        )
+    await org_auth.deliver_later(email_id)
+    return RedirectResponse(f"/org/{ctx.ref}/users?notice=added", status_code=303)
+
+
+async def _user(db: Any, ctx: OrgContext, user_ref: str) -> OrgUser:
+    repo = SubscriberRepository(db, ctx.principal)
+    return await subscribers.user_of(repo, ctx.customer, user_ref)
+
+
+@router.post("/{customer_ref}/users/{user_ref}/remove")
+async def remove_user(customer_ref: str, user_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    ctx.check_form(await request.form())
+    ctx.require("manage_users")
+    _ = gettext_for(request)
+    try:
+        async with unit_of_work(request) as db:
+            user = await _user(db, ctx, user_ref)
+            if ctx.org_user is not None and user.id == ctx.org_user.id:
+                raise Forbidden("You cannot remove yourself")
+            if "full_admin" in (user.roles or []) and not ctx.can("manage_admins"):
+                raise Forbidden("Only a full administrator can remove a full administrator")
+            await subscribers.delete(SubscriberRepository(db, ctx.principal), user.id)
+            access.record(db, ctx, "user.remove", {"userId": str(user.id), "email": user.email})
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _users_page(request, ctx, error=_(exc.description), status=exc.status)
+    return RedirectResponse(f"/org/{ctx.ref}/users?notice=removed", status_code=303)
+
+
+@router.post("/{customer_ref}/users/{user_ref}/unlock")
+async def unlock_user(customer_ref: str, user_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    ctx.check_form(await request.form())
+    ctx.require("unlock_users")
+    async with unit_of_work(request) as db:
+        user = await _user(db, ctx, user_ref)
+        await org_auth.unlock(db, user.id)
+        access.record(db, ctx, "user.unlock", {"userId": str(user.id), "email": user.email})
+    return RedirectResponse(f"/org/{ctx.ref}/users?notice=unlocked", status_code=303)
+
+
+# --- administrators -------------------------------------------------------------------------
+
+
+async def _admins_page(
+    request: Request, ctx: OrgContext, error: str | None = None, status: int = 200
+) -> Response:
+    async with unit_of_work(request) as db:
+        repo = SubscriberRepository(db, ctx.principal)
+        _customer, admins = await subscribers.administrators(repo, ctx.ref, 0, 1000)
+        everyone = await subscribers.list_subscribers(repo, ListQuery(customer_id=ctx.ref), 0, 1000)
+    return _page(
+        request,
+        ctx,
+        "administrators",
+        "administrators",
+        {
+            "admins": admins,
+            "everyone": everyone,
+            "roles": CUSTOMER_ROLES,
+            "uid": lambda u: ids.encode("PEOPLE", u.id),
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@router.get("/{customer_ref}/administrators")
+async def administrators(customer_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    return await _admins_page(request, ctx)
+
+
+@router.post("/{customer_ref}/administrators/{user_ref}")
+async def set_roles(customer_ref: str, user_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    form = await request.form()
+    ctx.check_form(form)
+    ctx.require("manage_admins")
+    _ = gettext_for(request)
+    roles = [str(r) for r in form.getlist("roles")]
+    try:
+        async with unit_of_work(request) as db:
+            user = await _user(db, ctx, user_ref)
+            if (
+                ctx.org_user is not None
+                and user.id == ctx.org_user.id
+                and "full_admin" not in roles
+            ):
+                raise Forbidden("You cannot take your own full administrator role away")
+            await subscribers.set_roles(
+                SubscriberRepository(db, ctx.principal), ctx.ref, user_ref, roles
+            )
+            access.record(db, ctx, "user.roles", {"userId": str(user.id), "roles": roles})
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _admins_page(request, ctx, _(exc.description), exc.status)
+    return RedirectResponse(f"/org/{ctx.ref}/administrators", status_code=303)
+
+
+# --- read-only views ------------------------------------------------------------------------
+
+
+@router.get("/{customer_ref}/locations")
+async def locations(customer_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    ctx.principal.require("partnerhub:locations_read")
+    async with unit_of_work(request) as db:
+        rows = await LocationRepository(db, ctx.principal).page(ctx.customer.id, None, 0, 1000)
+    return _page(request, ctx, "locations", "locations", {"locations": rows})
+
+
+@router.get("/{customer_ref}/numbers")
+async def numbers(customer_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    ctx.principal.require("partnerhub:numbers_read")
+    async with unit_of_work(request) as db:
+        rows = await NumberRepository(db, ctx.principal).page(
+            NumberFilters(customer_id=ctx.customer.id), 0, 1000
+        )
+    return _page(request, ctx, "numbers", "numbers", {"numbers": rows})
+
+
+@router.get("/{customer_ref}/emails")
+async def emails(customer_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    ctx.require("view")
+    async with unit_of_work(request) as db:
+        rows = await OutboxRepository(db, ctx.principal).for_customer(ctx.customer.id)
+    return _page(request, ctx, "emails", "emails", {"emails": rows})
+
+
+# --- own account: second factor ---------------------------------------------------------------
+
+
+@router.get("/{customer_ref}/account")
+async def account(customer_ref: str, request: Request) -> Response:
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    if ctx.org_user is None:
+        raise NotFound("Page not found")
+    async with unit_of_work(request) as db:
+        enabled = await org_auth.totp_enabled(db, ctx.org_user.id)
+    return _page(request, ctx, "account", "account", {"totp_enabled": enabled, "setup": None})
+
+
+@router.post("/{customer_ref}/account/totp")
+async def totp(customer_ref: str, request: Request) -> Response:
+    """``step=begin`` shows a new secret; ``step=confirm`` turns it on with a first code;
+    ``step=disable`` turns it off."""
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    if ctx.org_user is None:
+        raise NotFound("Page not found")
+    form = await request.form()
+    ctx.check_form(form)
+    _ = gettext_for(request)
+    step = str(form.get("step") or "")
+    setup = None
+    error = None
+    async with unit_of_work(request) as db:
+        if step == "begin":
+            secret, uri = await org_auth.totp_begin(
+                db, ctx.org_user, issuer=org_auth._brand(ctx.customer)
+            )
+            setup = {"secret": secret, "uri": uri}
+        elif step == "confirm":
+            if await org_auth.totp_check(
+                db, ctx.org_user.id, str(form.get("code") or ""), enabling=True
+            ):
+                access.record(db, ctx, "account.totp_on")
+            else:
+                error = _("Wrong code: the second factor is not on yet")
+        elif step == "disable":
+            await org_auth.totp_disable(db, ctx.org_user.id)
+            access.record(db, ctx, "account.totp_off")
+        enabled = await org_auth.totp_enabled(db, ctx.org_user.id)
+    return _page(
+        request,
+        ctx,
+        "account",
+        "account",
+        {"totp_enabled": enabled, "setup": setup, "error": error},
+        status=400 if error else 200,
+    )
+
+
+def base_url() -> str:
+    return runtime.settings().base_url()
