@@ -174,3 +174,17 @@ async def test_openapi_and_docs_served(client: httpx.AsyncClient) -> None:
     assert "/v1/partner/templates" in spec["paths"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_portal_errors_are_html_pages(app: FastAPI) -> None:
+    async def boom() -> None:
+        raise RuntimeError("internal detail")
+
+    app.add_api_route("/portal-boom", boom)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        broken = await c.get("/portal-boom")
+        missing = await c.get("/no-such-page")
+    assert broken.status_code == 500 and broken.headers["content-type"].startswith("text/html")
+    assert "internal detail" not in broken.text and "tracking id" in broken.text
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import Browser, BrowserContext, expect
 
 from partnerhub import ids
 from partnerhub.db import Database
@@ -101,10 +101,10 @@ async def mail_db(mail_server: MailServer, database_url: str) -> AsyncIterator[D
 
 @pytest.fixture
 async def org_context(
-    browser: object,
-    mail_server: MailServer,  # noqa: F811 - the imported fixture
+    browser: Browser,  # noqa: F811 - the fixture imported from tests.e2e.conftest
+    mail_server: MailServer,
 ) -> AsyncIterator[BrowserContext]:
-    ctx = await browser.new_context(  # type: ignore[attr-defined]
+    ctx = await browser.new_context(
         base_url=mail_server.url, locale="en-US", viewport={"width": 1280, "height": 900}
     )
     ctx.set_default_timeout(15_000)

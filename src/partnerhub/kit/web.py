@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -95,6 +96,27 @@ class HttpGuard:
             )
             await send_with_tracking({"type": "http.response.body", "body": body})
 
+        async def send_html(status: int, description: str) -> None:
+            title = "Temporarily unavailable" if status == 503 else "Something went wrong"
+            body = (
+                "<!doctype html><html><head><meta charset='utf-8'><title>PartnerHub</title>"
+                "<link rel='stylesheet' href='/static/partnerhub.css'></head><body><main>"
+                f"<section class='card narrow'><h1>{status} · {title}</h1>"
+                f"<p class='error'>{html.escape(description)}</p>"
+                "<p><a href='/'>PartnerHub</a></p></section></main></body></html>"
+            ).encode()
+            await send_with_tracking(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"text/html; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_with_tracking({"type": "http.response.body", "body": body})
+
         length = headers.get("content-length")
         if length is not None:
             try:
@@ -148,7 +170,10 @@ class HttpGuard:
             if started:
                 raise
             status, description, code, retry = classify_unhandled(exc, tid)
-            await reject(status, description, code, retry)
+            if api:
+                await reject(status, description, code, retry)
+            else:
+                await send_html(status, description)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -158,6 +183,10 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 async def validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if not is_api_path(request.url.path):
+        from partnerhub.portal.render import error_page
+
+        return await error_page(request, 400, "The request is not valid")
     errors: list[tuple[str, int]] = []
     for err in exc.errors():
         etype = err.get("type", "")

@@ -7,6 +7,7 @@ whether the email is taken.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class SubscriberFilters:
     last_status_change: datetime | None = None
     sort_by: str = "created"
     descending: bool = False
+    search: str | None = None  # portal: part of the email or the name, any case
 
 
 PENDING = "pending_user_migration"
@@ -211,6 +213,15 @@ class SubscriberRepository(Repository):
             stmt = stmt.where(OrgUser.created > f.after)
         if f.last_status_change is not None:
             stmt = stmt.where(OrgUser.last_status_change > f.last_status_change)
+        if f.search:
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", f.search) + "%"
+            full = func.concat_ws(" ", OrgUser.first_name, OrgUser.last_name)
+            stmt = stmt.where(
+                or_(
+                    OrgUser.email.ilike(pattern, escape="\\"),
+                    full.ilike(pattern, escape="\\"),
+                )
+            )
         return stmt
 
     async def page(self, f: SubscriberFilters, offset: int, limit: int) -> list[OrgUser]:

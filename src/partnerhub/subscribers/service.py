@@ -665,6 +665,7 @@ class ListQuery:
     last_status_change: str | None = None
     sort_by: str | None = None
     sort_order: str | None = None
+    search: str | None = None  # portal search: part of the email or name
 
 
 _NOTHING = SubscriberFilters(person_id=uuid.UUID(int=0), customer_id=uuid.UUID(int=0))
@@ -711,6 +712,7 @@ def filters_of(query: ListQuery) -> SubscriberFilters:
         last_status_change=changed,
         sort_by=sort_by,
         descending=order == "DESC",
+        search=_text(query.search),
     )
 
 
