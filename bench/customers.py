@@ -147,6 +147,24 @@ def body(provisioning_id: str, n: int) -> dict[str, Any]:
     }
 
 
+RETRIES = 0
+
+
+async def create(client: httpx.AsyncClient, pid: str, n: int) -> httpx.Response:
+    """POST one customer; a dropped connection is retried with the same Idempotency-Key (the
+    server answers the first response again, never a second customer)."""
+    global RETRIES
+    headers = {"Idempotency-Key": f"bench-{n}"}
+    for attempt in range(3):
+        try:
+            return await client.post("/v1/wholesale/customers", json=body(pid, n), headers=headers)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+            if attempt == 2:
+                raise
+            RETRIES += 1
+    raise AssertionError("unreachable")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -160,7 +178,7 @@ async def post_at_rate(
     async def one(n: int, at: float) -> None:
         await asyncio.sleep(max(0.0, at - time.perf_counter()))
         began = time.perf_counter()
-        response = await client.post("/v1/wholesale/customers", json=body(pid, n))
+        response = await create(client, pid, n)
         latencies.append(time.perf_counter() - began)
         if response.status_code != 202:
             raise RuntimeError(f"POST answered {response.status_code}: {response.text}")
@@ -177,7 +195,7 @@ async def fill(client: httpx.AsyncClient, pid: str, first: int, count: int) -> N
 
     async def worker() -> None:
         for n in queue:
-            response = await client.post("/v1/wholesale/customers", json=body(pid, n))
+            response = await create(client, pid, n)
             if response.status_code != 202:
                 raise RuntimeError(f"POST answered {response.status_code}: {response.text}")
 
@@ -243,6 +261,8 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
         )
         print(f"  throughput {args.count / (ended - began):7.1f} requests/s")
         print(f"  all provisioned {settle:7.2f} s after the last POST   target < 10 s")
+        if RETRIES:
+            print(f"  ({RETRIES} POSTs retried after a dropped connection, same Idempotency-Key)")
 
         missing = args.total - args.count - 20
         if missing > 0:

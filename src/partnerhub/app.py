@@ -112,6 +112,7 @@ def create_app(
     from partnerhub.sso import api as sso_api
     from partnerhub.sso import views as sso_views
     from partnerhub.subscribers import api as subscribers_api
+    from partnerhub.subscribers import setup_views as subscribers_setup_views
     from partnerhub.subscribers import views as subscribers_views
     from partnerhub.templates import api as templates_api
     from partnerhub.templates import views as templates_views
@@ -136,6 +137,8 @@ def create_app(
     app.include_router(sso_api.router)
     app.include_router(sso_views.router)
     app.include_router(signin_views.router)
+    # before the customer portal: its /org/{customer}/users/... pages are more specific
+    app.include_router(subscribers_setup_views.router)
     app.include_router(customer_portal_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

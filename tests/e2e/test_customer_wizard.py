@@ -41,6 +41,7 @@ async def test_create_wholesale_customer(
     await sign_in(page, tenant)
     await page.locator("nav.mainnav").get_by_role("link", name="Customers").click()
     await expect(page).to_have_url(re.compile(r"/customers$"))
+    await page.locator("#customer-actions summary").click()  # Actions → Create wholesale customer
     await page.get_by_role("link", name="Create wholesale customer").click()
 
     # Customer information: Next refuses without the supported-location confirmation
@@ -78,6 +79,7 @@ async def test_create_wholesale_customer(
     await page.get_by_label("Postal code").fill("20121")
     await page.get_by_label("Time zone").select_option("Europe/Rome")
     await page.get_by_label("Location language").select_option("it_IT")
+    await page.get_by_label("Phone numbers (optional)").fill("+390212345601\n+390212345602")
     await page.get_by_role("button", name="Next").click()
 
     # Summary, then Create: the customer page follows provisioning until it settles
@@ -89,3 +91,7 @@ async def test_create_wholesale_customer(
     await expect(page.locator('#packages tr[data-package="attendant_console"]')).to_contain_text(
         "Provisioned"
     )
+    # The numbers typed for the headquarters are in its inventory, ready for set-up
+    await page.get_by_role("link", name="Set up customer").click()
+    row = page.locator('#setup-locations tr[data-location="Sede di Milano"]')
+    await expect(row.locator(".available")).to_have_text("2")

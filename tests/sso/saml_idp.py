@@ -23,7 +23,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, class_name
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
-from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
+from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.samlp import response_from_string
 from saml2.server import Server
 from saml2.sigver import pre_signature_part, signed_instance_factory
@@ -55,6 +55,7 @@ class SamlIdp:
         # Knobs the tests turn:
         self.user_email = "nobody@example.com"
         self.attributes: dict[str, list[str]] | None = None  # None = {"mail": [user_email]}
+        self.name_id: str | None = None  # None = the user's email
         # Issue the assertion for this (trusted) SP entity ID instead of the requester: an
         # assertion meant for another service provider, posted to ours (a wrong audience).
         self.audience: str | None = None
@@ -168,7 +169,11 @@ class SamlIdp:
             in_response_to=message.id,
             destination=acs_url,
             sp_entity_id=self.audience or sp_entity_id,
-            name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=self.user_email),
+            name_id=(
+                NameID(format=NAMEID_FORMAT_PERSISTENT, text=self.name_id)
+                if self.name_id
+                else NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=self.user_email)
+            ),
             authn={
                 "class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password",
                 "authn_auth": self.entity_id,

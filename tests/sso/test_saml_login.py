@@ -224,13 +224,19 @@ async def test_response_from_another_browser_is_refused(
 
 
 async def test_unsolicited_response_is_refused(
-    client: httpx.AsyncClient, idp_http: httpx.AsyncClient, tenant: Tenant, saml_idp: SamlIdp
+    client: httpx.AsyncClient,
+    idp_http: httpx.AsyncClient,
+    tenant: Tenant,
+    saml_idp: SamlIdp,
+    db: Database,
 ) -> None:
     idp = await register_saml(client, tenant, saml_idp)
     rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], tenant.admin.email)
     xml = base64.b64decode(rnd.fields["SAMLResponse"]).decode()
     # Posted to another partner's ACS: that partner never started this sign-in.
-    other_acs = rnd.acs_path.replace(partner_ref(tenant), partner_ref(await _other(client)))
+    other_acs = rnd.acs_path.replace(
+        partner_ref(tenant), partner_ref(await make_tenant(db, "Umbrella"))
+    )
     answer = await client.post(other_acs, data=rnd.fields)
     assert answer.status_code == 403
     assert refusal_reason(answer) == "unsolicited"
@@ -239,12 +245,6 @@ async def test_unsolicited_response_is_refused(
     # Refusing it there did not use up the attempt of the partner that started it.
     assert (await client.post(rnd.acs_path, data=rnd.fields)).status_code == 303
     assert await signed_in_as(client) == tenant.admin.email
-
-
-async def _other(client: httpx.AsyncClient) -> Tenant:
-    from partnerhub import runtime
-
-    return await make_tenant(runtime.database(), "Umbrella")
 
 
 async def test_garbage_is_a_clear_refusal_not_an_error(
@@ -324,3 +324,28 @@ async def test_post_binding_idp(
         assert await signed_in_as(client) == tenant.admin.email
     finally:
         post_only.close()
+
+
+async def test_email_from_the_configured_attribute(
+    client: httpx.AsyncClient, idp_http: httpx.AsyncClient, tenant: Tenant, saml_idp: SamlIdp
+) -> None:
+    """The IdP identifies users by an opaque NameID and sends the email in its own attribute."""
+    idp = await register_saml(client, tenant, saml_idp, emailAttribute="workEmail")
+    saml_idp.name_id = "u-123456"
+    saml_idp.attributes = {"workEmail": [tenant.admin.email], "mail": ["someone@else.example"]}
+    rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], tenant.admin.email)
+    answer = await client.post(rnd.acs_path, data=rnd.fields)
+    assert answer.status_code == 303, answer.text
+    assert await signed_in_as(client) == tenant.admin.email
+
+
+async def test_no_email_in_the_response_is_refused(
+    client: httpx.AsyncClient, idp_http: httpx.AsyncClient, tenant: Tenant, saml_idp: SamlIdp
+) -> None:
+    idp = await register_saml(client, tenant, saml_idp)
+    saml_idp.name_id = "u-123456"
+    saml_idp.attributes = {"displayName": ["Ada"]}
+    rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], tenant.admin.email)
+    answer = await client.post(rnd.acs_path, data=rnd.fields)
+    assert refusal_reason(answer) == "no_email"
+    assert await signed_in_as(client) is None

@@ -77,7 +77,8 @@ async def test_cli_import(
     assert await count(db) == 50
     async with db.transaction() as session:
         statuses = (await session.execute(select(SubscriberImport.status))).scalars().all()
-    assert sorted(statuses) == ["succeeded", "succeeded"]
+    # The refused file is on record too (failed, nothing imported).
+    assert sorted(statuses) == ["failed", "succeeded", "succeeded"]
 
     code, out = await cli(url, str(good), "--customer", "nobody")
     assert code == 2 and "no customer" in out

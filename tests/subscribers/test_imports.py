@@ -164,3 +164,44 @@ async def test_csv_body_dry_run_and_file_problems(
         headers={**bearer(token), "Content-Type": "text/csv"},
     )
     assert_error(other, 415, 1401)
+
+
+async def test_a_number_taken_meanwhile_fails_the_whole_write(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, stocked: Setup
+) -> None:
+    """The rows were checked, then a request took one of their numbers before the insert:
+    the database refuses, the import answers 1013 and writes nothing."""
+    from partnerhub.errors import ApiError
+    from partnerhub.locations.service import system_principal
+    from partnerhub.subscribers import imports
+    from partnerhub.subscribers.repository import SubscriberRepository
+
+    text = "email,package,phone_number\n" + "".join(
+        f"late{i}@c.example,webex_calling,+141555500{i:02d}\n" for i in range(20)
+    )
+    token = await tenant.token(SUB_WRITE)
+    caught: ApiError | None = None
+    async with db.transaction() as session:
+        repo = SubscriberRepository(session, system_principal(tenant.partner.id))
+        report = await imports.check(
+            repo, stocked.customer, imports.parse_csv(text), repo.principal
+        )
+        assert not report.errors and len(report.plans) == 20
+        taken = await client.post(
+            "/v1/wholesale/subscribers",
+            json={
+                "customerId": stocked.id,
+                "email": "first@c.example",
+                "packages": ["webex_calling"],
+                "provisioningParameters": {"primaryPhoneNumber": "+14155550007"},
+            },
+            headers=bearer(token),
+        )
+        assert taken.status_code == 200, taken.text
+        try:
+            await imports.write(repo, stocked.customer, report)
+        except ApiError as exc:
+            caught = exc
+            await session.rollback()
+    assert caught is not None and caught.code == 1013
+    assert await users(db) == 1

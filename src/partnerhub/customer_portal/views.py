@@ -116,11 +116,13 @@ async def _users_page(
     form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    offset = max(0, int(request.query_params.get("offset", "0") or 0))
+    raw_offset = request.query_params.get("offset", "0") or "0"
+    offset = int(raw_offset) if raw_offset.isdigit() else 0
+    search = (request.query_params.get("q") or "").strip()[:100]
     async with unit_of_work(request) as db:
         repo = SubscriberRepository(db, ctx.principal)
         users = await subscribers.list_subscribers(
-            repo, ListQuery(customer_id=ctx.ref), offset, PAGE_SIZE + 1
+            repo, ListQuery(customer_id=ctx.ref, search=search or None), offset, PAGE_SIZE + 1
         )
         locked = {u.id for u in users if await org_auth.is_locked(db, u.id)}
     return _page(
@@ -133,6 +135,7 @@ async def _users_page(
             "more": len(users) > PAGE_SIZE,
             "offset": offset,
             "page_size": PAGE_SIZE,
+            "search": search,
             "locked": locked,
             "packages": _user_packages(ctx),
             "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,

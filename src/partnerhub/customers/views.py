@@ -9,6 +9,7 @@ each step with the same rules as the API (:mod:`partnerhub.customers.service`); 
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -88,9 +89,16 @@ def _form_field(wire: str | None) -> str:
     wire = wire or ""
     if wire in FIELD_OF:
         return FIELD_OF[wire]
+    if wire.startswith("provisioningParameters.calling.location.numbers"):
+        return "numbers"
     if wire.startswith("provisioningParameters.packages.limits."):
         return "limit_" + wire.rsplit(".", 1)[1]
     return wire
+
+
+def split_numbers(text: str | None) -> list[str]:
+    """The HQ location's phone numbers typed one per line or separated by commas."""
+    return [n.strip() for n in re.split(r"[,;\n]+", text or "") if n.strip()]
 
 
 def _errors(problems: list[ApiError]) -> dict[str, str]:
@@ -246,6 +254,9 @@ def body_of(data: dict[str, Any]) -> dict[str, Any]:
             }
         }
     }
+    if packages.has_calling(data.get("packages") or []) and split_numbers(data.get("numbers")):
+        # Legacy ``calling.location.numbers``: they go into the HQ location's inventory.
+        params["calling"]["location"]["numbers"] = split_numbers(data.get("numbers"))
     if limits:
         params["packages"] = {"limits": limits}
     body: dict[str, Any] = {
@@ -376,6 +387,7 @@ async def _step_page(
             ],
             "language_label": lambda code: languages.language_label(code, lang),
             "has_calling": packages.has_calling(data.get("packages") or []),
+            "hq_numbers": split_numbers(data.get("numbers")),
             "fix": state.get("fix"),
         },
         status=status,
@@ -425,6 +437,7 @@ def _read_step(step: str, form: Any, data: dict[str, Any]) -> None:
             "postal_code",
             "timezone",
             "language",
+            "numbers",
         ):
             data[key] = str(form.get(key) or "").strip()
 

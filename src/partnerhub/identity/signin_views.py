@@ -249,11 +249,22 @@ async def totp_submit(request: Request) -> Response:
     _ = gettext_for(request)
     form = await request.form()
     cookie = request.cookies.get(org_auth.ORG_COOKIE)
+    limit = portal.settings_of(request).login_failures_per_window
     async with unit_of_work(request) as db:
         access = await org_auth.load_session(db, cookie)
         if access is None or not access.session.second_factor_pending:
             return RedirectResponse("/signin", status_code=303)
         org_auth.check_csrf(access.session, form)
+        try:  # codes are guessed no faster than passwords
+            await identity.check_login_throttle(db, access.user.email, _address(request), limit)
+        except RateLimited as exc:
+            return render(
+                request,
+                "sso/totp.html",
+                {"error": _(exc.description), "org_csrf": access.session.csrf_token},
+                status=429,
+                headers=exc.headers,
+            )
         ok = await org_auth.totp_check(db, access.user.id, str(form.get("code") or ""))
         if ok:
             access.session.second_factor_pending = False

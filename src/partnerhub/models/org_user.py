@@ -42,6 +42,8 @@ class OrgUser(IdMixin, Base):
         # number has at most one owner, that the owner's number is in the inventory of the
         # owner's location, and that an extension is unique within a location.
         Index("uq_org_users_customer_email", "customer_id", text("lower(email)"), unique=True),
+        # Look-ups by email across organizations (the partial unique index cannot serve them).
+        Index("ix_org_users_email", text("lower(email)")),
         UniqueConstraint("phone_number", name="uq_org_users_phone_number"),
         UniqueConstraint("location_id", "extension", name="uq_org_users_location_extension"),
         ForeignKeyConstraint(

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import ARRAY, Text, any_, delete, func, insert, literal, or_, select, update
 
 from partnerhub.kit.repository import Repository
 from partnerhub.models import Location, OrgUser, PhoneNumber
@@ -42,7 +42,9 @@ class NumberRepository(Repository):
         """Which of ``numbers`` are in some inventory (any partner's)."""
         if not numbers:
             return set()
-        stmt = select(PhoneNumber.phone_number).where(PhoneNumber.phone_number.in_(numbers))
+        stmt = select(PhoneNumber.phone_number).where(
+            PhoneNumber.phone_number == any_(literal(numbers, ARRAY(Text())))
+        )
         return set((await self.session.execute(stmt)).scalars())
 
     async def in_location(self, location_id: uuid.UUID, numbers: list[str]) -> list[PhoneNumber]:

@@ -1,9 +1,15 @@
-"""Housekeeping for single sign-on: forget finished attempts and expired assertion IDs."""
+"""Housekeeping for sign-in: finished SSO attempts, expired assertion IDs, expired customer
+portal sessions and old invitation/reset links."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import delete
+
 from partnerhub import runtime
 from partnerhub.jobs import app
+from partnerhub.models import IdentityLink, OrgSession
 from partnerhub.models.base import utcnow
 from partnerhub.sso.repository import SignInRepository
 
@@ -14,3 +20,15 @@ async def purge_expired(timestamp: int) -> None:
     """Delete expired sign-in attempts and replay-protection rows, every hour."""
     async with runtime.database().transaction() as session:
         await SignInRepository(session).purge(utcnow())
+
+
+@app.periodic(cron="29 * * * *")
+@app.task(name="identity.purge_org_sessions", queue="housekeeping", queueing_lock="org_purge")
+async def purge_org_sessions(timestamp: int) -> None:
+    """Delete expired customer-portal sessions, and links expired more than a week ago."""
+    now = utcnow()
+    async with runtime.database().transaction() as session:
+        await session.execute(delete(OrgSession).where(OrgSession.expires < now))
+        await session.execute(
+            delete(IdentityLink).where(IdentityLink.expires < now - timedelta(days=7))
+        )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -298,8 +299,8 @@ async def identity_providers(
     return await _page(request, ctx)
 
 
-def _checked(form: object, name: str) -> bool:
-    return getattr(form, "get")(name) in ("on", "true", "1")  # noqa: B009 - starlette FormData
+def _checked(form: Any, name: str) -> bool:
+    return form.get(name) in ("on", "true", "1")
 
 
 @router.post(PAGE + "/saml")

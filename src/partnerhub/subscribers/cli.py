@@ -51,6 +51,16 @@ async def _find_customer(session: object, ref: str) -> object:
     return matches[0]
 
 
+def _print_problems(problems: list[tuple[int, str, str]]) -> None:
+    table = Table("row", "column", "problem", title="Rows with problems")
+    for row, column, message in problems:
+        table.add_row(str(row), column, message)
+    console.print(table)
+    console.print(
+        f"[red]{len(problems)} problem(s): nothing imported.[/red] Fix the rows and run again."
+    )
+
+
 @import_app.command("subscribers")
 def import_subscribers(
     file: Annotated[Path, typer.Argument(help="CSV file (columns: see docs/setup.md).")],
@@ -92,26 +102,21 @@ def import_subscribers(
             async with db.transaction() as session:
                 found = await _find_customer(session, customer)
                 assert isinstance(found, Customer)
-                repo = SubscriberRepository(session, system_principal(found.partner_id))
                 rows = imports.parse_csv(text)
-                with console.status(f"Checking {len(rows)} rows..."):
-                    report = await imports.check(repo, found, rows, repo.principal)
-            if report.errors:
-                table = Table("row", "column", "problem", title="Rows with problems")
-                for e in report.errors:
-                    table.add_row(str(e.row), e.column, e.message)
-                console.print(table)
-                console.print(
-                    f"[red]{len(report.errors)} problem(s): nothing imported.[/red] "
-                    "Fix the rows and run again."
-                )
-                return 1
-            summary = (
-                f"{report.total} rows: {len(report.plans)} to create, "
-                f"{len(report.existing)} already there"
-            )
+                total = len(rows)
+                if dry_run:
+                    repo = SubscriberRepository(session, system_principal(found.partner_id))
+                    with console.status(f"Checking {total} rows..."):
+                        report = await imports.check(repo, found, rows, repo.principal)
+            del rows
             if dry_run:
-                console.print(f"[green]Every row passes.[/green] {summary}.")
+                if report.errors:
+                    _print_problems([(e.row, e.column, e.message) for e in report.errors])
+                    return 1
+                console.print(
+                    f"[green]Every row passes.[/green] {report.total} rows: "
+                    f"{len(report.plans)} to create, {len(report.existing)} already there."
+                )
                 return 0
             record = SubscriberImport(
                 id=uuid.uuid4(),
@@ -119,7 +124,7 @@ def import_subscribers(
                 customer_id=found.id,
                 created_by="cli",
                 status="queued",
-                total=report.total,
+                total=total,
                 source=text,
                 errors=[],
             )
@@ -127,20 +132,20 @@ def import_subscribers(
                 session.add(record)
             columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
             with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
-                bar = progress.add_task("Importing", total=max(len(report.plans), 1))
+                bar = progress.add_task(f"Checking and importing {total} rows", total=total)
 
-                def advance(done: int, total: int) -> None:
+                def advance(done: int, _total: int) -> None:
                     progress.update(bar, completed=done)
 
                 final = await tasks.perform(db, record.id, advance)
-                progress.update(bar, completed=max(len(report.plans), 1))
+                if final is not None and final.status == "succeeded":
+                    progress.update(bar, completed=total)
             if final is None or final.status != "succeeded":
-                console.print("[red]The import failed; nothing was imported.[/red]")
-                for failure in (final.errors if final else []) or []:
-                    console.print(
-                        f"  row {failure.get('row')}, {failure.get('column')}: "
-                        f"{failure.get('message')}"
-                    )
+                problems = [
+                    (int(f.get("row", 0)), str(f.get("column", "")), str(f.get("message", "")))
+                    for f in ((final.errors if final else None) or [])
+                ]
+                _print_problems(problems)
                 return 1
             target = result or file.with_name(file.name + ".result.csv")
             target.write_text(final.result or "", encoding="utf-8")

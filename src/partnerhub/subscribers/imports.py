@@ -35,14 +35,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
+import psycopg
 
 from partnerhub import ids
 from partnerhub.catalog import phones
 from partnerhub.errors import ApiError, InvalidValue, MissingField
 from partnerhub.kit.scope import Principal
-from partnerhub.models import Customer, Location, OrgUser
+from partnerhub.models import Customer, Location
 from partnerhub.models.base import utcnow
 from partnerhub.subscribers import service
 from partnerhub.subscribers.repository import (
@@ -196,6 +195,7 @@ class MemoryFacts(service.Facts):
         self.numbers: dict[str, NumberFact] = {}
         self.extensions: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
         self.counts: dict[str, int] = {}
+        self.parsed: dict[str, str | None] = {}
 
     @classmethod
     async def load(
@@ -214,9 +214,11 @@ class MemoryFacts(service.Facts):
         emails = {r.values.get("email", "").strip().lower() for r in rows} - {""}
         for user in await repo.users_with_email(emails):
             self.emails.setdefault(user.email, []).append(user)
-        wanted = {
-            e164 for r in rows if (e164 := phones.parse_e164(r.values.get("phone_number") or ""))
-        }
+        for r in rows:
+            raw = (r.values.get("phone_number") or "").strip()
+            if raw and raw not in self.parsed:
+                self.parsed[raw] = phones.parse_e164(raw)
+        wanted = {e164 for e164 in self.parsed.values() if e164}
         for fact in await repo.number_facts(customer.id, sorted(wanted)):
             self.numbers[fact.phone_number] = fact
         pairs: set[tuple[uuid.UUID, str]] = set()
@@ -258,6 +260,11 @@ class MemoryFacts(service.Facts):
 
     async def package_count(self, package: str) -> int:
         return self.counts.get(package, 0)
+
+    def parse_number(self, raw: str) -> str | None:
+        if raw in self.parsed:
+            return self.parsed[raw]
+        return super().parse_number(raw)
 
     def claim(self, user_id: uuid.UUID, plan: service.Plan) -> None:
         """Record a planned row, so that later rows see it as a request would."""
@@ -323,48 +330,75 @@ async def check(
 Progress = Callable[[int], Awaitable[None]]
 
 
+_COPY_COLUMNS = (
+    "id",
+    "partner_id",
+    "customer_id",
+    "org_id",
+    "email",
+    "first_name",
+    "last_name",
+    "roles",
+    "package",
+    "location_id",
+    "phone_number",
+    "extension",
+    "status",
+    "created",
+    "last_status_change",
+)
+
+
 async def write(
     repo: SubscriberRepository,
     customer: Customer,
     report: Report,
     progress: Progress | None = None,
-) -> list[dict[str, object]]:
-    """Insert the report's new subscribers in batches; returns the rows written."""
+) -> int:
+    """Insert the report's new subscribers with ``COPY`` in batches (inside the caller's
+    transaction); returns how many were written. A constraint the database enforces (a
+    concurrent request took a number meanwhile) gives the same clean error as a request."""
     now = utcnow()
     assert customer.org_id is not None
-    written: list[dict[str, object]] = []
-    for start in range(0, len(report.plans), BATCH):
-        batch = []
-        for _, plan in report.plans[start : start + BATCH]:
-            batch.append(
-                {
-                    "id": plan.user_id,
-                    "partner_id": customer.partner_id,
-                    "customer_id": customer.id,
-                    "org_id": customer.org_id,
-                    "email": plan.email,
-                    "first_name": plan.first_name,
-                    "last_name": plan.last_name,
-                    "roles": plan.roles,
-                    "package": plan.package,
-                    "location_id": plan.location_id,
-                    "phone_number": plan.phone_number,
-                    "extension": plan.extension,
-                    "status": plan.status,
-                    "created": now,
-                    "last_status_change": now,
-                }
-            )
-        try:
-            await repo.session.execute(insert(OrgUser), batch)
-        except IntegrityError as exc:
-            problem = service.integrity_problem(exc)
-            if problem is None:
-                raise
-            raise problem from None
-        written += batch
-        if progress is not None:
-            await progress(len(written))
+    connection = await repo.session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(raw, psycopg.AsyncConnection)
+    statement = f"COPY org_users ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    written = 0
+    try:
+        async with raw.cursor() as cursor:
+            for start in range(0, len(report.plans), BATCH):
+                batch = report.plans[start : start + BATCH]
+                async with cursor.copy(statement) as copy:
+                    for _, plan in batch:
+                        await copy.write_row(
+                            (
+                                plan.user_id,
+                                customer.partner_id,
+                                customer.id,
+                                customer.org_id,
+                                plan.email,
+                                plan.first_name,
+                                plan.last_name,
+                                plan.roles,
+                                plan.package,
+                                plan.location_id,
+                                plan.phone_number,
+                                plan.extension,
+                                plan.status,
+                                now,
+                                now,
+                            )
+                        )
+                written += len(batch)
+                if progress is not None:
+                    await progress(written)
+    except psycopg.errors.IntegrityError as exc:
+        name = getattr(exc.diag, "constraint_name", None) or ""
+        problem = service.constraint_problem(name)
+        if problem is None:
+            raise
+        raise problem from None
     return written
 
 

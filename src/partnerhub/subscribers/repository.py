@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, text, tuple_
+from sqlalchemy import ARRAY, Select, Text, Uuid, any_, delete, func, literal, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from partnerhub.kit.repository import Repository
@@ -59,6 +59,11 @@ class SubscriberFilters:
 
 
 PENDING = "pending_user_migration"
+
+
+def _texts(values: list[str]) -> Any:
+    """One array parameter (``= ANY(...)``) instead of thousands of ``IN`` placeholders."""
+    return literal(values, ARRAY(Text()))
 
 
 class SubscriberRepository(Repository):
@@ -109,7 +114,7 @@ class SubscriberRepository(Repository):
                 OrgUser.status,
                 OrgUser.package,
                 func.lower(OrgUser.email).label("email"),
-            ).where(func.lower(OrgUser.email).in_(chunk))
+            ).where(func.lower(OrgUser.email) == any_(_texts(chunk)))
             for row in await self.session.execute(stmt):
                 out.append(
                     EmailUser(
@@ -134,7 +139,10 @@ class SubscriberRepository(Repository):
             stmt = (
                 self.scoped(columns, PhoneNumber)
                 .outerjoin(OrgUser, OrgUser.phone_number == PhoneNumber.phone_number)
-                .where(PhoneNumber.customer_id == customer_id, PhoneNumber.phone_number.in_(chunk))
+                .where(
+                    PhoneNumber.customer_id == customer_id,
+                    PhoneNumber.phone_number == any_(_texts(chunk)),
+                )
             )
             out += [NumberFact(*row) for row in await self.session.execute(stmt)]
         return out
@@ -145,11 +153,14 @@ class SubscriberRepository(Repository):
         out: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
         for start in range(0, len(pairs), 5000):
             chunk = pairs[start : start + 5000]
+            wanted = set(chunk)
+            locations = sorted({loc for loc, _ in chunk}, key=str)
             stmt = select(OrgUser.location_id, OrgUser.extension, OrgUser.id).where(
-                tuple_(OrgUser.location_id, OrgUser.extension).in_(chunk)
+                OrgUser.location_id == any_(literal(locations, ARRAY(Uuid()))),
+                OrgUser.extension == any_(_texts(sorted({ext for _, ext in chunk}))),
             )
             for loc, ext, uid in await self.session.execute(stmt):
-                if loc is not None and ext is not None:
+                if loc is not None and ext is not None and (loc, ext) in wanted:
                     out[(loc, ext)] = uid
         return out
 
@@ -181,7 +192,7 @@ class SubscriberRepository(Repository):
         for start in range(0, len(emails), 5000):
             chunk = [e.lower() for e in emails[start : start + 5000]]
             stmt = self.scoped(select(OrgUser), OrgUser).where(
-                OrgUser.customer_id == customer_id, func.lower(OrgUser.email).in_(chunk)
+                OrgUser.customer_id == customer_id, func.lower(OrgUser.email) == any_(_texts(chunk))
             )
             out += list((await self.session.execute(stmt)).scalars())
         return out

@@ -28,6 +28,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
@@ -184,6 +185,12 @@ class Facts:
     async def package_count(self, package: str) -> int:
         raise NotImplementedError
 
+    def parse_number(self, raw: str) -> str | None:
+        """The E.164 form of ``raw`` (``None`` if invalid)."""
+        from partnerhub.catalog import phones
+
+        return phones.parse_e164(raw)
+
 
 class DbFacts(Facts):
     """Facts read from the database, for one request."""
@@ -231,17 +238,24 @@ def _text(value: str | None) -> str | None:
     return text or None
 
 
+@lru_cache(maxsize=64)  # bounded: a row's email is checked twice in a row (bulk import)
+def _valid_email(text: str) -> str | None:
+    try:
+        return str(validate_email(text, check_deliverability=False).normalized).lower()
+    except EmailNotValidError:
+        return None
+
+
 def check_email(raw: str | None, name: str = "email") -> str:
     text = _text(raw)
     if text is None:
         raise MissingField("is required", field=name)
     if len(text) > 320:
         raise InvalidValue("at most 320 characters", field=name)
-    try:
-        valid = validate_email(text, check_deliverability=False)
-    except EmailNotValidError:
-        raise InvalidValue(f"'{text}' is not a valid email address", field=name) from None
-    return valid.normalized.lower()
+    valid = _valid_email(text)
+    if valid is None:
+        raise InvalidValue(f"'{text}' is not a valid email address", field=name)
+    return valid
 
 
 def choose_package(inp: SubscriberInput) -> str:
@@ -393,9 +407,7 @@ async def check_email_free(
 async def check_number(
     facts: Facts, location: Location, raw: str, self_id: uuid.UUID | None
 ) -> str:
-    from partnerhub.catalog import phones
-
-    e164 = phones.parse_e164(raw)
+    e164 = facts.parse_number(raw)
     if e164 is None:
         raise NumberError(f"'{raw}' is not a valid E.164 phone number", field="phone_number")
     fact = await facts.number(e164)
@@ -537,7 +549,11 @@ def new_user(customer: Customer, plan: Plan, now: datetime | None = None) -> Org
 
 def integrity_problem(exc: IntegrityError) -> ApiError | None:
     """The clean error for a constraint the database enforced (a lost race)."""
-    name = violated_constraint(exc)
+    return constraint_problem(violated_constraint(exc))
+
+
+def constraint_problem(name: str) -> ApiError | None:
+    """The clean error for the violated constraint ``name`` (``None`` if not ours)."""
     if name == "uq_org_users_phone_number":
         return NumberError("the number is already assigned", field="phone_number")
     if name == "fk_org_users_location_number_phone_numbers":

@@ -211,6 +211,7 @@ def upgrade() -> None:
         ["location_id", "phone_number"],
         ["location_id", "phone_number"],
     )
+    op.create_index("ix_org_users_email", "org_users", [sa.literal_column("lower(email)")])
     op.drop_index("uq_org_users_email", table_name="org_users")
     op.create_index(
         "uq_org_users_email",
@@ -223,6 +224,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM org_users WHERE status = 'pending_user_migration'")
+    op.drop_index("ix_org_users_email", table_name="org_users")
     op.drop_index("uq_org_users_email", table_name="org_users")
     op.create_index(
         "uq_org_users_email", "org_users", [sa.literal_column("lower(email)")], unique=True

@@ -59,6 +59,23 @@
     }, 1000);
   }
 
+  // Set-up pages: a phone-number select offers only the numbers of the chosen location.
+  function followLocation(select) {
+    var source = document.getElementById(select.getAttribute("data-numbers-for"));
+    if (!source) { return; }
+    var apply = function () {
+      select.querySelectorAll("optgroup[data-location]").forEach(function (group) {
+        var match = group.getAttribute("data-location") === source.value;
+        group.hidden = !match;
+        group.disabled = !match;
+      });
+      var current = select.options[select.selectedIndex];
+      if (current && current.parentNode && current.parentNode.disabled) { select.value = ""; }
+    };
+    source.addEventListener("change", apply);
+    apply();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -87,5 +104,6 @@
     if (autopost) { autopost.submit(); }
     // Customer pages: refresh the live part while the customer is being provisioned.
     document.querySelectorAll("[data-poll]").forEach(function (el) { pollLive(el); });
+    document.querySelectorAll("select[data-numbers-for]").forEach(followLocation);
   });
 })();
