@@ -18,8 +18,8 @@ def test_migrated_schema_matches_models(database_url: str) -> None:
                 conn,
                 opts={
                     # procrastinate's tables belong to procrastinate, not to our models.
-                    "include_name": lambda name, type_, parent: not (
-                        type_ == "table" and (name or "").startswith("procrastinate_")
+                    "include_name": lambda name, type_, parent: (
+                        not (type_ == "table" and (name or "").startswith("procrastinate_"))
                     )
                 },
             )

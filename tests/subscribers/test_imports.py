@@ -205,3 +205,40 @@ async def test_a_number_taken_meanwhile_fails_the_whole_write(
             await session.rollback()
     assert caught is not None and caught.code == 1013
     assert await users(db) == 1
+
+
+async def test_lost_job_is_reconciled_and_runs_once(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, stocked: Setup
+) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+
+    from partnerhub.subscribers import tasks
+
+    token = await tenant.token(SUB_WRITE)
+    text_csv = "email,package\n" + "".join(f"r{i}@c.example,webex_meetings\n" for i in range(30))
+    accepted = await client.post(
+        f"/v1/partner/customers/{stocked.id}/imports",
+        json={"csv": text_csv},
+        headers=bearer(token),
+    )
+    assert accepted.status_code == 202
+    async with db.transaction() as session:
+        # The process died between commit and defer: no job, and the import is old enough.
+        await session.execute(text("DELETE FROM procrastinate_jobs"))
+        await session.execute(
+            text("UPDATE subscriber_imports SET created = now() - interval '1 minute'")
+        )
+    reconciled = await tasks.reconcile_now()
+    assert len(reconciled) == 1
+    assert await tasks.reconcile_now() == []  # its job is waiting now
+    # Two runs at once (the job and, say, a CLI run): one does the work.
+    results = await asyncio.gather(
+        tasks.perform(db, reconciled[0]), tasks.perform(db, reconciled[0])
+    )
+    assert [r.status for r in results if r is not None].count("succeeded") >= 1
+    await run_jobs()
+    done = (await client.get(accepted.headers["Location"], headers=bearer(token))).json()
+    assert (done["status"], done["createdCount"]) == ("succeeded", 30)
+    assert await users(db) == 30

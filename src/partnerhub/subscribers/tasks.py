@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Status
-from sqlalchemy import text, update
+from sqlalchemy import func, select, text, update
 
 from partnerhub import runtime
 from partnerhub.db import Database
@@ -59,26 +59,32 @@ async def enqueue(import_id: uuid.UUID, customer_id: uuid.UUID) -> None:
 OnProgress = Callable[[int, int], Awaitable[None] | None]
 
 
+async def _set(db: Database, import_id: uuid.UUID, **values: object) -> None:
+    """Update the import row in its own short transaction (visible at once)."""
+    async with db.transaction() as session:
+        await session.execute(
+            update(SubscriberImport).where(SubscriberImport.id == import_id).values(**values)
+        )
+
+
+async def _reload(db: Database, import_id: uuid.UUID) -> SubscriberImport | None:
+    async with db.transaction() as session:
+        return await session.get(SubscriberImport, import_id)
+
+
 async def perform(
     db: Database, import_id: uuid.UUID, on_progress: OnProgress | None = None
 ) -> SubscriberImport | None:
-    """Run one import to its end (``succeeded`` or ``failed``); returns the final row."""
-    async with db.transaction() as session:
-        record = await session.get(SubscriberImport, import_id, with_for_update=True)
-        if record is None or record.status not in ("queued", "running"):
-            return record
-        record.status = "running"
-        record.processed = 0
-        source, customer_id, partner_id = record.source, record.customer_id, record.partner_id
+    """Run one import to its end (``succeeded`` or ``failed``); returns the final row.
+
+    One run at a time per import: the run holds a transaction-level advisory lock on the
+    import for its whole (single) transaction; a second run (a re-deferred job, or the CLI
+    and a worker) finds it taken and returns at once.
+    """
     total = 0
 
     async def progress(done: int) -> None:
-        async with db.transaction() as session:
-            await session.execute(
-                update(SubscriberImport)
-                .where(SubscriberImport.id == import_id)
-                .values(processed=done)
-            )
+        await _set(db, import_id, processed=done)
         if on_progress is not None:
             result = on_progress(done, total)
             if result is not None:
@@ -87,13 +93,23 @@ async def perform(
     failure: list[dict[str, object]] = []
     try:
         async with db.transaction() as session:
-            repo = SubscriberRepository(session, system_principal(partner_id))
-            customer = await session.get(Customer, customer_id)
+            locked = await session.scalar(
+                select(
+                    func.pg_try_advisory_xact_lock(func.hashtextextended(f"import:{import_id}", 0))
+                )
+            )
+            record = await session.get(SubscriberImport, import_id) if locked else None
+            if record is None or record.status not in ("queued", "running"):
+                return record or await _reload(db, import_id)
+            await _set(db, import_id, status="running", processed=0)
+            repo = SubscriberRepository(session, system_principal(record.partner_id))
+            customer = await session.get(Customer, record.customer_id)
             if customer is None:
                 raise ApiError("the customer no longer exists", status=404, code=1100)
-            rows = imports.parse_csv(source)
+            rows = imports.parse_csv(record.source)
             total = len(rows)
             report = await imports.check(repo, customer, rows, repo.principal)
+            del rows
             if report.errors:
                 failure = [
                     {"row": e.row, "column": e.column, "message": e.message, "errorCode": e.code}
@@ -120,14 +136,8 @@ async def perform(
     except ApiError as exc:
         failure = [{"row": 0, "column": "", "message": exc.description, "errorCode": exc.code}]
     if failure:
-        async with db.transaction() as session:
-            await session.execute(
-                update(SubscriberImport)
-                .where(SubscriberImport.id == import_id)
-                .values(status="failed", processed=0, errors=failure, finished=utcnow())
-            )
-    async with db.transaction() as session:
-        return await session.get(SubscriberImport, import_id)
+        await _set(db, import_id, status="failed", processed=0, errors=failure, finished=utcnow())
+    return await _reload(db, import_id)
 
 
 class _Failed(Exception):
@@ -139,6 +149,11 @@ _STUCK = text(
     SELECT i.id, i.customer_id FROM subscriber_imports i
     WHERE i.status IN ('queued', 'running')
       AND i.created < now() - interval '30 seconds'
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_locks l
+          WHERE l.locktype = 'advisory'
+            AND ((l.classid::bigint << 32) | l.objid::bigint)
+                = hashtextextended('import:' || i.id::text, 0))
       AND NOT EXISTS (
           SELECT 1 FROM procrastinate_jobs j
           WHERE j.queueing_lock = 'import:' || i.id::text AND j.status IN ('todo', 'doing'))
