@@ -31,8 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import backends, runtime
@@ -44,10 +42,11 @@ from partnerhub.backends import (
     TransientError,
 )
 from partnerhub.catalog import packages as catalog
+from partnerhub.customers.repository import insert_org_user_once, lock_customer
 from partnerhub.customers.service import BUSY, EMAIL_TAKEN_CODE, FAILED_CODE, WARNING_CODE
 from partnerhub.db import Database
 from partnerhub.identity import org_auth
-from partnerhub.models import Customer, CustomerEvent, OrgUser
+from partnerhub.models import Customer, CustomerEvent
 from partnerhub.models.base import utcnow
 from partnerhub.notifications import service as notifications
 
@@ -114,8 +113,7 @@ def _event(
 
 
 async def _locked(session: AsyncSession, snap: Snapshot) -> Customer:
-    stmt = select(Customer).where(Customer.id == snap.id).with_for_update()
-    c = (await session.execute(stmt)).scalar_one_or_none()
+    c = await lock_customer(session, snap.id)
     if c is None or c.status != snap.status:
         raise _Stale()
     return c
@@ -376,27 +374,21 @@ async def _first_administrator(session: AsyncSession, c: Customer) -> uuid.UUID 
         return None
     package = catalog.highest_tier(c.packages or [])
     user_id = uuid.uuid4()
-    inserted = (
-        await session.execute(
-            insert(OrgUser)
-            .values(
-                id=user_id,
-                partner_id=c.partner_id,
-                customer_id=c.id,
-                org_id=c.org_id,
-                email=c.primary_email.lower(),
-                first_name=None,
-                last_name=None,
-                roles=["full_admin"],
-                package=package,
-                status="provisioned",
-                created=utcnow(),
-                last_status_change=utcnow(),
-            )
-            .on_conflict_do_nothing()
-            .returning(OrgUser.id)
-        )
-    ).scalar_one_or_none()
+    inserted = await insert_org_user_once(
+        session,
+        id=user_id,
+        partner_id=c.partner_id,
+        customer_id=c.id,
+        org_id=c.org_id,
+        email=c.primary_email.lower(),
+        first_name=None,
+        last_name=None,
+        roles=["full_admin"],
+        package=package,
+        status="provisioned",
+        created=utcnow(),
+        last_status_change=utcnow(),
+    )
     if inserted is None:
         description = (
             f"customerInfo.primaryEmail: '{c.primary_email}' already belongs to a user; "

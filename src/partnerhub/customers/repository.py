@@ -11,7 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, false, func, select
+from sqlalchemy import exists, false, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from partnerhub.kit.repository import Repository
@@ -142,3 +144,42 @@ class CustomerRepository(Repository):
                 created=utcnow(),
             )
         )
+
+
+# --- system look-ups of the provisioning machinery (no principal: jobs act for every partner)
+
+_STUCK = text(
+    """
+    SELECT c.id FROM customers c
+    WHERE c.status = ANY(:busy)
+      AND c.last_status_change < now() - make_interval(secs => :grace)
+      AND NOT EXISTS (
+          SELECT 1 FROM procrastinate_jobs j
+          WHERE j.queueing_lock = 'customer:' || c.id::text AND j.status = 'todo')
+      AND NOT EXISTS (
+          SELECT 1 FROM procrastinate_jobs j
+          WHERE j.lock = 'customer:' || c.id::text AND j.status = 'doing')
+    ORDER BY c.last_status_change
+    LIMIT :limit
+    """
+)
+
+
+async def stuck_customers(
+    session: AsyncSession, busy: list[str], grace_seconds: float, limit: int
+) -> list[uuid.UUID]:
+    """Busy customers with no queued or running job, settled for ``grace_seconds``."""
+    rows = await session.execute(_STUCK, {"busy": busy, "grace": grace_seconds, "limit": limit})
+    return [row[0] for row in rows]
+
+
+async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer | None:
+    """The customer row, locked FOR UPDATE until the transaction ends."""
+    stmt = select(Customer).where(Customer.id == customer_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_org_user_once(session: AsyncSession, **values: Any) -> uuid.UUID | None:
+    """Insert an organization user unless the email is taken; its id, or None."""
+    stmt = insert(OrgUser).values(**values).on_conflict_do_nothing().returning(OrgUser.id)
+    return (await session.execute(stmt)).scalar_one_or_none()

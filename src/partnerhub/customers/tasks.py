@@ -10,11 +10,11 @@ from procrastinate import JobContext
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Job, Status
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
-from sqlalchemy import text
 
 from partnerhub import runtime
 from partnerhub.config import get_settings
 from partnerhub.customers import provisioning
+from partnerhub.customers.repository import stuck_customers
 from partnerhub.customers.service import BUSY
 from partnerhub.jobs import app
 from partnerhub.kit import idempotency
@@ -67,23 +67,6 @@ async def enqueue(customer_id: uuid.UUID) -> None:
         )
 
 
-_STUCK = text(
-    """
-    SELECT c.id FROM customers c
-    WHERE c.status = ANY(:busy)
-      AND c.last_status_change < now() - make_interval(secs => :grace)
-      AND NOT EXISTS (
-          SELECT 1 FROM procrastinate_jobs j
-          WHERE j.queueing_lock = 'customer:' || c.id::text AND j.status = 'todo')
-      AND NOT EXISTS (
-          SELECT 1 FROM procrastinate_jobs j
-          WHERE j.lock = 'customer:' || c.id::text AND j.status = 'doing')
-    ORDER BY c.last_status_change
-    LIMIT :limit
-    """
-)
-
-
 async def reconcile_now(grace_seconds: float = 5.0, limit: int = 1000) -> list[uuid.UUID]:
     """Finish jobs of dead workers, then defer a job for every busy customer that has none.
 
@@ -101,10 +84,7 @@ async def reconcile_now(grace_seconds: float = 5.0, limit: int = 1000) -> list[u
                     job.id, status=Status.FAILED, delete_job=False
                 )
     async with runtime.database().transaction() as session:
-        rows = await session.execute(
-            _STUCK, {"busy": sorted(BUSY), "grace": grace_seconds, "limit": limit}
-        )
-        stuck = [row[0] for row in rows]
+        stuck = await stuck_customers(session, sorted(BUSY), grace_seconds, limit)
     for customer_id in stuck:
         await enqueue(customer_id)
     return stuck

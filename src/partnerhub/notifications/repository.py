@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.kit.repository import Repository
@@ -56,3 +58,23 @@ async def pending_before(
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def insert_once(session: AsyncSession, **values: Any) -> uuid.UUID | None:
+    """Insert an outbox row unless its ``dedupe_key`` exists; its id, or None."""
+    stmt = (
+        insert(OutboxEmail)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxEmail.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def by_id(session: AsyncSession, email_id: uuid.UUID) -> OutboxEmail | None:
+    """An outbox row of any partner (the delivery job's own look-up)."""
+    return await session.get(OutboxEmail, email_id)
+
+
+async def set_delivery(session: AsyncSession, email_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(update(OutboxEmail).where(OutboxEmail.id == email_id).values(**values))

@@ -23,8 +23,6 @@ from typing import Any
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import runtime
@@ -32,6 +30,7 @@ from partnerhub.catalog.languages import normalize_language
 from partnerhub.config import Settings
 from partnerhub.models import OutboxEmail
 from partnerhub.models.base import utcnow
+from partnerhub.notifications import repository
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_LANGUAGE = "en"
@@ -107,28 +106,23 @@ async def queue(
     """Write an email to the outbox; returns its id, or None when ``dedupe_key`` exists."""
     settings = runtime.settings()
     rendered = render(kind, language, context)
-    stmt = (
-        insert(OutboxEmail)
-        .values(
-            id=uuid.uuid4(),
-            partner_id=partner_id,
-            customer_id=customer_id,
-            dedupe_key=dedupe_key,
-            kind=kind,
-            to_address=to,
-            from_address=sender(settings, from_name),
-            subject=rendered.subject,
-            body_text=rendered.text,
-            body_html=rendered.html,
-            language=language,
-            status="pending" if smtp_configured(settings) else "stored",
-            attempts=0,
-            created=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(OutboxEmail.id)
+    return await repository.insert_once(
+        session,
+        id=uuid.uuid4(),
+        partner_id=partner_id,
+        customer_id=customer_id,
+        dedupe_key=dedupe_key,
+        kind=kind,
+        to_address=to,
+        from_address=sender(settings, from_name),
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        language=language,
+        status="pending" if smtp_configured(settings) else "stored",
+        attempts=0,
+        created=utcnow(),
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 def message_of(mail: OutboxEmail) -> EmailMessage:
@@ -164,9 +158,7 @@ async def deliver(email_id: uuid.UUID) -> str:
     settings = runtime.settings()
     db = runtime.database()
     async with db.transaction() as session:
-        mail = (
-            await session.execute(select(OutboxEmail).where(OutboxEmail.id == email_id))
-        ).scalar_one_or_none()
+        mail = await repository.by_id(session, email_id)
         if mail is None or mail.status != "pending":
             return mail.status if mail else "missing"
         if not smtp_configured(settings):
@@ -179,18 +171,19 @@ async def deliver(email_id: uuid.UUID) -> str:
         attempts = mail.attempts + 1
         status = "failed" if attempts >= MAX_ATTEMPTS else "pending"
         async with db.transaction() as session:
-            await session.execute(
-                update(OutboxEmail)
-                .where(OutboxEmail.id == email_id)
-                .values(attempts=attempts, status=status, last_error=str(exc)[:1000])
+            await repository.set_delivery(
+                session, email_id, attempts=attempts, status=status, last_error=str(exc)[:1000]
             )
         if status == "pending":
             raise
         return status
     async with db.transaction() as session:
-        await session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.id == email_id)
-            .values(status="sent", sent=utcnow(), attempts=mail.attempts + 1, last_error=None)
+        await repository.set_delivery(
+            session,
+            email_id,
+            status="sent",
+            sent=utcnow(),
+            attempts=mail.attempts + 1,
+            last_error=None,
         )
     return "sent"
