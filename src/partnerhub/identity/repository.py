@@ -33,10 +33,10 @@ class CredentialRepository:
         stmt = select(ApiToken).where(ApiToken.token_hash == token_hash)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def live_token(self, token_hash: bytes, now: datetime) -> ApiToken | None:
-        """The token with this hash if it is unrevoked, unexpired and its partner exists."""
+    async def live_token(self, token_hash: bytes, now: datetime) -> tuple[ApiToken, Partner] | None:
+        """The token with this hash and its partner, if unrevoked and unexpired."""
         stmt = (
-            select(ApiToken)
+            select(ApiToken, Partner)
             .join(Partner, Partner.id == ApiToken.partner_id)
             .where(
                 ApiToken.token_hash == token_hash,
@@ -44,7 +44,8 @@ class CredentialRepository:
                 (ApiToken.expires.is_(None)) | (ApiToken.expires > now),
             )
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        row = (await self.session.execute(stmt)).one_or_none()
+        return (row[0], row[1]) if row is not None else None
 
     async def touch_token(self, token_id: uuid.UUID, when: datetime) -> None:
         await self.session.execute(

@@ -143,9 +143,10 @@ async def authenticate_bearer(session: AsyncSession, authorization: str | None) 
         raise Unauthorized("Authorization header must be 'Bearer <token>'")
     repo = CredentialRepository(session)
     now = utcnow()
-    token = await repo.live_token(hash_secret(secret), now)
-    if token is None:
+    found = await repo.live_token(hash_secret(secret), now)
+    if found is None:
         raise Unauthorized("The access token is invalid, expired or revoked")
+    token, partner = found
     if token.last_used is None or now - token.last_used > timedelta(minutes=1):
         await repo.touch_token(token.id, now)
     return Principal(
@@ -156,6 +157,7 @@ async def authenticate_bearer(session: AsyncSession, authorization: str | None) 
         actor_email=None,
         role=None,
         scopes=frozenset(token.scopes),
+        suspended=partner.parent_id is not None and partner.provisioning_state == "suspended",
     )
 
 

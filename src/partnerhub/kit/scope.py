@@ -22,6 +22,8 @@ class Principal:
     actor_email: str | None
     role: str | None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # The credential's own partner is a suspended sub-partner (read and delete only).
+    suspended: bool = False
 
     def has(self, scope: str) -> bool:
         return scope in implied(self.scopes)
@@ -31,8 +33,8 @@ class Principal:
         if not any(self.has(s) for s in scopes):
             raise Forbidden(f"Missing scope: {' or '.join(scopes)}")
 
-    def acting_for(self, partner_id: uuid.UUID) -> Principal:
-        return replace(self, partner_id=partner_id)
+    def acting_for(self, partner_id: uuid.UUID, suspended: bool = False) -> Principal:
+        return replace(self, partner_id=partner_id, suspended=suspended)
 
     @property
     def acting_for_sub_partner(self) -> bool:

@@ -30,10 +30,13 @@ async def wholesale_principal(
     """Dependency: the bearer token's principal, switched to the sub-partner named by
     ``onBehalfOfSubPartnerOrgId`` (404 if it is not a sub-partner of the caller; 403 when a
     suspended sub-partner tries anything but reading or deleting)."""
-    async with unit_of_work(request) as session:
-        acting = await service.acting_principal(
-            PartnerRepository(session, principal), on_behalf_of, request.method
-        )
+    if on_behalf_of is None:  # the common case needs no database round trip
+        acting = service.refuse_if_suspended(principal, request.method)
+    else:
+        async with unit_of_work(request) as session:
+            acting = await service.acting_principal(
+                PartnerRepository(session, principal), on_behalf_of, request.method
+            )
     request.state.principal = acting
     request.state.on_behalf_of = on_behalf_of.strip() if on_behalf_of else None
     return acting

@@ -11,9 +11,6 @@ from partnerhub.models import Partner, Template
 
 
 class PartnerRepository(Repository):
-    async def acting_partner(self) -> Partner | None:
-        return await self.session.get(Partner, self.principal.partner_id)
-
     async def sub_partner(self, partner_id: uuid.UUID) -> Partner | None:
         """A direct sub-partner of the acting partner (None for anyone else)."""
         stmt = select(Partner).where(

@@ -50,18 +50,13 @@ async def acting_principal(
                 "onBehalfOfSubPartnerOrgId: no sub-partner of yours has this organization id",
                 field="onBehalfOfSubPartnerOrgId",
             )
-        acting: Partner | None = sub
-        principal = principal.acting_for(sub.id)
-    elif method.upper() in ALLOWED_WHEN_SUSPENDED:
-        return principal
-    else:
-        acting = await repo.acting_partner()
-    if (
-        acting is not None
-        and acting.parent_id is not None
-        and acting.provisioning_state == SUSPENDED
-        and method.upper() not in ALLOWED_WHEN_SUSPENDED
-    ):
+        principal = principal.acting_for(sub.id, suspended=sub.provisioning_state == SUSPENDED)
+    return refuse_if_suspended(principal, method)
+
+
+def refuse_if_suspended(principal: Principal, method: str) -> Principal:
+    """A suspended sub-partner may read and delete only (403 otherwise)."""
+    if principal.suspended and method.upper() not in ALLOWED_WHEN_SUSPENDED:
         raise Forbidden("The sub-partner is suspended: it can only delete customers")
     return principal
 
