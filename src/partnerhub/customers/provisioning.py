@@ -46,6 +46,7 @@ from partnerhub.customers.repository import insert_org_user_once, lock_customer
 from partnerhub.customers.service import BUSY, EMAIL_TAKEN_CODE, FAILED_CODE, WARNING_CODE
 from partnerhub.db import Database
 from partnerhub.identity import org_auth
+from partnerhub.locations.service import ensure_hq_location
 from partnerhub.models import Customer, CustomerEvent
 from partnerhub.models.base import utcnow
 from partnerhub.notifications import service as notifications
@@ -126,7 +127,15 @@ async def _apply(db: Database, snap: Snapshot, changes: list[Change]) -> None:
         c = await _locked(session, snap)
         for change in changes:
             change(c)
+        await _materialize_hq(session, c)
     changes.clear()
+
+
+async def _materialize_hq(session: AsyncSession, c: Customer) -> None:
+    """Create the recorded HQ location and its numbers once the organization exists
+    (idempotent: later calls only add recorded numbers still missing)."""
+    if c.hq_location and c.org_id is not None:
+        await ensure_hq_location(session, c)
 
 
 # --- changes to a customer's resource details ----------------------------------------------
@@ -342,6 +351,7 @@ async def _finish(db: Database, snap: Snapshot, pending: list[Change]) -> None:
         c = await _locked(session, snap)
         for change in pending:
             change(c)
+        await _materialize_hq(session, c)
         if c.org_id is not None:
             email_id = await _first_administrator(session, c)
         _settle(session, c, _outcome(c))

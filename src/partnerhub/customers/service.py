@@ -552,7 +552,12 @@ async def provision(repo: CustomerRepository, body: dict[str, Any]) -> Customer:
         address=checked.address,
         packages=checked.packages,
         provisioning_parameters=checked.parameters,
-        settings=template_snapshot(template, admin_email),
+        settings={
+            **template_snapshot(template, admin_email),
+            # S26: administrators keep the package tier the organization was created with,
+            # even when a later PUT changes the customer's packages.
+            "creationPackage": packages.highest_tier(checked.packages),
+        },
         resource_details={
             "packages": [_entry(p, "provisioning") for p in checked.packages],
             "attachedOrganization": checked.org_id is not None,
