@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -97,6 +96,8 @@ def create_app(
             return web.error_response(request, 503, [("The database is unavailable", 1600)])
         return JSONResponse({"status": "ready"})
 
+    from partnerhub.assistance import api as assistance_api
+    from partnerhub.assistance import views as assistance_views
     from partnerhub.customer_portal import views as customer_portal_views
     from partnerhub.customers import api as customers_api
     from partnerhub.customers import views as customers_views
@@ -112,6 +113,7 @@ def create_app(
     from partnerhub.sso import api as sso_api
     from partnerhub.sso import views as sso_views
     from partnerhub.subscribers import api as subscribers_api
+    from partnerhub.subscribers import import_views as subscribers_import_views
     from partnerhub.subscribers import setup_views as subscribers_setup_views
     from partnerhub.subscribers import views as subscribers_views
     from partnerhub.templates import api as templates_api
@@ -139,29 +141,11 @@ def create_app(
     app.include_router(signin_views.router)
     # before the customer portal: its /org/{customer}/users/... pages are more specific
     app.include_router(subscribers_setup_views.router)
+    app.include_router(subscribers_import_views.router)
+    app.include_router(assistance_views.router)
+    app.include_router(assistance_api.router)
     app.include_router(customer_portal_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if not web.is_api_path(request.url.path) or request.url.path == "/docs":
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            if request.url.path != "/docs":
-                response.headers.setdefault(
-                    "Content-Security-Policy",
-                    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                    "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
-                )
-        if request.url.scheme == "https":
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "public, max-age=3600")
-        elif not web.is_api_path(request.url.path):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
     # Outermost: tracking ids, 413 and 415 for every path, before routing.
     app.add_middleware(web.HttpGuard, max_body=settings.max_body_bytes)

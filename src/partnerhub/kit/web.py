@@ -48,8 +48,32 @@ def error_response(
     return JSONResponse(error_body(errors, tid), status_code=status, headers=headers)
 
 
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def security_headers(path: str, https: bool) -> list[tuple[bytes, bytes]]:
+    """Headers every response gets unless the app set them itself (see docs/security.md)."""
+    headers = [(b"x-content-type-options", b"nosniff")]
+    api = is_api_path(path)
+    if not api or path == "/docs":
+        headers += [(b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin")]
+        if path != "/docs":  # Swagger UI loads its own inline bootstrap script
+            headers.append((b"content-security-policy", CSP.encode()))
+    if https:
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+    if path.startswith("/static/"):
+        headers.append((b"cache-control", b"public, max-age=3600"))
+    elif not api:
+        headers.append((b"cache-control", b"no-store"))
+    return headers
+
+
 class HttpGuard:
-    """Pure ASGI middleware: TrackingID echo, body size limit (413), JSON-only API bodies (415).
+    """Pure ASGI middleware: TrackingID echo, security headers, body size limit (413),
+    JSON-only API bodies (415).
 
     Runs before routing so that every error path, even one FastAPI never sees, answers in the
     contract's shape.
@@ -72,11 +96,15 @@ class HttpGuard:
 
         started = False
 
+        extra = security_headers(path, scope.get("scheme") == "https")
+
         async def send_with_tracking(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 raw = list(message.get("headers", []))
+                present = {k.lower() for k, _ in raw}
+                raw.extend((k, v) for k, v in extra if k not in present)
                 raw.append((b"trackingid", tid.encode("latin-1", "replace")))
                 message["headers"] = raw
             await send(message)
