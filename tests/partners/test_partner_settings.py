@@ -17,6 +17,7 @@ async def test_read_and_replace(client: httpx.AsyncClient, tenant: Tenant) -> No
         "name": "Acme",
         "pstnProviders": ["PSTN Co"],
         "offers": {"wholesale": True, "hostedCalling": False},
+        "supportEmail": None,
     }
     put = await client.put(
         URL,
@@ -24,6 +25,7 @@ async def test_read_and_replace(client: httpx.AsyncClient, tenant: Tenant) -> No
             "name": "Acme Telecom",
             "pstnProviders": [" Tel A ", "Tel B", "tel b", ""],
             "offers": {"hostedCalling": True},
+            "supportEmail": " Support@Acme.example ",
         },
         headers=token,
     )
@@ -32,7 +34,12 @@ async def test_read_and_replace(client: httpx.AsyncClient, tenant: Tenant) -> No
         "name": "Acme Telecom",
         "pstnProviders": ["Tel A", "Tel B"],
         "offers": {"wholesale": True, "hostedCalling": True},
+        "supportEmail": "support@acme.example",
     }
+    bad = await client.put(
+        URL, json={"name": "Acme Telecom", "supportEmail": "not-an-address"}, headers=token
+    )
+    assert_error(bad, 400, 1003)
     # The template rules follow: the new provider and platform calling are now accepted.
     created = await client.post(
         "/v1/partner/templates",

@@ -6,6 +6,7 @@ from partnerhub.models.customer import Customer
 from partnerhub.models.customer_event import CustomerEvent
 from partnerhub.models.idempotency_key import IdempotencyKey
 from partnerhub.models.identity_link import IdentityLink
+from partnerhub.models.installation_request import InstallationRequest
 from partnerhub.models.location import Location
 from partnerhub.models.oidc_provider import OidcProvider
 from partnerhub.models.org_credential import OrgCredential
@@ -32,6 +33,7 @@ __all__ = [
     "CustomerEvent",
     "IdempotencyKey",
     "IdentityLink",
+    "InstallationRequest",
     "Location",
     "OidcProvider",
     "OrgCredential",

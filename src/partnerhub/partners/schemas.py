@@ -31,6 +31,7 @@ class PartnerSettingsIn(InputSchema):
     name: str = Field(max_length=200)
     pstn_providers: list[str] = Field(default_factory=list, max_length=200)
     offers: OffersIn = Field(default_factory=OffersIn)
+    support_email: str | None = Field(default=None, max_length=320)
 
 
 class OffersOut(Schema):
@@ -42,3 +43,4 @@ class PartnerSettingsOut(Schema):
     name: str
     pstn_providers: list[str]
     offers: OffersOut
+    support_email: str | None = None

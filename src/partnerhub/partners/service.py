@@ -88,6 +88,7 @@ class PartnerSettings:
     name: str
     pstn_providers: list[str] = field(default_factory=list)
     hosted_calling: bool = False
+    support_email: str | None = None  # where installation assistance requests are emailed
 
     @property
     def wholesale(self) -> bool:
@@ -101,6 +102,7 @@ class PartnerSettings:
             name=partner.name,
             pstn_providers=list(settings.get("pstnProviders") or []),
             hosted_calling=bool(offers.get("hostedCalling")),
+            support_email=settings.get("supportEmail") or None,
         )
 
 
@@ -131,6 +133,18 @@ def _clean_providers(raw: list[str]) -> list[str]:
     return list(seen.values())
 
 
+def _clean_support_email(raw: str | None) -> str | None:
+    """A valid address, or None (blank): installation requests are then only stored."""
+    from partnerhub.subscribers.service import check_email
+
+    if not (raw or "").strip():
+        return None
+    try:
+        return check_email(raw, "support_email")
+    except ApiError as exc:
+        raise InvalidValue(f"supportEmail: {exc.description}", field="support_email") from None
+
+
 async def update_settings(repo: PartnerRepository, new: PartnerSettings) -> PartnerSettings:
     """Replace the settings. A provider still named by a template cannot be removed, and the
     hosted-calling offer cannot be switched off while templates allow platform calling."""
@@ -144,6 +158,7 @@ async def update_settings(repo: PartnerRepository, new: PartnerSettings) -> Part
     if len(name) > 200:
         raise InvalidValue("name: at most 200 characters", field="name")
     providers = _clean_providers(new.pstn_providers)
+    support_email = _clean_support_email(new.support_email)
     current = PartnerSettings.of(partner)
     problems: list[ApiError] = []
     for removed in set(current.pstn_providers) - set(providers):
@@ -173,6 +188,7 @@ async def update_settings(repo: PartnerRepository, new: PartnerSettings) -> Part
         **(partner.settings or {}),
         "pstnProviders": providers,
         "offers": {"wholesale": True, "hostedCalling": bool(new.hosted_calling)},
+        "supportEmail": support_email,
     }
     await repo.session.flush()
     return PartnerSettings.of(partner)

@@ -19,6 +19,7 @@ def present(settings: PartnerSettings) -> dict[str, object]:
         name=settings.name,
         pstn_providers=settings.pstn_providers,
         offers=OffersOut(wholesale=settings.wholesale, hosted_calling=settings.hosted_calling),
+        support_email=settings.support_email,
     )
     return out.model_dump(by_alias=True, mode="json")
 
@@ -42,6 +43,7 @@ async def put_settings(
                 name=body.name,
                 pstn_providers=body.pstn_providers,
                 hosted_calling=body.offers.hosted_calling,
+                support_email=body.support_email,
             ),
         )
     return present(updated)

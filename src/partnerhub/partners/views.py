@@ -57,6 +57,7 @@ async def save_settings(
         name=str(form.get("name") or ""),
         pstn_providers=str(form.get("pstn_providers") or "").splitlines(),
         hosted_calling=form.get("hosted_calling") == "on",
+        support_email=str(form.get("support_email") or "").strip() or None,
     )
     try:
         async with unit_of_work(request) as db:

@@ -441,8 +441,7 @@ async def create_import(
     async with unit_of_work(request) as session:
         repo = SubscriberRepository(session, principal)
         customer = await service.customer_of(repo, customer_id)
-        rows = imports.parse_csv(text)
-        report = await imports.check(repo, customer, rows, principal)
+        report, started = await imports.start(repo, customer, text, principal, dry_run=dry_run)
         if report.errors:
             shown = report.errors[:MAX_REPORTED_ERRORS]
             problems = [
@@ -454,21 +453,18 @@ async def create_import(
                     InvalidValue(f"... and {more} more problems (check the file with the CLI)")
                 )
             raise ValidationFailed(problems)
-        record = SubscriberImport(
+        record = started or SubscriberImport(
             partner_id=customer.partner_id,
             customer_id=customer.id,
             created_by=principal.actor_email,
-            status="checked" if dry_run else "queued",
+            status="checked",
             total=report.total,
             processed=0,
             created_count=len(report.plans),
             existing_count=len(report.existing),
-            source=text,
+            source="",
             errors=[],
         )
-        if not dry_run:
-            session.add(record)
-            await session.flush()
         out = present_import(request, record, customer)
     if dry_run:
         out.id = None

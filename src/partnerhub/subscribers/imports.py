@@ -41,7 +41,7 @@ from partnerhub import ids
 from partnerhub.catalog import phones
 from partnerhub.errors import ApiError, InvalidValue, MissingField
 from partnerhub.kit.scope import Principal
-from partnerhub.models import Customer, Location
+from partnerhub.models import Customer, Location, SubscriberImport
 from partnerhub.models.base import utcnow
 from partnerhub.subscribers import service
 from partnerhub.subscribers.repository import (
@@ -325,6 +325,39 @@ async def check(
         facts.claim(plan.user_id, plan)
         report.plans.append((row.number, plan))
     return report
+
+
+async def start(
+    repo: SubscriberRepository,
+    customer: Customer,
+    text: str,
+    principal: Principal,
+    *,
+    dry_run: bool = False,
+) -> tuple[Report, SubscriberImport | None]:
+    """Precheck ``text`` and, when every row passes and not ``dry_run``, add the ``queued``
+    import row (inside the caller's transaction; defer its job with
+    :func:`partnerhub.subscribers.tasks.enqueue` after the commit). With failing rows or
+    ``dry_run`` nothing is written and the import is None. Used by the API and the portal."""
+    rows = parse_csv(text)
+    report = await check(repo, customer, rows, principal)
+    if report.errors or dry_run:
+        return report, None
+    record = SubscriberImport(
+        partner_id=customer.partner_id,
+        customer_id=customer.id,
+        created_by=principal.actor_email,
+        status="queued",
+        total=report.total,
+        processed=0,
+        created_count=len(report.plans),
+        existing_count=len(report.existing),
+        source=text,
+        errors=[],
+    )
+    repo.session.add(record)
+    await repo.session.flush()
+    return report, record
 
 
 Progress = Callable[[int], Awaitable[None]]

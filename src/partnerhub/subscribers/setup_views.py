@@ -96,12 +96,16 @@ async def _setup_page(
     error: str | None = None,
     form: dict[str, str] | None = None,
     status: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
+    from partnerhub.assistance import views as assistance
+
     principal = ctx.principal
     async with unit_of_work(request) as db:
         customer = await customers.get(
             CustomerRepository(db, principal), ids.decode("CUSTOMER", customer_id)
         )
+        assistance_context = await assistance.setup_context(db, principal, customer)
         ready = _usable(customer)
         places: list[Location] = []
         rows: list[Any] = []
@@ -138,6 +142,9 @@ async def _setup_page(
             "error": error,
             "form": form or {},
             "notice": request.query_params.get("notice"),
+            "can_import": principal.has(service.WRITE),
+            **assistance_context,
+            **(extra or {}),
         },
         status=status,
     )

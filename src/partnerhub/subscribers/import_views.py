@@ -1,0 +1,172 @@
+"""Bulk onboarding in the portal (issue 4, item 6): a CSV of subscribers uploaded on the
+customer's set-up page.
+
+* ``POST /customers/{id}/setup/import`` — the file (multipart, at most the app's body limit),
+  "Precheck only" optionally. Every row is checked by :func:`partnerhub.subscribers.imports.start`
+  (the same rules as the API and the CLI); a failing row → the rows' errors (row, column,
+  message), nothing imported; "Precheck only" → the counts, nothing imported; otherwise the
+  import job is deferred and the browser goes to the import's page.
+* ``GET /customers/{id}/setup/imports/{import}`` — its progress, live (``data-poll`` on
+  ``.../progress``, a small fragment), and the result CSV (``.../result``) once it succeeded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from partnerhub import ids, runtime
+from partnerhub.errors import ApiError, Conflict, MissingField, NotFound
+from partnerhub.kit.web import unit_of_work
+from partnerhub.models import Customer, SubscriberImport
+from partnerhub.portal import session as portal
+from partnerhub.portal.i18n import N_
+from partnerhub.portal.render import gettext_for, render
+from partnerhub.subscribers import imports, service
+from partnerhub.subscribers.repository import SubscriberRepository
+
+router = APIRouter(include_in_schema=False)
+
+NO_FILE = N_("Choose a CSV file to upload")
+NOT_UTF8 = N_("The file is not UTF-8 text")
+TOO_LARGE = N_("The file is larger than %(size)s bytes")
+SETTLED = ("succeeded", "failed")
+
+
+def _iref(record: SubscriberImport) -> str:
+    return ids.encode("IMPORT", record.id)
+
+
+async def _read_file(request: Request, form: Any) -> str:
+    _ = gettext_for(request)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise MissingField(_(NO_FILE), field="file")
+    limit = runtime.settings().max_body_bytes
+    raw = await upload.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(_(TOO_LARGE) % {"size": limit}, status=413, code=1400, field="file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise imports.CsvProblem(_(NOT_UTF8), field="file") from None
+
+
+def _check_page(
+    request: Request,
+    cid: str,
+    customer: Customer,
+    *,
+    report: imports.Report | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "setup/import_check.html",
+        {"cid": cid, "customer": customer, "report": report, "error": error},
+        status=status,
+    )
+
+
+@router.post("/customers/{customer_id}/setup/import")
+async def upload(
+    customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    from partnerhub.subscribers import tasks
+
+    form = await portal.form_of(request, ctx)
+    ctx.principal.require(service.WRITE)
+    precheck = form.get("precheck") == "on"
+    async with unit_of_work(request) as db:
+        customer = await service.customer_of(SubscriberRepository(db, ctx.principal), customer_id)
+    record: SubscriberImport | None = None
+    try:
+        text = await _read_file(request, form)
+        async with unit_of_work(request) as db:
+            repo = SubscriberRepository(db, ctx.principal)
+            report, record = await imports.start(
+                repo, customer, text, ctx.principal, dry_run=precheck
+            )
+    except ApiError as exc:
+        if exc.status == 404 and exc.field is None:
+            raise
+        return _check_page(request, customer_id, customer, error=exc.description, status=exc.status)
+    if report.errors:
+        return _check_page(request, customer_id, customer, report=report, status=400)
+    if record is None:
+        return _check_page(request, customer_id, customer, report=report)
+    await tasks.enqueue(record.id, customer.id)
+    return RedirectResponse(
+        f"/customers/{customer_id}/setup/imports/{_iref(record)}", status_code=303
+    )
+
+
+async def _import(
+    request: Request, ctx: portal.PortalContext, customer_id: str, import_id: str
+) -> tuple[Customer, SubscriberImport]:
+    ctx.principal.require(service.READ)
+    async with unit_of_work(request) as db:
+        repo = SubscriberRepository(db, ctx.principal)
+        customer = await service.customer_of(repo, customer_id)
+        record_id = ids.decode("IMPORT", import_id)
+        record = await repo.get_import(customer.id, record_id) if record_id else None
+    if record is None:
+        raise NotFound("Import not found")
+    return customer, record
+
+
+def _context(cid: str, customer: Customer, record: SubscriberImport) -> dict[str, Any]:
+    iid = _iref(record)
+    return {
+        "cid": cid,
+        "customer": customer,
+        "job": record,
+        "iid": iid,
+        "settled": record.status in SETTLED,
+        "percent": int(100 * record.processed / record.total) if record.total else 0,
+        "base": f"/customers/{cid}/setup/imports/{iid}",
+    }
+
+
+@router.get("/customers/{customer_id}/setup/imports/{import_id}")
+async def progress_page(
+    customer_id: str,
+    import_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_admin),
+) -> Response:
+    customer, record = await _import(request, ctx, customer_id, import_id)
+    return render(request, "setup/import.html", _context(customer_id, customer, record))
+
+
+@router.get("/customers/{customer_id}/setup/imports/{import_id}/progress")
+async def progress_fragment(
+    customer_id: str,
+    import_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_admin),
+) -> Response:
+    """The live part of the import page, polled while the import runs."""
+    customer, record = await _import(request, ctx, customer_id, import_id)
+    return render(request, "setup/_import_progress.html", _context(customer_id, customer, record))
+
+
+@router.get("/customers/{customer_id}/setup/imports/{import_id}/result")
+async def result(
+    customer_id: str,
+    import_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_admin),
+) -> Response:
+    _customer, record = await _import(request, ctx, customer_id, import_id)
+    if record.result is None:
+        raise Conflict(f"The import is {record.status}; its result is not ready", code=1201)
+    return Response(
+        record.result,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}.csv"'},
+    )
