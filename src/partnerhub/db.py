@@ -81,7 +81,9 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping round trip per checkout: a connection broken by a database restart
+        # fails its request (503, see kit.web) and is then replaced by the pool.
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
 

@@ -1,6 +1,7 @@
 """Fixed-window rate limiting with the counters in PostgreSQL (shared by every process).
 
-One upsert per key and request: ``INSERT ... ON CONFLICT DO UPDATE SET hits = hits + 1``.
+One upsert statement per request for all its keys:
+``INSERT ... ON CONFLICT DO UPDATE SET hits = hits + 1``.
 A key over its limit gets 429 with ``Retry-After`` (seconds until the window ends).
 """
 
@@ -18,14 +19,6 @@ from partnerhub.models.base import utcnow
 
 WINDOW = timedelta(minutes=1)
 
-_UPSERT = text(
-    """
-    INSERT INTO rate_counters (key, window_start, hits) VALUES (:key, :window, 1)
-    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_counters.hits + 1
-    RETURNING hits
-    """
-)
-
 
 def window_of(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
@@ -36,14 +29,34 @@ async def hit(session: AsyncSession, key: str, limit: int, now: datetime | None 
 
     ``limit`` 0 or less counts without ever refusing (used to record failures).
     """
+    await hit_many(session, [(key, limit)], now)
+
+
+async def hit_many(
+    session: AsyncSession, keys: list[tuple[str, int]], now: datetime | None = None
+) -> None:
+    """Count one request for each ``(key, limit)`` in one statement; 429 if any is over."""
     now = now or utcnow()
     window = window_of(now)
-    hits = (await session.execute(_UPSERT, {"key": key[:200], "window": window})).scalar_one()
-    if 0 < limit < hits:
-        retry = max(1, math.ceil((window + WINDOW - now).total_seconds()))
-        raise RateLimited(
-            f"Too many requests; retry in {retry} s", headers={"Retry-After": str(retry)}
-        )
+    params: dict[str, object] = {"window": window}
+    rows = []
+    for i, (key, _limit) in enumerate(keys):
+        params[f"k{i}"] = key[:200]
+        rows.append(f"(:k{i}, :window, 1)")
+    # Only generated placeholders are joined in; every value is a bound parameter.
+    stmt = text(
+        "INSERT INTO rate_counters (key, window_start, hits) VALUES "  # noqa: S608
+        + ", ".join(rows)
+        + " ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_counters.hits + 1"
+        " RETURNING key, hits"
+    )
+    counted = {row[0]: row[1] for row in await session.execute(stmt, params)}
+    for key, limit in keys:
+        if 0 < limit < counted.get(key[:200], 0):
+            retry = max(1, math.ceil((window + WINDOW - now).total_seconds()))
+            raise RateLimited(
+                f"Too many requests; retry in {retry} s", headers={"Retry-After": str(retry)}
+            )
 
 
 async def failures(session: AsyncSession, key: str, now: datetime | None = None) -> int:

@@ -336,21 +336,20 @@ async def api_principal(request: Request) -> Principal:
     from partnerhub.kit import ratelimit
 
     settings = request.app.state.settings
+    address = (f"addr:{client_address(request)}", settings.rate_limit_per_address)
     async with database(request).sessions() as session:
         try:
-            await ratelimit.hit(
-                session, f"addr:{client_address(request)}", settings.rate_limit_per_address
-            )
             try:
                 principal = await identity.authenticate_bearer(
                     session, request.headers.get("authorization")
                 )
             except ApiError:
-                await session.commit()  # failed authentications count against the address
+                # Failed authentications count against the address (and may turn into 429).
+                await ratelimit.hit_many(session, [address])
+                await session.commit()
                 raise
-            await ratelimit.hit(
-                session, f"token:{principal.actor_id}", settings.rate_limit_per_token
-            )
+            token = (f"token:{principal.actor_id}", settings.rate_limit_per_token)
+            await ratelimit.hit_many(session, [address, token])
             await session.commit()
         except BaseException:
             await session.rollback()
