@@ -40,6 +40,9 @@ def _logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if settings.log_level.lower() != "debug":
+        # procrastinate logs every job start and end at INFO: keep that for debugging.
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 
 def _prepare(settings: Settings) -> str:
