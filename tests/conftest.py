@@ -43,9 +43,9 @@ def _external_url(base: str) -> str:
         )
         conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB}")
         conn.execute(f"CREATE DATABASE {TEST_DB}")
-    return re.sub(r"/[^/?]*(\?|$)", f"/{TEST_DB}\\1", admin_url.split("://", 1)[1], count=1).join(
-        [admin_url.split("://", 1)[0] + "://", ""]
-    )
+    from sqlalchemy.engine import make_url
+
+    return make_url(admin_url).set(database=TEST_DB).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

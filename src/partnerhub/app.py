@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerhub import __version__, jobs, runtime
 from partnerhub.config import Settings, get_settings
-from partnerhub.db import migration_status
 from partnerhub.errors import ApiError
 from partnerhub.kit import web
 from partnerhub.portal import session as portal_session
@@ -150,8 +149,3 @@ def create_app(
     # Outermost: tracking ids, 413 and 415 for every path, before routing.
     app.add_middleware(web.HttpGuard, max_body=settings.max_body_bytes)
     return app
-
-
-def check_migrations(url: str) -> bool:
-    current, head = migration_status(url)
-    return current == head

@@ -22,7 +22,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 
 from partnerhub import ids
@@ -38,6 +37,7 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
+from partnerhub.kit.validators import normalize_email
 from partnerhub.models import Customer, Template
 from partnerhub.models.base import utcnow
 
@@ -134,11 +134,10 @@ def check_email(problems: Problems, name: str, value: Any, *, required: bool) ->
     text = _checked_text(problems, name, value, required=required, max_length=EMAIL_MAX)
     if text is None:
         return None
-    try:
-        return str(validate_email(text, check_deliverability=False).normalized)
-    except EmailNotValidError:
+    normalized = normalize_email(text)
+    if normalized is None:
         problems.invalid(name, f"'{text}' is not a valid email address")
-        return None
+    return normalized
 
 
 def check_address(problems: Problems, prefix: str, address: Any) -> dict[str, str]:

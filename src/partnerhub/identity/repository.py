@@ -29,10 +29,6 @@ class CredentialRepository:
     async def admin_by_id(self, admin_id: uuid.UUID) -> PartnerAdmin | None:
         return await self.session.get(PartnerAdmin, admin_id)
 
-    async def token_by_hash(self, token_hash: bytes) -> ApiToken | None:
-        stmt = select(ApiToken).where(ApiToken.token_hash == token_hash)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
     async def live_token(self, token_hash: bytes, now: datetime) -> tuple[ApiToken, Partner] | None:
         """The token with this hash and its partner, if unrevoked and unexpired."""
         stmt = (
@@ -62,9 +58,6 @@ class CredentialRepository:
 
     async def delete_expired_sessions(self, now: datetime) -> None:
         await self.session.execute(delete(PortalSession).where(PortalSession.expires < now))
-
-    async def partner(self, partner_id: uuid.UUID) -> Partner | None:
-        return await self.session.get(Partner, partner_id)
 
     async def count_partners(self) -> int:
         return int((await self.session.execute(select(func.count(Partner.id)))).scalar_one())

@@ -267,17 +267,15 @@ MIN_PASSWORD = 12
 
 
 def _check_email(email: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
+    from partnerhub.kit.validators import normalize_email
 
     email = (email or "").strip()
     if not email:
         raise MissingField("email: is required", field="email")
-    try:
-        return validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise InvalidValue(
-            f"email: '{email}' is not a valid email address", field="email"
-        ) from None
+    normalized = normalize_email(email)
+    if normalized is None:
+        raise InvalidValue(f"email: '{email}' is not a valid email address", field="email")
+    return normalized
 
 
 def _check_role(role: str) -> str:

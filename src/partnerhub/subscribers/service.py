@@ -28,9 +28,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 
 from partnerhub import ids
@@ -46,6 +44,7 @@ from partnerhub.errors import (
     ValidationFailed,
 )
 from partnerhub.kit.scope import Principal
+from partnerhub.kit.validators import normalize_email
 from partnerhub.models import Customer, Location, OrgUser
 from partnerhub.models.base import utcnow
 from partnerhub.numbers.service import NumberError, violated_constraint
@@ -238,12 +237,9 @@ def _text(value: str | None) -> str | None:
     return text or None
 
 
-@lru_cache(maxsize=64)  # bounded: a row's email is checked twice in a row (bulk import)
 def _valid_email(text: str) -> str | None:
-    try:
-        return str(validate_email(text, check_deliverability=False).normalized).lower()
-    except EmailNotValidError:
-        return None
+    normalized = normalize_email(text)
+    return normalized.lower() if normalized is not None else None
 
 
 def check_email(raw: str | None, name: str = "email") -> str:
