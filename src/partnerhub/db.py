@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -103,6 +104,25 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Autocommit driver connections for the one-statement hot paths (the bearer check and
+        # its rate-limit counters on every API request): one round trip, no BEGIN/COMMIT, no
+        # ORM. Opened on first use.
+        self.direct = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            timeout=10,
+            kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+        )
+        self._direct_open = False
+
+    async def autocommit(self) -> AsyncConnectionPool:
+        """The autocommit pool (see ``direct``), opened on first use."""
+        if not self._direct_open:
+            self._direct_open = True
+            await self.direct.open(wait=False)
+        return self.direct
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -111,6 +131,9 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self._direct_open:
+            await self.direct.close()
+            self._direct_open = False
         await self.engine.dispose()
 
 

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
+from partnerhub.db import Database
 from partnerhub.errors import (
     Conflict,
     Forbidden,
@@ -21,7 +22,13 @@ from partnerhub.errors import (
     NotFound,
     Unauthorized,
 )
-from partnerhub.identity.repository import AdminRepository, CredentialRepository
+from partnerhub.identity.repository import (
+    AdminRepository,
+    CredentialRepository,
+    authenticate_and_count,
+    touch_token_direct,
+)
+from partnerhub.kit.ratelimit import refuse_over, window_of
 from partnerhub.kit.scope import Principal
 from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
 from partnerhub.models.base import utcnow
@@ -134,30 +141,56 @@ def parse_duration(text: str | None) -> timedelta | None:
     return timedelta(**{unit: value})
 
 
-async def authenticate_bearer(session: AsyncSession, authorization: str | None) -> Principal:
+def bearer_secret(authorization: str | None) -> str:
+    """The secret of an ``Authorization: Bearer <token>`` header (401 if there is none)."""
     if not authorization:
         raise Unauthorized("Authorization header with a Bearer token is required")
     scheme, _, secret = authorization.partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         raise Unauthorized("Authorization header must be 'Bearer <token>'")
-    repo = CredentialRepository(session)
+    return secret
+
+
+async def authenticate_bearer(
+    db: Database,
+    authorization: str | None,
+    address_key: str,
+    per_address: int,
+    per_token: int,
+) -> Principal:
+    """The bearer token's principal; counts the request against the client address and the
+    token (401 for a missing, invalid, expired or revoked token — still counted against the
+    address; 429 with ``Retry-After`` over a limit). One autocommit statement."""
+    try:
+        secret: str | None = bearer_secret(authorization)
+    except Unauthorized:
+        secret = None
     now = utcnow()
-    found = await repo.live_token(hash_secret(secret), now)
-    if found is None:
+    pool = await db.autocommit()
+    async with pool.connection() as conn:
+        found = await authenticate_and_count(
+            conn, hash_secret(secret) if secret else None, address_key, window_of(now), now
+        )
+        if found.token_id is not None and (
+            found.last_used is None or now - found.last_used > timedelta(minutes=1)
+        ):
+            await touch_token_direct(conn, found.token_id, now)
+    refuse_over([(found.address_hits, per_address)], now)
+    if secret is None:
+        bearer_secret(authorization)  # raises the precise 401
+    if found.token_id is None or found.partner_id is None:
         raise Unauthorized("The access token is invalid, expired or revoked")
-    token, partner = found
-    if token.last_used is None or now - token.last_used > timedelta(minutes=1):
-        await repo.touch_token(token.id, now)
+    refuse_over([(found.token_hits, per_token)], now)
     return Principal(
         kind="token",
-        partner_id=token.partner_id,
-        home_partner_id=token.partner_id,
-        actor_id=token.id,
+        partner_id=found.partner_id,
+        home_partner_id=found.partner_id,
+        actor_id=found.token_id,
         actor_email=None,
         role=None,
-        scopes=frozenset(token.scopes),
-        suspended=partner.parent_id is not None and partner.provisioning_state == "suspended",
+        scopes=frozenset(found.scopes),
+        suspended=found.sub_partner and found.provisioning_state == "suspended",
     )
 
 
@@ -235,6 +268,7 @@ async def bootstrap(
     Returns ``(admin, generated password or None)``, or None when partners already exist.
     """
     repo = CredentialRepository(session)
+    await repo.lock_bootstrap()
     if await repo.count_partners() > 0:
         return None
     generated = None

@@ -51,9 +51,14 @@ async def hit_many(
         " RETURNING key, hits"
     )
     counted = {row[0]: row[1] for row in await session.execute(stmt, params)}
-    for key, limit in keys:
-        if 0 < limit < counted.get(key[:200], 0):
-            retry = max(1, math.ceil((window + WINDOW - now).total_seconds()))
+    refuse_over([(counted.get(key[:200], 0), limit) for key, limit in keys], now)
+
+
+def refuse_over(counts: list[tuple[int, int]], now: datetime) -> None:
+    """429 with ``Retry-After`` if any ``(hits, limit)`` is over its limit (0 = no limit)."""
+    for hits, limit in counts:
+        if 0 < limit < hits:
+            retry = max(1, math.ceil((window_of(now) + WINDOW - now).total_seconds()))
             raise RateLimited(
                 f"Too many requests; retry in {retry} s", headers={"Retry-After": str(retry)}
             )

@@ -333,26 +333,13 @@ async def api_principal(request: Request) -> Principal:
 
     Counts the request against the client address's and the token's rate limits (429).
     """
-    from partnerhub.kit import ratelimit
-
     settings = request.app.state.settings
-    address = (f"addr:{client_address(request)}", settings.rate_limit_per_address)
-    async with database(request).sessions() as session:
-        try:
-            try:
-                principal = await identity.authenticate_bearer(
-                    session, request.headers.get("authorization")
-                )
-            except ApiError:
-                # Failed authentications count against the address (and may turn into 429).
-                await ratelimit.hit_many(session, [address])
-                await session.commit()
-                raise
-            token = (f"token:{principal.actor_id}", settings.rate_limit_per_token)
-            await ratelimit.hit_many(session, [address, token])
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    principal = await identity.authenticate_bearer(
+        database(request),
+        request.headers.get("authorization"),
+        f"addr:{client_address(request)}",
+        settings.rate_limit_per_address,
+        settings.rate_limit_per_token,
+    )
     request.state.principal = principal
     return principal
