@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Select, Text, Uuid, any_, delete, func, literal, or_, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
 from partnerhub.kit.repository import Repository
 from partnerhub.models import Customer, Location, OrgUser, PhoneNumber, SubscriberImport
@@ -77,10 +78,19 @@ class SubscriberRepository(Repository):
 
     async def customers(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Customer]:
         wanted = set(customer_ids)
+        # Customers this request already loaded (through this scoped repository) need no
+        # second round trip.
+        known: dict[uuid.UUID, Customer] = {}
+        loaded = self.session.sync_session.identity_map
+        for customer_id in wanted:
+            obj = loaded.get(identity_key(Customer, customer_id))
+            if isinstance(obj, Customer) and obj.partner_id == self.principal.partner_id:
+                known[customer_id] = obj
+        wanted -= known.keys()
         if not wanted:
-            return {}
+            return known
         stmt = self.scoped(select(Customer), Customer).where(Customer.id.in_(wanted))
-        return {c.id: c for c in (await self.session.execute(stmt)).scalars()}
+        return known | {c.id: c for c in (await self.session.execute(stmt)).scalars()}
 
     async def location(self, customer_id: uuid.UUID, location_id: uuid.UUID) -> Location | None:
         stmt = self.scoped(select(Location), Location).where(
