@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.customers import service, tasks
-from partnerhub.customers.repository import CustomerRepository
+from partnerhub.customers.repository import CustomerListing, CustomerRepository
 from partnerhub.customers.schemas import (
     CustomerIn,
     CustomerList,
@@ -36,7 +36,7 @@ from partnerhub.partners.api import wholesale_principal
 router = APIRouter(prefix="/v1/wholesale/customers", tags=["Wholesale Provisioning"])
 
 
-def customer_id(customer: Customer) -> str:
+def customer_id(customer: Customer | CustomerListing) -> str:
     return ids.encode("CUSTOMER", customer.id)
 
 
@@ -58,7 +58,7 @@ def _errors(items: Any) -> list[dict[str, Any]]:
     ]
 
 
-def present(customer: Customer, include_licenses: bool = False) -> dict[str, Any]:
+def present(customer: Customer | CustomerListing, include_licenses: bool = False) -> dict[str, Any]:
     """The wire form of a customer (``CustomerOut`` documents it; built as a plain dict
     because lists of 100 customers must stay fast)."""
     packages = []

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import exists, false, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from partnerhub.kit.repository import Repository
 from partnerhub.models import Customer, CustomerEvent, OrgUser, PartnerAdmin, Template
@@ -29,14 +29,61 @@ class CustomerFilters:
     search: str | None = None  # portal: name or external id, case-insensitive
 
 
+class CustomerListing(Protocol):
+    """What lists show of a customer (a :class:`Customer` is one too)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def org_id(self) -> uuid.UUID | None: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def packages(self) -> list[str]: ...
+    @property
+    def resource_details(self) -> dict[str, Any]: ...
+    @property
+    def errors(self) -> list[dict[str, Any]]: ...
+    @property
+    def address(self) -> dict[str, Any]: ...
+    @property
+    def data_region(self) -> str: ...
+    @property
+    def provisioning_id(self) -> str: ...
+    @property
+    def created(self) -> datetime: ...
+    @property
+    def last_status_change(self) -> datetime: ...
+
+
+# Plain rows, not ORM objects: a page of 100 customers loads several times faster.
+LISTING_COLUMNS = (
+    Customer.id,
+    Customer.org_id,
+    Customer.external_id,
+    Customer.name,
+    Customer.status,
+    Customer.packages,
+    Customer.resource_details,
+    Customer.errors,
+    Customer.address,
+    Customer.data_region,
+    Customer.provisioning_id,
+    Customer.created,
+    Customer.last_status_change,
+)
+
+
 class CustomerRepository(Repository):
-    async def page(self, filters: CustomerFilters, offset: int, limit: int) -> list[Customer]:
-        """A page of customers, without the columns lists never show."""
-        stmt = self.scoped(select(Customer), Customer).options(
-            defer(Customer.settings, raiseload=True),
-            defer(Customer.provisioning_parameters, raiseload=True),
-            defer(Customer.hq_location, raiseload=True),
-        )
+    async def page(
+        self, filters: CustomerFilters, offset: int, limit: int
+    ) -> list[CustomerListing]:
+        """A page of customers: only the columns lists show."""
+        stmt = self.scoped(select(*LISTING_COLUMNS), Customer)
         if filters.external_id is not None:
             stmt = stmt.where(Customer.external_id == filters.external_id)
         if filters.org_id is not None:
@@ -50,7 +97,7 @@ class CustomerRepository(Repository):
                 | Customer.external_id.ilike(like, escape="\\")
             )
         stmt = stmt.order_by(Customer.created, Customer.id).offset(offset).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        return list((await self.session.execute(stmt)).all())
 
     async def count(self, filters: CustomerFilters) -> int:
         stmt = self.scoped(select(func.count(Customer.id)), Customer)

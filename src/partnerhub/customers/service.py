@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from partnerhub import ids
 from partnerhub.catalog import geo, languages, packages, phones, regions, timezones
-from partnerhub.customers.repository import CustomerFilters, CustomerRepository
+from partnerhub.customers.repository import CustomerFilters, CustomerListing, CustomerRepository
 from partnerhub.errors import (
     ApiError,
     Busy,
@@ -615,7 +615,7 @@ def parse_filters(
 
 async def list_customers(
     repo: CustomerRepository, filters: CustomerFilters, offset: int, limit: int
-) -> list[Customer]:
+) -> list[CustomerListing]:
     repo.principal.require(READ)
     return await repo.page(filters, offset, limit)
 
@@ -814,6 +814,6 @@ def hq_location(customer: Customer) -> HqLocation | None:
     )
 
 
-def license_id(customer: Customer, package: str) -> str:
+def license_id(customer: Customer | CustomerListing, package: str) -> str:
     base = customer.org_id or customer.id
     return ids.encode("LICENSE", uuid.uuid5(base, package))

@@ -20,7 +20,11 @@ from fastapi.responses import RedirectResponse, Response
 from partnerhub import ids
 from partnerhub.catalog import geo, languages, packages, timezones
 from partnerhub.customers import service, tasks
-from partnerhub.customers.repository import CustomerFilters, CustomerRepository
+from partnerhub.customers.repository import (
+    CustomerFilters,
+    CustomerListing,
+    CustomerRepository,
+)
 from partnerhub.errors import ApiError, Forbidden, NotFound
 from partnerhub.identity.repository import CredentialRepository
 from partnerhub.kit.web import unit_of_work
@@ -112,8 +116,8 @@ def _problems(exc: ApiError) -> list[ApiError]:
     return list(getattr(exc, "problems", None) or [exc])
 
 
-def customer_path(customer: Customer | uuid.UUID) -> str:
-    cid = customer.id if isinstance(customer, Customer) else customer
+def customer_path(customer: Customer | CustomerListing | uuid.UUID) -> str:
+    cid = customer if isinstance(customer, uuid.UUID) else customer.id
     return f"/customers/{ids.encode('CUSTOMER', cid)}"
 
 
@@ -396,7 +400,7 @@ async def _step_page(
 
 @router.get("/new")
 async def new(
-    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_active_admin)
 ) -> Response:
     _require_write(ctx)
     await _save_wizard(request, ctx, {"data": {}, "done": []})
@@ -405,7 +409,7 @@ async def new(
 
 @router.get("/wizard/{step}")
 async def wizard_step(
-    step: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    step: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_active_admin)
 ) -> Response:
     _require_write(ctx)
     state = _wizard(ctx)
@@ -444,7 +448,7 @@ def _read_step(step: str, form: Any, data: dict[str, Any]) -> None:
 
 @router.post("/wizard/{step}")
 async def wizard_submit(
-    step: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    step: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_active_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
     _require_write(ctx)
@@ -575,7 +579,9 @@ async def status_fragment(
 
 @router.post("/{customer_id}/packages")
 async def change_packages(
-    customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    customer_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     form = await portal.form_of(request, ctx)
     _require_write(ctx)
@@ -641,7 +647,9 @@ async def delete(
 
 @router.post("/{customer_id}/approve")
 async def approve(
-    customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    customer_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     await portal.form_of(request, ctx)
     _require_write(ctx)
