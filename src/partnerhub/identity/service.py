@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
@@ -34,9 +35,16 @@ from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
 from partnerhub.models.base import utcnow
 
 _hasher = PasswordHasher()
-# A hash of a random password: verifying against it costs the same as a real check, so that
-# unknown emails take as long as wrong passwords.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password: verifying against it costs the same as a real check, so
+    that unknown emails take as long as wrong passwords. Made on first use (an argon2 hash
+    costs most of a second of CPU: not at every process start)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
 TOKEN_PREFIX = "ph_"  # noqa: S105 - a public marker that makes leaked tokens greppable
 
 
@@ -46,7 +54,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
