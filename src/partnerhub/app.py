@@ -14,12 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerhub import __version__, jobs, runtime
 from partnerhub.config import Settings, get_settings
 from partnerhub.errors import ApiError
-from partnerhub.kit import web
+from partnerhub.kit import openapi, web
 from partnerhub.portal import session as portal_session
 
 log = logging.getLogger("partnerhub")
@@ -43,7 +44,9 @@ def create_app(
         await jobs.open_app(url)
         task: asyncio.Task[None] | None = None
         if worker:
-            task = asyncio.create_task(jobs.run_worker(settings.worker_concurrency))
+            task = asyncio.create_task(
+                jobs.run_worker(settings.worker_concurrency, settings.worker_heartbeat_seconds())
+            )
         try:
             yield
         finally:
@@ -65,10 +68,12 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database_url = url
+    openapi.install(app)  # documents the contract's error responses (kit/openapi.py)
 
     app.add_exception_handler(RequestValidationError, web.validation_handler)
     app.add_exception_handler(ApiError, web.api_error_handler)
     app.add_exception_handler(StarletteHTTPException, web.http_error_handler)
+    app.add_exception_handler(DataError, web.data_error_handler)  # e.g. NUL in a text value
     app.add_exception_handler(Exception, web.unhandled_handler)
 
     @app.exception_handler(portal_session.LoginRequired)
@@ -118,14 +123,15 @@ def create_app(
     from partnerhub.templates import api as templates_api
     from partnerhub.templates import views as templates_views
 
+    # The hot API routes first: routing tries the routers in order.
+    app.include_router(subscribers_api.router)
+    app.include_router(customers_api.router)
     app.include_router(templates_api.router)
     app.include_router(identity_api.router)
     app.include_router(identity_views.router)
     app.include_router(partners_api.router)
-    app.include_router(customers_api.router)
     app.include_router(locations_api.router)
     app.include_router(numbers_api.router)
-    app.include_router(subscribers_api.router)
     app.include_router(subscribers_api.consent_router)
     app.include_router(subscribers_api.hub_router)
     app.include_router(subscribers_views.router)

@@ -40,6 +40,9 @@ def _logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from partnerhub.kit import logsafe
+
+    logsafe.install()  # no secret of a link or sign-on query in any record (docs/security.md)
     if settings.log_level.lower() != "debug":
         # procrastinate logs every job start and end at INFO: keep that for debugging.
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
@@ -87,6 +90,8 @@ def serve(
 ) -> None:
     import uvicorn
 
+    from partnerhub.kit import http_protocol, logsafe
+
     settings = get_settings()
     if host:
         settings.host = host
@@ -105,7 +110,9 @@ def serve(
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=settings.log_level.lower() == "debug",
+        log_config=logsafe.uvicorn_log_config(),  # the access log without link tokens
         proxy_headers=True,
+        http=http_protocol.protocol_class(),  # parser errors in the contract's shape
     )
 
 
@@ -119,14 +126,24 @@ def worker(
     url = _prepare(settings)
 
     async def run() -> None:
+        import contextlib
+        import signal
+
         from partnerhub import jobs, runtime
 
         runtime.init(settings, url)
         await jobs.open_app(url)
-        try:
-            await jobs.app.run_worker_async(
-                concurrency=concurrency or settings.worker_concurrency, install_signal_handlers=True
+        task = asyncio.create_task(
+            jobs.run_worker(
+                concurrency or settings.worker_concurrency, settings.worker_heartbeat_seconds()
             )
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # stop: running jobs finish first
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         finally:
             await jobs.close_app()
             await runtime.close()

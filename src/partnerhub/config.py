@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         description="Failed portal sign-ins per minute per email or address before 429.",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        # Not uvicorn's "trace": it logs every request's headers (tokens, cookies).
+        if value.strip().lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError(f"'{value}' is not one of debug, info, warning, error")
+        return value.strip().lower()
+
     # --- customer provisioning (docs/customers.md) ---
     backend: str = Field(
         default="null",
@@ -148,6 +157,11 @@ class Settings(BaseSettings):
         description="How long a locked account stays locked (an administrator may "
         "unlock it sooner).",
     )
+
+    def worker_heartbeat_seconds(self) -> float:
+        """How often a worker proves it is alive: well within ``stalled_job_seconds``, so that
+        the reconciler never takes a live worker's job for a dead one's."""
+        return max(0.5, min(10.0, self.stalled_job_seconds / 3))
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

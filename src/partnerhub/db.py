@@ -30,6 +30,7 @@ from partnerhub.config import Settings
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "partnerhub"
+DIRECT_POOL_TIMEOUT = 3.0  # seconds to wait for a connection of Database.direct
 _embedded: Any = None
 
 
@@ -86,6 +87,9 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         # fails its request (503, see kit.web) and is then replaced by the pool.
         pool_pre_ping=False,
         pool_recycle=1800,
+        # Error texts (logged for unhandled errors) leave out the bound values: they may be
+        # secrets (docs/security.md, "Secrets and logs").
+        hide_parameters=True,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -112,7 +116,12 @@ class Database:
             min_size=1,
             max_size=pool_size,
             open=False,
-            timeout=10,
+            # While the database is away the pool has no connection to hand out: a request
+            # waits ``timeout`` and answers 503. A short ``reconnect_timeout`` drops the
+            # pool's backed-off reconnection attempts, so the next request after the database
+            # is back connects at once (docs/reliability.md, "Faults").
+            timeout=DIRECT_POOL_TIMEOUT,
+            reconnect_timeout=1.0,
             kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
         )
         self._direct_open = False

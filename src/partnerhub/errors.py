@@ -101,9 +101,20 @@ class ValidationFailed(ApiError):
         self.problems = problems
 
 
+def printable(text: str) -> str:
+    """``text`` made encodable as UTF-8: a description may quote an input that carries an
+    unpaired surrogate (``"\\ud800"`` in JSON), which no response could otherwise encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def error_body(errors: list[tuple[str, int]], tracking_id: str) -> dict[str, Any]:
+    described = [(printable(d), c) for d, c in errors]
     return {
-        "message": errors[0][0],
-        "errors": [{"description": d, "errorCode": c} for d, c in errors],
+        "message": described[0][0],
+        "errors": [{"description": d, "errorCode": c} for d, c in described],
         "trackingId": tracking_id,
     }

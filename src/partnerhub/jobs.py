@@ -7,9 +7,14 @@ non-terminal state, so a crash between commit and defer loses nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 
 import procrastinate
+import psycopg
+from procrastinate.exceptions import ConnectorException
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,31 @@ async def close_app() -> None:
             connector._pool_externally_set = False
 
 
-async def run_worker(concurrency: int) -> None:
-    """Run a worker until cancelled (in-process under ``serve``, or ``partnerhub worker``)."""
-    await app.run_worker_async(concurrency=concurrency, install_signal_handlers=False, wait=True)
+async def run_worker(concurrency: int, heartbeat: float = 10.0) -> None:
+    """Run a worker until cancelled (in-process under ``serve``; ``partnerhub worker`` cancels
+    it on SIGINT/SIGTERM, and procrastinate then lets running jobs finish).
+
+    A worker also stops by itself when it loses the database (a restart, a failover: its
+    listener fails), ending with an error or normally: either way it starts again, 1 s and then
+    up to 5 s apart, and resumes once the database is back."""
+    delay = 1.0
+    while True:
+        began = time.monotonic()
+        try:
+            await app.run_worker_async(
+                concurrency=concurrency,
+                install_signal_handlers=False,
+                wait=True,
+                update_heartbeat_interval=heartbeat,
+            )
+            why = "stopped by itself"
+        except (ConnectorException, psycopg.Error, OSError) as exc:
+            why = f"lost the database ({exc.__class__.__name__})"
+        if time.monotonic() - began > 60:
+            delay = 1.0
+        log.warning("worker %s; starting again in %.0f s", why, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+        if _pool is not None:  # drop the connections the database closed, not one per try
+            with contextlib.suppress(Exception):
+                await _pool.check()

@@ -60,7 +60,9 @@ async def _page(
 
 @router.post("/customers/{customer_id}/setup/assistance")
 async def request_assistance(
-    customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    customer_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     form = await portal.form_of(request, ctx)
     _ = gettext_for(request)
@@ -98,7 +100,7 @@ async def change_status(
     customer_id: str,
     request_id: str,
     request: Request,
-    ctx: portal.PortalContext = Depends(portal.require_admin),
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     form = await portal.form_of(request, ctx)
     try:

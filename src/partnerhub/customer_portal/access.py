@@ -81,6 +81,9 @@ class OrgContext:
     csrf_token: str
     org_user: OrgUser | None = None
     partner_admin: PartnerAdmin | None = None
+    # The acting partner administrator's partner is a suspended sub-partner: it may only look
+    # (portal.session.SUSPENDED_MESSAGE).
+    suspended: bool = False
 
     @property
     def ref(self) -> str:
@@ -96,9 +99,13 @@ class OrgContext:
         return self.partner_admin is not None
 
     def can(self, action: str) -> bool:
+        if self.suspended and action != "view":
+            return False
         return allowed(self.roles, action)
 
     def require(self, action: str) -> None:
+        if self.suspended and action != "view":
+            raise Forbidden(portal.SUSPENDED_MESSAGE)
         if not self.can(action):
             raise Forbidden("Your administrator role does not allow this")
 
@@ -157,7 +164,14 @@ async def resolve(request: Request, customer_ref: str) -> OrgContext | Response:
         if customer is None:
             raise NotFound("Page not found")
         role = PARTNER_ROLE_AS.get(ctx.admin.role, "read_only_admin")
-        return OrgContext(customer, (role,), ctx.session.csrf_token, partner_admin=ctx.admin)
+        suspended = await portal.partner_suspended(request, ctx.admin.partner_id)
+        return OrgContext(
+            customer,
+            (role,),
+            ctx.session.csrf_token,
+            partner_admin=ctx.admin,
+            suspended=suspended,
+        )
     return sign_in_redirect(request)
 
 

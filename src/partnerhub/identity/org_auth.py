@@ -158,6 +158,8 @@ def check_password_strength(password: str, email: str = "") -> None:
         )
     if len(password) > 200:
         raise InvalidValue("password: at most 200 characters", field="password")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):  # NUL, newline...: untypable
+        raise InvalidValue("password: control characters are not allowed", field="password")
     if email and password.strip().lower() == email.strip().lower():
         raise InvalidValue("password: must not be your email address", field="password")
 

@@ -337,6 +337,8 @@ async def create_admin(
         raise InvalidValue(
             f"password: at least {MIN_PASSWORD} characters are required", field="password"
         )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):  # NUL, newline...: untypable
+        raise InvalidValue("password: control characters are not allowed", field="password")
     if await CredentialRepository(repo.session).admin_by_email(email) is not None:
         raise Conflict(f"email: '{email}' is already an administrator", code=1204, field="email")
     admin = PartnerAdmin(

@@ -204,6 +204,10 @@ class HttpGuard:
                 await send_html(status, description)
 
 
+SHOWN_MAX = 100  # characters of an invalid input quoted in its error description
+SECRET_FIELDS = ("password", "secret", "token")  # inputs never quoted back
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -229,6 +233,10 @@ async def validation_handler(request: Request, exc: Exception) -> Response:
         else:
             value = err.get("input")
             shown = value if isinstance(value, str | int | float | bool) else type(value).__name__
+            if isinstance(shown, str) and len(shown) > SHOWN_MAX:
+                shown = shown[:SHOWN_MAX] + "…"  # never echo a megabyte back
+            if any(word in name.lower() for word in SECRET_FIELDS):
+                shown = "(hidden)"  # nor a password
             msg = str(err.get("msg", "invalid value"))
             errors.append((f"{name}: value '{shown}' is not allowed ({msg})", 1003))
     if not errors:
@@ -281,6 +289,25 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
         [(description, HTTP_CODES.get(status, 1000 + status))],
         headers=dict(exc.headers or {}),
     )
+
+
+async def data_error_handler(request: Request, exc: Exception) -> Response:
+    """PostgreSQL refused a value (SQLSTATE class 22, "data exception": a NUL character, a
+    number out of range...): the request's fault, not the server's. 400, nothing stored (the
+    unit of work rolled back)."""
+    from partnerhub.portal.i18n import N_
+
+    # The driver's message only: the statement's parameters may hold secrets.
+    reason = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0][:200]
+    log.warning("value refused by the database (tracking %s): %s", tracking_id(request), reason)
+    description = N_("A value contains a character or a number that cannot be stored")
+    if "NUL" in reason or "\\u0000" in reason:
+        description = N_("A value contains a NUL character, which is not allowed")
+    if not is_api_path(request.url.path):
+        from partnerhub.portal.render import error_page
+
+        return await error_page(request, 400, description)
+    return error_response(request, 400, [(description, 1003)])
 
 
 def classify_unhandled(exc: Exception, tid: str) -> tuple[int, str, int, str | None]:

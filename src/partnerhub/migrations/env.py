@@ -45,6 +45,9 @@ def run_migrations_online() -> None:
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as conn:
         # Several processes may start at once (serve + worker): one migrates, the others wait.
+        # The lock is a session lock: the migration commits *before* it is released, so the
+        # next process sees the new revision (releasing it first let a waiting process run the
+        # same migrations again and fail with "relation already exists").
         conn.exec_driver_sql("SELECT pg_advisory_lock(724011)")
         try:
             context.configure(
@@ -52,6 +55,10 @@ def run_migrations_online() -> None:
             )
             with context.begin_transaction():
                 context.run_migrations()
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
         finally:
             conn.exec_driver_sql("SELECT pg_advisory_unlock(724011)")
             conn.commit()

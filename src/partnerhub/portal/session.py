@@ -117,6 +117,37 @@ async def require_admin(request: Request) -> PortalContext:
     return ctx
 
 
+# The API refuses a suspended sub-partner everything but reading and deleting (CONTRACT section
+# 5, partners.service.refuse_if_suspended); the portal's pages that provision or change
+# customers, subscribers, numbers, imports or installation requests do the same for the
+# sub-partner's own administrators.
+SUSPENDED_MESSAGE = N_("The sub-partner is suspended: it can only view and delete customers.")
+
+
+async def partner_suspended(request: Request, partner_id: Any) -> bool:
+    """True when the partner is a sub-partner whose provisioning state is ``suspended``."""
+    from partnerhub.models import Partner
+
+    async with unit_of_work(request) as db:
+        partner = await db.get(Partner, partner_id)
+    return (
+        partner is not None
+        and partner.parent_id is not None
+        and partner.provisioning_state == "suspended"
+    )
+
+
+async def require_active_admin(request: Request) -> PortalContext:
+    """Dependency of the pages that provision or change customers, subscribers, numbers,
+    imports or installation requests: :func:`require_admin`, and 403 when the administrator's
+    partner is a suspended sub-partner."""
+    ctx = await require_admin(request)
+    assert ctx.admin is not None
+    if await partner_suspended(request, ctx.admin.partner_id):
+        raise Forbidden(SUSPENDED_MESSAGE)
+    return ctx
+
+
 def check_csrf(ctx: PortalContext, form: Any) -> None:
     sent = str(form.get("csrf_token") or "")
     expected = ctx.session.csrf_token if ctx.session else ""

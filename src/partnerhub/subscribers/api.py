@@ -4,7 +4,7 @@ administrators, roles and bulk imports under ``/v1/partner/...``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,13 +22,14 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
+from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer, OrgUser, SubscriberImport
 from partnerhub.partners.api import wholesale_principal
 from partnerhub.subscribers import imports, service
-from partnerhub.subscribers.repository import SubscriberRepository
+from partnerhub.subscribers.repository import SubscriberListing, SubscriberRepository
 from partnerhub.subscribers.schemas import (
     AdministratorList,
     AdministratorOut,
@@ -66,7 +67,7 @@ def region(customer: Customer) -> str:
     return (customer.data_region or "us").lower()
 
 
-def present_one(user: OrgUser, customer: Customer) -> SubscriberOut:
+def present_one(user: OrgUser | SubscriberListing, customer: Customer) -> SubscriberOut:
     r = region(customer)
     status = service.wire_status(user)
     package = user.package
@@ -91,7 +92,9 @@ def present_one(user: OrgUser, customer: Customer) -> SubscriberOut:
     )
 
 
-async def present(repo: SubscriberRepository, users: list[OrgUser]) -> list[SubscriberOut]:
+async def present(
+    repo: SubscriberRepository, users: Sequence[OrgUser | SubscriberListing]
+) -> list[SubscriberOut]:
     customers = await repo.customers(u.customer_id for u in users)
     return [present_one(u, customers[u.customer_id]) for u in users]
 
@@ -137,7 +140,7 @@ async def list_subscribers(
     )
     async with unit_of_work(request) as session:
         repo = SubscriberRepository(session, principal)
-        rows = await service.list_subscribers(repo, query, page.offset, page.max + 1)
+        rows = await service.list_subscriber_rows(repo, query, page.offset, page.max + 1)
         items = await present(repo, rows[: page.max])
     set_next_link(request, response, page, has_more=len(rows) > page.max)
     return _dump(SubscriberList(items=items))
@@ -151,16 +154,21 @@ async def list_subscribers(
 )
 async def provision_subscriber(
     body: SubscriberIn, request: Request, principal: Principal = Depends(wholesale_principal)
-) -> JSONResponse:
+) -> Response:
     async with unit_of_work(request) as session:
+        replay = await idempotency.claim(session, request, principal)
+        if replay is not None:
+            return replay
         repo = SubscriberRepository(session, principal)
         with wire_names():
             user = await service.create(repo, body.to_input(body.customer_id, body.email))
         (out,) = await present(repo, [user])
-    status = 202 if out.status == service.PENDING else 200
-    return JSONResponse(
-        _dump(out), status_code=status, headers={"Location": _subscriber_url(request, out)}
-    )
+        status = 202 if out.status == service.PENDING else 200
+        response = JSONResponse(
+            _dump(out), status_code=status, headers={"Location": _subscriber_url(request, out)}
+        )
+        await idempotency.remember(session, request, principal, response)
+    return response
 
 
 @router.post("/validate", response_model=PrecheckOut)
@@ -416,6 +424,7 @@ async def _import_body(request: Request) -> tuple[str, bool]:
     "/customers/{customer_id}/imports",
     status_code=202,
     response_model=ImportOut,
+    responses={200: {"model": ImportOut, "description": "dryRun: checked, nothing imported"}},
     openapi_extra={
         "requestBody": {
             "content": {
@@ -427,7 +436,7 @@ async def _import_body(request: Request) -> tuple[str, bool]:
 )
 async def create_import(
     customer_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
-) -> JSONResponse:
+) -> Response:
     """Check a CSV of subscribers and, when every row passes, import it in the background.
 
     Failing rows → 400 with one error per problem (``row N, column: message``) and nothing
@@ -439,6 +448,9 @@ async def create_import(
     principal.require(service.WRITE)
     text, dry_run = await _import_body(request)
     async with unit_of_work(request) as session:
+        replay = await idempotency.claim(session, request, principal)
+        if replay is not None:
+            return replay
         repo = SubscriberRepository(session, principal)
         customer = await service.customer_of(repo, customer_id)
         report, started = await imports.start(repo, customer, text, principal, dry_run=dry_run)
@@ -466,12 +478,16 @@ async def create_import(
             errors=[],
         )
         out = present_import(request, record, customer)
-    if dry_run:
-        out.id = None
-        return JSONResponse(_dump(out), status_code=200)
-    await tasks.enqueue(record.id, customer.id)
-    url = str(request.url_for("get_import", customer_id=out.customer_id, import_id=out.id))
-    return JSONResponse(_dump(out), status_code=202, headers={"Location": url})
+        if dry_run:
+            out.id = None
+            response = JSONResponse(_dump(out), status_code=200)
+        else:
+            url = str(request.url_for("get_import", customer_id=out.customer_id, import_id=out.id))
+            response = JSONResponse(_dump(out), status_code=202, headers={"Location": url})
+        await idempotency.remember(session, request, principal, response)
+    if not dry_run:
+        await tasks.enqueue(record.id, customer.id)
+    return response
 
 
 async def _import_of(

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from partnerhub.errors import InvalidValue, NotFound
@@ -54,7 +55,7 @@ async def _find_customer(session: object, ref: str) -> object:
 def _print_problems(problems: list[tuple[int, str, str]]) -> None:
     table = Table("row", "column", "problem", title="Rows with problems")
     for row, column, message in problems:
-        table.add_row(str(row), column, message)
+        table.add_row(str(row), escape(column), escape(message))
     console.print(table)
     console.print(
         f"[red]{len(problems)} problem(s): nothing imported.[/red] Fix the rows and run again."
@@ -102,29 +103,29 @@ def import_subscribers(
             async with db.transaction() as session:
                 found = await _find_customer(session, customer)
                 assert isinstance(found, Customer)
-                rows = imports.parse_csv(text)
-                total = len(rows)
                 if dry_run:
                     repo = SubscriberRepository(session, system_principal(found.partner_id))
-                    with console.status(f"Checking {total} rows..."):
-                        report = await imports.check(repo, found, rows, repo.principal)
-            del rows
+                    with console.status("Checking the rows..."):
+                        report = await imports.check(
+                            repo, found, text, repo.principal, keep_plans=False
+                        )
             if dry_run:
                 if report.errors:
                     _print_problems([(e.row, e.column, e.message) for e in report.errors])
                     return 1
                 console.print(
                     f"[green]Every row passes.[/green] {report.total} rows: "
-                    f"{len(report.plans)} to create, {len(report.existing)} already there."
+                    f"{report.new_count} to create, {len(report.existing)} already there."
                 )
                 return 0
+            next(imports.iter_rows(text))  # a header or an empty file the job would refuse
             record = SubscriberImport(
                 id=uuid.uuid4(),
                 partner_id=found.partner_id,
                 customer_id=found.id,
                 created_by="cli",
                 status="queued",
-                total=total,
+                total=0,  # the job counts the rows
                 source=text,
                 errors=[],
             )
@@ -132,19 +133,26 @@ def import_subscribers(
                 session.add(record)
             columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
             with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
-                bar = progress.add_task(f"Checking and importing {total} rows", total=total)
+                bar = progress.add_task("Reading the rows", total=None)
 
-                def advance(done: int, _total: int) -> None:
-                    progress.update(bar, completed=done)
+                def advance(stage: str, done: int, total: int | None) -> None:
+                    if stage == "read":
+                        progress.update(bar, completed=done, total=total)
+                    else:
+                        progress.update(bar, description="Checking and importing", completed=done)
 
                 final = await tasks.perform(db, record.id, advance)
                 if final is not None and final.status == "succeeded":
-                    progress.update(bar, completed=total)
+                    progress.update(bar, completed=final.total, total=final.total)
             if final is None or final.status != "succeeded":
                 problems = [
                     (int(f.get("row", 0)), str(f.get("column", "")), str(f.get("message", "")))
                     for f in ((final.errors if final else None) or [])
                 ]
+                if problems and all(row == 0 for row, _, _ in problems):
+                    # The file itself (header, size) or the customer: no row to fix.
+                    console.print(f"[red]{escape(problems[0][2])}[/red]")
+                    return 2
                 _print_problems(problems)
                 return 1
             target = result or file.with_name(file.name + ".result.csv")
@@ -155,7 +163,7 @@ def import_subscribers(
             )
             return 0
         except ApiError as exc:
-            console.print(f"[red]{exc.description}[/red]")
+            console.print(f"[red]{escape(exc.description)}[/red]")
             return 2
         finally:
             await db.dispose()

@@ -74,7 +74,9 @@ def _check_page(
 
 @router.post("/customers/{customer_id}/setup/import")
 async def upload(
-    customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    customer_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     from partnerhub.subscribers import tasks
 

@@ -53,6 +53,7 @@ from partnerhub.subscribers.repository import (
     EmailUser,
     NumberFact,
     SubscriberFilters,
+    SubscriberListing,
     SubscriberRepository,
 )
 
@@ -735,6 +736,14 @@ async def list_subscribers(
     return await repo.page(filters_of(query), offset, limit)
 
 
+async def list_subscriber_rows(
+    repo: SubscriberRepository, query: ListQuery, offset: int, limit: int
+) -> list[SubscriberListing]:
+    """:func:`list_subscribers` as plain rows of the listed columns (the API list)."""
+    repo.principal.require(READ)
+    return await repo.listing(filters_of(query), offset, limit)
+
+
 # --- precheck ------------------------------------------------------------------------------
 
 
@@ -908,7 +917,7 @@ async def complete_move(repo: SubscriberRepository, token: str) -> OrgUser:
     return user
 
 
-def wire_status(user: OrgUser) -> str:
+def wire_status(user: OrgUser | SubscriberListing) -> str:
     return PENDING if user.status == PENDING else PROVISIONED
 
 

@@ -203,7 +203,9 @@ async def _location_of(db: Any, principal: Principal, customer: Customer, ref: s
 
 @router.post("/customers/{customer_id}/setup/numbers")
 async def add_numbers(
-    customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+    customer_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     """Add numbers (or ranges) to one location's inventory."""
     form = await portal.form_of(request, ctx)

@@ -10,8 +10,10 @@ It is serialized with the customer's provisioning (procrastinate ``lock`` ``cust
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +22,7 @@ from procrastinate.jobs import Status
 from sqlalchemy import func, select, text, update
 
 from partnerhub import runtime
+from partnerhub.config import get_settings
 from partnerhub.db import Database
 from partnerhub.errors import ApiError
 from partnerhub.jobs import app
@@ -31,7 +34,7 @@ from partnerhub.subscribers.repository import SubscriberRepository
 
 log = logging.getLogger(__name__)
 TASK = "subscribers.run_import"
-STALLED_SECONDS = 300
+PROGRESS_SECONDS = 0.5
 
 
 def lock_of(customer_id: uuid.UUID) -> str:
@@ -56,7 +59,9 @@ async def enqueue(import_id: uuid.UUID, customer_id: uuid.UUID) -> None:
         log.warning("could not defer import %s; the reconciler will", import_id)
 
 
-OnProgress = Callable[[int, int], Awaitable[None] | None]
+OnProgress = Callable[[str, int, int | None], Awaitable[None] | None]
+"""``(stage, rows done, total or None)``: stage ``read`` (first pass over the file, no
+database) then ``check`` (rules checked and rows written); see :func:`imports.run`."""
 
 
 async def _set(db: Database, import_id: uuid.UUID, **values: object) -> None:
@@ -65,6 +70,41 @@ async def _set(db: Database, import_id: uuid.UUID, **values: object) -> None:
         await session.execute(
             update(SubscriberImport).where(SubscriberImport.id == import_id).values(**values)
         )
+
+
+class _Processed:
+    """Publishes ``processed`` while an import runs: at most every ``PROGRESS_SECONDS``, in
+    the background (the import goes on meanwhile) and without waiting for the disk
+    (``synchronous_commit`` off: a lost progress figure is harmless). :meth:`close` waits for
+    the last write, so that none lands after the import's own final update."""
+
+    def __init__(self, db: Database, import_id: uuid.UUID) -> None:
+        self.db = db
+        self.import_id = import_id
+        self.task: asyncio.Task[None] | None = None
+        self.last = 0.0
+
+    def report(self, done: int) -> None:
+        now = time.monotonic()
+        if (self.task is None or self.task.done()) and now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            self.task = asyncio.create_task(self._write(done))
+
+    async def _write(self, done: int) -> None:
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                await session.execute(
+                    update(SubscriberImport)
+                    .where(SubscriberImport.id == self.import_id)
+                    .values(processed=done)
+                )
+        except Exception:  # the figure only; the import itself goes on
+            log.warning("could not record the progress of import %s", self.import_id)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            await self.task
 
 
 async def _reload(db: Database, import_id: uuid.UUID) -> SubscriberImport | None:
@@ -81,12 +121,16 @@ async def perform(
     import for its whole (single) transaction; a second run (a re-deferred job, or the CLI
     and a worker) finds it taken and returns at once.
     """
-    total = 0
 
-    async def progress(done: int) -> None:
-        await _set(db, import_id, processed=done)
+    processed = _Processed(db, import_id)
+
+    async def stage(name: str, done: int, total: int | None) -> None:
+        if name == "read" and total is not None:
+            await _set(db, import_id, total=total)
+        elif name == "check":
+            processed.report(done)
         if on_progress is not None:
-            result = on_progress(done, total)
+            result = on_progress(name, done, total)
             if result is not None:
                 await result
 
@@ -106,27 +150,32 @@ async def perform(
             customer = await session.get(Customer, record.customer_id)
             if customer is None:
                 raise ApiError("the customer no longer exists", status=404, code=1100)
-            rows = imports.parse_csv(record.source)
-            total = len(rows)
-            report = await imports.check(repo, customer, rows, repo.principal)
-            del rows
+            try:
+                # The facts are read on a second connection while the first one streams the
+                # new rows into COPY (see imports.run).
+                async with db.transaction() as side:
+                    reader = SubscriberRepository(side, repo.principal)
+                    report, result = await imports.run(
+                        repo, reader, customer, record.source, repo.principal, stage
+                    )
+            finally:
+                await processed.close()
             if report.errors:
                 failure = [
                     {"row": e.row, "column": e.column, "message": e.message, "errorCode": e.code}
                     for e in report.errors
                 ]
                 raise _Failed()
-            await imports.write(repo, customer, report, progress)
             await session.execute(
                 update(SubscriberImport)
                 .where(SubscriberImport.id == import_id)
                 .values(
                     status="succeeded",
-                    total=total,
-                    processed=total,
-                    created_count=len(report.plans),
+                    total=report.total,
+                    processed=report.total,
+                    created_count=report.new_count,
                     existing_count=len(report.existing),
-                    result=imports.result_csv(customer, report),
+                    result=result,
                     errors=[],
                     finished=utcnow(),
                 )
@@ -148,7 +197,7 @@ _STUCK = text(
     """
     SELECT i.id, i.customer_id FROM subscriber_imports i
     WHERE i.status IN ('queued', 'running')
-      AND i.created < now() - interval '30 seconds'
+      AND i.created < now() - make_interval(secs => :grace)
       AND NOT EXISTS (
           SELECT 1 FROM pg_locks l
           WHERE l.locktype = 'advisory'
@@ -163,10 +212,11 @@ _STUCK = text(
 )
 
 
-async def reconcile_now() -> list[uuid.UUID]:
-    """Re-run imports whose worker died, and defer imports that have no job."""
+async def reconcile_now(grace_seconds: float = 5.0) -> list[uuid.UUID]:
+    """Re-run imports whose worker died (no heartbeat for ``PARTNERHUB_STALLED_JOB_SECONDS``),
+    and defer imports that have no job (``grace_seconds`` after their creation)."""
     stalled = await app.job_manager.get_stalled_jobs(
-        task_name=TASK, seconds_since_heartbeat=STALLED_SECONDS
+        task_name=TASK, seconds_since_heartbeat=runtime.settings().stalled_job_seconds
     )
     for job in stalled:
         assert job.id is not None
@@ -175,13 +225,15 @@ async def reconcile_now() -> list[uuid.UUID]:
                 job.id, status=Status.FAILED, delete_job=False
             )
     async with runtime.database().transaction() as session:
-        stuck = [(row[0], row[1]) for row in await session.execute(_STUCK)]
+        stuck = [
+            (row[0], row[1]) for row in await session.execute(_STUCK, {"grace": grace_seconds})
+        ]
     for import_id, customer_id in stuck:
         await enqueue(import_id, customer_id)
     return [i for i, _ in stuck]
 
 
-@app.periodic(cron="* * * * *")
+@app.periodic(cron=get_settings().reconcile_cron)
 @app.task(
     name="subscribers.reconcile_imports",
     queue="housekeeping",

@@ -1,0 +1,3 @@
+from tests.subscribers.conftest import setup
+
+__all__ = ["setup"]
