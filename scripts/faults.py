@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -93,13 +94,12 @@ async def run(args: argparse.Namespace, work: Path) -> list[harness.Report]:
             fault = harness.FaultPlan(customers=args.fault_customers, clients=args.clients // 2)
             reports.append(await harness.fault_backend(main, fault))
             harness.log_line("phase 3 done")
-            for stack in stacks:  # a clean stop: running jobs finish, exit status 0
+            for stack in stacks:  # a clean stop: running jobs finish
                 codes = stack.stop()
                 reports[-1].figures[f"exit_on_sigterm_{stack.work.name}"] = codes
-                reports[-1].check(
-                    all(code == 0 for code in codes.values()),
-                    f"a process did not stop cleanly on SIGTERM: {codes}",
-                )
+                # uvicorn re-raises the signal once it has shut down gracefully
+                clean = codes.get("worker") == 0 and codes.get("serve") in (0, -signal.SIGTERM)
+                reports[-1].check(clean, f"a process did not stop cleanly on SIGTERM: {codes}")
         finally:
             await harness.close_probes()
             for stack in stacks:

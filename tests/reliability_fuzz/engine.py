@@ -156,6 +156,35 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
             ),
             201,
         )
+        approval, spare = (
+            _ok(
+                http.post(
+                    "/partner/templates",
+                    json={
+                        "name": f"Fuzz {kind} template {tag}",
+                        "serviceProviderAdminEmail": partner_admins[0]["email"],
+                        "country": "US",
+                        "defaultEmailLanguage": "en_US",
+                        "wholesaleSubscriptionId": "Sub-fuzz",
+                        "email": {"brandName": "Fuzz Cloud"},
+                        "requireApproval": kind == "approval",
+                    },
+                ),
+                201,
+            )
+            for kind in ("approval", "spare")
+        )
+        held = http.post(
+            "/wholesale/customers",
+            json={
+                "provisioningId": approval["provisioningId"],
+                "packages": ["webex_meetings"],
+                "externalId": f"fuzz-held-{tag}",
+                "address": US_ADDRESS,
+                "customerInfo": {"name": f"Held {tag}", "primaryEmail": f"held-{tag}@fuzz.example"},
+            },
+        )
+        _ok(held, 202)
         created = http.post(
             "/wholesale/customers",
             json={
@@ -275,6 +304,8 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
         "requestId": request["id"],
         "email": f"new-{tag}@fuzz.example",
         "adminEmail": partner_admins[0]["email"],
+        "pendingCustomerId": held.headers["Location"].rsplit("/", 1)[1],
+        "spareTemplateId": spare["id"],  # no customer: the DELETE cases may remove it
         "block": block,
         "tag": tag,
     }
@@ -483,6 +514,9 @@ def _aim(case: Case, seed_data: Seed) -> None:
     (a generated sub-partner id is a 404 before anything else is looked at)."""
     if isinstance(case.query, dict):
         case.query.pop("onBehalfOfSubPartnerOrgId", None)
+    # No operation declares a header: generated ones (control characters...) would stop the
+    # request at the HTTP parser; the "generated" mode keeps them.
+    case.headers = None
     for params in (case.path_parameters, case.query):
         if not isinstance(params, dict):
             continue
@@ -490,6 +524,11 @@ def _aim(case: Case, seed_data: Seed) -> None:
             value = seed_data.get(name)
             if value is not None:
                 params[name] = value
+    path = case.path_parameters if isinstance(case.path_parameters, dict) else {}
+    if case.operation.path.endswith("/approve") and "customer_id" in path:
+        path["customer_id"] = seed_data.values["pendingCustomerId"]  # held for approval
+    if case.operation.method.upper() == "DELETE" and "template_id" in path:
+        path["template_id"] = seed_data.values["spareTemplateId"]  # the seed one is in use
     body = case.body
     if isinstance(body, dict):
         for name in ("provisioningId", "customerId", "orgId", "locationId", "externalId"):
