@@ -13,11 +13,12 @@ applies these checks to every response:
   errorCode}], trackingId}``, ``message`` repeating the first description and ``trackingId``
   the ``TrackingID`` header (CONTRACT.md section 1).
 
-Two thirds of the cases are aimed at real data (a template, a provisioned customer with
-locations, numbers and subscribers, made by :func:`seed` through the API), and half of those
-carry a valid body with one generated field, so that the success paths and the rules behind
-the first validation step run too, not only the 404s and 400s. Operations that delete run
-after all the others.
+Two thirds of the cases are aimed at real data (templates, a provisioned customer with
+locations, numbers and subscribers, a customer held for approval..., made by :func:`seed`
+through the API; without the generated headers, which the HTTP parser would often refuse),
+and half of those carry a valid body with one generated field, so that the success paths and
+the rules behind the first validation step run too, not only the 404s and 400s. Operations
+that delete run after all the others, innermost resources first.
 """
 
 from __future__ import annotations
@@ -134,8 +135,11 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
     subscriber and a calling subscriber, an import, an installation request. Needs a worker
     running (customers are provisioned in the background)."""
     tag = uuid.uuid4().hex[:8]
-    # Numbers are unique across partners: each seed takes its own block of 100 (area 408).
-    block = f"+1408{random.randint(200, 999)}{random.randint(1, 99):02d}"
+    # Numbers are unique across partners: each seed takes its own two blocks of 100 (area
+    # 408): the first in the HQ inventory; of the second, 90-99 in the second location's (for
+    # the cases that remove numbers), 00-89 for the cases that add numbers.
+    exchange, hundred = random.randint(200, 999), random.randint(1, 98)
+    block, fresh = f"+1408{exchange}{hundred:02d}", f"+1408{exchange}{hundred + 1:02d}"
     with httpx.Client(
         base_url=f"{base_url}/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as http:
@@ -245,6 +249,13 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
             ),
             201,
         )
+        _ok(  # the second location's, for the cases that remove numbers
+            http.post(
+                f"/telephony/config/locations/{second['id']}/numbers",
+                json={"phoneNumbers": [f"{fresh}90..99"], "numberType": "DID", "state": "ACTIVE"},
+            ),
+            201,
+        )
         meetings = _ok(
             http.post(
                 "/wholesale/subscribers",
@@ -307,6 +318,7 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
         "pendingCustomerId": held.headers["Location"].rsplit("/", 1)[1],
         "spareTemplateId": spare["id"],  # no customer: the DELETE cases may remove it
         "block": block,
+        "freshBlock": fresh,
         "tag": tag,
     }
     return Seed({k: v for k, v in values.items() if v})
@@ -472,12 +484,12 @@ VALID_BODIES: dict[tuple[str, str], Callable[[Seed, int], Any]] = {
     ("POST", "/locations"): _location,
     ("PUT", "/locations/{}"): _location,
     ("POST", "/telephony/config/locations/{}/numbers"): lambda s, n: {
-        "phoneNumbers": [f"{s.get('block')}{60 + n % 40}"],
+        "phoneNumbers": [f"{s.get('freshBlock')}{n % 90:02d}"],
         "numberType": "DID",
         "state": "ACTIVE",
     },
     ("DELETE", "/telephony/config/locations/{}/numbers"): lambda s, n: {
-        "phoneNumbers": [f"{s.get('block')}{60 + n % 40}"]
+        "phoneNumbers": [f"{s.get('freshBlock')}{90 + n % 10}"]
     },
     ("PUT", "/partner/customers/{}/administrators/{}/roles"): lambda s, n: {
         "roles": ["full_admin"]
