@@ -21,10 +21,18 @@ from partnerhub import __version__, jobs, runtime
 from partnerhub.config import Settings, get_settings
 from partnerhub.errors import ApiError
 from partnerhub.kit import openapi, web
+from partnerhub.kit.fastlane import FastLane, Handler
 from partnerhub.portal import session as portal_session
 
 log = logging.getLogger("partnerhub")
 STATIC_DIR = Path(__file__).parent / "portal" / "static"
+
+
+def fast_routes() -> dict[tuple[str, str], Handler]:
+    """The requests the fast lane answers (each falls back to its ordinary route)."""
+    from partnerhub.subscribers import fast as subscribers_fast
+
+    return {("POST", subscribers_fast.PATH): subscribers_fast.provision_subscriber}
 
 
 def create_app(
@@ -152,6 +160,8 @@ def create_app(
     app.include_router(customer_portal_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    # Innermost: the fast lane for the hottest API requests (kit/fastlane.py).
+    app.add_middleware(FastLane, routes=fast_routes())
     # Outermost: tracking ids, 413 and 415 for every path, before routing.
     app.add_middleware(web.HttpGuard, max_body=settings.max_body_bytes)
     return app

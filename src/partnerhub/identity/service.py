@@ -8,9 +8,11 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from psycopg import AsyncConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
@@ -170,20 +172,32 @@ async def authenticate_bearer(
     """The bearer token's principal; counts the request against the client address and the
     token (401 for a missing, invalid, expired or revoked token — still counted against the
     address; 429 with ``Retry-After`` over a limit). One autocommit statement."""
+    pool = await db.autocommit()
+    async with pool.connection() as conn:
+        return await authenticate_on(conn, authorization, address_key, per_address, per_token)
+
+
+async def authenticate_on(
+    conn: AsyncConnection[Any],
+    authorization: str | None,
+    address_key: str,
+    per_address: int,
+    per_token: int,
+) -> Principal:
+    """:func:`authenticate_bearer` on a connection of the autocommit pool the caller holds
+    (the fast lane reuses it for the request's other statements)."""
     try:
         secret: str | None = bearer_secret(authorization)
     except Unauthorized:
         secret = None
     now = utcnow()
-    pool = await db.autocommit()
-    async with pool.connection() as conn:
-        found = await authenticate_and_count(
-            conn, hash_secret(secret) if secret else None, address_key, window_of(now), now
-        )
-        if found.token_id is not None and (
-            found.last_used is None or now - found.last_used > timedelta(minutes=1)
-        ):
-            await touch_token_direct(conn, found.token_id, now)
+    found = await authenticate_and_count(
+        conn, hash_secret(secret) if secret else None, address_key, window_of(now), now
+    )
+    if found.token_id is not None and (
+        found.last_used is None or now - found.last_used > timedelta(minutes=1)
+    ):
+        await touch_token_direct(conn, found.token_id, now)
     refuse_over([(found.address_hits, per_address)], now)
     if secret is None:
         bearer_secret(authorization)  # raises the precise 401

@@ -360,6 +360,11 @@ async def api_principal(request: Request) -> Principal:
 
     Counts the request against the client address's and the token's rate limits (429).
     """
+    checked = getattr(request.state, "authenticated", None)  # by the fast lane (kit/fastlane)
+    if isinstance(checked, ApiError):
+        raise checked
+    if isinstance(checked, Principal):
+        return checked
     settings = request.app.state.settings
     principal = await identity.authenticate_bearer(
         database(request),

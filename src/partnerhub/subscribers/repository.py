@@ -468,3 +468,141 @@ __all__ = [
     "SubscriberListing",
     "SubscriberRepository",
 ]
+
+
+# --- the fast lane (one driver connection, autocommit; see subscribers/fast.py) ----------
+
+_FAST_FACTS = """
+WITH c AS (
+    SELECT id, partner_id, status, org_id, packages, provisioning_parameters, settings,
+           data_region, external_id, hq_location IS NOT NULL AS has_hq_record
+    FROM customers WHERE id = %(cid)s AND partner_id = %(pid)s
+), loc AS (
+    SELECT l.id, l.name FROM locations l
+    WHERE l.partner_id = %(pid)s AND l.customer_id = %(cid)s
+      AND CASE WHEN %(lid)s::uuid IS NULL THEN l.headquarters ELSE l.id = %(lid)s::uuid END
+    ORDER BY l.id LIMIT 1
+)
+SELECT c.id, c.partner_id, c.status, c.org_id, c.packages, c.provisioning_parameters,
+       c.settings, c.data_region, c.external_id, c.has_hq_record, loc.id, loc.name,
+       (SELECT coalesce(json_agg(json_build_array(u.id, u.partner_id, u.customer_id, u.roles,
+                                                  u.status, u.package)), '[]')
+          FROM org_users u WHERE lower(u.email) = %(email)s),
+       (SELECT json_build_array(pn.location_id, pn.main, u.id)
+          FROM phone_numbers pn LEFT JOIN org_users u ON u.phone_number = pn.phone_number
+         WHERE pn.partner_id = %(pid)s AND pn.customer_id = %(cid)s
+           AND pn.phone_number = %(e164)s
+         LIMIT 1),
+       (SELECT u.id FROM org_users u
+         WHERE u.location_id = loc.id AND u.extension = %(ext)s LIMIT 1)
+FROM c LEFT JOIN loc ON true
+"""
+
+
+@dataclass(frozen=True)
+class FastFactsRow:
+    """What :data:`_FAST_FACTS` read for one new subscriber (``None``: no such customer)."""
+
+    customer: dict[str, Any]
+    location: tuple[uuid.UUID, str] | None
+    email_users: list[EmailUser]
+    number: NumberFact | None
+    extension_owner: uuid.UUID | None
+
+
+async def fast_facts(
+    conn: Any,
+    partner_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    email: str,
+    location_id: uuid.UUID | None,
+    e164: str | None,
+    extension: str | None,
+) -> FastFactsRow | None:
+    """Everything the rules for a new subscriber read, in one statement (scoped to the
+    partner like every repository query; the email look-up is global, as
+    :meth:`SubscriberRepository.users_with_email`)."""
+    cur = await conn.execute(
+        _FAST_FACTS,
+        {
+            "cid": customer_id,
+            "pid": partner_id,
+            "email": email.lower(),
+            "lid": location_id,
+            "e164": e164,
+            "ext": extension,
+        },
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    keys = (
+        "id",
+        "partner_id",
+        "status",
+        "org_id",
+        "packages",
+        "provisioning_parameters",
+        "settings",
+        "data_region",
+        "external_id",
+        "has_hq_record",
+    )
+    users = [
+        EmailUser(
+            uuid.UUID(u[0]),
+            email.lower(),
+            uuid.UUID(u[1]),
+            uuid.UUID(u[2]),
+            tuple(u[3] or ()),
+            u[4],
+            u[5],
+        )
+        for u in row[12]
+    ]
+    number = None
+    if row[13] is not None and e164 is not None:
+        loc, main, owner = row[13]
+        number = NumberFact(e164, uuid.UUID(loc), bool(main), uuid.UUID(owner) if owner else None)
+    return FastFactsRow(
+        customer=dict(zip(keys, row[:10], strict=True)),
+        location=(row[10], row[11]) if row[10] is not None else None,
+        email_users=users,
+        number=number,
+        extension_owner=row[14],
+    )
+
+
+_INSERT_USER = """
+INSERT INTO org_users (id, partner_id, customer_id, org_id, email, first_name, last_name, roles,
+                       package, location_id, phone_number, extension, status, created,
+                       last_status_change)
+VALUES (%(id)s, %(partner_id)s, %(customer_id)s, %(org_id)s, %(email)s, %(first_name)s,
+        %(last_name)s, %(roles)s, %(package)s, %(location_id)s, %(phone_number)s,
+        %(extension)s, %(status)s, %(created)s, %(last_status_change)s)
+"""
+
+
+async def insert_user(conn: Any, user: OrgUser) -> None:
+    """One new subscriber, one autocommit statement (a constraint violation raises
+    :class:`psycopg.errors.IntegrityError` and writes nothing)."""
+    await conn.execute(
+        _INSERT_USER,
+        {
+            "id": user.id,
+            "partner_id": user.partner_id,
+            "customer_id": user.customer_id,
+            "org_id": user.org_id,
+            "email": user.email,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "roles": list(user.roles or []),
+            "package": user.package,
+            "location_id": user.location_id,
+            "phone_number": user.phone_number,
+            "extension": user.extension,
+            "status": user.status,
+            "created": user.created,
+            "last_status_change": user.last_status_change,
+        },
+    )
