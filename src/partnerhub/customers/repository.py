@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import exists, false, func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -230,3 +230,133 @@ async def insert_org_user_once(session: AsyncSession, **values: Any) -> uuid.UUI
     """Insert an organization user unless the email is taken; its id, or None."""
     stmt = insert(OrgUser).values(**values).on_conflict_do_nothing().returning(OrgUser.id)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# --- the fast lane (one driver connection; see customers/fast.py) -------------------------
+
+_TEMPLATE_FIELDS = tuple(
+    (prop.key, prop.columns[0].name) for prop in Template.__mapper__.column_attrs
+)
+_NEW_CUSTOMER_FACTS = f"""
+SELECT {", ".join(f"t.{name}" for _, name in _TEMPLATE_FIELDS)}, a.email,
+       %(ext)s::text IS NOT NULL AND EXISTS (
+           SELECT 1 FROM customers c WHERE c.partner_id = %(pid)s AND c.external_id = %(ext)s),
+       %(org)s::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM customers c WHERE c.org_id = %(org)s),
+       %(email)s::text IS NOT NULL AND EXISTS (
+           SELECT 1 FROM org_users u WHERE lower(u.email) = lower(%(email)s)),
+       %(key)s::text IS NOT NULL AND EXISTS (
+           SELECT 1 FROM idempotency_keys k WHERE k.partner_id = %(owner)s AND k.key = %(key)s)
+FROM (SELECT 1) AS one
+LEFT JOIN templates t ON t.partner_id = %(pid)s AND t.provisioning_id = %(prov)s
+LEFT JOIN partner_admins a ON a.id = t.service_provider_admin_id
+"""  # noqa: S608 - column names from the mapper
+
+
+@dataclass(frozen=True)
+class NewCustomerFacts:
+    """What the rules of a new customer read, in one statement (:func:`new_customer_facts`):
+    the acting partner's template with the provisioning ID (``None``: none), its
+    service-provider administrator's email, the three conflicts of
+    :meth:`CustomerRepository.conflicts`, and whether the idempotency key is known."""
+
+    template: Template | None
+    admin_email: str | None
+    conflicts: tuple[bool, bool, bool]
+    key_known: bool
+
+
+async def new_customer_facts(
+    conn: Any,
+    partner_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    provisioning_id: str,
+    external_id: str | None,
+    org_id: uuid.UUID | None,
+    email: str | None,
+    key: str | None,
+) -> NewCustomerFacts:
+    cur = await conn.execute(
+        _NEW_CUSTOMER_FACTS,
+        {
+            "pid": partner_id,
+            "owner": owner_id,
+            "prov": provisioning_id,
+            "ext": external_id,
+            "org": org_id,
+            "email": email,
+            "key": key,
+        },
+    )
+    row = await cur.fetchone()
+    assert row is not None  # one row always
+    n = len(_TEMPLATE_FIELDS)
+    template = None
+    if row[0] is not None:
+        values = zip(_TEMPLATE_FIELDS, row[:n], strict=True)
+        template = Template(**{attr: value for (attr, _), value in values})
+    return NewCustomerFacts(
+        template=template,
+        admin_email=row[n],
+        conflicts=(bool(row[n + 1]), bool(row[n + 2]), bool(row[n + 3])),
+        key_known=bool(row[n + 4]),
+    )
+
+
+# --- the fast lane (one driver connection, autocommit; see customers/fast.py) ------------
+
+
+class ListedCustomer(NamedTuple):
+    """A :class:`CustomerListing` read by :func:`fast_page` (the columns of
+    :data:`LISTING_COLUMNS`, in that order)."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID | None
+    external_id: str
+    name: str | None
+    status: str
+    packages: list[str]
+    resource_details: dict[str, Any]
+    errors: list[dict[str, Any]]
+    address: dict[str, Any]
+    data_region: str
+    provisioning_id: str
+    created: datetime
+    last_status_change: datetime
+
+
+# The page is chosen on the narrow index ``ix_customers_partner_created`` (partner_id,
+# created, id) first and only its rows are then read whole: the rows an offset skips are
+# never fetched with their JSON columns. Each filter adds a fixed fragment (no outside text
+# reaches the statement), so every combination keeps its own prepared plan.
+_FAST_PAGE = """
+SELECT c.id, c.org_id, c.external_id, c.name, c.status, c.packages, c.resource_details,
+       c.errors, c.address, c.data_region, c.provisioning_id, c.created, c.last_status_change
+FROM (SELECT id, created FROM customers
+      WHERE partner_id = %(pid)s{filters}
+      ORDER BY created, id OFFSET %(offset)s LIMIT %(limit)s) AS page
+JOIN customers c ON c.id = page.id AND c.partner_id = %(pid)s
+ORDER BY page.created, page.id
+"""
+_FAST_FILTERS = (
+    ("external_id", " AND external_id = %(external_id)s"),
+    ("org_id", " AND org_id = %(org_id)s"),
+    ("statuses", " AND status = ANY(%(statuses)s)"),
+)
+
+
+async def fast_page(
+    conn: Any, partner_id: uuid.UUID, filters: CustomerFilters, offset: int, limit: int
+) -> list[ListedCustomer]:
+    """:meth:`CustomerRepository.page` in one plain statement, scoped to the partner (the
+    API's filters only: the portal's ``search`` is not offered here)."""
+    if filters.search:
+        raise ValueError("fast_page does not search")
+    params: dict[str, Any] = {"pid": partner_id, "offset": offset, "limit": limit}
+    fragments = []
+    for name, fragment in _FAST_FILTERS:
+        value = getattr(filters, name)
+        if value:
+            params[name] = value
+            fragments.append(fragment)
+    cur = await conn.execute(_FAST_PAGE.format(filters="".join(fragments)), params)
+    return [ListedCustomer(*row) for row in await cur.fetchall()]

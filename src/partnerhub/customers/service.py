@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +37,7 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
+from partnerhub.kit.scope import Principal
 from partnerhub.kit.validators import normalize_email
 from partnerhub.models import Customer, Template
 from partnerhub.models.base import utcnow
@@ -439,9 +440,7 @@ def check_fields(body: dict[str, Any], *, precheck: bool = False) -> tuple[Check
     return out, problems
 
 
-async def _check_references(
-    repo: CustomerRepository, body: dict[str, Any], checked: Checked
-) -> str | None:
+async def _check_references(repo: References, body: dict[str, Any], checked: Checked) -> str | None:
     """The rules that need the database: template (404), externalId/orgId (409), email.
 
     Returns the email of the template's service-provider administrator."""
@@ -527,8 +526,33 @@ def _set_status(repo: CustomerRepository, customer: Customer, status: str, **det
 # --- operations ----------------------------------------------------------------------------
 
 
+class References(Protocol):
+    """What the provisioning rules read (a :class:`CustomerRepository`, or the facts the fast
+    lane read beforehand, customers/fast.py)."""
+
+    @property
+    def principal(self) -> Principal: ...
+
+    async def template_and_admin_email(
+        self, provisioning_id: str
+    ) -> tuple[Template, str | None] | None: ...
+
+    async def conflicts(
+        self, external_id: str | None, org_id: uuid.UUID | None, email: str | None
+    ) -> tuple[bool, bool, bool]: ...
+
+
 async def provision(repo: CustomerRepository, body: dict[str, Any]) -> Customer:
     """Create a customer from ``POST /v1/wholesale/customers``; the job does the rest."""
+    customer = await new_customer(repo, body)
+    repo.add(customer)
+    await _flush(repo)
+    repo.add_event(customer, "status", customer.status, {"by": _actor(repo)})
+    return customer
+
+
+async def new_customer(repo: References, body: dict[str, Any]) -> Customer:
+    """Every rule of a new customer; the :class:`Customer` to write (not yet added)."""
     repo.principal.require(WRITE)
     checked, problems = check_fields(body)
     problems.raise_if_any()
@@ -565,9 +589,6 @@ async def provision(repo: CustomerRepository, body: dict[str, Any]) -> Customer:
         sub_partner_admin_email=checked.sub_partner_admin_email,
         last_status_change=utcnow(),
     )
-    repo.add(customer)
-    await _flush(repo)
-    repo.add_event(customer, "status", customer.status, {"by": _actor(repo)})
     return customer
 
 
@@ -751,7 +772,7 @@ async def approve(repo: CustomerRepository, customer_id: uuid.UUID | None) -> Cu
     return customer
 
 
-def _actor(repo: CustomerRepository) -> str:
+def _actor(repo: References) -> str:
     p = repo.principal
     return p.actor_email or f"{p.kind}:{p.actor_id}"
 

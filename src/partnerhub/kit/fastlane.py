@@ -39,6 +39,10 @@ class FastRequest:
         return state
 
     @property
+    def query_string(self) -> bytes:
+        return bytes(self.scope.get("query_string") or b"")
+
+    @property
     def tracking_id(self) -> str:
         return str(self.state.get("tracking_id") or "")
 
@@ -101,7 +105,7 @@ class FastLane:
         handler = (
             self.routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
         )
-        if handler is None or scope.get("query_string"):
+        if handler is None:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

@@ -28,9 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Request, Response
+from psycopg.types.json import Jsonb
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,8 +50,8 @@ MAX_KEY_LENGTH = 255
 _KEPT_HEADERS = ("location", "link", "content-type")
 
 
-def key_of(request: Request) -> str | None:
-    raw = request.headers.get(HEADER)
+def parse_key(raw: str | None) -> str | None:
+    """The ``Idempotency-Key`` header's key (``None`` without one; 400 when malformed)."""
     if raw is None:
         return None
     key = raw.strip()
@@ -59,21 +62,63 @@ def key_of(request: Request) -> str | None:
     return key
 
 
-async def _fingerprint(request: Request, principal: Principal) -> bytes:
-    raw = await request.body()
+def key_of(request: Request) -> str | None:
+    return parse_key(request.headers.get(HEADER))
+
+
+def fingerprint(method: str, path: str, partner_id: object, raw: bytes) -> bytes:
+    """What makes two requests with one key "the same request": method, path, acting
+    partner and the JSON body compared canonically."""
     try:
         body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
         body = raw
     digest = hashlib.sha256()
-    for part in (
-        request.method.encode(),
-        request.url.path.encode(),
-        str(principal.partner_id).encode(),
-    ):
+    for part in (method.encode(), path.encode(), str(partner_id).encode()):
         digest.update(part + b"\0")
     digest.update(body)
     return digest.digest()
+
+
+async def _fingerprint(request: Request, principal: Principal) -> bytes:
+    raw = await request.body()
+    return fingerprint(request.method, request.url.path, principal.partner_id, raw)
+
+
+_STORE = """
+INSERT INTO idempotency_keys (id, partner_id, key, fingerprint, status_code, headers, body,
+                              created, expires)
+VALUES (%(id)s, %(owner)s, %(key)s, %(fingerprint)s, %(status)s, %(headers)s, %(body)s,
+        %(now)s, %(expires)s)
+"""
+
+
+async def store_direct(
+    conn: Any,
+    owner: uuid.UUID,
+    key: str,
+    print_: bytes,
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+) -> None:
+    """Record a key with its response at once (the fast lane, inside its transaction; a
+    concurrent request with the same key makes this raise a unique violation)."""
+    now = utcnow()
+    await conn.execute(
+        _STORE,
+        {
+            "id": uuid.uuid4(),
+            "owner": owner,
+            "key": key,
+            "fingerprint": print_,
+            "status": status,
+            "headers": Jsonb({k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}),
+            "body": body,
+            "now": now,
+            "expires": now + TTL,
+        },
+    )
 
 
 async def claim(session: AsyncSession, request: Request, principal: Principal) -> Response | None:

@@ -117,7 +117,7 @@ def _customer(values: dict[str, object]) -> Customer:
 
 
 async def provision_subscriber(request: FastRequest) -> FastResponse | None:
-    if "idempotency-key" in request.headers:
+    if "idempotency-key" in request.headers or request.query_string:
         return FALL_BACK
     try:
         data = json.loads(request.body)
