@@ -92,6 +92,12 @@ async def test_suspended_sub_partner_admins_may_only_read_and_delete(
     for url in ("/customers", f"/customers/{cid}", f"/customers/{cid}/setup", f"/org/{cid}/users"):
         page = await client.get(url)
         assert page.status_code == 200, (url, page.status_code)
+    # the pages offer no action the sub-partner may not take: deleting only
+    listing = (await client.get("/customers")).text
+    assert 'href="/customers/new"' not in listing
+    detail = (await client.get(f"/customers/{cid}")).text
+    assert f'action="/customers/{cid}/packages"' not in detail
+    assert f'href="/customers/{cid}/delete"' in detail
     deleted = await client.post(f"/customers/{cid}/delete", data={"csrf_token": csrf})
     assert deleted.status_code == 303, deleted.text[:300]
     async with db.transaction() as session:

@@ -89,6 +89,14 @@ STEP_OF_FIELD = {
 }
 
 
+async def _can_change(request: Request, ctx: portal.PortalContext) -> bool:
+    """Whether the page offers provisioning actions: not to a suspended sub-partner, which
+    may only read and delete (CONTRACT section 5)."""
+    return ctx.principal.has(service.WRITE) and not await portal.partner_suspended(
+        request, ctx.principal.home_partner_id
+    )
+
+
 def _form_field(wire: str | None) -> str:
     wire = wire or ""
     if wire in FIELD_OF:
@@ -174,6 +182,7 @@ async def list_page(
             "offset": offset,
             "path": customer_path,
             "can_write": ctx.principal.has(service.WRITE),
+            "can_change": await _can_change(request, ctx),
             "deleted": query.get("deleted") == "1",
         },
     )
@@ -559,6 +568,7 @@ async def _detail_page(
             "chosen": chosen if chosen is not None else list(customer.packages or []),
             "has_location": bool((customer.provisioning_parameters or {}).get("calling")),
             "can_write": ctx.principal.has(service.WRITE),
+            "can_change": await _can_change(request, ctx),
             "created": request.query_params.get("created") == "1",
             "errors": errors or {},
             "error": error,
