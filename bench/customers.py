@@ -166,6 +166,12 @@ async def create(client: httpx.AsyncClient, pid: str, n: int) -> httpx.Response:
     raise AssertionError("unreachable")
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -253,8 +259,11 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
         await post_at_rate(client, pid, 10_000_000, 20, 50)
         await wait_provisioned(client, 60)
 
+        cpu_before = [process_cpu(p) for p in args.pids]
         latencies, began, ended = await post_at_rate(client, pid, 0, args.count, args.rate)
+        cpu_posting = [process_cpu(p) - b for p, b in zip(args.pids, cpu_before, strict=True)]
         settle = await wait_provisioned(client, 300)
+        cpu_all = [process_cpu(p) - b for p, b in zip(args.pids, cpu_before, strict=True)]
         print(f"POST /v1/wholesale/customers: {args.count} requests at {args.rate:.0f}/s")
         print(
             f"  p50 {statistics.median(latencies) * 1000:7.1f} ms   "
@@ -262,6 +271,16 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
         )
         print(f"  throughput {args.count / (ended - began):7.1f} requests/s")
         print(f"  all provisioned {settle:7.2f} s after the last POST   target < 10 s")
+        print(
+            f"  CPU a customer: serving process {cpu_posting[0] * 1000 / args.count:5.2f} ms "
+            f"while posting; "
+            + (
+                f"worker {cpu_all[1] * 1000 / args.count:5.2f} ms until all provisioned"
+                if len(cpu_all) > 1
+                else "(in-process worker)"
+            )
+            + f"; load average {os.getloadavg()[0]:.1f}"
+        )
         if REFUSED:
             print(f"  NOT ACCEPTED: {REFUSED} (the server was overloaded)")
         if RETRIES:
@@ -312,6 +331,7 @@ def main() -> None:
     env = environment(data_dir, port)
     proc = start(env, port, worker=args.one_process)
     worker = None if args.one_process else start_worker(env)
+    args.pids = [proc.pid] + ([worker.pid] if worker is not None else [])
     try:
         asyncio.run(run(args, port, token(env)))
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -124,6 +125,10 @@ def worker(
     settings = get_settings()
     _logging(settings)
     url = _prepare(settings)
+    if settings.worker_nice > 0:
+        # Background work yields to the serving processes on the same machine (their
+        # latency is the API's; provisioning is asynchronous anyway).
+        os.nice(settings.worker_nice)
 
     async def run() -> None:
         import contextlib

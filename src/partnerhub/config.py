@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body.")
     db_pool_size: int = Field(default=10, description="Database connections per process.")
     worker_concurrency: int = Field(default=4, description="Concurrent jobs per worker.")
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Scheduling niceness a `partnerhub worker` process takes (0-19): background "
+        "provisioning yields the CPU to serving processes on the same machine.",
+    )
     admin_email: str = Field(
         default="admin@partnerhub.local",
         description="Email of the first full administrator created on first start.",

@@ -35,10 +35,21 @@ async def server_secret(session: AsyncSession) -> bytes:
     configured = runtime.settings().secret_key
     if configured:
         return configured.encode()
-    stmt = insert(ServerKey).values(name=MAIN, secret=secrets.token_bytes(32))
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-    row = await session.execute(select(ServerKey.secret).where(ServerKey.name == MAIN))
-    return bytes(row.scalar_one())
+    # One round trip: the row made now, or the one a first caller made.
+    made = (
+        insert(ServerKey)
+        .values(name=MAIN, secret=secrets.token_bytes(32))
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(ServerKey.secret)
+        .cte("made")
+    )
+    stored = select(ServerKey.secret).where(ServerKey.name == MAIN)
+    found = (
+        await session.execute(select(made.c.secret).union_all(stored).limit(1))
+    ).scalar_one_or_none()
+    if found is None:  # a concurrent first caller committed after this statement's snapshot
+        found = (await session.execute(stored)).scalar_one()
+    return bytes(found)
 
 
 def derive(secret: bytes, purpose: str) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from partnerhub.kit.repository import Repository
 from partnerhub.models import Customer, Location, PhoneNumber
@@ -29,6 +29,27 @@ class LocationRepository(Repository):
         stmt = self.scoped(select(Location), Location).where(Location.id == location_id)
         if for_update:
             stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def recorded_or_headquarters(
+        self, recorded_id: uuid.UUID | None, customer_id: uuid.UUID
+    ) -> Location | None:
+        """The location with the recorded id, else the customer's headquarters (one round
+        trip for ``get`` then ``headquarters``)."""
+        if recorded_id is None:
+            return await self.headquarters(customer_id)
+        is_recorded = Location.id == recorded_id
+        stmt = (
+            self.scoped(select(Location), Location)
+            .where(
+                or_(
+                    is_recorded,
+                    and_(Location.customer_id == customer_id, Location.headquarters.is_(True)),
+                )
+            )
+            .order_by(is_recorded.desc())
+            .limit(1)
+        )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def headquarters(self, customer_id: uuid.UUID) -> Location | None:

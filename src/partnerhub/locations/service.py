@@ -403,9 +403,7 @@ async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqRes
     principal = system_principal(customer.partner_id)
     repo = LocationRepository(session, principal)
     recorded_id = _recorded_location_id(record)
-    location = await repo.get(recorded_id) if recorded_id else None
-    if location is None:
-        location = await repo.headquarters(customer.id)
+    location = await repo.recorded_or_headquarters(recorded_id, customer.id)
     if location is None:
         data = hq_data(record, customer)
         check(data)  # normalize; the recorded location was validated when it was recorded

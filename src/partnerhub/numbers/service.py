@@ -290,6 +290,8 @@ async def add_recorded_numbers(
             skipped.append((raw, f"not a number of country {location.country}"))
         elif e164 not in valid:
             valid.append(e164)
+    if not valid:  # nothing to add (the common case): no round trip
+        return added, skipped
     mine = set(await repo.of_location(location.id))
     fresh = [n for n in valid if n not in mine]
     held = await repo.held_anywhere(fresh)
