@@ -88,6 +88,9 @@ async def test_killed_worker_loses_and_duplicates_nothing(
         first = _worker(clean_db, tmp_path / "data", log)
         try:
             await _wait(mid_work, 60, "the worker to be mid-work", log)
+            # a worker yields the CPU to serving processes (PARTNERHUB_WORKER_NICE, 10)
+            base = os.getpriority(os.PRIO_PROCESS, 0)
+            assert os.getpriority(os.PRIO_PROCESS, first.pid) == min(base + 10, 19)
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         finally:
