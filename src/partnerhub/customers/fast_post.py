@@ -33,6 +33,9 @@ from partnerhub.models.base import utcnow
 from partnerhub.partners.service import refuse_if_suspended
 
 PATH = "/v1/wholesale/customers"
+# Values the database refuses (a NUL, an unpaired surrogate): nothing is written (the
+# transaction rolls back), and the route gives its clean 400.
+UNSENDABLE = (psycopg.DataError, UnicodeEncodeError)
 
 
 class PrefetchedReferences:
@@ -70,7 +73,7 @@ async def provision_customer(request: FastRequest) -> FastResponse | None:
         if not isinstance(data, dict):
             return FALL_BACK
         wire = CustomerIn.model_validate(data).wire()
-    except (ApiError, ValueError, ValidationError):  # json.JSONDecodeError is a ValueError
+    except (ApiError, ValueError, RecursionError, ValidationError):  # JSONDecodeError too
         return FALL_BACK
     checked, problems = service.check_fields(wire)
     if problems or checked.external_id is None:
@@ -97,16 +100,19 @@ async def provision_customer(request: FastRequest) -> FastResponse | None:
         except ApiError as exc:
             request.state.setdefault("authenticated", exc)
             return FALL_BACK
-        facts = await repository.new_customer_facts(
-            conn,
-            principal.partner_id,
-            principal.home_partner_id,
-            provisioning_id,
-            checked.external_id,
-            checked.org_id,
-            email,
-            key,
-        )
+        try:
+            facts = await repository.new_customer_facts(
+                conn,
+                principal.partner_id,
+                principal.home_partner_id,
+                provisioning_id,
+                checked.external_id,
+                checked.org_id,
+                email,
+                key,
+            )
+        except UNSENDABLE:
+            return FALL_BACK  # the route answers a value the database refuses
         if facts.key_known:
             return FALL_BACK
         references = PrefetchedReferences(principal, provisioning_id, facts)
@@ -142,6 +148,8 @@ async def provision_customer(request: FastRequest) -> FastResponse | None:
                     )
         except psycopg.errors.IntegrityError:
             return FALL_BACK  # a lost race: the route finds the conflict and names it
+        except UNSENDABLE:
+            return FALL_BACK
     if customer.status in service.BUSY:
         await tasks.enqueue(customer.id)
     return response

@@ -31,6 +31,9 @@ from partnerhub.subscribers.repository import EmailUser, FastFactsRow, NumberFac
 from partnerhub.subscribers.schemas import SubscriberIn
 
 PATH = "/v1/wholesale/subscribers"
+# Values the database refuses (a NUL, an unpaired surrogate): nothing is written, and the
+# route gives its clean 400.
+UNSENDABLE = (psycopg.DataError, UnicodeEncodeError)
 
 
 class NotPrefetched(Exception):
@@ -124,7 +127,7 @@ async def provision_subscriber(request: FastRequest) -> FastResponse | None:
         if not isinstance(data, dict):
             return FALL_BACK
         body = SubscriberIn.model_validate(data)
-    except (ValueError, ValidationError):  # json.JSONDecodeError is a ValueError
+    except (ValueError, RecursionError, ValidationError):  # JSONDecodeError: a ValueError
         return FALL_BACK
     inp = body.to_input(body.customer_id, body.email)
     customer_id = ids.decode("CUSTOMER", (inp.customer or "").strip()) if inp.customer else None
@@ -162,15 +165,12 @@ async def provision_subscriber(request: FastRequest) -> FastResponse | None:
         except ApiError as exc:
             request.state.setdefault("authenticated", exc)
             return FALL_BACK
-        row = await repository.fast_facts(
-            conn,
-            principal.partner_id,
-            customer_id,
-            email,
-            location_id,
-            e164,
-            extension,
-        )
+        try:
+            row = await repository.fast_facts(
+                conn, principal.partner_id, customer_id, email, location_id, e164, extension
+            )
+        except UNSENDABLE:
+            return FALL_BACK  # the route answers a value the database refuses
         if row is None:
             return FALL_BACK
         customer = _customer(row.customer)
@@ -186,6 +186,8 @@ async def provision_subscriber(request: FastRequest) -> FastResponse | None:
             await repository.insert_user(conn, user)
         except psycopg.errors.IntegrityError:
             return FALL_BACK  # a lost race: the route finds the conflict and names it
+        except UNSENDABLE:
+            return FALL_BACK
     out = present_one(user, customer)
     content = out.model_dump(by_alias=True, mode="json", exclude_none=True)
     location = f"{request.base_url()}{PATH}/{out.id}"
