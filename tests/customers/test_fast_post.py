@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
-from partnerhub.customers import fast_post
+from partnerhub.customers import fast as fast_post
 from partnerhub.db import Database
 from partnerhub.kit.fastlane import FastRequest
 from partnerhub.models import Customer, CustomerEvent, IdempotencyKey

@@ -26,10 +26,10 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 
 from partnerhub import ids
 from partnerhub.catalog.customer_roles import CUSTOMER_ROLES, FULL_ADMIN, CustomerRole
+from partnerhub.customer_portal.repository import CustomerPortalRepository
 from partnerhub.errors import Forbidden, NotFound
 from partnerhub.identity import org_auth
 from partnerhub.kit.scope import Principal
@@ -157,10 +157,9 @@ async def resolve(request: Request, customer_ref: str) -> OrgContext | Response:
     ctx = await portal.load(request)
     if ctx.admin is not None and ctx.session is not None:
         async with unit_of_work(request) as db:
-            stmt = select(Customer).where(
-                Customer.id == customer_id, Customer.partner_id == ctx.admin.partner_id
-            )
-            customer = (await db.execute(stmt)).scalar_one_or_none() if customer_id else None
+            # Scoped to the administrator's own partner (ctx.principal.partner_id).
+            repo = CustomerPortalRepository(db, ctx.principal)
+            customer = await repo.customer(customer_id) if customer_id else None
         if customer is None:
             raise NotFound("Page not found")
         role = PARTNER_ROLE_AS.get(ctx.admin.role, "read_only_admin")
@@ -178,7 +177,7 @@ async def resolve(request: Request, customer_ref: str) -> OrgContext | Response:
 def record(db: Any, ctx: OrgContext, action: str, target: dict[str, Any] | None = None) -> None:
     """Write the action to the organization's history, naming who did it."""
     person = ctx.org_user or ctx.partner_admin
-    db.add(
+    CustomerPortalRepository(db, ctx.principal).add_event(
         CustomerEvent(
             id=uuid.uuid4(),
             partner_id=ctx.customer.partner_id,

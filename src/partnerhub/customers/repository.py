@@ -328,6 +328,14 @@ class ListedCustomer(NamedTuple):
 # created, id) first and only its rows are then read whole: the rows an offset skips are
 # never fetched with their JSON columns. Each filter adds a fixed fragment (no outside text
 # reaches the statement), so every combination keeps its own prepared plan.
+#
+# Profiled with 10,000 customers of one partner at offset 9,850 (EXPLAIN ANALYZE): the ORM
+# query sorts every whole row (parallel seq scan, external sort on disk) in 28-34 ms; this
+# statement walks the index in 1 ms once the table's visibility map is set (VACUUM), 6 ms
+# when it is not (heap visibility checks). But when one partner owns most rows and the map
+# is stale the planner prefers a seq scan of the whole table and a sort (11-15 ms, growing
+# with the table's bloat), so the page is read with sequential and bitmap scans disabled for
+# this one transaction (SET LOCAL): index scans remain, on whichever index fits the filters.
 _FAST_PAGE = """
 SELECT c.id, c.org_id, c.external_id, c.name, c.status, c.packages, c.resource_details,
        c.errors, c.address, c.data_region, c.provisioning_id, c.created, c.last_status_change
@@ -337,6 +345,7 @@ FROM (SELECT id, created FROM customers
 JOIN customers c ON c.id = page.id AND c.partner_id = %(pid)s
 ORDER BY page.created, page.id
 """
+_INDEX_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
 _FAST_FILTERS = (
     ("external_id", " AND external_id = %(external_id)s"),
     ("org_id", " AND org_id = %(org_id)s"),
@@ -347,8 +356,9 @@ _FAST_FILTERS = (
 async def fast_page(
     conn: Any, partner_id: uuid.UUID, filters: CustomerFilters, offset: int, limit: int
 ) -> list[ListedCustomer]:
-    """:meth:`CustomerRepository.page` in one plain statement, scoped to the partner (the
-    API's filters only: the portal's ``search`` is not offered here)."""
+    """:meth:`CustomerRepository.page` as one plain statement (in a short transaction that
+    steers its plan, see :data:`_FAST_PAGE`), scoped to the partner; the API's filters
+    only (the portal's ``search`` is not offered here)."""
     if filters.search:
         raise ValueError("fast_page does not search")
     params: dict[str, Any] = {"pid": partner_id, "offset": offset, "limit": limit}
@@ -358,5 +368,8 @@ async def fast_page(
         if value:
             params[name] = value
             fragments.append(fragment)
-    cur = await conn.execute(_FAST_PAGE.format(filters="".join(fragments)), params)
-    return [ListedCustomer(*row) for row in await cur.fetchall()]
+    async with conn.transaction():
+        await conn.execute(_INDEX_ONLY)
+        cur = await conn.execute(_FAST_PAGE.format(filters="".join(fragments)), params)
+        rows = await cur.fetchall()
+    return [ListedCustomer(*row) for row in rows]

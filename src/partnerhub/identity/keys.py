@@ -17,12 +17,10 @@ import secrets
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import runtime
-from partnerhub.models import ServerKey
+from partnerhub.identity.repository import stored_server_secret
 
 MAIN = "main"
 
@@ -35,21 +33,7 @@ async def server_secret(session: AsyncSession) -> bytes:
     configured = runtime.settings().secret_key
     if configured:
         return configured.encode()
-    # One round trip: the row made now, or the one a first caller made.
-    made = (
-        insert(ServerKey)
-        .values(name=MAIN, secret=secrets.token_bytes(32))
-        .on_conflict_do_nothing(index_elements=["name"])
-        .returning(ServerKey.secret)
-        .cte("made")
-    )
-    stored = select(ServerKey.secret).where(ServerKey.name == MAIN)
-    found = (
-        await session.execute(select(made.c.secret).union_all(stored).limit(1))
-    ).scalar_one_or_none()
-    if found is None:  # a concurrent first caller committed after this statement's snapshot
-        found = (await session.execute(stored)).scalar_one()
-    return bytes(found)
+    return await stored_server_secret(session, MAIN, secrets.token_bytes(32))
 
 
 def derive(secret: bytes, purpose: str) -> bytes:

@@ -31,12 +31,12 @@ from typing import Any
 import pyotp
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import runtime
 from partnerhub.errors import InvalidValue, RateLimited
 from partnerhub.identity import keys
+from partnerhub.identity.repository import OrgIdentityRepository
 from partnerhub.identity.service import MIN_PASSWORD, hash_password, hash_secret, verify_password
 from partnerhub.models import Customer, IdentityLink, OrgCredential, OrgSession, OrgUser
 from partnerhub.models.base import utcnow
@@ -74,7 +74,8 @@ async def open_session(
     """A new customer-portal session; returns the cookie value (shown once, stored hashed)."""
     cookie = secrets.token_urlsafe(32)
     settings = runtime.settings()
-    db.add(
+    repo = OrgIdentityRepository(db)
+    repo.add(
         OrgSession(
             token_hash=hash_secret(cookie),
             org_user_id=org_user_id,
@@ -86,7 +87,7 @@ async def open_session(
             expires=utcnow() + timedelta(hours=settings.session_hours),
         )
     )
-    await db.flush()
+    await repo.flush()
     return cookie
 
 
@@ -102,16 +103,11 @@ class OrgAccess:
 async def load_session(db: AsyncSession, cookie: str | None) -> OrgAccess | None:
     if not cookie or len(cookie) > 100:
         return None
-    record = await db.get(OrgSession, hash_secret(cookie))
+    repo = OrgIdentityRepository(db)
+    record = await repo.session_by_hash(hash_secret(cookie))
     if record is None or record.expires <= utcnow():
         return None
-    row = (
-        await db.execute(
-            select(OrgUser, Customer)
-            .join(Customer, Customer.id == OrgUser.customer_id)
-            .where(OrgUser.id == record.org_user_id)
-        )
-    ).first()
+    row = await repo.user_and_customer(record.org_user_id)
     if row is None or not usable(row[1]):
         return None
     return OrgAccess(record, row[0], row[1])
@@ -119,7 +115,7 @@ async def load_session(db: AsyncSession, cookie: str | None) -> OrgAccess | None
 
 async def close_session(db: AsyncSession, cookie: str | None) -> None:
     if cookie:
-        await db.execute(delete(OrgSession).where(OrgSession.token_hash == hash_secret(cookie)))
+        await OrgIdentityRepository(db).delete_session(hash_secret(cookie))
 
 
 def set_cookie(response: Response, request: Request, value: str) -> None:
@@ -191,10 +187,7 @@ class LoginOutcome:
 async def _credential(
     db: AsyncSession, user_id: uuid.UUID, lock: bool = True
 ) -> OrgCredential | None:
-    stmt = select(OrgCredential).where(OrgCredential.org_user_id == user_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await db.execute(stmt)).scalar_one_or_none()
+    return await OrgIdentityRepository(db).credential(user_id, lock=lock)
 
 
 async def password_login(db: AsyncSession, email: str, password: str) -> LoginOutcome:
@@ -241,15 +234,16 @@ async def is_locked(db: AsyncSession, org_user_id: uuid.UUID) -> bool:
 
 async def set_password(db: AsyncSession, user: OrgUser, password: str) -> None:
     check_password_strength(password, user.email)
-    credential = await _credential(db, user.id)
+    repo = OrgIdentityRepository(db)
+    credential = await repo.credential(user.id)
     if credential is None:
         credential = OrgCredential(org_user_id=user.id, failed_logins=0, totp_enabled=False)
-        db.add(credential)
+        repo.add(credential)
     credential.password_hash = hash_password(password)
     credential.password_changed = utcnow()
     credential.failed_logins = 0
     credential.locked_until = None
-    await db.flush()
+    await repo.flush()
 
 
 # --- single-use links -----------------------------------------------------------------------
@@ -290,8 +284,9 @@ async def issue_link(
         created=now,
         expires=now + lifetime,
     )
-    db.add(link)
-    await db.flush()
+    repo = OrgIdentityRepository(db)
+    repo.add(link)
+    await repo.flush()
     payload = _b64(f"{purpose}:{link.id.hex}:{int(link.expires.timestamp())}")
     token = await keys.sign(db, LINK_PURPOSE, payload)
     return link, f"{settings.base_url()}{LINK_PATHS[purpose]}/{token}"
@@ -317,14 +312,15 @@ async def _read(db: AsyncSession, token: str, purpose: str) -> uuid.UUID:
 async def peek_link(db: AsyncSession, token: str, purpose: str) -> tuple[IdentityLink, OrgUser]:
     """The link and its user, if the link can still be used (nothing is consumed)."""
     link_id = await _read(db, token, purpose)
-    link = await db.get(IdentityLink, link_id)
+    repo = OrgIdentityRepository(db)
+    link = await repo.link(link_id)
     if link is None or link.purpose != purpose:
         raise LinkRefused("invalid")
     if link.used is not None:
         raise LinkRefused("used")
     if link.expires <= utcnow():
         raise LinkRefused("expired")
-    user = await db.get(OrgUser, link.org_user_id)
+    user = await repo.org_user(link.org_user_id)
     if user is None:
         raise LinkRefused("invalid")
     return link, user
@@ -335,20 +331,11 @@ async def use_link(db: AsyncSession, token: str, purpose: str, password: str) ->
     link, user = await peek_link(db, token, purpose)
     check_password_strength(password, user.email)
     now = utcnow()
-    taken = await db.execute(
-        update(IdentityLink)
-        .where(IdentityLink.id == link.id, IdentityLink.used.is_(None), IdentityLink.expires > now)
-        .values(used=now)
-        .returning(IdentityLink.id)
-    )
-    if taken.scalar_one_or_none() is None:
+    repo = OrgIdentityRepository(db)
+    if not await repo.take_link(link.id, now):
         raise LinkRefused("used")
     # Every other outstanding link of the user stops working too.
-    await db.execute(
-        update(IdentityLink)
-        .where(IdentityLink.org_user_id == user.id, IdentityLink.used.is_(None))
-        .values(used=now)
-    )
+    await repo.retire_links(user.id, now)
     await set_password(db, user, password)
     return user
 
@@ -358,15 +345,16 @@ async def use_link(db: AsyncSession, token: str, purpose: str, password: str) ->
 
 async def totp_begin(db: AsyncSession, user: OrgUser, issuer: str) -> tuple[str, str]:
     """A new (not yet enabled) TOTP secret: ``(secret, otpauth:// URI)`` for the user's app."""
-    credential = await _credential(db, user.id)
+    repo = OrgIdentityRepository(db)
+    credential = await repo.credential(user.id)
     if credential is None:
         credential = OrgCredential(org_user_id=user.id, failed_logins=0, totp_enabled=False)
-        db.add(credential)
+        repo.add(credential)
     secret = pyotp.random_base32()
     credential.totp_secret_encrypted = await keys.encrypt(db, TOTP_PURPOSE, secret)
     credential.totp_enabled = False
     credential.totp_last_step = None
-    await db.flush()
+    await repo.flush()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
     return secret, uri
 

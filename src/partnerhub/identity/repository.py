@@ -1,7 +1,12 @@
-"""SQL for administrators, sessions and tokens.
+"""SQL for administrators, sessions and tokens, and for customer-organization users' own
+sign-in (sessions, credentials, single-use links), and the server key.
 
 Credential look-ups happen before a principal exists (login, bearer check); they are keyed by
 secrets (token hash, email) and return the owning partner, which then becomes the scope.
+Three parts are deliberately global (not scoped): :class:`CredentialRepository`,
+:class:`OrgIdentityRepository` (its tables have no partner column; rows are reached by a secret
+or by a user the caller already resolved) and :func:`stored_server_secret` (one row for the
+whole installation).
 """
 
 from __future__ import annotations
@@ -12,11 +17,23 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.kit.repository import Repository
-from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
+from partnerhub.models import (
+    ApiToken,
+    Customer,
+    IdentityLink,
+    OrgCredential,
+    OrgSession,
+    OrgUser,
+    Partner,
+    PartnerAdmin,
+    PortalSession,
+    ServerKey,
+)
 
 BOOTSTRAP_LOCK = 724012  # advisory lock key (724011 serializes migrations)
 
@@ -90,6 +107,95 @@ class AdminRepository(Repository):
 
     def add(self, obj: object) -> None:
         self.session.add(obj)
+
+
+class OrgIdentityRepository:
+    """Unscoped (global): customer-portal sessions, credentials and single-use links, reached
+    by a secret (cookie hash, signed link id) or by an org user the caller already resolved."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def session_by_hash(self, token_hash: bytes) -> OrgSession | None:
+        return await self.session.get(OrgSession, token_hash)
+
+    async def user_and_customer(self, org_user_id: uuid.UUID) -> tuple[OrgUser, Customer] | None:
+        row = (
+            await self.session.execute(
+                select(OrgUser, Customer)
+                .join(Customer, Customer.id == OrgUser.customer_id)
+                .where(OrgUser.id == org_user_id)
+            )
+        ).first()
+        return (row[0], row[1]) if row is not None else None
+
+    async def delete_session(self, token_hash: bytes) -> None:
+        await self.session.execute(delete(OrgSession).where(OrgSession.token_hash == token_hash))
+
+    async def credential(self, org_user_id: uuid.UUID, lock: bool = True) -> OrgCredential | None:
+        """The user's credential row, locked (``FOR UPDATE``) unless ``lock`` is False."""
+        stmt = select(OrgCredential).where(OrgCredential.org_user_id == org_user_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def link(self, link_id: uuid.UUID) -> IdentityLink | None:
+        return await self.session.get(IdentityLink, link_id)
+
+    async def org_user(self, org_user_id: uuid.UUID) -> OrgUser | None:
+        return await self.session.get(OrgUser, org_user_id)
+
+    async def take_link(self, link_id: uuid.UUID, now: datetime) -> bool:
+        """Mark the link used; False when it was used (or expired) already."""
+        taken = await self.session.execute(
+            update(IdentityLink)
+            .where(
+                IdentityLink.id == link_id, IdentityLink.used.is_(None), IdentityLink.expires > now
+            )
+            .values(used=now)
+            .returning(IdentityLink.id)
+        )
+        return taken.scalar_one_or_none() is not None
+
+    async def retire_links(self, org_user_id: uuid.UUID, now: datetime) -> None:
+        """Mark every outstanding link of the user used."""
+        await self.session.execute(
+            update(IdentityLink)
+            .where(IdentityLink.org_user_id == org_user_id, IdentityLink.used.is_(None))
+            .values(used=now)
+        )
+
+    async def purge(self, sessions_before: datetime, links_before: datetime) -> None:
+        """Delete sessions expired before ``sessions_before`` and links expired before
+        ``links_before``."""
+        await self.session.execute(delete(OrgSession).where(OrgSession.expires < sessions_before))
+        await self.session.execute(delete(IdentityLink).where(IdentityLink.expires < links_before))
+
+    def add(self, obj: object) -> None:
+        self.session.add(obj)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+# Global (not scoped): the server key row belongs to the whole installation, not to a partner.
+async def stored_server_secret(session: AsyncSession, name: str, candidate: bytes) -> bytes:
+    """The stored secret ``name``; ``candidate`` is stored first when there is none yet."""
+    # One round trip: the row made now, or the one a first caller made.
+    made = (
+        insert(ServerKey)
+        .values(name=name, secret=candidate)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(ServerKey.secret)
+        .cte("made")
+    )
+    stored = select(ServerKey.secret).where(ServerKey.name == name)
+    found = (
+        await session.execute(select(made.c.secret).union_all(stored).limit(1))
+    ).scalar_one_or_none()
+    if found is None:  # a concurrent first caller committed after this statement's snapshot
+        found = (await session.execute(stored)).scalar_one()
+    return bytes(found)
 
 
 # --- the bearer check of every API request: one autocommit statement ----------------------

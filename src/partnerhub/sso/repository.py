@@ -105,6 +105,9 @@ class IdpRepository(Repository):
     async def delete(self, obj: object) -> None:
         await self.session.delete(obj)
 
+    async def flush(self) -> None:
+        await self.session.flush()
+
 
 class SignInRepository:
     """Unscoped look-ups used to sign somebody in (keyed by the URL's partner or a secret)."""
@@ -184,6 +187,9 @@ class SignInRepository:
     def add(self, obj: object) -> None:
         self.session.add(obj)
 
+    async def flush(self) -> None:
+        await self.session.flush()
+
     async def take_request(
         self, kind: str, key: str, partner_id: uuid.UUID, now: datetime
     ) -> SsoRequest | None:
@@ -200,6 +206,11 @@ class SignInRepository:
             .values(consumed=now)
             .returning(SsoRequest)
         )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def request_by_key(self, kind: str, key: str) -> SsoRequest | None:
+        """The attempt with this key and kind, whatever its state (to explain a refusal)."""
+        stmt = select(SsoRequest).where(SsoRequest.request_key == key, SsoRequest.kind == kind)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def consume_assertion(

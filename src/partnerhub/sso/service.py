@@ -183,7 +183,7 @@ async def create_saml(repo: IdpRepository, data: SamlInput) -> SamlIdentityProvi
     idp = SamlIdentityProvider(id=uuid.uuid4(), partner_id=repo.principal.partner_id)
     _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
     repo.add(idp)
-    await repo.session.flush()
+    await repo.flush()
     await ensure_sp_key(SignInRepository(repo.session), repo.principal.partner_id)
     return idp
 
@@ -244,7 +244,7 @@ async def update_saml(
                 field="entity_id",
             )
     _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
-    await repo.session.flush()
+    await repo.flush()
     return idp
 
 
@@ -252,7 +252,7 @@ async def delete_saml(repo: IdpRepository, idp_id: uuid.UUID | None) -> None:
     idp = await get_saml(repo, idp_id)
     await _in_use(repo, "partner_saml", idp.entity_id, f"The SAML IdP '{idp.entity_id}'")
     await repo.delete(idp)
-    await repo.session.flush()
+    await repo.flush()
 
 
 def _check_oidc(data: OidcInput, creating: bool) -> tuple[str, str, str, str, str]:
@@ -328,7 +328,7 @@ async def create_oidc(repo: IdpRepository, data: OidcInput) -> OidcProvider:
         for_administrators=bool(data.for_administrators),
     )
     repo.add(provider)
-    await repo.session.flush()
+    await repo.flush()
     return provider
 
 
@@ -366,7 +366,7 @@ async def update_oidc(
         provider.client_secret_encrypted = await keys.encrypt(
             repo.session, SECRET_PURPOSE_OIDC, data.client_secret.strip()
         )
-    await repo.session.flush()
+    await repo.flush()
     return provider
 
 
@@ -374,7 +374,7 @@ async def delete_oidc(repo: IdpRepository, provider_id: uuid.UUID | None) -> Non
     provider = await get_oidc(repo, provider_id)
     await _in_use(repo, "partner_oidc", provider.name, f"The OIDC provider '{provider.name}'")
     await repo.delete(provider)
-    await repo.session.flush()
+    await repo.flush()
 
 
 async def list_all(
@@ -492,20 +492,17 @@ async def start_saml(
             expires=now + _request_lifetime(),
         )
     )
-    await repo.session.flush()
+    await repo.flush()
     return request
 
 
 async def _take(
     repo: SignInRepository, kind: str, key: str, partner_id: uuid.UUID, browser_secret: str | None
 ) -> SsoRequest:
-    from sqlalchemy import select
-
     now = utcnow()
     row = await repo.take_request(kind, key, partner_id, now)
     if row is None:
-        stmt = select(SsoRequest).where(SsoRequest.request_key == key, SsoRequest.kind == kind)
-        seen = (await repo.session.execute(stmt)).scalar_one_or_none()
+        seen = await repo.request_by_key(kind, key)
         if seen is None or seen.partner_id != partner_id:
             raise SignInRefused("unsolicited", "no sign-in was started here with this key")
         if seen.consumed is not None:
@@ -641,7 +638,7 @@ async def start_oidc(
             expires=now + _request_lifetime(),
         )
     )
-    await repo.session.flush()
+    await repo.flush()
     return url
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete
-
 from partnerhub import runtime
+from partnerhub.identity.repository import OrgIdentityRepository
 from partnerhub.jobs import app
-from partnerhub.models import IdentityLink, OrgSession
 from partnerhub.models.base import utcnow
 from partnerhub.sso.repository import SignInRepository
 
@@ -28,7 +26,6 @@ async def purge_org_sessions(timestamp: int) -> None:
     """Delete expired customer-portal sessions, and links expired more than a week ago."""
     now = utcnow()
     async with runtime.database().transaction() as session:
-        await session.execute(delete(OrgSession).where(OrgSession.expires < now))
-        await session.execute(
-            delete(IdentityLink).where(IdentityLink.expires < now - timedelta(days=7))
+        await OrgIdentityRepository(session).purge(
+            sessions_before=now, links_before=now - timedelta(days=7)
         )
