@@ -77,6 +77,9 @@ def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "PARTNERHUB_ADMIN_PASSWORD": "bench-only-password",
         "PARTNERHUB_LOG_LEVEL": "warning",
         "PARTNERHUB_DB_POOL_SIZE": "20",
+        # A benchmark from one address with one token: the limits would refuse it.
+        "PARTNERHUB_RATE_LIMIT_PER_TOKEN": "0",
+        "PARTNERHUB_RATE_LIMIT_PER_ADDRESS": "0",
     }
     env.pop("PARTNERHUB_DATABASE_URL", None)
     proc = subprocess.Popen(
@@ -305,8 +308,17 @@ def import_csv(url: str, path: Path, customer: Customer, pool: list[str], rows: 
     peak_mb = after.ru_maxrss / 1024
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     pg = postgres_cpu(url) - pg_before
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "SELECT count(*), count(phone_number) FROM org_users WHERE customer_id = %s",
+            (customer.id,),
+        ).fetchone()
     print(f"2. CSV import of {rows} subscribers with numbers (partnerhub import subscribers)")
     print(f"   wall time {elapsed:6.1f} s   (target < 60 s)   exit {done.returncode}")
+    print(
+        f"   subscribers of the customer afterwards: {found[0] if found else 0}, "
+        f"with a number: {found[1] if found else 0}"
+    )
     print(f"   peak RSS  {peak_mb:6.0f} MB  (target < 500 MB; largest child process so far)")
     print(
         f"   CPU       {cpu:6.1f} s   (the CLI and its helper processes)   "
