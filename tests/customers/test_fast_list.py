@@ -22,25 +22,13 @@ from partnerhub.kit.fastlane import FastLane, FastRequest, FastResponse
 from partnerhub.models import Customer
 from tests.conftest import Tenant, assert_error, bearer
 from tests.customers.helpers import BASE, READ, TEMPLATES_WRITE, meetings_body
+from tests.fast_lane import fast_request as request_for
 
 LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 
 
 def fast_request(app: FastAPI, token: str, query: str = "") -> FastRequest:
-    raw = [(b"authorization", f"Bearer {token}".encode()), (b"host", b"testserver")]
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": BASE,
-        "query_string": query.encode(),
-        "scheme": "https",
-        "headers": raw,
-        "client": ("127.0.0.1", 40000),
-        "server": ("testserver", 443),
-        "app": app,
-        "state": {"tracking_id": "PH_fast"},
-    }
-    return FastRequest(scope, {k.decode(): v.decode() for k, v in raw}, b"")
+    return request_for(app, "GET", BASE, token, query=query.encode())
 
 
 async def answer(app: FastAPI, token: str, query: str = "") -> FastResponse:

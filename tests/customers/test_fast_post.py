@@ -18,24 +18,13 @@ from partnerhub.kit.fastlane import FastRequest
 from partnerhub.models import Customer, CustomerEvent, IdempotencyKey
 from tests.conftest import Tenant, assert_error, bearer
 from tests.customers.helpers import BASE, customer_body, wait_for
+from tests.fast_lane import fast_request as request_for
 
 
-def fast_request(app: FastAPI, token: str, body: Any, query: bytes = b"", **headers: str):
-    raw = [(b"authorization", f"Bearer {token}".encode()), (b"host", b"testserver")]
-    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": BASE,
-        "query_string": query,
-        "scheme": "https",
-        "headers": raw,
-        "client": ("127.0.0.1", 40000),
-        "server": ("testserver", 443),
-        "app": app,
-        "state": {"tracking_id": "PH_fast"},
-    }
-    return FastRequest(scope, {k.decode(): v.decode() for k, v in raw}, json.dumps(body).encode())
+def fast_request(
+    app: FastAPI, token: str, body: Any, query: bytes = b"", **headers: str
+) -> FastRequest:
+    return request_for(app, "POST", BASE, token, json.dumps(body).encode(), query, **headers)
 
 
 async def counts(db: Database) -> tuple[int, int, int, int]:

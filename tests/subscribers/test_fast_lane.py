@@ -18,6 +18,7 @@ from partnerhub.kit.fastlane import FastRequest
 from partnerhub.models import OrgUser
 from partnerhub.subscribers import fast
 from tests.conftest import Tenant, assert_error, bearer
+from tests.fast_lane import fast_request as request_for
 from tests.subscribers.factories import (
     NUM_WRITE,
     SUB_READ,
@@ -59,20 +60,7 @@ def calling(setup: Setup, i: int, **overrides: Any) -> dict[str, Any]:
 
 
 def fast_request(app: FastAPI, token: str, body: bytes, **headers: str) -> FastRequest:
-    raw = [(b"authorization", f"Bearer {token}".encode()), (b"host", b"testserver")]
-    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": URL,
-        "scheme": "https",
-        "headers": raw,
-        "client": ("127.0.0.1", 40000),
-        "server": ("testserver", 443),
-        "app": app,
-        "state": {"tracking_id": "PH_fast"},
-    }
-    return FastRequest(scope, {k.decode(): v.decode() for k, v in raw}, body)
+    return request_for(app, "POST", URL, token, body, **headers)
 
 
 async def users(db: Database) -> int:

@@ -39,19 +39,14 @@ from partnerhub.customers import repository, service, tasks
 from partnerhub.customers.api import customer_id, present
 from partnerhub.customers.schemas import CustomerIn
 from partnerhub.errors import ApiError
-from partnerhub.identity.service import authenticate_on
 from partnerhub.kit import direct, idempotency
-from partnerhub.kit.fastlane import FALL_BACK, FastRequest, FastResponse
+from partnerhub.kit.fastlane import FALL_BACK, UNSENDABLE, FastRequest, FastResponse, authenticate
 from partnerhub.kit.pagination import page_params, set_next_link
 from partnerhub.kit.scope import Principal
 from partnerhub.models import CustomerEvent, Template
 from partnerhub.models.base import utcnow
-from partnerhub.partners.service import refuse_if_suspended
 
 PATH = "/v1/wholesale/customers"
-# Values the database refuses (a NUL, an unpaired surrogate): nothing is written (the
-# transaction rolls back), and the route gives its clean 400.
-UNSENDABLE = (psycopg.DataError, UnicodeEncodeError)
 SINGLE = frozenset({"offset", "max", "externalId", "orgId"})  # the route keeps the last one
 SUPPORTED = SINGLE | {"status"}
 
@@ -73,24 +68,10 @@ async def list_customers(request: FastRequest) -> FastResponse | None:
     except ApiError:
         return FALL_BACK
 
-    settings = request.app_state.settings
     pool = await request.app_state.db.autocommit()
     async with pool.connection() as conn:
-        try:
-            principal = await authenticate_on(
-                conn,
-                request.headers.get("authorization"),
-                f"addr:{request.client_address()}",
-                settings.rate_limit_per_address,
-                settings.rate_limit_per_token,
-            )
-            # The route takes this principal (or this refusal) as the bearer check's answer:
-            # a fallback is not counted twice against the rate limits.
-            request.state["authenticated"] = principal
-            refuse_if_suspended(principal, "GET")
-            principal.require(service.READ)
-        except ApiError as exc:
-            request.state.setdefault("authenticated", exc)
+        principal = await authenticate(request, conn, service.READ)
+        if principal is None:
             return FALL_BACK
         try:
             rows = await repository.fast_page(
@@ -151,22 +132,10 @@ async def provision_customer(request: FastRequest) -> FastResponse | None:
         return FALL_BACK
     email = (checked.customer_info or {}).get("primaryEmail")
 
-    settings = request.app_state.settings
     pool = await request.app_state.db.autocommit()
     async with pool.connection() as conn:
-        try:
-            principal = await authenticate_on(
-                conn,
-                request.headers.get("authorization"),
-                f"addr:{request.client_address()}",
-                settings.rate_limit_per_address,
-                settings.rate_limit_per_token,
-            )
-            # The route takes this principal (or this refusal) as the bearer check's answer.
-            request.state["authenticated"] = principal
-            refuse_if_suspended(principal, "POST")
-        except ApiError as exc:
-            request.state.setdefault("authenticated", exc)
+        principal = await authenticate(request, conn, service.WRITE)
+        if principal is None:
             return FALL_BACK
         try:
             facts = await repository.new_customer_facts(

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from partnerhub.db import Database
 from partnerhub.errors import ApiError, error_body
 from partnerhub.identity import service as identity
+from partnerhub.kit.fastlane import replaying
 from partnerhub.kit.scope import Principal
 
 log = logging.getLogger("partnerhub.http")
@@ -180,17 +181,7 @@ class HttpGuard:
                     return
                 chunks.append(chunk)
                 more = bool(message.get("more_body"))
-            body = b"".join(chunks)
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            receive = replay
+            receive = replaying(b"".join(chunks), receive)
 
         try:
             await self.app(scope, receive, send_with_tracking)

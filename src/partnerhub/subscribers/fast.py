@@ -21,19 +21,14 @@ from pydantic import ValidationError
 from partnerhub import ids
 from partnerhub.catalog import phones
 from partnerhub.errors import ApiError
-from partnerhub.identity.service import authenticate_on
-from partnerhub.kit.fastlane import FALL_BACK, FastRequest, FastResponse
+from partnerhub.kit.fastlane import FALL_BACK, UNSENDABLE, FastRequest, FastResponse, authenticate
 from partnerhub.models import Customer, Location
-from partnerhub.partners.service import refuse_if_suspended
 from partnerhub.subscribers import repository, service
 from partnerhub.subscribers.api import present_one
 from partnerhub.subscribers.repository import EmailUser, FastFactsRow, NumberFact
 from partnerhub.subscribers.schemas import SubscriberIn
 
 PATH = "/v1/wholesale/subscribers"
-# Values the database refuses (a NUL, an unpaired surrogate): nothing is written, and the
-# route gives its clean 400.
-UNSENDABLE = (psycopg.DataError, UnicodeEncodeError)
 
 
 class NotPrefetched(Exception):
@@ -146,24 +141,10 @@ async def provision_subscriber(request: FastRequest) -> FastResponse | None:
         return FALL_BACK
     extension = service._text(inp.extension)
 
-    settings = request.app_state.settings
     pool = await request.app_state.db.autocommit()
     async with pool.connection() as conn:
-        try:
-            principal = await authenticate_on(
-                conn,
-                request.headers.get("authorization"),
-                f"addr:{request.client_address()}",
-                settings.rate_limit_per_address,
-                settings.rate_limit_per_token,
-            )
-            # The route takes this principal (or this refusal) as the bearer check's answer:
-            # a fallback is not counted twice against the rate limits.
-            request.state["authenticated"] = principal
-            refuse_if_suspended(principal, "POST")
-            principal.require(service.WRITE)
-        except ApiError as exc:
-            request.state.setdefault("authenticated", exc)
+        principal = await authenticate(request, conn, service.WRITE)
+        if principal is None:
             return FALL_BACK
         try:
             row = await repository.fast_facts(
