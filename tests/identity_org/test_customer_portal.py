@@ -282,3 +282,35 @@ async def test_added_user_gets_an_invitation_and_refusals_are_clear(
         data={"csrf_token": csrf, "email": "bob@org.example", "package": "webex_suite"},
     )
     assert other.status_code == 400 and 'id="org-error"' in other.text
+
+
+async def test_customer_admins_of_a_suspended_sub_partner_only_look(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    """The customers of a suspended sub-partner keep reading their organization, but their
+    administrators are offered no change and refused one (403), like the sub-partner's own."""
+    from sqlalchemy import update
+
+    from partnerhub.models import Partner
+
+    sub = await make_tenant(db, "Sleepy Reseller", parent=tenant.partner)
+    org, actor = await _org_with_admin(db, sub, "full_admin")
+    await password_signin(client, actor.email, PASSWORD)
+    add_form = f'<form method="post" action="/org/{org.ref}/users">'
+    page = await client.get(f"/org/{org.ref}/users")
+    assert page.status_code == 200 and add_form in page.text
+    csrf = csrf_of(page.text)
+    async with db.transaction() as session:
+        await session.execute(
+            update(Partner)
+            .where(Partner.id == sub.partner.id)
+            .values(provisioning_state="suspended")
+        )
+    page = await client.get(f"/org/{org.ref}/users")
+    assert page.status_code == 200 and add_form not in page.text
+    assert not await add_user(client, csrf, org, db)
+    refused = await client.post(
+        f"/org/{org.ref}/users",
+        data={"csrf_token": csrf, "email": "late@org.example", "package": "webex_meetings"},
+    )
+    assert refused.status_code == 403 and "suspended" in refused.text

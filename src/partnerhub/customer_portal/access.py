@@ -81,8 +81,8 @@ class OrgContext:
     csrf_token: str
     org_user: OrgUser | None = None
     partner_admin: PartnerAdmin | None = None
-    # The acting partner administrator's partner is a suspended sub-partner: it may only look
-    # (portal.session.SUSPENDED_MESSAGE).
+    # The organization's partner (for a partner administrator: the administrator's partner) is
+    # a suspended sub-partner: the person may only look (portal.session.SUSPENDED_MESSAGE).
     suspended: bool = False
 
     @property
@@ -153,7 +153,16 @@ async def resolve(request: Request, customer_ref: str) -> OrgContext | Response:
         if not roles:
             raise Forbidden("Your account has no administrator role in this organization")
         request.state.org_access = access
-        return OrgContext(access.customer, roles, access.session.csrf_token, org_user=access.user)
+        # The organization's partner is a suspended sub-partner: its customers' administrators
+        # look only, as the sub-partner's own do (nothing is provisioned on its account).
+        suspended = await portal.partner_suspended(request, access.customer.partner_id)
+        return OrgContext(
+            access.customer,
+            roles,
+            access.session.csrf_token,
+            org_user=access.user,
+            suspended=suspended,
+        )
     ctx = await portal.load(request)
     if ctx.admin is not None and ctx.session is not None:
         async with unit_of_work(request) as db:
