@@ -154,7 +154,7 @@ async def provision_customer(request: FastRequest) -> FastResponse | None:
             return FALL_BACK
         references = PrefetchedReferences(principal, provisioning_id, facts)
         try:
-            customer = await service.new_customer(references, wire)
+            customer = await service.new_customer(references, wire, checked)
         except ApiError:
             return FALL_BACK
         if references.asked != (checked.external_id, checked.org_id, email):

@@ -551,11 +551,17 @@ async def provision(repo: CustomerRepository, body: dict[str, Any]) -> Customer:
     return customer
 
 
-async def new_customer(repo: References, body: dict[str, Any]) -> Customer:
-    """Every rule of a new customer; the :class:`Customer` to write (not yet added)."""
+async def new_customer(
+    repo: References, body: dict[str, Any], checked: Checked | None = None
+) -> Customer:
+    """Every rule of a new customer; the :class:`Customer` to write (not yet added).
+
+    ``checked``: what :func:`check_fields` already made of ``body`` without a problem (the
+    fast lane checks the fields before it reads the facts)."""
     repo.principal.require(WRITE)
-    checked, problems = check_fields(body)
-    problems.raise_if_any()
+    if checked is None:
+        checked, problems = check_fields(body)
+        problems.raise_if_any()
     admin_email = await _check_references(repo, body, checked)
     template = checked.template
     assert template is not None and checked.external_id is not None
