@@ -54,12 +54,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = runtime.init(settings, url)
-        await jobs.open_app(url)
+        await jobs.open_app(url, prepared_statements=settings.database_prepared_statements)
         task: asyncio.Task[None] | None = None
         if worker:
-            task = asyncio.create_task(
-                jobs.run_worker(settings.worker_concurrency, settings.worker_heartbeat_seconds())
-            )
+            task = asyncio.create_task(jobs.run_configured_worker(settings))
         try:
             yield
         finally:

@@ -54,7 +54,7 @@ def _prepare(settings: Settings) -> str:
     from partnerhub.db import database_url, upgrade
 
     url = database_url(settings)
-    upgrade(url)
+    upgrade(url, prepared_statements=settings.database_prepared_statements)
     return url
 
 
@@ -62,7 +62,7 @@ async def _bootstrap(settings: Settings, url: str) -> None:
     from partnerhub.db import Database
     from partnerhub.identity.service import bootstrap
 
-    db = Database(url, 1)
+    db = Database(url, 1, settings.database_prepared_statements)
     try:
         async with db.transaction() as session:
             created = await bootstrap(
@@ -137,12 +137,8 @@ def worker(
         from partnerhub import jobs, runtime
 
         runtime.init(settings, url)
-        await jobs.open_app(url)
-        task = asyncio.create_task(
-            jobs.run_worker(
-                concurrency or settings.worker_concurrency, settings.worker_heartbeat_seconds()
-            )
-        )
+        await jobs.open_app(url, prepared_statements=settings.database_prepared_statements)
+        task = asyncio.create_task(jobs.run_configured_worker(settings, concurrency))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # stop: running jobs finish first
             loop.add_signal_handler(sig, task.cancel)
@@ -171,7 +167,7 @@ def db_status() -> None:
     from partnerhub.db import database_url, migration_status
 
     settings = get_settings()
-    current, head = migration_status(database_url(settings))
+    current, head = migration_status(database_url(settings), settings.database_prepared_statements)
     typer.echo(f"current: {current or '(empty)'}")
     typer.echo(f"head:    {head}")
     typer.echo("up to date" if current == head else "upgrade needed: partnerhub db upgrade")
@@ -204,7 +200,7 @@ def token_create(
     url = _prepare(settings)
 
     async def run() -> str:
-        db = Database(url, 1)
+        db = Database(url, 1, settings.database_prepared_statements)
         try:
             async with db.transaction() as session:
                 if partner:

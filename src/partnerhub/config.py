@@ -25,8 +25,15 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="postgresql://user:pass@host:port/db of an external PostgreSQL; "
-        "unset = embedded server in the data directory.",
+        description="postgresql://user:pass@host:port/db of an external PostgreSQL (any libpq "
+        "URL or conninfo, several hosts too: postgresql://h1:5432,h2:5432/db?"
+        "target_session_attrs=read-write); unset = embedded server in the data directory.",
+    )
+    database_prepared_statements: bool = Field(
+        default=True,
+        description="Server-side prepared statements (psycopg prepares a statement a "
+        "connection runs often). false behind PgBouncer in transaction pooling mode "
+        "(docs/scaling.md).",
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(default=8000, description="Port the HTTP server binds.")
@@ -42,6 +49,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body.")
     db_pool_size: int = Field(default=10, description="Database connections per process.")
     worker_concurrency: int = Field(default=4, description="Concurrent jobs per worker.")
+    worker_listen: bool = Field(
+        default=True,
+        description="Workers hear of new jobs at once by LISTEN/NOTIFY; false = they poll "
+        "(behind PgBouncer in transaction pooling mode, where LISTEN does not work).",
+    )
+    worker_poll_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How often an idle worker looks for jobs; default 5 s with LISTEN, "
+        "1 s without.",
+    )
     worker_nice: int = Field(
         default=10,
         ge=0,
@@ -169,6 +187,13 @@ class Settings(BaseSettings):
         """How often a worker proves it is alive: well within ``stalled_job_seconds``, so that
         the reconciler never takes a live worker's job for a dead one's."""
         return max(0.5, min(10.0, self.stalled_job_seconds / 3))
+
+    def worker_poll(self) -> float:
+        """Seconds between an idle worker's looks for jobs: LISTEN/NOTIFY wakes a listening
+        worker at once (polling is its safety net), a worker without it relies on polling."""
+        if self.worker_poll_seconds is not None:
+            return self.worker_poll_seconds
+        return 5.0 if self.worker_listen else 1.0
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

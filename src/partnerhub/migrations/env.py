@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
 
 from partnerhub import models
-from partnerhub.db import sqlalchemy_url
+from partnerhub.db import MIGRATION_LOCK, sqlalchemy_url, sync_engine
 
 config = context.config
 target_metadata = models.Base.metadata
@@ -18,17 +17,20 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 def _url() -> str:
+    """The libpq URL (or conninfo) of the database."""
     url = config.attributes.get("database_url")
     if url is None:
         from partnerhub.config import get_settings
         from partnerhub.db import database_url
 
         url = database_url(get_settings())
-    return sqlalchemy_url(url)
+    return str(url)
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=sqlalchemy_url(_url()), target_metadata=target_metadata, literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -42,27 +44,22 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(_url(), poolclass=pool.NullPool)
-    with engine.connect() as conn:
-        # Several processes may start at once (serve + worker): one migrates, the others wait.
-        # The lock is a session lock: the migration commits *before* it is released, so the
-        # next process sees the new revision (releasing it first let a waiting process run the
-        # same migrations again and fail with "relation already exists").
-        conn.exec_driver_sql("SELECT pg_advisory_lock(724011)")
-        try:
+    engine = sync_engine(_url(), config.attributes.get("prepared_statements", True))
+    try:
+        with engine.begin() as conn:
+            # Several processes may start at once (serve + worker): one migrates, the others
+            # wait. The lock is transaction-level: the migration's own COMMIT releases it, so
+            # the next process sees the new revision, and nothing stays held on a server
+            # connection that a pooler (PgBouncer in transaction mode) then hands to another
+            # client. Alembic runs inside this transaction (it sees one already begun).
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             context.configure(
                 connection=conn, target_metadata=target_metadata, include_name=include_name
             )
             with context.begin_transaction():
                 context.run_migrations()
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.exec_driver_sql("SELECT pg_advisory_unlock(724011)")
-            conn.commit()
-    engine.dispose()
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

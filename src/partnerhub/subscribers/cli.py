@@ -98,7 +98,7 @@ def import_subscribers(
     url = _prepare(settings)
 
     async def run() -> int:
-        db = Database(url, 4)
+        db = Database(url, 4, settings.database_prepared_statements)
         try:
             async with db.transaction() as session:
                 found = await _find_customer(session, customer)
