@@ -30,6 +30,17 @@ It prints the figures and every failed check; exit status 1 if any check failed.
 
     .venv/bin/python scripts/scaleout.py [--server postgresql://postgres@127.0.0.1:5432/postgres]
         [--customers 200] [--subscribers 400] [--clients 16] [--puts 40] [--rate-limit 60]
+        [--database-url URL] [--restart-command CMD] [--restart-at 0.4]
+
+``--database-url`` runs on that existing, empty database instead of a scratch one (kept: it is
+the caller's), reached as given — e.g. through PgBouncer, or a multi-host URL; the processes
+also take every ``PARTNERHUB_*`` variable of the environment (such as
+``PARTNERHUB_DATABASE_PREPARED_STATEMENTS=false`` and ``PARTNERHUB_WORKER_LISTEN=false``
+behind PgBouncer in transaction mode). ``--restart-command`` (a command line, e.g. ``pg_ctlcluster
+15 main restart``) runs once ``--restart-at`` of the customer POSTs are sent, while the clients
+go on: every request then answered 503 (errorCode 1600, ``Retry-After``) or refused is retried
+until answered (a POST with its ``Idempotency-Key``), and every check must still hold — nothing
+lost, nothing twice (``scripts/ci_pgbouncer.sh``).
 
 ``run(database_url, Options(...))`` is the same run on an existing, migrated and empty database
 (the test suite's ``tests/reliability_scaleout``).
@@ -41,6 +52,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import shlex
 import signal
 import socket
 import statistics
@@ -84,6 +96,9 @@ class Options:
     settle_seconds: float = 300.0
     log_dir: Path | None = None  # the processes' output; default a temporary directory
     quiet: bool = False
+    restart_command: str | None = None  # run (shell) during the customer POSTs
+    restart_at: float = 0.4  # … once this share of them is sent
+    retry_seconds: float = 120.0  # with a restart: how long a request is retried (503, refused)
 
 
 @dataclass
@@ -228,22 +243,74 @@ class Cluster:
                 codes[name] = None
         return codes
 
-    def log_errors(self) -> list[str]:
-        out = []
+    def log_errors(self, database_away: bool = False) -> tuple[list[str], int]:
+        """ERROR records and tracebacks in the processes' logs, and — with ``database_away``
+        (a run that restarts PostgreSQL) — how many were left out because the database was
+        away: a record whose text or traceback names a lost connection (procrastinate logs a
+        job status it could not write, or a heartbeat, at ERROR)."""
+        out: list[str] = []
+        excused = 0
         for name in self.processes:
             text = (self.log_dir / f"{name}.log").read_text(errors="replace")
-            for line in text.splitlines():
-                if "Traceback" in line or " ERROR " in line or line.startswith("ERROR"):
-                    out.append(f"{name}: {line.strip()[:200]}")
-        return out
+            for record in log_records(text):
+                first = record[0]
+                if not ("Traceback" in first or " ERROR " in first or first.startswith("ERROR")):
+                    continue
+                if database_away and any(m in line for line in record for m in DATABASE_AWAY):
+                    excused += 1
+                    continue
+                out.append(f"{name}: {first.strip()[:200]}")
+                out += [f"{name}:   {line.strip()[:200]}" for line in record[-3:] if line.strip()]
+        return out, excused
+
+
+# What a record caused by the database going away names (psycopg's class 08 and 57 errors,
+# PgBouncer's messages, procrastinate's wrapper of them).
+DATABASE_AWAY = (
+    "psycopg.OperationalError",
+    "psycopg.errors.AdminShutdown",
+    "psycopg.errors.ProtocolViolation",
+    "psycopg.errors.CannotConnectNow",
+    "psycopg.errors.ConnectionFailure",
+    "sqlalchemy.exc.OperationalError",
+    "ConnectorException",
+    "server login has been failing",
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "server closed the connection unexpectedly",
+    "consuming input failed",
+)
+
+
+def log_records(text: str) -> list[list[str]]:
+    """A log's lines grouped by record: a line that starts with a date begins one (its
+    traceback and other continuation lines follow)."""
+    records: list[list[str]] = []
+    for line in text.splitlines():
+        if not records or (line[:4].isdigit() and line[4:5] == "-"):
+            records.append([line])
+        else:
+            records[-1].append(line)
+    return records
 
 
 # --- helpers ------------------------------------------------------------------------------
 
 
-def query(url: str, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return list(conn.execute(sql, tuple(params)).fetchall())
+def query(
+    url: str, sql: str, params: Iterable[Any] = (), retry_seconds: float = 60.0
+) -> list[tuple[Any, ...]]:
+    """One statement on a connection of its own; retried while the database is away."""
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=10) as conn:
+                return list(conn.execute(sql, tuple(params)).fetchall())
+        except psycopg.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -294,22 +361,30 @@ class TokenPool:
         self.lock = asyncio.Lock()
 
     async def create(self, count: int) -> list[tuple[str, Any]]:
+        from sqlalchemy.exc import DBAPIError
+
         from partnerhub.catalog.roles import ALL_SCOPES
         from partnerhub.db import Database
         from partnerhub.identity import service as identity
 
-        db = Database(self.url, 1)
-        try:
-            async with db.transaction() as session:
-                made = [
-                    identity.create_token(
-                        session, self.partner_id, f"scaleout-{i}", list(ALL_SCOPES), None
-                    )
-                    for i in range(count)
-                ]
-            return [(m.secret, m.token.id) for m in made]
-        finally:
-            await db.dispose()
+        deadline = time.monotonic() + 60
+        while True:
+            db = Database(self.url, 1, prepared_statements=False)
+            try:
+                async with db.transaction() as session:
+                    made = [
+                        identity.create_token(
+                            session, self.partner_id, f"scaleout-{i}", list(ALL_SCOPES), None
+                        )
+                        for i in range(count)
+                    ]
+                return [(m.secret, m.token.id) for m in made]
+            except (DBAPIError, psycopg.OperationalError):  # the database restarts
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.5)
+            finally:
+                await db.dispose()
 
     async def next(self) -> str:
         async with self.lock:
@@ -320,8 +395,15 @@ class TokenPool:
             return self.tokens[index]
 
 
+RETRIED = "partnerhub_scaleout_attempts"  # in a response's extensions: attempts it took
+
+
+def attempts(response: httpx.Response) -> int:
+    return int(response.extensions.get(RETRIED, 1))
+
+
 class Driver:
-    def __init__(self, urls: list[str], pool: TokenPool) -> None:
+    def __init__(self, urls: list[str], pool: TokenPool, retry_seconds: float = 0.0) -> None:
         limits = httpx.Limits(
             max_connections=100, max_keepalive_connections=100, keepalive_expiry=2
         )
@@ -329,6 +411,11 @@ class Driver:
         self.pool = pool
         self.per_server: Counter[int] = Counter()
         self.statuses: Counter[int] = Counter()
+        # While the database restarts (a run with --restart-command): answers retried.
+        self.retry_seconds = retry_seconds
+        self.unavailable: Counter[str] = Counter()
+        self.unavailable_bad: list[str] = []  # 503s not in the contract's shape
+        self.unavailable_times: list[float] = []  # when each 503 came (monotonic)
 
     async def close(self) -> None:
         for c in self.clients:
@@ -339,7 +426,29 @@ class Driver:
     ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         headers["Authorization"] = f"Bearer {token or await self.pool.next()}"
-        response = await self.clients[server % 2].request(method, path, headers=headers, **kwargs)
+        client = self.clients[server % 2]
+        deadline = time.monotonic() + self.retry_seconds
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                response = await client.request(method, path, headers=headers, **kwargs)
+            except httpx.TransportError:
+                if time.monotonic() >= deadline:
+                    raise
+                self.unavailable["refused or reset (retried)"] += 1
+                await asyncio.sleep(0.25)
+                continue
+            if response.status_code == 503 and time.monotonic() < deadline:
+                self.unavailable["503 (retried)"] += 1
+                self.unavailable_times.append(time.monotonic())
+                if error_code(response) != 1600 or not response.headers.get("Retry-After"):
+                    self.unavailable_bad.append(f"{method} {path}: {response.text[:200]}")
+                # Retry-After says 5 s; a client in a hurry (this run) tries again sooner.
+                await asyncio.sleep(0.25)
+                continue
+            break
+        response.extensions[RETRIED] = tries
         self.per_server[server % 2] += 1
         self.statuses[response.status_code] += 1
         return response
@@ -381,9 +490,13 @@ async def phase_customers(
     latencies: list[float] = []
     locations: dict[int, str] = {}
     replays = concurrent = mismatched = 0
+    restart: asyncio.Task[tuple[float, float, float]] | None = None
+    restart_after = int(o.restart_at * o.customers)
 
     async def job(n: int, c: int) -> None:
-        nonlocal replays, concurrent, mismatched
+        nonlocal replays, concurrent, mismatched, restart
+        if o.restart_command and n == restart_after and restart is None:
+            restart = asyncio.create_task(restart_database(o.restart_command))
         body = customer_body(pid, n, run)
         key = {"Idempotency-Key": f"so-{run}-{n}"}
         mine, other = c % 2, (c + 1) % 2
@@ -406,8 +519,11 @@ async def phase_customers(
                     f"concurrent POST {n}: two different answers",
                 )
                 replayed = [r.headers.get("Idempotency-Replayed") == "true" for r in pair]
+                # A POST retried after a 503 may find its first attempt committed (the answer
+                # was lost): then both answers are replays of that one original.
+                retried = any(attempts(r) > 1 for r in pair)
                 report.check(
-                    sorted(replayed) == [False, True],
+                    sorted(replayed) == [False, True] or (retried and all(replayed)),
                     f"concurrent POST {n}: replayed flags {replayed} (want one original)",
                 )
                 locations[n] = pair[0].headers["Location"]
@@ -438,6 +554,18 @@ async def phase_customers(
             )
 
     wall = await spread(o.customers, o.clients, job)
+    if restart is not None:
+        began, ended, code = await restart
+        report.check(code == 0, f"the restart command exited with {code}")
+        report.figures["PostgreSQL restart: command seconds, after customer POST"] = (
+            round(ended - began, 1),
+            restart_after,
+        )
+        late = [t - ended for t in d.unavailable_times if t > ended]
+        report.figures["PostgreSQL restart: 503s / last 503 after it ended (s)"] = (
+            d.unavailable["503 (retried)"],
+            round(max(late), 2) if late else None,
+        )
     report.figures["customers POSTed"] = o.customers
     report.figures["customer POST throughput (requests/s, first POSTs)"] = round(
         o.customers / wall, 1
@@ -450,6 +578,18 @@ async def phase_customers(
     report.figures["keys sent to both servers at once"] = concurrent
     report.figures["keys reused with another body (422)"] = mismatched
     return [locations[n] for n in sorted(locations)]
+
+
+async def restart_database(command: str) -> tuple[float, float, float]:
+    """Run the restart command (while the clients go on); (start, end, exit status)."""
+    began = time.monotonic()
+    done = await asyncio.to_thread(
+        subprocess.run,
+        shlex.split(command),
+        capture_output=True,
+        check=False,
+    )
+    return began, time.monotonic(), done.returncode
 
 
 def check_customers(url: str, o: Options, report: Report, label: str) -> None:
@@ -760,6 +900,46 @@ async def phase_rate_limit(
     report.figures["rate limit: 200s per server"] = (per_server[(0, 200)], per_server[(1, 200)])
 
 
+def lost_and_duplicated(
+    url: str, customers: list[str], subscribers: list[tuple[str, dict[str, Any]]]
+) -> tuple[int, int]:
+    """Acknowledged customers and subscribers missing from the database, and rows beyond one
+    per acknowledgement (customers, their organizations, first administrators and invitation
+    emails; subscribers)."""
+    from partnerhub import ids
+
+    customer_ids = {ids.decode("CUSTOMER", httpx.URL(c).path.rsplit("/", 1)[-1]) for c in customers}
+    (total, orgs, admins, mails), *_ = query(
+        url,
+        "SELECT (SELECT count(*) FROM customers), (SELECT count(DISTINCT org_id) FROM customers),"
+        " (SELECT count(*) FROM org_users WHERE 'full_admin' = ANY(roles)),"
+        " (SELECT count(*) FROM outbox_emails WHERE kind = 'admin_invite')",
+    )
+    present = {
+        r[0]
+        for r in query(url, "SELECT id FROM customers WHERE id = ANY(%s)", [list(customer_ids)])
+    }
+    subscriber_total = query(
+        url, "SELECT count(*) FROM org_users WHERE NOT ('full_admin' = ANY(roles))"
+    )[0][0]
+    emails = {str(s[1].get("email", "")).lower() for s in subscribers}
+    found = query(
+        url,
+        "SELECT count(DISTINCT lower(email)) FROM org_users WHERE lower(email) = ANY(%s)",
+        [sorted(emails)],
+    )[0][0]
+    lost = (len(customer_ids) - len(present)) + (len(emails) - found)
+    n = len(customer_ids)
+    twice = (
+        max(0, total - n)
+        + max(0, orgs - n)
+        + max(0, admins - n)
+        + max(0, mails - n)
+        + max(0, subscriber_total - len(subscribers))
+    )
+    return lost, twice
+
+
 def jobs_per_worker(url: str) -> list[int]:
     rows = query(
         url,
@@ -780,7 +960,7 @@ async def drive(cluster: Cluster, report: Report) -> None:
     )
     partner_id = partners[0][0]
     pool = TokenPool(url, partner_id, per_token=max(1, o.rate_limit // 2))
-    d = Driver(cluster.urls, pool)
+    d = Driver(cluster.urls, pool, o.retry_seconds if o.restart_command else 0.0)
     try:
         template = await d.call(
             0,
@@ -846,6 +1026,18 @@ async def drive(cluster: Cluster, report: Report) -> None:
         )
         report.figures["requests per server"] = (d.per_server[0], d.per_server[1])
         report.figures["answers by status"] = dict(sorted(d.statuses.items()))
+        if o.restart_command:
+            report.figures["retried while PostgreSQL restarted"] = dict(d.unavailable)
+            report.check(
+                not d.unavailable_bad,
+                "503s not in the contract's shape:\n  " + "\n  ".join(d.unavailable_bad[:10]),
+            )
+        lost, twice = lost_and_duplicated(url, customers, subscribers)
+        report.figures["lost / duplicated (customers and subscribers acknowledged)"] = (
+            lost,
+            twice,
+        )
+        report.check(lost == 0 and twice == 0, f"{lost} lost, {twice} duplicated")
         report.check(
             not any(code >= 500 for code in d.statuses), f"5xx answers: {dict(d.statuses)}"
         )
@@ -871,8 +1063,10 @@ def run(database_url: str, options: Options | None = None) -> Report:
     report.check(
         all(code == 0 for code in codes.values()), f"processes did not stop cleanly: {codes}"
     )
-    errors = cluster.log_errors()
-    report.check(not errors, "errors in the processes' logs:\n  " + "\n  ".join(errors[:20]))
+    errors, excused = cluster.log_errors(database_away=bool(o.restart_command))
+    report.check(not errors, "errors in the processes' logs:\n  " + "\n  ".join(errors[:40]))
+    if o.restart_command:
+        report.figures["log errors of the database restart (lost connections)"] = excused
     return report
 
 
@@ -907,6 +1101,23 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=3)
     parser.add_argument("--log-dir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--database-url",
+        help="run on this existing, empty database (reached as given: through PgBouncer, a"
+        " multi-host URL…) instead of a scratch database of --server; it is not dropped",
+    )
+    parser.add_argument(
+        "--restart-command",
+        help="command that restarts PostgreSQL (split as a shell would, run without one),"
+        " run during the customer POSTs",
+    )
+    parser.add_argument(
+        "--restart-at",
+        type=float,
+        default=0.4,
+        help="share of the customer POSTs sent before the restart (default 0.4)",
+    )
+    parser.add_argument("--settle-seconds", type=float, default=300.0)
     args = parser.parse_args()
     options = Options(
         customers=args.customers,
@@ -917,13 +1128,20 @@ def main() -> None:
         fault_latency_ms=args.fault_latency_ms,
         pool_size=args.pool_size,
         log_dir=args.log_dir,
+        restart_command=args.restart_command,
+        restart_at=args.restart_at,
+        settle_seconds=args.settle_seconds,
     )
-    from sqlalchemy.engine import make_url
+    if args.database_url:
+        report = run(args.database_url, options)
+        print_report(report)
+        sys.exit(1 if report.failures else 0)
+    from partnerhub.db import with_database
 
     name = "partnerhub_scaleout_" + secrets.token_hex(4)
     with psycopg.connect(args.server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
+    url = with_database(args.server, name)
     print(f"scratch database {name}")
     try:
         report = run(url, options)
