@@ -313,7 +313,15 @@ def classify_unhandled(exc: Exception, tid: str) -> tuple[int, str, int, str | N
         OSError,
         psycopg.OperationalError,
     )
-    if isinstance(exc, unavailable) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+    # An InternalError of psycopg's own, without a server's SQLSTATE ("got no result from the
+    # query"): the connection dropped under a raw driver statement (the fast lane) — as when
+    # PgBouncer closes a client whose server went away mid-query.
+    lost = isinstance(exc, psycopg.InternalError) and exc.sqlstate is None
+    if (
+        isinstance(exc, unavailable)
+        or lost
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    ):
         log.warning("database unavailable (tracking %s): %s", tid, exc.__class__.__name__)
         return 503, "The database is unavailable; retry later", 1600, "5"
     log.error("unhandled error (tracking %s)", tid, exc_info=exc)
