@@ -39,7 +39,8 @@ fi
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 
 # The Debian cluster on port 5432 (for the restart).
-read -r PG_VERSION PG_CLUSTER < <(pg_lsclusters --no-header | awk '$3 == 5432 {print $1, $2; exit}')
+read -r PG_VERSION PG_CLUSTER < <(pg_lsclusters --no-header 2>/dev/null \
+  | awk '$3 == 5432 {print $1, $2; exit}') || true
 if [ -z "${PG_VERSION:-}" ]; then
   echo "no Debian PostgreSQL cluster on port 5432 (pg_lsclusters): cannot restart it" >&2
   exit 1
@@ -164,7 +165,10 @@ timeout 420 "$PY" scripts/scaleout.py --database-url "$URL" \
   --settle-seconds 120 --restart-command "$RESTART" --restart-at 0.4 --log-dir "$WORK/scaleout"
 echo "scale-out run: $(( $(date +%s) - began )) s"
 
-echo "== through PgBouncer (SHOW STATS of $DB)"
-psql -h 127.0.0.1 -p "$PORT" -U postgres -X -q -A -F ' ' pgbouncer -c "SHOW STATS" \
-  | awk -v db="$DB" 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i}
-      $1 == db {print "transactions " $col["total_xact_count"] ", queries " $col["total_query_count"]}'
+if command -v psql >/dev/null; then
+  echo "== through PgBouncer (SHOW STATS of $DB)"
+  psql -h 127.0.0.1 -p "$PORT" -U postgres -X -q -A -F ' ' pgbouncer -c "SHOW STATS" \
+    | awk -v db="$DB" 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i}
+        $1 == db {print "transactions " $col["total_xact_count"] ", queries " $col["total_query_count"]}' \
+    || true
+fi
