@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 import procrastinate
 import psycopg
+from procrastinate import manager as procrastinate_manager
 from procrastinate.exceptions import ConnectorException
 from psycopg_pool import AsyncConnectionPool
 
@@ -29,7 +31,58 @@ TASK_MODULES = [
     "partnerhub.sso.tasks",
 ]
 
+STATUS_WRITE_SECONDS = 30.0  # how long a worker keeps trying to record a job's outcome
+
+
+def lost_database(exc: BaseException) -> bool:
+    """``exc`` (or what it wraps: procrastinate wraps driver errors) is a lost connection: a
+    psycopg ``OperationalError`` (SQLSTATE classes 08 and 57 — a restart, a failover,
+    PgBouncer's "server login has been failing") or psycopg's own ``InternalError`` without a
+    server's SQLSTATE (a connection that dropped under the statement)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, psycopg.OperationalError) or (
+            isinstance(seen, psycopg.InternalError) and seen.sqlstate is None
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class JobManager(procrastinate_manager.JobManager):
+    """procrastinate's job manager, except that the outcome of a job (finished, or to be
+    retried) is written again while the database is away, for up to
+    :data:`STATUS_WRITE_SECONDS`.
+
+    Without it, a job whose status write met a PostgreSQL restart stayed ``doing`` under a
+    worker that lived on (found by the PgBouncer scale-out run): the reconciler re-runs only
+    jobs of *dead* workers, and the job's lock kept the customer's next job waiting for ever.
+    A write that did commit before its answer was lost is refused when repeated (the job is no
+    longer ``doing``), which ends the retries with the job's outcome recorded."""
+
+    async def _again(self, write: Any) -> None:
+        deadline = time.monotonic() + STATUS_WRITE_SECONDS
+        delay = 0.2
+        while True:
+            try:
+                await write()
+                return
+            except ConnectorException as exc:
+                if not lost_database(exc) or time.monotonic() >= deadline:
+                    raise
+                log.warning("could not record a job's outcome (database away); again")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def finish_job(self, *args: Any, **kwargs: Any) -> None:
+        await self._again(lambda: super(JobManager, self).finish_job(*args, **kwargs))
+
+    async def retry_job(self, *args: Any, **kwargs: Any) -> None:
+        await self._again(lambda: super(JobManager, self).retry_job(*args, **kwargs))
+
+
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
+app.job_manager = JobManager(connector=app.connector)  # before the tasks register
 _pool: AsyncConnectionPool | None = None
 
 
