@@ -166,7 +166,7 @@ PP = "provisioningParameters"
             1003,
             "only calling packages",
         ),
-        ({"customerId": ids.encode("CUSTOMER", uuid.uuid4())}, 404, 1100, "customer"),
+        ({"customerId": ids.encode("CUSTOMER", uuid.uuid4(), "us")}, 404, 1100, "customer"),
         ({"surprise": True}, 400, 1003, "surprise"),
         ({PP: {"extension": "1234", "colour": "red"}}, 400, 1003, "colour"),
         ({"packages": "webex_calling"}, 400, 1003, "packages"),
@@ -620,7 +620,9 @@ async def test_sub_partner_subscribers_need_on_behalf_of(
     assert_error(
         await client.get(f"{URL}/{created.json()['id']}", headers=bearer(parent)), 404, 1100
     )
-    on_behalf = {"onBehalfOfSubPartnerOrgId": ids.encode("ORGANIZATION", sub_partner.partner.id)}
+    on_behalf = {
+        "onBehalfOfSubPartnerOrgId": ids.encode("ORGANIZATION", sub_partner.partner.id, "us")
+    }
     got = await client.get(
         f"{URL}/{created.json()['id']}", params=on_behalf, headers=bearer(parent)
     )

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from partnerhub import ids
 from partnerhub.catalog import geo, languages, packages, timezones
-from partnerhub.customers import service, tasks
+from partnerhub.customers import api, service, tasks
 from partnerhub.customers.repository import (
     CustomerFilters,
     CustomerListing,
@@ -124,9 +124,8 @@ def _problems(exc: ApiError) -> list[ApiError]:
     return list(getattr(exc, "problems", None) or [exc])
 
 
-def customer_path(customer: Customer | CustomerListing | uuid.UUID) -> str:
-    cid = customer if isinstance(customer, uuid.UUID) else customer.id
-    return f"/customers/{ids.encode('CUSTOMER', cid)}"
+def customer_path(customer: Customer | CustomerListing) -> str:
+    return f"/customers/{api.customer_id(customer)}"
 
 
 def _country_name(lang: str) -> Any:
@@ -523,8 +522,8 @@ def _detail_context(customer: Customer, lang: str) -> dict[str, Any]:
     entries = (customer.resource_details or {}).get("packages") or []
     return {
         "customer": customer,
-        "cid": ids.encode("CUSTOMER", customer.id),
-        "org_id": ids.encode("ORGANIZATION", customer.org_id) if customer.org_id else None,
+        "cid": api.customer_id(customer),
+        "org_id": api.org_id(customer),
         "entries": entries,
         "busy": customer.status in service.BUSY,
         "status_labels": STATUS_LABELS,

@@ -64,7 +64,7 @@ def wire_names() -> Iterator[None]:
 
 
 def region(customer: Customer) -> str:
-    return (customer.data_region or "us").lower()
+    return ids.region_of(customer.data_region)
 
 
 def present_one(user: OrgUser | SubscriberListing, customer: Customer) -> SubscriberOut:

@@ -443,10 +443,13 @@ async def check_calling(
 ) -> tuple[uuid.UUID | None, str | None, str | None]:
     """``(location_id, phone_number, extension)`` for ``package``."""
     if not packages.PACKAGES[package].calling:
-        for name in ("phone_number", "extension", "location"):
+        # A location given for a package without calling is accepted and ignored: wxcadm's
+        # add_subscriber always sends one (docs/api-compatibility.md). A number or an
+        # extension would be lost, so those are refused.
+        for name in ("phone_number", "extension"):
             if _text(getattr(inp, name)) is not None:
                 raise InvalidValue(
-                    f"only calling packages take a phone number, extension or location "
+                    f"only calling packages take a phone number or extension "
                     f"('{package}' has no calling)",
                     field=name,
                 )
