@@ -29,6 +29,7 @@ from partnerhub.errors import ApiError, Forbidden, NotFound
 from partnerhub.identity.repository import CredentialRepository
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
+from partnerhub.notifications import service as notifications
 from partnerhub.notifications.repository import OutboxRepository
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
@@ -214,7 +215,13 @@ async def outbox_email(
         mail = await OutboxRepository(db, ctx.principal).get(key)
     if mail is None:
         raise NotFound("Email not found")
-    return render(request, "customers/outbox_email.html", {"mail": mail})
+    # Issue 10: the single-use links an email carries belong to its recipient alone; the
+    # outbox shows the text with them hidden (the machine's operator: `partnerhub outbox show`).
+    return render(
+        request,
+        "customers/outbox_email.html",
+        {"mail": mail, "body": notifications.masked(mail.body_text)},
+    )
 
 
 # --- the wizard ----------------------------------------------------------------------------

@@ -246,6 +246,7 @@ async def _consent_move(request: Request, subscriber_id: str, principal: Princip
                 "customer_name": mail.customer.name or mail.customer.external_id,
                 "email": mail.user.email,
                 "consent_url": f"{settings.base_url()}/consent/{mail.token}",
+                "hours": settings.invitation_hours,
             },
             from_name=brand,
         )
