@@ -148,16 +148,23 @@ def worker(
 
         runtime.init(settings, url)
         await jobs.open_app(url)
+        workers = concurrency or settings.worker_concurrency
         task = asyncio.create_task(
             jobs.run_worker(
-                concurrency or settings.worker_concurrency,
+                workers,
                 settings.worker_heartbeat_seconds(),
                 settings.shutdown_seconds,
             )
         )
+
+        def stop(sig: int) -> None:  # running jobs get PARTNERHUB_SHUTDOWN_SECONDS to finish
+            stopped_by.append(sig)
+            task.cancel()
+
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # stop: running jobs finish first
-            loop.add_signal_handler(sig, task.cancel)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop, sig)
+        console.print(f"PartnerHub worker running (concurrency {workers})")
         try:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -165,7 +172,10 @@ def worker(
             await jobs.close_app()
             await runtime.close()
 
+    stopped_by: list[int] = []
     asyncio.run(run())
+    if stopped_by:  # the same exit status as a process the signal would have ended
+        raise typer.Exit(128 + stopped_by[0])
 
 
 @db_app.command("upgrade")
@@ -251,17 +261,18 @@ def token_create(
 
 
 def _exit_on_sigterm() -> None:
-    """SIGTERM (and SIGHUP) end the process like Ctrl-C does: by an exception, so ``finally``
-    blocks and exit handlers run (the embedded PostgreSQL is stopped by its last user,
-    ``embedded.release``). uvicorn and the worker take over these signals while they run,
-    stop gracefully, and hand them back here."""
+    """SIGTERM ends the process like Ctrl-C does: by an exception, so ``finally`` blocks and
+    exit handlers run (the embedded PostgreSQL is stopped by its last user,
+    ``embedded.release``), with the exit status 143. uvicorn and the worker take the signal
+    over while they run, stop gracefully, and then exit the same way. A SIGTERM the parent
+    process set to be ignored stays ignored."""
     import signal
 
     def terminate(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, terminate)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminate)
 
 
 def main() -> None:

@@ -149,10 +149,9 @@ def start(spawn: list[Proc], data_dir: Path, logs: Path, *args: str, **env: str)
                 pass
             assert popen.poll() is None, proc.text()
             time.sleep(0.3)
-    else:  # a worker: ready once it has its database
+    else:  # a worker: ready once it runs
         while time.monotonic() < deadline:
-            if "partnerhub.embedded: embedded PostgreSQL" in proc.text():
-                time.sleep(1)
+            if "PartnerHub worker running" in proc.text():
                 return proc
             assert popen.poll() is None, proc.text()
             time.sleep(0.3)
