@@ -57,11 +57,13 @@ def database_url() -> Iterator[str]:
         yield url
         return
     from partnerhub.db import database_url as resolve
+    from partnerhub.db import release_embedded
 
     data_dir = Path(tempfile.mkdtemp(prefix="partnerhub-test-"))
     url = resolve(Settings(data_dir=data_dir))
     upgrade(url)
     yield url
+    release_embedded()  # this session was its only user: the server stops
     shutil.rmtree(data_dir, ignore_errors=True)
 
 

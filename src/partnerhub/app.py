@@ -58,7 +58,11 @@ def create_app(
         task: asyncio.Task[None] | None = None
         if worker:
             task = asyncio.create_task(
-                jobs.run_worker(settings.worker_concurrency, settings.worker_heartbeat_seconds())
+                jobs.run_worker(
+                    settings.worker_concurrency,
+                    settings.worker_heartbeat_seconds(),
+                    settings.shutdown_seconds,
+                )
             )
         try:
             yield

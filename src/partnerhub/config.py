@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         description="Scheduling niceness a `partnerhub worker` process takes (0-19): background "
         "provisioning yields the CPU to serving processes on the same machine.",
     )
+    shutdown_seconds: int = Field(
+        default=10,
+        ge=0,
+        description="On SIGTERM/Ctrl-C: how long in-flight requests may take to finish, and "
+        "then how long running jobs may take before they are handed back to the queue.",
+    )
+    xmlsec1: str | None = Field(
+        default=None,
+        description="Path of the xmlsec1 program partner SAML sign-on needs; unset = found on "
+        "PATH (Debian: apt-get install xmlsec1). Without it partner SAML is unavailable.",
+    )
     admin_email: str = Field(
         default="admin@partnerhub.local",
         description="Email of the first full administrator created on first start.",

@@ -56,9 +56,14 @@ async def close_app() -> None:
             connector._pool_externally_set = False
 
 
-async def run_worker(concurrency: int, heartbeat: float = 10.0) -> None:
+async def run_worker(
+    concurrency: int, heartbeat: float = 10.0, shutdown_seconds: float = 10.0
+) -> None:
     """Run a worker until cancelled (in-process under ``serve``; ``partnerhub worker`` cancels
-    it on SIGINT/SIGTERM, and procrastinate then lets running jobs finish).
+    it on SIGINT/SIGTERM). On cancellation procrastinate lets running jobs finish for
+    ``shutdown_seconds``, then aborts the rest: a job whose task
+    retries (provisioning, emails) goes back to the queue at once, the others' work is taken
+    up again by the reconcilers.
 
     A worker also stops by itself when it loses the database (a restart, a failover: its
     listener fails), ending with an error or normally: either way it starts again, 1 s and then
@@ -72,6 +77,7 @@ async def run_worker(concurrency: int, heartbeat: float = 10.0) -> None:
                 install_signal_handlers=False,
                 wait=True,
                 update_heartbeat_interval=heartbeat,
+                shutdown_graceful_timeout=shutdown_seconds,
             )
             why = "stopped by itself"
         except (ConnectorException, psycopg.Error, OSError) as exc:

@@ -1,14 +1,14 @@
 """The API fuzzing engine shared by the in-suite tests and ``bench/fuzz.py`` (longer run).
 
 schemathesis generates requests (schema-valid and schema-invalid) for every operation of the
-vendor's published spec (``../shared/specs/webex-wholesale.json``) and of PartnerHub's own
+vendor's published spec (``specs/webex-wholesale.json``) and of PartnerHub's own
 ``/openapi.json`` restricted to the hub-only operations, sends them to a running server, and
 applies these checks to every response:
 
 * no 5xx (``not_a_server_error``);
 * the status code, content type, headers and body conform to the operation's documented
   responses (schemathesis' conformance checks; ``positive_data_acceptance`` is not used, see
-  ``../shared/specs/README.md``);
+  ``specs/README.md``);
 * every 4xx (and 5xx) body is the contract's error shape ``{message, errors[{description,
   errorCode}], trackingId}``, ``message`` repeating the first description and ``trackingId``
   the ``TrackingID`` header (CONTRACT.md section 1).
@@ -55,7 +55,7 @@ from schemathesis.utils import SkipTest
 
 from partnerhub.catalog.roles import ALL_SCOPES
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "webex-wholesale.json"
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "webex-wholesale.json"
 US_ADDRESS = {
     "addressLine1": "771 Alder Drive",
     "city": "Milpitas",
