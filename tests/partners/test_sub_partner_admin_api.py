@@ -477,3 +477,17 @@ async def _sub_token(db: Database, sub: dict[str, object]) -> str:
     async with db.transaction() as session:
         new = identity.create_token(session, partner.id, "own", [SUB_WRITE], None)
     return new.secret
+
+
+async def test_billing_start_date(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    token = await tenant.token(SUB_WRITE)
+    body = {**new_body("bill@reseller.example"), "billingStartDate": "2026-02-03T04:05:06+01:00"}
+    created = await client.post(SUBS, json=body, headers=bearer(token))
+    assert created.status_code == 201, created.text
+    assert created.json()["billingStartDate"] == "2026-02-03T03:05:06.000Z"
+    naive = {**new_body("naive@reseller.example"), "billingStartDate": "2026-02-03T04:05:06"}
+    created = await client.post(SUBS, json=naive, headers=bearer(token))
+    assert created.json()["billingStartDate"] == "2026-02-03T04:05:06.000Z"
+    for value in ("0001-01-01T00:00:00+01:00", "1900-01-01T00:00:00Z", "yesterday"):
+        bad = {**new_body("bad@reseller.example"), "billingStartDate": value}
+        assert_error(await client.post(SUBS, json=bad, headers=bearer(token)), 400, 1003)

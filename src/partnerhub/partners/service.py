@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -175,6 +175,23 @@ def _check_subscription(raw: str | None) -> str | None:
     return text or None
 
 
+def _check_billing_start(value: datetime | None) -> datetime | None:
+    """A UTC time (a time without offset is taken as UTC)."""
+    if value is None:
+        return None
+    try:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidValue(
+            "billingStartDate: not a representable time", field="billingStartDate"
+        ) from None
+    if value.year < 1970:
+        raise InvalidValue("billingStartDate: before 1970", field="billingStartDate")
+    return value
+
+
 async def create_partner(
     session: AsyncSession,
     new: NewPartner,
@@ -196,6 +213,7 @@ async def create_partner(
     admin_name = _check_display_name(new.admin_name, "administrator.displayName")
     state = _check_state(new.provisioning_state)
     subscription = _check_subscription(new.subscription_id)
+    billing_start = _check_billing_start(new.billing_start_date)
     providers = _clean_providers(new.pstn_providers)
     if password is not None:
         check_password_strength(password, email)
@@ -210,8 +228,8 @@ async def create_partner(
         "pstnProviders": providers,
         "offers": {"wholesale": True, "hostedCalling": bool(new.hosted_calling)},
     }
-    if new.billing_start_date is not None:
-        settings["billingStartDate"] = new.billing_start_date.isoformat()
+    if billing_start is not None:
+        settings["billingStartDate"] = billing_start.isoformat()
     partner = Partner(
         id=uuid.uuid4(),
         name=name,
