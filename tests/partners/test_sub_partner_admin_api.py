@@ -5,6 +5,7 @@ found; a token without ``partnerhub:sub_partners_write`` cannot change anything.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterator
@@ -491,3 +492,23 @@ async def test_billing_start_date(client: httpx.AsyncClient, tenant: Tenant) -> 
     for value in ("0001-01-01T00:00:00+01:00", "1900-01-01T00:00:00Z", "yesterday"):
         bad = {**new_body("bad@reseller.example"), "billingStartDate": value}
         assert_error(await client.post(SUBS, json=bad, headers=bearer(token)), 400, 1003)
+
+
+async def test_concurrent_creations_with_one_address(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    token = await tenant.token(SUB_WRITE)
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                SUBS, json=new_body("race@reseller.example", f"Racer {n}"), headers=bearer(token)
+            )
+            for n in range(6)
+        )
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201, 409, 409, 409, 409, 409], [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert_error(answer, 409, 10022)
+    assert len((await client.get(SUBS, headers=bearer(token))).json()["items"]) == 1

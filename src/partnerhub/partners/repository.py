@@ -74,11 +74,19 @@ class PartnerRepository(Repository):
         return int((await self.session.execute(stmt)).scalar_one())
 
 
+IDENTITY_EMAIL_LOCK = 724013  # advisory lock class (724011 migrations, 724012 first start)
+
+
 # Global: one identity per email address, whichever tenant holds it (yes/no only).
 async def email_in_use(session: AsyncSession, email: str) -> bool:
     """Whether ``email`` (any case) is already a partner administrator's or a customer
-    organization user's address."""
+    organization user's address. Takes a transaction-long advisory lock on the address first,
+    so that concurrent creations with one address are serialized (the second sees the first's
+    row once it commits)."""
     lowered = email.lower()
+    await session.execute(
+        select(func.pg_advisory_xact_lock(IDENTITY_EMAIL_LOCK, func.hashtext(lowered)))
+    )
     stmt = select(
         exists().where(func.lower(PartnerAdmin.email) == lowered)
         | exists().where(func.lower(OrgUser.email) == lowered)
