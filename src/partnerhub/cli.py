@@ -1,4 +1,4 @@
-"""The ``partnerhub`` command: serve, worker, db, token, import, outbox."""
+"""The ``partnerhub`` command: serve, worker, db, token, partner, import, outbox."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 
 from partnerhub.config import Settings, get_settings
 from partnerhub.notifications.cli import outbox_app
+from partnerhub.partners.cli import partner_app
 from partnerhub.subscribers.cli import import_app
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(import_app, name="import")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(partner_app, name="partner")
 console = Console(stderr=True)
 
 

@@ -120,6 +120,7 @@ ALIASES = {
     "person_id": "personId",
     "import_id": "importId",
     "provider_id": "providerId",
+    "org_id": "subPartnerOrgId",  # /v1/wholesale/subPartners/{org_id}
     "primaryPhoneNumber": "number",
 }
 
@@ -292,6 +293,16 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
             ),
             202,
         )
+        sub_partner = _ok(
+            http.post(
+                "/wholesale/subPartners",
+                json={
+                    "name": f"Fuzz reseller {tag}",
+                    "administrator": {"email": f"reseller-{tag}@fuzz.example"},
+                },
+            ),
+            201,
+        )
         request = _ok(
             http.post(
                 f"/partner/customers/{customer_id}/installationRequests",
@@ -313,6 +324,7 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
         "adminId": partner_admins[0]["id"],
         "importId": imported["id"],
         "requestId": request["id"],
+        "subPartnerOrgId": sub_partner["orgId"],
         "email": f"new-{tag}@fuzz.example",
         "adminEmail": partner_admins[0]["email"],
         "pendingCustomerId": held.headers["Location"].rsplit("/", 1)[1],

@@ -15,6 +15,7 @@ from partnerhub.models.org_user import OrgUser
 from partnerhub.models.outbox_email import OutboxEmail
 from partnerhub.models.partner import Partner
 from partnerhub.models.partner_admin import PartnerAdmin
+from partnerhub.models.partner_admin_link import PartnerAdminLink
 from partnerhub.models.phone_number import PhoneNumber
 from partnerhub.models.portal_session import PortalSession
 from partnerhub.models.rate_counter import RateCounter
@@ -42,6 +43,7 @@ __all__ = [
     "OutboxEmail",
     "Partner",
     "PartnerAdmin",
+    "PartnerAdminLink",
     "PhoneNumber",
     "PortalSession",
     "RateCounter",
