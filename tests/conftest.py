@@ -137,7 +137,10 @@ class Tenant:
         (``identity.service.create_admin``)."""
         from partnerhub.identity.repository import AdminRepository
 
-        email = email or f"{role}-{uuid.uuid4().hex[:6]}@{self.partner.name.lower()}.example"
+        email = (
+            email
+            or f"{role}-{uuid.uuid4().hex[:6]}@{self.partner.name.lower().replace(' ', '')}.example"
+        )
         password = f"pw-{uuid.uuid4().hex[:10]}"
         async with self.db.transaction() as session:
             admin = await identity.create_admin(

@@ -81,7 +81,9 @@ async def test_create_a_partner_and_sign_in(
     assert "Created partner 'Cli Telecom'" in out
     partner_id = field(out, "partner id")
     password = field(out, "password")
-    assert field(out, "organization id") == ids.encode("ORGANIZATION", uuid.UUID(partner_id))
+    assert field(out, "organization id") == ids.encode(
+        "ORGANIZATION", uuid.UUID(partner_id), ids.HUB
+    )
     assert field(out, "administrator") == "Ops@cli-telecom.example"
     assert "https://hub.example/login" in out
     async with db.transaction() as session:

@@ -336,7 +336,7 @@ async def test_administrators_of_a_sub_partner(
     )
     assert on.json()["active"] is True and on.json()["role"] == "admin"
     # The parent's own administrators are not the sub-partner's (and the reverse).
-    mine = ids.encode("PEOPLE", tenant.admin.id)
+    mine = ids.encode("PEOPLE", tenant.admin.id, ids.HUB)
     assert_error(
         await client.put(f"{url}/{mine}", json={"active": False}, headers=bearer(token)), 404, 1100
     )
@@ -386,7 +386,7 @@ async def test_another_partner_reaches_no_sub_partner_of_mine(
         listed = await client.get(SUBS, headers=bearer(stranger))
         assert sub["orgId"] not in listed.text
     # The parent reaches its direct sub-partners only, not their own sub-partners ...
-    deeper = f"{SUBS}/{ids.encode('ORGANIZATION', grandchild.partner.id)}"
+    deeper = f"{SUBS}/{ids.encode('ORGANIZATION', grandchild.partner.id, ids.HUB)}"
     assert_error(await client.get(deeper, headers=bearer(token)), 404, 1100)
     # ... unless it acts for the sub-partner (onBehalfOfSubPartnerOrgId), like everywhere.
     acting = await client.get(

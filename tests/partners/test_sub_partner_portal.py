@@ -127,7 +127,7 @@ async def test_read_only_administrator_only_looks(
     client: httpx.AsyncClient, db: Database, tenant: Tenant
 ) -> None:
     sub = await make_tenant(db, "Looked At", parent=tenant.partner)
-    ref = ids.encode("ORGANIZATION", sub.partner.id)
+    ref = ids.encode("ORGANIZATION", sub.partner.id, ids.HUB)
     viewer, password = await tenant.add_admin("read_only")
     csrf = await portal_login(client, viewer.email, password)
     page = await client.get("/sub-partners")
@@ -160,7 +160,7 @@ async def test_another_partner_finds_nothing(
     client: httpx.AsyncClient, db: Database, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     sub = await make_tenant(db, "Hidden Reseller", parent=tenant.partner)
-    ref = ids.encode("ORGANIZATION", sub.partner.id)
+    ref = ids.encode("ORGANIZATION", sub.partner.id, ids.HUB)
     csrf = await portal_login(client, other_tenant.admin.email, other_tenant.password)
     assert "Hidden Reseller" not in (await client.get("/sub-partners")).text
     for method, path in [
@@ -191,7 +191,7 @@ async def test_another_partner_finds_nothing(
 
 async def test_italian_pages(client: httpx.AsyncClient, db: Database, tenant: Tenant) -> None:
     sub = await make_tenant(db, "Rivenditore", parent=tenant.partner)
-    ref = ids.encode("ORGANIZATION", sub.partner.id)
+    ref = ids.encode("ORGANIZATION", sub.partner.id, ids.HUB)
     csrf = await portal_login(client, tenant.admin.email, tenant.password)
     await client.post("/language", data={"csrf_token": csrf, "lang": "it", "next": "/"})
     page = await client.get("/sub-partners")

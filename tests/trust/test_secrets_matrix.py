@@ -72,6 +72,9 @@ SECRETS: dict[str, Secret] = {
     "user invitation link": Secret("the user_invitation email", "the invited user"),
     "reset link": Secret("the password_reset email", "the user who owns the address"),
     "consent link": Secret("the subscriber_consent email", "the user whose account would move"),
+    "partner admin link": Secret(
+        "the partner_admin_invitation email", "a sub-partner's new administrator"
+    ),
     "API token": Secret(
         "the answer to its creation",
         "the administrator who created it",
@@ -92,6 +95,7 @@ EMAILS: dict[str, str | None] = {
     "subscriber_consent": "consent link",
     "installation_request": None,
     "user_moved_away": None,
+    "partner_admin_invitation": "partner admin link",
 }
 
 
@@ -116,6 +120,7 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/account/set-password/{token}"): Page({"token": "invitation token"}, shows="the form the invitation link opens"),
     ("GET", "/account/reset-password/{token}"): Page({"token": "reset token"}, shows="the form the reset link opens"),
     ("GET", "/consent/{token}"): Page({"token": "consent token"}, shows="the move, to the signed-in owner only"),
+    ("GET", "/account/admin-password/{token}"): Page({"token": "partner admin token"}, shows="the form the partner administrator's link opens"),
     ("GET", "/sso/saml/{partner_ref}/metadata"): Page({"partner_ref": "partner_ref"}),
     ("GET", "/sso/saml/{partner_ref}/login"): Page({"partner_ref": "partner_ref"}),
     ("GET", "/sso/oidc/{partner_ref}/login"): Page({"partner_ref": "partner_ref"}),
@@ -132,6 +137,9 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/settings/tokens"): Page(shows="tokens by name (the secret only in the creation answer)"),
     ("GET", "/settings/identity-providers"): Page(shows="identity providers (never a client secret)"),
     ("GET", "/customers"): Page(),
+    ("GET", "/sub-partners"): Page(),
+    ("GET", "/sub-partners/{sub_ref}"): Page({"sub_ref": "sub"}, shows="the sub-partner's administrators (never their link)"),
+    ("GET", "/sub-partners/{sub_ref}/{action}"): Page({"sub_ref": "sub", "action": "=suspend"}),
     ("GET", "/customers/new"): Page(),
     ("GET", "/customers/outbox"): Page(shows="emails: to, subject, state"),
     ("GET", "/customers/outbox/{email_id}"): Page({"email_id": "*emails"}, shows="an email's text, links hidden"),
@@ -175,6 +183,8 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/v1/partner/customers/{customer_id}/imports/{import_id}/result"): Page({**C, "import_id": "import"}),
     ("GET", "/v1/partner/customers/{customer_id}/installationRequests"): Page(C),
     ("GET", "/v1/wholesale/subPartners"): Page(),
+    ("GET", "/v1/wholesale/subPartners/{org_id}"): Page({"org_id": "sub"}),
+    ("GET", "/v1/wholesale/subPartners/{org_id}/administrators"): Page({"org_id": "sub"}),
     ("GET", "/v1/wholesale/customers"): Page(),
     ("GET", "/v1/wholesale/customers/{customer_id}"): Page(C),
     ("GET", "/v1/wholesale/subscribers"): Page(query={"customerId": "customer"}),
@@ -366,6 +376,20 @@ async def test_secrets_matrix(world: World, actors: dict[str, Actor]) -> None:
         found = re.search(r'id="totp-secret">([A-Z2-7]+)<', begun.text)
         assert found, begun.text[:2000]
         secrets["TOTP secret"] = found.group(1)
+        # the victim partner adds an administrator to its sub-partner: the link goes to them
+        values["sub"] = ids.encode("ORGANIZATION", world.sub.partner.id, ids.HUB)
+        since = len(world.mailbox.messages)
+        added = await client.post(
+            f"/v1/wholesale/subPartners/{values['sub']}/administrators",
+            json={"email": "newadmin@reseller.example", "role": "full_admin"},
+            headers=bearer(actors["partner full_admin"].token or ""),
+        )
+        assert added.status_code == 201, added.text
+        admin_link = link_path(
+            await mail_to(world.mailbox, "newadmin@reseller.example", "admin-password", since)
+        )
+        secrets["partner admin link"] = values["partner admin token"] = admin_link.rsplit("/", 1)[1]
+        recipients["partner admin link"] = "newadmin@reseller.example"
         assert set(secrets) == set(SECRETS)
 
         # the ids the rows are filled with
@@ -392,7 +416,7 @@ async def test_secrets_matrix(world: World, actors: dict[str, Actor]) -> None:
             )
         ).json()
         values["location"] = (locations.get("items") or [{"id": "none"}])[0]["id"]
-        values["partner_ref"] = ids.encode("PARTNER", world.a.partner.id)
+        values["partner_ref"] = ids.encode("PARTNER", world.a.partner.id, ids.HUB)
         idp = await client.post(
             "/v1/partner/identityProviders",
             json={
