@@ -109,9 +109,17 @@ async def test_a_demoted_admins_token_narrows_to_the_new_role(world: World) -> N
         assert_error(
             await client.post(ADMINS, json=_new_admin("demoted"), headers=bearer(token)), 403, 1300
         )
-        assert_error(
-            await client.post(TEMPLATES, json={"name": "x"}, headers=bearer(token)), 403, 1300
-        )
+        template = {
+            "name": "Demoted",
+            "offer": "wholesale",
+            "serviceProviderAdminEmail": world.a.admin.email,
+            "country": "US",
+            "defaultEmailLanguage": "en_US",
+            "wholesaleSubscriptionId": "Sub-1",
+            "authentication": {"method": "platform"},
+            "email": {"brandName": "Alpha"},
+        }
+        assert_error(await client.post(TEMPLATES, json=template, headers=bearer(token)), 403, 1300)
         # The fast lane too: a read-only administrator's token writes no subscriber.
         subscriber = {
             "customerId": ids.encode("CUSTOMER", customer.id),

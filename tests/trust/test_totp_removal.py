@@ -155,7 +155,10 @@ async def test_a_stolen_session_cannot_replace_the_second_factor(world: World) -
             data={"csrf_token": csrf, "step": "confirm", "code": new_app.code()},
         )
         assert 'id="totp-on"' in confirmed.text, confirmed.text
-        old = await _second_factor_signin(world, user.email, app.code())
+        # A code of the old authenticator that it has not been refused for yet: later than the
+        # step the new one confirmed with, so only the replaced secret refuses it.
+        stale = app.totp.generate_otp(app.used - 1)
+        old = await _second_factor_signin(world, user.email, stale)
         assert old.status_code == 401
         assert (await _second_factor_signin(world, user.email, new_app.code())).status_code == 303
     finally:
