@@ -294,6 +294,7 @@ ROWS: list[Row] = [
     Row("GET", "/org/{customer_ref}/emails", fill={"customer_ref": "customer"}, ok=200),
     Row("GET", "/org/{customer_ref}/account", fill={"customer_ref": "customer"}, ok=200, partner_ok=False),
     Row("POST", "/org/{customer_ref}/account/totp", fill={"customer_ref": "customer"}, form={"step": "start"}),
+    Row("POST", "/org/{customer_ref}/account/password", fill={"customer_ref": "customer"}, form={"current": "not it", "password": "matrix-password-1", "confirm": "matrix-password-1"}),
     Row("GET", "/org/{customer_ref}/users/add-wholesale", fill={"customer_ref": "customer"}, manage=True, ok=200),
     Row("POST", "/org/{customer_ref}/users/add-wholesale", fill={"customer_ref": "customer"}, form={"email-0": "m@matrix.example", "package-0": "webex_meetings"}, manage=True),
     Row("POST", "/org/{customer_ref}/users/assign-numbers", fill={"customer_ref": "customer"}, form={"email-0": "m@matrix.example", "package-0": "webex_meetings"}, manage=True),

@@ -269,7 +269,7 @@ async def totp_submit(request: Request) -> Response:
                 status=429,
                 headers=exc.headers,
             )
-        ok = await org_auth.totp_check(db, access.user.id, str(form.get("code") or ""))
+        ok = await org_auth.sign_in_code(db, access.user.id, str(form.get("code") or ""))
         if ok:
             access.session.second_factor_pending = False
         else:

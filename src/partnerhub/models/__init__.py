@@ -5,6 +5,7 @@ from partnerhub.models.base import Base
 from partnerhub.models.customer import Customer
 from partnerhub.models.customer_event import CustomerEvent
 from partnerhub.models.idempotency_key import IdempotencyKey
+from partnerhub.models.identity_email import IdentityEmail
 from partnerhub.models.identity_link import IdentityLink
 from partnerhub.models.installation_request import InstallationRequest
 from partnerhub.models.location import Location
@@ -33,6 +34,7 @@ __all__ = [
     "Customer",
     "CustomerEvent",
     "IdempotencyKey",
+    "IdentityEmail",
     "IdentityLink",
     "InstallationRequest",
     "Location",

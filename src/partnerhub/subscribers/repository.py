@@ -505,7 +505,8 @@ SELECT c.id, c.partner_id, c.status, c.org_id, c.packages, c.provisioning_parame
            AND pn.phone_number = %(e164)s
          LIMIT 1),
        (SELECT u.id FROM org_users u
-         WHERE u.location_id = loc.id AND u.extension = %(ext)s LIMIT 1)
+         WHERE u.location_id = loc.id AND u.extension = %(ext)s LIMIT 1),
+       (SELECT i.kind FROM identity_emails i WHERE i.email = %(email)s)
 FROM c LEFT JOIN loc ON true
 """
 
@@ -519,6 +520,7 @@ class FastFactsRow:
     email_users: list[EmailUser]
     number: NumberFact | None
     extension_owner: uuid.UUID | None
+    identity_kind: str | None = None  # who holds the email (identity_emails)
 
 
 async def fast_facts(
@@ -581,6 +583,7 @@ async def fast_facts(
         email_users=users,
         number=number,
         extension_owner=row[14],
+        identity_kind=row[15],
     )
 
 

@@ -50,10 +50,13 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
+from partnerhub.identity.repository import IdentityEmailRepository
+from partnerhub.identity.service import IDENTITY_CONSTRAINT, refuse_other_identity
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.validators import normalize_email
 from partnerhub.models import Customer, CustomerEvent, Location, OrgUser
 from partnerhub.models.base import utcnow
+from partnerhub.models.identity_email import ORG_USER
 from partnerhub.numbers.service import NumberError, violated_constraint
 from partnerhub.subscribers.repository import (
     PENDING,
@@ -174,6 +177,10 @@ class Facts:
     async def email_users(self, email: str) -> list[EmailUser]:
         raise NotImplementedError
 
+    async def identity_kind(self, email: str) -> str | None:
+        """Which kind of account holds ``email`` (``identity_emails``; None: free)."""
+        raise NotImplementedError
+
     async def location(self, ref: str) -> Location | None:
         raise NotImplementedError
 
@@ -209,6 +216,9 @@ class DbFacts(Facts):
 
     async def email_users(self, email: str) -> list[EmailUser]:
         return await self.repo.users_with_email([email])
+
+    async def identity_kind(self, email: str) -> str | None:
+        return await IdentityEmailRepository(self.repo.session).kind(email)
 
     async def location(self, ref: str) -> Location | None:
         location_id = ids.decode("LOCATION", ref)
@@ -389,7 +399,9 @@ def check_names(inp: SubscriberInput) -> tuple[str | None, str | None]:
 async def check_email_free(
     facts: Facts, email: str, principal: Principal, self_id: uuid.UUID | None = None
 ) -> tuple[str, uuid.UUID | None]:
-    """``(status, user to move)`` for a new subscriber with ``email``; 409 when taken."""
+    """``(status, user to move)`` for a new subscriber with ``email``; 409 when taken (also
+    when a partner administrator holds it: one identity per address)."""
+    refuse_other_identity(ORG_USER, email, await facts.identity_kind(email))
     status, moves = PROVISIONED, None
     for user in await facts.email_users(email):
         if user.id == self_id:
@@ -570,7 +582,7 @@ def constraint_problem(name: str) -> ApiError | None:
         )
     if name == "uq_org_users_location_extension":
         return ExtensionTaken("the extension is already used in the location", field="extension")
-    if name in ("uq_org_users_email", "uq_org_users_customer_email"):
+    if name in ("uq_org_users_email", "uq_org_users_customer_email", IDENTITY_CONSTRAINT):
         return EmailTaken("the email already belongs to a user", field="email")
     if name == "fk_org_users_location_id_locations":
         return NotFound("location not found in the customer's organization", field="location")
@@ -808,6 +820,7 @@ async def precheck(repo: SubscriberRepository, inp: PrecheckInput) -> str:
     check_email(inp.primary_email, "primary_email")
     if has_package:
         choose_package(sub)
+    refuse_other_identity(ORG_USER, email, await IdentityEmailRepository(repo.session).kind(email))
     for user in await repo.users_with_email([email]):
         if user.status != PENDING and (user.partner_id == repo.principal.partner_id or user.roles):
             raise EmailTaken(f"'{email}' already belongs to a user", field="email")
