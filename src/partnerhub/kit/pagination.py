@@ -19,11 +19,14 @@ class Page:
 
 
 def page_params(offset: str | int | None, max_: str | int | None, default: int, limit: int) -> Page:
-    """Parse offset/max (strings or integers on the wire) and check their range."""
+    """Parse offset/max (strings or integers on the wire) and check their range. Absent (None)
+    is the default; given empty (``?max=``) is a 400 like any other value that is no integer."""
 
     def parse(name: str, raw: str | int | None, fallback: int) -> int:
-        if raw is None or raw == "":
+        if raw is None:
             return fallback
+        if isinstance(raw, str) and not raw.strip():
+            raise InvalidValue(f"{name}: an empty value is not an integer", field=name)
         try:
             value = int(str(raw).strip())
         except ValueError:

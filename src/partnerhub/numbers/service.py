@@ -342,8 +342,8 @@ class ListQuery:
 
 
 def _bool(name: str, raw: str | None) -> bool | None:
-    if raw is None or raw == "":
-        return None
+    if raw is None:
+        return None  # absent; given empty is refused below like any other non-boolean
     value = raw.strip().lower()
     if value in ("true", "1"):
         return True

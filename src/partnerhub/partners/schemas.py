@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
 
@@ -23,8 +23,8 @@ class SubPartnerList(Schema):
 
 
 class OffersIn(InputSchema):
-    wholesale: bool = True
-    hosted_calling: bool = False
+    wholesale: StrictBool = True
+    hosted_calling: StrictBool = False
 
 
 class PartnerSettingsIn(InputSchema):

@@ -24,6 +24,7 @@ from partnerhub.errors import (
 )
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.schemas import IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer, OrgUser, SubscriberImport
@@ -122,8 +123,8 @@ async def list_subscribers(
     last_status_change: str | None = Query(default=None, alias="lastStatusChange"),
     sort_by: str | None = Query(default=None, alias="sortBy"),
     sort_order: str | None = Query(default=None, alias="sortOrder"),
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=50, limit=100)
@@ -308,8 +309,8 @@ async def list_administrators(
     customer_id: str,
     request: Request,
     response: Response,
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=1000)
@@ -507,8 +508,8 @@ async def list_imports(
     customer_id: str,
     request: Request,
     response: Response,
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     principal.require(service.READ)
