@@ -23,7 +23,7 @@ from partnerhub.errors import (
     ValidationFailed,
 )
 from partnerhub.kit import idempotency
-from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.pagination import page_params, query_bool, set_next_link
 from partnerhub.kit.schemas import IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
@@ -394,7 +394,7 @@ def present_import(request: Request, record: SubscriberImport, customer: Custome
 async def _import_body(request: Request) -> tuple[str, bool]:
     """The CSV text: a ``text/csv`` body, or JSON ``{"csv": "...", "dryRun": false}``."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    dry_query = (request.query_params.get("dryRun") or "").strip().lower() in ("true", "1")
+    dry_query = bool(query_bool("dryRun", request.query_params.get("dryRun")))
     raw = await request.body()
     if ctype == "text/csv":
         try:
@@ -432,7 +432,16 @@ async def _import_body(request: Request) -> tuple[str, bool]:
                 "application/json": {"schema": ImportIn.model_json_schema(by_alias=True)},
                 "text/csv": {"schema": {"type": "string"}},
             }
-        }
+        },
+        "parameters": [
+            {
+                "name": "dryRun",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "boolean"},
+                "description": "Check only, import nothing (as the body's dryRun).",
+            }
+        ],
     },
 )
 async def create_import(
