@@ -22,6 +22,7 @@ import errno
 import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -597,3 +598,80 @@ async def test_allowing_private_addresses_still_connects_to_the_checked_address(
     assert response.status_code == 201, response.text
     assert net.lookups == ["lab.idp.test"]
     assert net.connected_to() == ["127.0.0.1"]
+
+
+# --- TLS: the checked address is connected to, the name is still verified --------------------
+
+
+def _tls_pair(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for ``name`` only (no IP address in it), signed by
+    a throw-away CA, and a client context trusting only that CA."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "leaf.pem", tmp_path / "leaf.key"
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
+    return server, client
+
+
+async def test_tls_to_the_checked_address_verifies_the_name(
+    net: Net, web: Web, tmp_path: Path
+) -> None:
+    """Connecting to the checked IP address does not lose the name: the TLS handshake sends
+    it (SNI) and checks the certificate against it, and the Host header carries it."""
+    from partnerhub.kit import outbound
+
+    server_ctx, client_ctx = _tls_pair(tmp_path, "tls.idp.test")
+    sni: list[str | None] = []
+    server_ctx.sni_callback = lambda sock, name, ctx: sni.append(name)  # type: ignore[assignment,misc,unused-ignore]
+    web.socket = server_ctx.wrap_socket(web.socket, server_side=True)
+    web.routes["/jwks"] = ("body", ("application/json", b'{"keys": []}'))
+    net.routes[PUBLIC] = web.port
+    net.name("tls.idp.test", [PUBLIC])
+    net.name("other.idp.test", [PUBLIC])
+    transport = outbound.GuardedTransport(deadline_seconds=5, verify=client_ctx)
+    async with httpx.AsyncClient(transport=transport) as http:
+        response = await http.get(f"https://tls.idp.test:{web.port}/jwks")
+    assert response.status_code == 200
+    assert response.json() == {"keys": []}
+    assert sni == ["tls.idp.test"]
+    assert web.seen == [("/jwks", f"tls.idp.test:{web.port}")]
+    assert net.connected_to() == [PUBLIC]
+    # The same server under a name its certificate does not carry is refused.
+    transport = outbound.GuardedTransport(deadline_seconds=5, verify=client_ctx)
+    async with httpx.AsyncClient(transport=transport) as http:
+        with pytest.raises(httpx.ConnectError, match="certificate"):
+            await http.get(f"https://other.idp.test:{web.port}/jwks")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -265,8 +266,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         allow_private: bool = False,
         deadline_seconds: float = 10.0,
         max_bytes: int = 1024 * 1024,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=verify, trust_env=False)
         pool = self._pool
         if not isinstance(pool, httpcore.AsyncConnectionPool):  # pragma: no cover - httpx change
             raise RuntimeError("httpx's transport no longer holds a connection pool")
