@@ -145,7 +145,9 @@ class Settings(BaseSettings):
         "unset = a random one kept in the database.",
     )
     sso_fetch_timeout_seconds: float = Field(
-        default=10.0, description="Timeout of every request to a partner's IdP (metadata, OIDC)."
+        default=10.0,
+        description="Total deadline of one fetch from a partner's IdP (metadata, OIDC), "
+        "redirects and the whole answer included.",
     )
     sso_metadata_max_bytes: int = Field(
         default=1024 * 1024, description="Largest SAML metadata or OIDC document accepted."

@@ -20,7 +20,9 @@ from tests.notifications.conftest import Mailbox
 
 ORG_COOKIE = "partnerhub_org_session"
 ORG_PASSWORD = "org-user-Secret-pw-5a9c"
-LINK_RE = re.compile(r"https?://[^\s/]+(/(?:account/(?:set|reset|admin)-password|consent)/[^\s<>\"]+)")
+LINK_RE = re.compile(
+    r"https?://[^\s/]+(/(?:account/(?:set|reset|admin)-password|consent)/[^\s<>\"]+)"
+)
 ADDRESS = {
     "addressLine1": "771 Alder Drive",
     "city": "Milpitas",

@@ -62,7 +62,7 @@ async def _change(world: World, admin: PartnerAdmin, **change: object) -> None:
     token = await world.a.token("partnerhub:admin")
     async with world.client() as client:
         response = await client.put(
-            f"{ADMINS}/{ids.encode('PEOPLE', admin.id)}", json=change, headers=bearer(token)
+            f"{ADMINS}/{ids.encode('PEOPLE', admin.id, ids.HUB)}", json=change, headers=bearer(token)
         )
     assert response.status_code == 200, response.text
 
@@ -79,7 +79,7 @@ async def test_a_deactivated_full_admins_token_dies_at_once(world: World) -> Non
     admin, _password, token = await _second_full_admin(world)
     customer, _user = await make_org(world.db, world.a, name="Alpha Org")
     subscriber = {
-        "customerId": ids.encode("CUSTOMER", customer.id),
+        "customerId": ids.encode("CUSTOMER", customer.id, ids.HUB),
         "email": f"u-{uuid.uuid4().hex[:6]}@alpha-org.example",
         "package": "webex_meetings",
     }
@@ -122,7 +122,7 @@ async def test_a_demoted_admins_token_narrows_to_the_new_role(world: World) -> N
         assert_error(await client.post(TEMPLATES, json=template, headers=bearer(token)), 403, 1300)
         # The fast lane too: a read-only administrator's token writes no subscriber.
         subscriber = {
-            "customerId": ids.encode("CUSTOMER", customer.id),
+            "customerId": ids.encode("CUSTOMER", customer.id, ids.HUB),
             "email": f"u-{uuid.uuid4().hex[:6]}@alpha-org.example",
             "package": "webex_meetings",
         }
@@ -217,7 +217,7 @@ async def test_a_password_reset_ends_every_session_of_the_user(world: World) -> 
 
 async def test_a_password_change_ends_every_other_session_of_the_user(world: World) -> None:
     customer, user = await _org_user(world)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, ids.HUB)
     one = await _org_signed_in(world, user.email)
     two = await _org_signed_in(world, user.email)
     try:
@@ -244,7 +244,7 @@ async def test_a_password_change_ends_every_other_session_of_the_user(world: Wor
 
 async def test_a_totp_change_ends_every_other_session_of_the_user(world: World) -> None:
     customer, user = await _org_user(world)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, ids.HUB)
     one = await _org_signed_in(world, user.email)
     two = await _org_signed_in(world, user.email)
     try:

@@ -106,7 +106,7 @@ async def test_a_partner_admin_cannot_take_the_email_of_a_user_waiting_to_move(
         pending = await client.post(
             SUBSCRIBERS,
             json={
-                "customerId": ids.encode("CUSTOMER", customer.id),
+                "customerId": ids.encode("CUSTOMER", customer.id, ids.HUB),
                 "email": email,
                 "package": "webex_meetings",
             },
@@ -126,7 +126,7 @@ async def test_a_subscriber_with_a_partner_admins_email_is_refused(world: World)
     customer, _user = await make_org(world.db, world.b, name="Beta Org")
     token = await world.b.token(SUBSCRIBERS_WRITE)
     body = {
-        "customerId": ids.encode("CUSTOMER", customer.id),
+        "customerId": ids.encode("CUSTOMER", customer.id, ids.HUB),
         "email": world.a.admin.email.upper(),
         "package": "webex_meetings",
     }
@@ -151,7 +151,7 @@ async def test_the_customer_portal_refuses_a_user_with_a_partner_admins_email(
 ) -> None:
     email = f"boss-{uuid.uuid4().hex[:6]}@org-b.example"
     customer, _user = await _victim(world, world.b, email)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, ids.HUB)
     async with world.client() as client:
         assert (await password_signin(client, email, PASSWORD)).status_code == 303
         page = await client.get(f"/org/{ref}/users")
@@ -199,7 +199,7 @@ async def test_concurrent_creations_of_both_kinds_never_both_win(world: World) -
         response = await client.post(
             SUBSCRIBERS,
             json={
-                "customerId": ids.encode("CUSTOMER", customer.id),
+                "customerId": ids.encode("CUSTOMER", customer.id, ids.HUB),
                 "email": email,
                 "package": "webex_meetings",
             },

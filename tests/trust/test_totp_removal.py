@@ -49,7 +49,7 @@ async def _enrolled(
     await give_password(world.db, user)
     client = world.client()
     assert (await password_signin(client, user.email, PASSWORD)).status_code == 303
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, ids.HUB)
     csrf = csrf_of((await client.get(f"/org/{ref}/account")).text)
     begin = await client.post(
         f"/org/{ref}/account/totp", data={"csrf_token": csrf, "step": "begin"}
@@ -98,7 +98,7 @@ async def _second_factor_signin(
 
 async def test_a_stolen_session_cannot_turn_the_second_factor_off(world: World) -> None:
     customer, user, owner, app, _recovery = await _enrolled(world)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, ids.HUB)
     thief = _stolen(world, owner)
     try:
         csrf = csrf_of((await thief.get(f"/org/{ref}/account")).text)
@@ -129,7 +129,7 @@ async def test_a_stolen_session_cannot_turn_the_second_factor_off(world: World) 
 
 async def test_a_stolen_session_cannot_replace_the_second_factor(world: World) -> None:
     customer, user, owner, app, _recovery = await _enrolled(world)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, ids.HUB)
     thief = _stolen(world, owner)
     try:
         csrf = csrf_of((await thief.get(f"/org/{ref}/account")).text)
@@ -168,7 +168,7 @@ async def test_a_stolen_session_cannot_replace_the_second_factor(world: World) -
 
 async def test_recovery_codes_sign_in_and_turn_the_factor_off_once_each(world: World) -> None:
     customer, user, owner, _app, recovery = await _enrolled(world)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, ids.HUB)
     await owner.aclose()
     # The authenticator is lost: a recovery code stands in for a code at sign-in, once.
     assert (await _second_factor_signin(world, user.email, recovery[0])).status_code == 303

@@ -27,7 +27,7 @@ from partnerhub.customers.schemas import (
 )
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
-from partnerhub.kit.schemas import iso_z
+from partnerhub.kit.schemas import IntegerQuery, iso_z
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
@@ -129,8 +129,8 @@ async def list_customers(
     status: list[str] | None = Query(
         default=None, description="Repeatable, or comma-separated statuses."
     ),
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> Response:
     page = page_params(offset, max, default=100, limit=100)

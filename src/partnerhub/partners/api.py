@@ -19,6 +19,7 @@ from partnerhub.identity.org_auth import deliver_later
 from partnerhub.identity.schemas import AdministratorList, AdministratorOut
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.schemas import IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import Partner
@@ -86,8 +87,8 @@ async def list_sub_partners(
     request: Request,
     response: Response,
     provisioning_state: str | None = Query(default=None, alias="provisioningState"),
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=100)

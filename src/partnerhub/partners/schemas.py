@@ -60,8 +60,8 @@ class SubPartnerAdministratorUpdate(InputSchema):
 
 
 class OffersIn(InputSchema):
-    wholesale: bool = True
-    hosted_calling: bool = False
+    wholesale: StrictBool = True
+    hosted_calling: StrictBool = False
 
 
 class PartnerSettingsIn(InputSchema):
