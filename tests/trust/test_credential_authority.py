@@ -62,7 +62,9 @@ async def _change(world: World, admin: PartnerAdmin, **change: object) -> None:
     token = await world.a.token("partnerhub:admin")
     async with world.client() as client:
         response = await client.put(
-            f"{ADMINS}/{ids.encode('PEOPLE', admin.id, ids.HUB)}", json=change, headers=bearer(token)
+            f"{ADMINS}/{ids.encode('PEOPLE', admin.id, ids.HUB)}",
+            json=change,
+            headers=bearer(token),
         )
     assert response.status_code == 200, response.text
 
