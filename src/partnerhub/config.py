@@ -67,6 +67,17 @@ class Settings(BaseSettings):
         description="Scheduling niceness a `partnerhub worker` process takes (0-19): background "
         "provisioning yields the CPU to serving processes on the same machine.",
     )
+    shutdown_seconds: int = Field(
+        default=10,
+        ge=0,
+        description="On SIGTERM/Ctrl-C: how long in-flight requests may take to finish, and "
+        "then how long running jobs may take before they are handed back to the queue.",
+    )
+    xmlsec1: str | None = Field(
+        default=None,
+        description="Path of the xmlsec1 program partner SAML sign-on needs; unset = found on "
+        "PATH (Debian: apt-get install xmlsec1). Without it partner SAML is unavailable.",
+    )
     admin_email: str = Field(
         default="admin@partnerhub.local",
         description="Email of the first full administrator created on first start.",
@@ -152,7 +163,9 @@ class Settings(BaseSettings):
         "unset = a random one kept in the database.",
     )
     sso_fetch_timeout_seconds: float = Field(
-        default=10.0, description="Timeout of every request to a partner's IdP (metadata, OIDC)."
+        default=10.0,
+        description="Total deadline of one fetch from a partner's IdP (metadata, OIDC), "
+        "redirects and the whole answer included.",
     )
     sso_metadata_max_bytes: int = Field(
         default=1024 * 1024, description="Largest SAML metadata or OIDC document accepted."

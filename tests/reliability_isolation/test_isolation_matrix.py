@@ -76,8 +76,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/account/set-password/{token}"): "the signed link is the credential",
     ("GET", "/account/reset-password/{token}"): "the signed link is the credential",
     ("POST", "/account/reset-password/{token}"): "the signed link is the credential",
-    ("GET", "/consent/{token}"): "the emailed token is the credential",
-    ("POST", "/consent/{token}"): "the emailed token is the credential",
+    ("GET", "/consent/{token}"): "the emailed token; only the moving user, signed in, accepts",
+    ("POST", "/consent/{token}"): "the emailed token; only the moving user, signed in, accepts",
+    ("GET", "/account/admin-password/{token}"): "the signed link is the credential",
+    ("POST", "/account/admin-password/{token}"): "the signed link is the credential",
     ("GET", "/sso/saml/{partner_ref}/metadata"): "public SAML SP metadata",
     ("GET", "/sso/saml/{partner_ref}/login"): "starts single sign-on",
     ("POST", "/sso/saml/{partner_ref}/acs"): "the signed SAML response is the credential",
@@ -168,6 +170,7 @@ def api(method: str, path: str, **kw: Any) -> Row:
 
 
 C = {"customer_id": "customer"}
+SUB = {"org_id": "sub_org"}  # the victim's own sub-partner
 ROWS: list[Row] = [
     # --- hub: templates, administrators, settings, identity providers -----------------------
     api("GET", "/v1/partner/templates", foreign=200, ok=200),
@@ -187,6 +190,12 @@ ROWS: list[Row] = [
     api("DELETE", "/v1/partner/identityProviders/{provider_id}", fill={"provider_id": "idp"}),
     # --- wholesale: sub-partners, customers --------------------------------------------------
     api("GET", "/v1/wholesale/subPartners", foreign=200, ok=200, parent_sees=True),
+    api("POST", "/v1/wholesale/subPartners", json={"name": "Matrix Reseller", "administrator": {"email": "@admin_email"}}, foreign=409),
+    api("GET", "/v1/wholesale/subPartners/{org_id}", fill=SUB, ok=200),
+    api("PUT", "/v1/wholesale/subPartners/{org_id}", fill=SUB, json={"provisioningState": "suspended"}),
+    api("GET", "/v1/wholesale/subPartners/{org_id}/administrators", fill=SUB, ok=200),
+    api("POST", "/v1/wholesale/subPartners/{org_id}/administrators", fill=SUB, json={"email": "matrix-admin@matrix.example", "role": "full_admin"}),
+    api("PUT", "/v1/wholesale/subPartners/{org_id}/administrators/{admin_id}", fill={**SUB, "admin_id": "sub_admin"}, json={"active": False}),
     api("GET", "/v1/wholesale/customers", query={"externalId": "@external_id"}, foreign=200, ok=200),
     api("POST", "/v1/wholesale/customers", json=CUSTOMER_BODY),
     api("POST", "/v1/wholesale/customers/validate", json=CUSTOMER_BODY),
@@ -228,6 +237,13 @@ ROWS: list[Row] = [
     Row("POST", "/settings/administrators", form={"email": "x@matrix.example", "role": "admin", "password": "short"}, foreign=400, write=True),
     Row("POST", "/settings/administrators/{admin_id}", fill={"admin_id": "admin_uuid"}, form={"role": "read_only"}, write=True),
     Row("GET", "/settings/partner", foreign=200, ok=200),
+    Row("GET", "/sub-partners", foreign=200, ok=200, parent_sees=True),
+    Row("POST", "/sub-partners", form={"name": "", "admin_email": "x@matrix.example"}, foreign=400, write=True, parent_sees=True),
+    Row("GET", "/sub-partners/{sub_ref}", fill={"sub_ref": "sub_org"}, ok=200),
+    Row("GET", "/sub-partners/{sub_ref}/{action}", fill={"sub_ref": "sub_org", "action": "=suspend"}, write=True, ok=200),
+    Row("POST", "/sub-partners/{sub_ref}/{action}", fill={"sub_ref": "sub_org", "action": "=suspend"}, form={}, write=True),
+    Row("POST", "/sub-partners/{sub_ref}/administrators", fill={"sub_ref": "sub_org"}, form={"email": "m@matrix.example", "role": "admin"}, write=True),
+    Row("POST", "/sub-partners/{sub_ref}/administrators/{admin_id}", fill={"sub_ref": "sub_org", "admin_id": "sub_admin_uuid"}, form={"active": "false"}, write=True),
     Row("POST", "/settings/partner", form={"name": ""}, foreign=400, write=True),
     Row("GET", "/settings/tokens", foreign=200, ok=200),
     Row("POST", "/settings/tokens", form={"name": "", "scopes": "partnerhub:templates_read"}, foreign=400, write=True),
@@ -278,6 +294,7 @@ ROWS: list[Row] = [
     Row("GET", "/org/{customer_ref}/emails", fill={"customer_ref": "customer"}, ok=200),
     Row("GET", "/org/{customer_ref}/account", fill={"customer_ref": "customer"}, ok=200, partner_ok=False),
     Row("POST", "/org/{customer_ref}/account/totp", fill={"customer_ref": "customer"}, form={"step": "start"}),
+    Row("POST", "/org/{customer_ref}/account/password", fill={"customer_ref": "customer"}, form={"current": "not it", "password": "matrix-password-1", "confirm": "matrix-password-1"}),
     Row("GET", "/org/{customer_ref}/users/add-wholesale", fill={"customer_ref": "customer"}, manage=True, ok=200),
     Row("POST", "/org/{customer_ref}/users/add-wholesale", fill={"customer_ref": "customer"}, form={"email-0": "m@matrix.example", "package-0": "webex_meetings"}, manage=True),
     Row("POST", "/org/{customer_ref}/users/assign-numbers", fill={"customer_ref": "customer"}, form={"email-0": "m@matrix.example", "package-0": "webex_meetings"}, manage=True),

@@ -38,7 +38,6 @@ from partnerhub.models import (
     OrgSession,
     OrgUser,
     OutboxEmail,
-    Partner,
     PartnerAdmin,
     PortalSession,
 )
@@ -122,22 +121,25 @@ def shared_hash() -> str:
 async def new_tenant(
     db: Database, name: str, parent: Tenant | None = None, role: str = "full_admin"
 ) -> Tenant:
-    """A partner and its full administrator (password :data:`PASSWORD`)."""
+    """A partner and its full administrator (password :data:`PASSWORD`), created by the
+    supported operation (``partners.service.create_partner``)."""
+    from partnerhub.partners import service as partners
+
     slug = name.lower().replace(" ", "")
-    partner = Partner(
-        id=uuid.uuid4(),
-        name=name,
-        parent_id=parent.partner.id if parent else None,
-        provisioning_state="active",
-        subscription_id=f"sub-{uuid.uuid4().hex[:8]}",
-        settings={"pstnProviders": ["PSTN Co"], "offers": {"wholesale": True}},
-    )
-    admin = _admin(partner.id, f"admin-{uuid.uuid4().hex[:6]}@{slug}.example", role)
     async with db.transaction() as session:
-        session.add(partner)
-        await session.flush()
-        session.add(admin)
-    return Tenant(partner, admin, PASSWORD, db)
+        created = await partners.create_partner(
+            session,
+            partners.NewPartner(
+                name=name,
+                admin_email=f"admin-{uuid.uuid4().hex[:6]}@{slug}.example",
+                admin_name=role,
+                parent_id=parent.partner.id if parent else None,
+                subscription_id=f"sub-{uuid.uuid4().hex[:8]}",
+                pstn_providers=["PSTN Co"],
+            ),
+            password_hash=shared_hash(),
+        )
+    return Tenant(created.partner, created.admin, PASSWORD, db)
 
 
 def _admin(partner_id: uuid.UUID, email: str, role: str) -> PartnerAdmin:
@@ -258,7 +260,7 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
 
     token = await victim.token(*ALL_SCOPES)
     world.token = token
-    w["partner_org"] = ids.encode("ORGANIZATION", victim.partner.id)
+    w["partner_org"] = ids.encode("ORGANIZATION", victim.partner.id, "us")
 
     # customers, locations, numbers
     alpha = await _customer(db, victim, "Victimcorp Alpha", "victim-alpha-ext")
@@ -275,7 +277,7 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
             text("UPDATE templates SET name = 'Victim Template' WHERE id = :i"),
             {"i": alpha.customer.template_id},
         )
-    w["template"] = ids.encode("TEMPLATE", alpha.customer.template_id)
+    w["template"] = ids.encode("TEMPLATE", alpha.customer.template_id, "us")
     w["provisioning_id"] = alpha.customer.provisioning_id
 
     # a subscriber (through the API) and customer administrators
@@ -302,8 +304,8 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
     admin = await _org_user(db, alpha, "admin@victimcorp.example", ["full_admin"])
     reader = await _org_user(db, alpha, "reader@victimcorp.example", ["read_only_admin"])
     plain = await _org_user(db, alpha, "plain@victimcorp.example", [])
-    w["org_user"] = ids.encode("PEOPLE", reader.id)
-    w["org_admin"] = ids.encode("PEOPLE", admin.id)
+    w["org_user"] = ids.encode("PEOPLE", reader.id, "us")
+    w["org_admin"] = ids.encode("PEOPLE", admin.id, "us")
     beta_admin = await _org_user(db, beta, "admin@victimcorp-beta.example", ["full_admin"])
 
     # an import (run to its end, so that its result exists)
@@ -391,6 +393,24 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
         },
     )
     w["idp"] = provider.json()["id"]
+    # a sub-partner of the victim's own, with its first administrator (through the API)
+    sub = await _api(
+        client,
+        token,
+        "POST",
+        "/v1/wholesale/subPartners",
+        201,
+        json={
+            "name": "Victim Sub Reseller",
+            "administrator": {"email": "boss@victimsub.example", "displayName": "Victim Sub Boss"},
+        },
+    )
+    w["sub_org"] = sub.json()["orgId"]
+    sub_admins = await _api(
+        client, token, "GET", f"/v1/wholesale/subPartners/{w['sub_org']}/administrators", 200
+    )
+    w["sub_admin"] = sub_admins.json()["items"][0]["id"]
+    w["sub_admin_uuid"] = str(ids.decode("PEOPLE", w["sub_admin"]))
     live = await victim.token("partnerhub:templates_read")
     w["token_uuid"] = str(
         await _scalar(db, "SELECT id FROM api_tokens WHERE token_hash = :h", h=hash_secret(live))
@@ -464,6 +484,9 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
         "Victim Template",
         "Victim IdP",
         "https://idp.victim.example/metadata",
+        "Victim Sub Reseller",
+        "boss@victimsub.example",
+        "Victim Sub Boss",
         "Victoria Contact",
         "contact@victimcorp.example",
         "subscriber@victimcorp.example",
@@ -493,6 +516,8 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
                 "idp",
                 "org_user",
                 "org_admin",
+                "sub_org",
+                "sub_admin",
             )
         ),
     }
@@ -532,8 +557,11 @@ async def fingerprint(db: Database, partner_id: uuid.UUID) -> dict[str, list[dic
         out: dict[str, list[dict[str, Any]]] = {}
         for table in [*tables, "partners", "org_credentials"]:
             where = "partner_id = :p"
-            if table == "partners":
-                where = "id = :p"
+            if table == "partners":  # the victim and its own sub-partners
+                where = "id = :p OR parent_id = :p"
+            elif table == "partner_admins":  # the victim's and its sub-partners' administrators
+                children = "SELECT id FROM partners WHERE parent_id = :p"
+                where = f"partner_id = :p OR partner_id IN ({children})"
             elif table == "org_credentials":
                 where = "org_user_id IN (SELECT id FROM org_users WHERE partner_id = :p)"
             # table names come from the catalog above, never from input

@@ -3,7 +3,7 @@
 Every generated request (valid and invalid data, bounded examples) must get no 5xx and a
 response that conforms to the spec (status code, headers, content type, body schema). The
 spec's ``positive_data_acceptance`` check is left out: the spec is looser than the real rules
-(``package`` or ``packages``, calling needs a number...), see ``../shared/specs/README.md``.
+(``package`` or ``packages``, calling needs a number...), see ``specs/README.md``.
 Half of the generated bodies and ids are pointed at a real customer and subscriber, so that
 success paths are exercised as well as the 404s.
 """
@@ -27,7 +27,7 @@ from partnerhub.db import Database
 from tests.conftest import LiveServer, make_tenant
 from tests.subscribers.factories import NUM_WRITE, SUB_WRITE, make_customer
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "webex-wholesale.json"
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "webex-wholesale.json"
 schema = schemathesis.from_path(
     str(SPEC),
     data_generation_methods=[DataGenerationMethod.positive, DataGenerationMethod.negative],

@@ -22,16 +22,29 @@ WRITE_SCOPES: tuple[str, ...] = (
     "partnerhub:numbers_write",
 )
 ADMIN_SCOPE = "partnerhub:admin"
+# Creating, suspending and staffing sub-partners (hub API): full administrators only. It implies
+# reading them (``spark-admin:wholesale_sub_partners_read``, see :func:`implied`).
+SUB_PARTNERS_WRITE = "partnerhub:sub_partners_write"
+SUB_PARTNERS_READ = "spark-admin:wholesale_sub_partners_read"
 # Sales may run prechecks (which otherwise need a _write scope) without being able to write.
 PRECHECK_SCOPE = "partnerhub:precheck"
-ALL_SCOPES: tuple[str, ...] = (*READ_SCOPES, *WRITE_SCOPES, ADMIN_SCOPE, PRECHECK_SCOPE)
+ALL_SCOPES: tuple[str, ...] = (
+    *READ_SCOPES,
+    *WRITE_SCOPES,
+    SUB_PARTNERS_WRITE,
+    ADMIN_SCOPE,
+    PRECHECK_SCOPE,
+)
 
 
 def implied(scopes: frozenset[str] | set[str] | list[str]) -> frozenset[str]:
-    """The scopes a set grants: a ``_write`` scope implies its ``_read``."""
+    """The scopes a set grants: a ``_write`` scope implies its ``_read`` (the hub's
+    ``partnerhub:sub_partners_write`` implies the vendor's sub-partner read scope)."""
     out = set(scopes)
     for scope in scopes:
-        if scope.endswith("_write"):
+        if scope == SUB_PARTNERS_WRITE:
+            out.add(SUB_PARTNERS_READ)
+        elif scope.endswith("_write"):
             out.add(scope.removesuffix("_write") + "_read")
     return frozenset(out)
 

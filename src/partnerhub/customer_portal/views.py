@@ -20,11 +20,13 @@ from partnerhub.customer_portal import access
 from partnerhub.customer_portal.access import OrgContext
 from partnerhub.errors import ApiError, Forbidden, NotFound
 from partnerhub.identity import org_auth
+from partnerhub.identity import service as identity
 from partnerhub.kit.web import unit_of_work
 from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import OrgUser
 from partnerhub.notifications.repository import OutboxRepository
 from partnerhub.numbers.repository import NumberFilters, NumberRepository
+from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, render
 from partnerhub.subscribers import service as subscribers
 from partnerhub.subscribers.repository import SubscriberRepository
@@ -65,7 +67,7 @@ async def home(request: Request) -> Response:
     if found is None or found.session.second_factor_pending:
         return access.sign_in_redirect(request)
     if access.admin_roles(found.user):
-        ref = ids.encode("CUSTOMER", found.customer.id)
+        ref = ids.encode("CUSTOMER", found.customer.id, ids.region_of(found.customer.data_region))
         return RedirectResponse(f"/org/{ref}/users", status_code=303)
     return render(
         request,
@@ -139,7 +141,7 @@ async def _users_page(
             "locked": locked,
             "packages": _user_packages(ctx),
             "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
-            "uid": lambda u: ids.encode("PEOPLE", u.id),
+            "uid": lambda u: ids.encode("PEOPLE", u.id, ids.region_of(ctx.customer.data_region)),
             "error": error,
             "notice": notice,
             "form": form or {},
@@ -256,7 +258,7 @@ async def _admins_page(
             "admins": admins,
             "everyone": everyone,
             "roles": CUSTOMER_ROLES,
-            "uid": lambda u: ids.encode("PEOPLE", u.id),
+            "uid": lambda u: ids.encode("PEOPLE", u.id, ids.region_of(ctx.customer.data_region)),
             "error": error,
         },
         status=status,
@@ -354,44 +356,122 @@ async def account(customer_ref: str, request: Request) -> Response:
     return _page(request, ctx, "account", "account", {"totp_enabled": enabled, "setup": None})
 
 
+NEEDS_PROOF = N_(
+    "A current code from your authenticator app is needed (or your password and one of your "
+    "recovery codes)"
+)
+
+
+def _own_access(request: Request, ctx: OrgContext) -> org_auth.OrgAccess:
+    """The signed-in user's own session (never a partner administrator acting inside)."""
+    found = getattr(request.state, "org_access", None)
+    if ctx.org_user is None or not isinstance(found, org_auth.OrgAccess):
+        raise NotFound("Page not found")
+    return found
+
+
 @router.post("/{customer_ref}/account/totp")
 async def totp(customer_ref: str, request: Request) -> Response:
-    """``step=begin`` shows a new secret; ``step=confirm`` turns it on with a first code;
-    ``step=disable`` turns it off."""
+    """``step=begin`` shows a new authenticator's secret; ``step=confirm`` turns it on with a
+    first code (and shows the recovery codes, once); ``step=disable`` turns it off. While a
+    second factor is on, ``begin`` and ``disable`` need a current ``code`` of it, or the
+    ``password`` plus a ``recovery`` code (issue 10): a stolen session has neither. Failed
+    proofs count like failed sign-ins."""
     ctx = await access.resolve(request, customer_ref)
     if isinstance(ctx, Response):
         return ctx
-    if ctx.org_user is None:
-        raise NotFound("Page not found")
+    own = _own_access(request, ctx)
     form = await request.form()
     ctx.check_form(form)
     _ = gettext_for(request)
     step = str(form.get("step") or "")
     setup = None
     error = None
+    recovery = None
+    address = request.client.host if request.client else "unknown"
+    limit = runtime.settings().login_failures_per_window
     async with unit_of_work(request) as db:
-        if step == "begin":
-            secret, uri = await org_auth.totp_begin(
-                db, ctx.org_user, issuer=org_auth._brand(ctx.customer)
+        if step in ("begin", "disable"):
+            await identity.check_login_throttle(db, own.user.email, address, limit)
+            proved = await org_auth.second_factor_proof(
+                db,
+                own.user,
+                str(form.get("code") or ""),
+                str(form.get("password") or ""),
+                str(form.get("recovery") or ""),
             )
-            setup = {"secret": secret, "uri": uri}
+            if not proved:
+                await identity.record_login_failure(db, own.user.email, address)
+                error = _(NEEDS_PROOF)
+            elif step == "begin":
+                secret, uri = await org_auth.totp_begin(
+                    db, own.user, issuer=org_auth._brand(ctx.customer)
+                )
+                setup = {"secret": secret, "uri": uri}
+            else:
+                await org_auth.totp_disable(db, own)
+                access.record(db, ctx, "account.totp_off")
         elif step == "confirm":
-            if await org_auth.totp_check(
-                db, ctx.org_user.id, str(form.get("code") or ""), enabling=True
-            ):
+            recovery = await org_auth.totp_confirm(db, own, str(form.get("code") or ""))
+            if recovery is not None:
                 access.record(db, ctx, "account.totp_on")
             else:
                 error = _("Wrong code: the second factor is not on yet")
-        elif step == "disable":
-            await org_auth.totp_disable(db, ctx.org_user.id)
-            access.record(db, ctx, "account.totp_off")
-        enabled = await org_auth.totp_enabled(db, ctx.org_user.id)
+        enabled = await org_auth.totp_enabled(db, own.user.id)
     return _page(
         request,
         ctx,
         "account",
         "account",
-        {"totp_enabled": enabled, "setup": setup, "error": error},
+        {"totp_enabled": enabled, "setup": setup, "error": error, "recovery": recovery},
+        status=400 if error else 200,
+    )
+
+
+@router.post("/{customer_ref}/account/password")
+async def change_password(customer_ref: str, request: Request) -> Response:
+    """The user changes their own password (the current one, the new one twice); every other
+    session of theirs ends."""
+    ctx = await access.resolve(request, customer_ref)
+    if isinstance(ctx, Response):
+        return ctx
+    own = _own_access(request, ctx)
+    form = await request.form()
+    ctx.check_form(form)
+    _ = gettext_for(request)
+    address = request.client.host if request.client else "unknown"
+    limit = runtime.settings().login_failures_per_window
+    error = None
+    async with unit_of_work(request) as db:
+        await identity.check_login_throttle(db, own.user.email, address, limit)
+        try:
+            changed = await org_auth.change_password(
+                db,
+                own,
+                str(form.get("current") or ""),
+                str(form.get("password") or ""),
+                str(form.get("confirm") or ""),
+            )
+        except ApiError as exc:
+            changed, error = False, _(exc.description)
+        else:
+            if changed:
+                access.record(db, ctx, "account.password")
+            else:
+                await identity.record_login_failure(db, own.user.email, address)
+                error = _("Your current password is not right")
+        enabled = await org_auth.totp_enabled(db, own.user.id)
+    return _page(
+        request,
+        ctx,
+        "account",
+        "account",
+        {
+            "totp_enabled": enabled,
+            "setup": None,
+            "password_error": error,
+            "password_changed": changed,
+        },
         status=400 if error else 200,
     )
 

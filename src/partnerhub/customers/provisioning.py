@@ -46,9 +46,11 @@ from partnerhub.customers.repository import insert_org_user_once, lock_customer
 from partnerhub.customers.service import BUSY, EMAIL_TAKEN_CODE, FAILED_CODE, WARNING_CODE
 from partnerhub.db import Database
 from partnerhub.identity import org_auth
+from partnerhub.identity.repository import IdentityEmailRepository
 from partnerhub.locations.service import ensure_hq_location
 from partnerhub.models import Customer, CustomerEvent
 from partnerhub.models.base import utcnow
+from partnerhub.models.identity_email import PARTNER_ADMIN
 from partnerhub.notifications import service as notifications
 
 log = logging.getLogger(__name__)
@@ -384,20 +386,26 @@ async def _first_administrator(session: AsyncSession, c: Customer) -> uuid.UUID 
         return None
     package = catalog.highest_tier(c.packages or [])
     user_id = uuid.uuid4()
-    inserted = await insert_org_user_once(
-        session,
-        id=user_id,
-        partner_id=c.partner_id,
-        customer_id=c.id,
-        org_id=c.org_id,
-        email=c.primary_email.lower(),
-        first_name=None,
-        last_name=None,
-        roles=["full_admin"],
-        package=package,
-        status="provisioned",
-        created=utcnow(),
-        last_status_change=utcnow(),
+    # One identity per address: a partner administrator's address is taken too.
+    held_by = await IdentityEmailRepository(session).kind(c.primary_email)
+    inserted = (
+        None
+        if held_by == PARTNER_ADMIN
+        else await insert_org_user_once(
+            session,
+            id=user_id,
+            partner_id=c.partner_id,
+            customer_id=c.id,
+            org_id=c.org_id,
+            email=c.primary_email.lower(),
+            first_name=None,
+            last_name=None,
+            roles=["full_admin"],
+            package=package,
+            status="provisioned",
+            created=utcnow(),
+            last_status_change=utcnow(),
+        )
     )
     if inserted is None:
         description = (

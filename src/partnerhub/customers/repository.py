@@ -1,8 +1,8 @@
 """SQL for wholesale customers, always scoped to the acting partner.
 
 Two lookups are deliberately global (not scoped): whether an email already belongs to a user
-of *any* organization, and whether an organization is already attached to *any* customer;
-both only answer yes/no.
+of *any* organization or to a partner administrator (``identity_emails``), and whether an
+organization is already attached to *any* customer; both only answer yes/no.
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.kit.repository import Repository
-from partnerhub.models import Customer, CustomerEvent, OrgUser, PartnerAdmin, Template
+from partnerhub.models import (
+    Customer,
+    CustomerEvent,
+    IdentityEmail,
+    OrgUser,
+    PartnerAdmin,
+    Template,
+)
 from partnerhub.models.base import utcnow
 
 
@@ -129,7 +136,7 @@ class CustomerRepository(Repository):
         self, external_id: str | None, org_id: uuid.UUID | None, email: str | None
     ) -> tuple[bool, bool, bool]:
         """Whether the externalId (this partner), the organization (any customer) and the
-        email (any user) are taken, in one round trip."""
+        email (any user, or a partner administrator) are taken, in one round trip."""
         stmt = select(
             exists().where(
                 Customer.partner_id == self.principal.partner_id,
@@ -138,9 +145,9 @@ class CustomerRepository(Repository):
             if external_id is not None
             else false(),
             exists().where(Customer.org_id == org_id) if org_id is not None else false(),
-            exists().where(func.lower(OrgUser.email) == email.lower())
-            if email is not None
-            else false(),
+            # Held by a user of any organization or by a partner administrator (one
+            # identity per address, identity.service.refuse_other_identity).
+            exists().where(IdentityEmail.email == email.lower()) if email is not None else false(),
         )
         row = (await self.session.execute(stmt)).one()
         return bool(row[0]), bool(row[1]), bool(row[2])
@@ -243,7 +250,7 @@ SELECT {", ".join(f"t.{name}" for _, name in _TEMPLATE_FIELDS)}, a.email,
            SELECT 1 FROM customers c WHERE c.partner_id = %(pid)s AND c.external_id = %(ext)s),
        %(org)s::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM customers c WHERE c.org_id = %(org)s),
        %(email)s::text IS NOT NULL AND EXISTS (
-           SELECT 1 FROM org_users u WHERE lower(u.email) = lower(%(email)s)),
+           SELECT 1 FROM identity_emails i WHERE i.email = lower(%(email)s)),
        %(key)s::text IS NOT NULL AND EXISTS (
            SELECT 1 FROM idempotency_keys k WHERE k.partner_id = %(owner)s AND k.key = %(key)s)
 FROM (SELECT 1) AS one

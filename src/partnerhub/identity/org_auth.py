@@ -9,7 +9,12 @@ of PartnerHub's own:
 * **lock-out**: after ``PARTNERHUB_LOCKOUT_FAILURES`` consecutive failures the account is locked
   for ``PARTNERHUB_LOCKOUT_MINUTES`` (answered 429 with ``Retry-After``), or until an
   administrator unlocks it;
-* **TOTP** (optional): a second factor an administrator can turn on for their own account;
+* **TOTP** (optional): a second factor an administrator can turn on for their own account,
+  with ten single-use recovery codes shown once at enrolment (stored hashed); turning it off or
+  enrolling another authenticator needs a current code, or the password plus a recovery code
+  (issue 10); a recovery code also stands in for a code at sign-in;
+* a password reset, a password change and any change of the second factor end the user's
+  other sessions;
 * **sessions** of the customer portal (``org_sessions``, cookie ``partnerhub_org_session``).
 
 Users of organizations that sign in through the partner's SAML or OIDC IdP have no password
@@ -116,6 +121,16 @@ async def load_session(db: AsyncSession, cookie: str | None) -> OrgAccess | None
 async def close_session(db: AsyncSession, cookie: str | None) -> None:
     if cookie:
         await OrgIdentityRepository(db).delete_session(hash_secret(cookie))
+
+
+async def end_sessions(
+    db: AsyncSession, org_user_id: uuid.UUID, keep: OrgSession | None = None
+) -> None:
+    """End every customer-portal session of the user but ``keep`` (the one acting): after a
+    password reset (all of them), a password change and any change of the second factor."""
+    await OrgIdentityRepository(db).end_user_sessions(
+        org_user_id, keep.token_hash if keep is not None else None
+    )
 
 
 def set_cookie(response: Response, request: Request, value: str) -> None:
@@ -246,6 +261,21 @@ async def set_password(db: AsyncSession, user: OrgUser, password: str) -> None:
     await repo.flush()
 
 
+async def change_password(
+    db: AsyncSession, access: OrgAccess, current: str, password: str, confirm: str
+) -> bool:
+    """The signed-in user changes their password, proving the current one; every other
+    session of theirs ends. False when ``current`` is wrong (a failure the caller counts)."""
+    credential = await _credential(db, access.user.id)
+    if not verify_password(credential.password_hash if credential else None, current or ""):
+        return False
+    if password != confirm:
+        raise InvalidValue("The two passwords differ", field="confirm")
+    await set_password(db, access.user, password)
+    await end_sessions(db, access.user.id, keep=access.session)
+    return True
+
+
 # --- single-use links -----------------------------------------------------------------------
 
 
@@ -337,54 +367,130 @@ async def use_link(db: AsyncSession, token: str, purpose: str, password: str) ->
     # Every other outstanding link of the user stops working too.
     await repo.retire_links(user.id, now)
     await set_password(db, user, password)
+    await end_sessions(db, user.id)  # whoever was signed in with the old password is out
     return user
 
 
 # --- TOTP -----------------------------------------------------------------------------------
 
 
+RECOVERY_CODES = 10
+
+
+def _recovery_hash(code: str) -> bytes:
+    return hash_secret("".join(ch for ch in (code or "").lower() if ch.isalnum()))
+
+
 async def totp_begin(db: AsyncSession, user: OrgUser, issuer: str) -> tuple[str, str]:
-    """A new (not yet enabled) TOTP secret: ``(secret, otpauth:// URI)`` for the user's app."""
+    """A new authenticator to enrol: ``(secret, otpauth:// URI)`` for the user's app. Kept
+    aside (``totp_pending_encrypted``) until :func:`totp_confirm`: an enrolled factor stays
+    on meanwhile. The caller proves the enrolled factor first (:func:`second_factor_proof`)."""
     repo = OrgIdentityRepository(db)
     credential = await repo.credential(user.id)
     if credential is None:
         credential = OrgCredential(org_user_id=user.id, failed_logins=0, totp_enabled=False)
         repo.add(credential)
     secret = pyotp.random_base32()
-    credential.totp_secret_encrypted = await keys.encrypt(db, TOTP_PURPOSE, secret)
-    credential.totp_enabled = False
-    credential.totp_last_step = None
+    credential.totp_pending_encrypted = await keys.encrypt(db, TOTP_PURPOSE, secret)
     await repo.flush()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
     return secret, uri
 
 
-async def totp_check(
-    db: AsyncSession, user_id: uuid.UUID, code: str, enabling: bool = False
-) -> bool:
-    """Check a 6-digit code (one step of clock drift either way); a code works once."""
-    credential = await _credential(db, user_id)
-    if credential is None or credential.totp_secret_encrypted is None:
-        return False
-    if not enabling and not credential.totp_enabled:
-        return False
+async def _matching_step(
+    db: AsyncSession, encrypted: bytes, code: str, last_step: int | None
+) -> int | None:
+    """The time step whose code ``code`` is (one step of clock drift either way), if it is
+    later than ``last_step`` (a code works once)."""
     code = "".join((code or "").split())
     if not (code.isdigit() and len(code) == 6):
-        return False
-    secret = await keys.decrypt(db, TOTP_PURPOSE, credential.totp_secret_encrypted)
-    totp = pyotp.TOTP(secret)
-    now = utcnow()
-    current = totp.timecode(now)
+        return None
+    totp = pyotp.TOTP(await keys.decrypt(db, TOTP_PURPOSE, encrypted))
+    current = totp.timecode(utcnow())
     for drift in (0, -1, 1):
         step = current + drift
         if secrets.compare_digest(totp.generate_otp(step), code):
-            if credential.totp_last_step is not None and step <= credential.totp_last_step:
-                return False
-            credential.totp_last_step = step
-            if enabling:
-                credential.totp_enabled = True
-            return True
-    return False
+            return None if last_step is not None and step <= last_step else step
+    return None
+
+
+async def totp_confirm(db: AsyncSession, access: OrgAccess, code: str) -> list[str] | None:
+    """Turn the authenticator being enrolled on with a first code of it: it replaces any
+    enrolled one, new recovery codes replace the old ones, and every other session of the
+    user ends. The recovery codes (shown once; only their hashes are kept), or None for a
+    wrong code."""
+    credential = await _credential(db, access.user.id)
+    if credential is None or credential.totp_pending_encrypted is None:
+        return None
+    step = await _matching_step(db, credential.totp_pending_encrypted, code, None)
+    if step is None:
+        return None
+    codes = [f"{secrets.token_hex(5)}-{secrets.token_hex(5)}" for _ in range(RECOVERY_CODES)]
+    credential.totp_secret_encrypted = credential.totp_pending_encrypted
+    credential.totp_pending_encrypted = None
+    credential.totp_enabled = True
+    credential.totp_last_step = step
+    credential.totp_recovery_hashes = [_recovery_hash(c) for c in codes]
+    await end_sessions(db, access.user.id, keep=access.session)
+    return codes
+
+
+async def totp_check(db: AsyncSession, user_id: uuid.UUID, code: str) -> bool:
+    """Check a 6-digit code of the enrolled authenticator (one step of clock drift either
+    way); a code works once."""
+    credential = await _credential(db, user_id)
+    if (
+        credential is None
+        or credential.totp_secret_encrypted is None
+        or not credential.totp_enabled
+    ):
+        return False
+    step = await _matching_step(
+        db, credential.totp_secret_encrypted, code, credential.totp_last_step
+    )
+    if step is None:
+        return False
+    credential.totp_last_step = step
+    return True
+
+
+async def use_recovery_code(db: AsyncSession, user_id: uuid.UUID, code: str) -> bool:
+    """Use one of the user's recovery codes (case, spaces and dashes ignored); each once."""
+    credential = await _credential(db, user_id)
+    if credential is None or not credential.totp_enabled or not (code or "").strip():
+        return False
+    wanted = _recovery_hash(code)
+    left = list(credential.totp_recovery_hashes or [])
+    if not any(hmac.compare_digest(wanted, bytes(h)) for h in left):
+        return False
+    credential.totp_recovery_hashes = [h for h in left if bytes(h) != wanted]
+    return True
+
+
+async def sign_in_code(db: AsyncSession, user_id: uuid.UUID, code: str) -> bool:
+    """The second step of a sign-in: a code of the authenticator, or a recovery code (the
+    way back in when the authenticator is lost)."""
+    if await totp_check(db, user_id, code):
+        return True
+    return await use_recovery_code(db, user_id, code)
+
+
+async def second_factor_proof(
+    db: AsyncSession, user: OrgUser, code: str, password: str, recovery: str
+) -> bool:
+    """What turning the second factor off or enrolling a new authenticator needs while one
+    is on: a current code of it, or the account's password plus an unused recovery code
+    (used up by this). True when nothing is enrolled (nothing to prove)."""
+    if not await totp_enabled(db, user.id):
+        return True
+    if (code or "").strip():
+        return await totp_check(db, user.id, code)
+    if not (password and (recovery or "").strip()):
+        return False
+    credential = await _credential(db, user.id)
+    if not verify_password(credential.password_hash if credential else None, password):
+        return False
+    return await use_recovery_code(db, user.id, recovery)
 
 
 async def totp_enabled(db: AsyncSession, user_id: uuid.UUID) -> bool:
@@ -392,12 +498,17 @@ async def totp_enabled(db: AsyncSession, user_id: uuid.UUID) -> bool:
     return bool(credential and credential.totp_enabled)
 
 
-async def totp_disable(db: AsyncSession, user_id: uuid.UUID) -> None:
-    credential = await _credential(db, user_id)
+async def totp_disable(db: AsyncSession, access: OrgAccess) -> None:
+    """Turn the second factor off (after :func:`second_factor_proof`); every other session of
+    the user ends."""
+    credential = await _credential(db, access.user.id)
     if credential is not None:
         credential.totp_enabled = False
         credential.totp_secret_encrypted = None
+        credential.totp_pending_encrypted = None
         credential.totp_last_step = None
+        credential.totp_recovery_hashes = None
+    await end_sessions(db, access.user.id, keep=access.session)
 
 
 # --- emails ---------------------------------------------------------------------------------

@@ -3,21 +3,23 @@ sign-in (sessions, credentials, single-use links), and the server key.
 
 Credential look-ups happen before a principal exists (login, bearer check); they are keyed by
 secrets (token hash, email) and return the owning partner, which then becomes the scope.
-Three parts are deliberately global (not scoped): :class:`CredentialRepository`,
+Four parts are deliberately global (not scoped): :class:`CredentialRepository`,
 :class:`OrgIdentityRepository` (its tables have no partner column; rows are reached by a secret
-or by a user the caller already resolved) and :func:`stored_server_secret` (one row for the
-whole installation).
+or by a user the caller already resolved), :class:`IdentityEmailRepository` (which kind of
+account holds an email address, across all tenants: it answers only that) and
+:func:`stored_server_secret` (one row for the whole installation).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +27,7 @@ from partnerhub.kit.repository import Repository
 from partnerhub.models import (
     ApiToken,
     Customer,
+    IdentityEmail,
     IdentityLink,
     OrgCredential,
     OrgSession,
@@ -34,8 +37,61 @@ from partnerhub.models import (
     PortalSession,
     ServerKey,
 )
+from partnerhub.models.identity_email import PARTNER_ADMIN
 
 BOOTSTRAP_LOCK = 724012  # advisory lock key (724011 serializes migrations)
+
+
+def admin_holding(email: str) -> Select[PartnerAdmin]:
+    """The partner administrator whose address ``email`` is, when the address belongs to
+    partner administrators (``identity_emails``): a record made before the one-identity rule
+    by another tenant can never take a user's sign-in over."""
+    return (
+        select(PartnerAdmin)
+        .join(IdentityEmail, IdentityEmail.email == func.lower(PartnerAdmin.email))
+        .where(
+            func.lower(PartnerAdmin.email) == email.lower(),
+            IdentityEmail.kind == PARTNER_ADMIN,
+        )
+    )
+
+
+class IdentityEmailRepository:
+    """Global (not scoped): which kind of account holds an address, in every tenant. Used
+    by the one-identity rule (identity.service.refuse_other_identity) before a creation;
+    it answers only a kind, never whose."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def kinds(self, emails: Iterable[str]) -> dict[str, str]:
+        """``{lower-cased address: kind}`` of the held addresses among ``emails``."""
+        wanted = sorted({e.lower() for e in emails})
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 5000):
+            chunk = wanted[start : start + 5000]
+            stmt = select(IdentityEmail.email, IdentityEmail.kind).where(
+                IdentityEmail.email.in_(chunk)
+            )
+            out.update({row.email: row.kind for row in await self.session.execute(stmt)})
+        return out
+
+    async def kind(self, email: str) -> str | None:
+        return (await self.kinds([email])).get(email.lower())
+
+    async def partner_admin_emails(self, emails: list[str]) -> set[str]:
+        """The addresses among ``emails`` (lower-cased, no line breaks: a bulk import's) that
+        belong to partner administrators, in one query."""
+        if not emails:
+            return set()
+        rows = await self.session.execute(_ADMIN_EMAILS, {"emails": "\n".join(emails)})
+        return {row[0] for row in rows}
+
+
+_ADMIN_EMAILS = text(
+    "SELECT email FROM identity_emails WHERE kind = 'partner_admin' "
+    "AND email = ANY(string_to_array(:emails, E'\\n'))"
+)
 
 
 class CredentialRepository:
@@ -45,8 +101,14 @@ class CredentialRepository:
         self.session = session
 
     async def admin_by_email(self, email: str) -> PartnerAdmin | None:
-        stmt = select(PartnerAdmin).where(func.lower(PartnerAdmin.email) == email.lower())
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return (await self.session.execute(admin_holding(email))).scalar_one_or_none()
+
+    async def end_admin_sessions(self, admin_id: uuid.UUID, keep: bytes | None = None) -> None:
+        """Delete every portal session of the administrator but ``keep`` (a token hash)."""
+        stmt = delete(PortalSession).where(PortalSession.admin_id == admin_id)
+        if keep is not None:
+            stmt = stmt.where(PortalSession.token_hash != keep)
+        await self.session.execute(stmt)
 
     async def admin_by_id(self, admin_id: uuid.UUID) -> PartnerAdmin | None:
         return await self.session.get(PartnerAdmin, admin_id)
@@ -132,6 +194,13 @@ class OrgIdentityRepository:
     async def delete_session(self, token_hash: bytes) -> None:
         await self.session.execute(delete(OrgSession).where(OrgSession.token_hash == token_hash))
 
+    async def end_user_sessions(self, org_user_id: uuid.UUID, keep: bytes | None = None) -> None:
+        """Delete every customer-portal session of the user but ``keep`` (a token hash)."""
+        stmt = delete(OrgSession).where(OrgSession.org_user_id == org_user_id)
+        if keep is not None:
+            stmt = stmt.where(OrgSession.token_hash != keep)
+        await self.session.execute(stmt)
+
     async def credential(self, org_user_id: uuid.UUID, lock: bool = True) -> OrgCredential | None:
         """The user's credential row, locked (``FOR UPDATE``) unless ``lock`` is False."""
         stmt = select(OrgCredential).where(OrgCredential.org_user_id == org_user_id)
@@ -206,8 +275,10 @@ async def stored_server_secret(session: AsyncSession, name: str, candidate: byte
 # counter rows for longer than the statement.
 _AUTHENTICATE_AND_COUNT = """
 WITH tok AS (
-    SELECT t.id, t.partner_id, t.scopes, t.last_used, p.parent_id, p.provisioning_state
+    SELECT t.id, t.partner_id, t.scopes, t.last_used, p.parent_id, p.provisioning_state,
+           t.created_by IS NOT NULL AS has_creator, a.role, coalesce(a.active, false) AS active
     FROM api_tokens t JOIN partners p ON p.id = t.partner_id
+    LEFT JOIN partner_admins a ON a.id = t.created_by
     WHERE t.token_hash = %(hash)s AND t.revoked IS NULL
       AND (t.expires IS NULL OR t.expires > %(now)s)
 ),
@@ -221,7 +292,8 @@ counted AS (
 )
 SELECT tok.id, tok.partner_id, tok.scopes, tok.last_used, tok.parent_id, tok.provisioning_state,
        (SELECT hits FROM counted WHERE key = %(address)s) AS address_hits,
-       (SELECT hits FROM counted WHERE key <> %(address)s) AS token_hits
+       (SELECT hits FROM counted WHERE key <> %(address)s) AS token_hits,
+       tok.has_creator, tok.role, tok.active
 FROM (SELECT 1) AS one LEFT JOIN tok ON true
 """
 
@@ -229,7 +301,9 @@ FROM (SELECT 1) AS one LEFT JOIN tok ON true
 @dataclass(frozen=True)
 class BearerCheck:
     """What :func:`authenticate_and_count` found: the token (``token_id`` None if there is
-    no live token with that hash) and the counters after this request."""
+    no live token with that hash), the current role and active flag of the administrator who
+    made it (``has_creator`` False: made by the operator) and the counters after this
+    request."""
 
     token_id: uuid.UUID | None
     partner_id: uuid.UUID | None
@@ -239,6 +313,9 @@ class BearerCheck:
     provisioning_state: str | None
     address_hits: int
     token_hits: int
+    has_creator: bool = False
+    creator_role: str | None = None
+    creator_active: bool = False
 
 
 async def authenticate_and_count(
@@ -261,6 +338,9 @@ async def authenticate_and_count(
         provisioning_state=row[5],
         address_hits=int(row[6] or 0),
         token_hits=int(row[7] or 0),
+        has_creator=bool(row[8]),
+        creator_role=row[9],
+        creator_active=bool(row[10]),
     )
 
 

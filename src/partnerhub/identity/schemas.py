@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
 
@@ -21,7 +21,7 @@ class AdministratorIn(InputSchema):
 class AdministratorUpdate(InputSchema):
     display_name: str | None = Field(default=None, max_length=200)
     role: Role | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class AdministratorOut(Schema):

@@ -13,11 +13,13 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import AsyncConnection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
+from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES, implied
 from partnerhub.db import Database
 from partnerhub.errors import (
+    ApiError,
     Conflict,
     Forbidden,
     InvalidValue,
@@ -28,6 +30,7 @@ from partnerhub.errors import (
 from partnerhub.identity.repository import (
     AdminRepository,
     CredentialRepository,
+    IdentityEmailRepository,
     authenticate_and_count,
     touch_token_direct,
 )
@@ -35,6 +38,7 @@ from partnerhub.kit.ratelimit import refuse_over, window_of
 from partnerhub.kit.scope import Principal
 from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
 from partnerhub.models.base import utcnow
+from partnerhub.models.identity_email import PARTNER_ADMIN
 
 _hasher = PasswordHasher()
 
@@ -77,6 +81,72 @@ def principal_for_admin(admin: PartnerAdmin, kind: str = "admin") -> Principal:
         role=admin.role,
         scopes=role.scopes,
     )
+
+
+# --- one identity per e-mail address (issue 10) ------------------------------------------
+
+EMAIL_TAKEN_CODE = 10022  # CONTRACT section 6: the email already belongs to a user
+ADMIN_EMAIL_TAKEN_CODE = 1204  # hub: the email already belongs to a partner administrator
+# The database's guarantee behind the rule (migration 0007, ``identity_emails``).
+IDENTITY_CONSTRAINT = "uq_identity_emails_one_kind"
+
+
+class EmailTaken(Conflict):
+    code = EMAIL_TAKEN_CODE
+
+
+def refuse_other_identity(
+    creating: str, email: str, held_by: str | None, field: str = "email"
+) -> None:
+    """The one-identity rule: an address belongs to partner administrators or to users of
+    customer organizations, never to both, so that no tenant's record can shadow another
+    person at sign-in. ``creating`` is the kind about to hold ``email`` (``"partner_admin"``
+    or ``"org_user"``), ``held_by`` the kind holding it now (``identity_emails``; None: free).
+
+    A partner administrator with an address any organization user holds, or an organization
+    user with a partner administrator's address → 409 ``10022``. (Two partner administrators
+    with one address → 409 ``1204``, checked by :func:`check_identity_free`; two organization
+    users: the subscribers rules.) Every creation path calls this, through
+    :func:`check_identity_free` or with the kind its own facts read; the database refuses the
+    same (``uq_identity_emails_one_kind``) when two creations race.
+    """
+    if held_by is None or held_by == creating:
+        return
+    if creating == PARTNER_ADMIN:
+        raise EmailTaken(f"{field}: '{email}' already belongs to a user", field=field)
+    raise EmailTaken(f"{field}: '{email}' already belongs to a partner administrator", field=field)
+
+
+async def check_identity_free(
+    session: AsyncSession, email: str, creating: str, field: str = "email"
+) -> None:
+    """:func:`refuse_other_identity` for a new holder of ``email``, read from the database;
+    for a new partner administrator also refuses an address another administrator (of any
+    partner) holds (409 ``1204``). Partner and sub-partner creation must call it with
+    ``creating="partner_admin"`` for the first administrator's address."""
+    held_by = await IdentityEmailRepository(session).kind(email)
+    refuse_other_identity(creating, email, held_by, field)
+    if creating == PARTNER_ADMIN and held_by == PARTNER_ADMIN:
+        raise Conflict(
+            f"{field}: '{email}' is already an administrator",
+            code=ADMIN_EMAIL_TAKEN_CODE,
+            field=field,
+        )
+
+
+def identity_clash(exc: IntegrityError, email: str, field: str = "email") -> ApiError | None:
+    """The clean error for a lost race on an address (``None``: another constraint)."""
+    diag = getattr(exc.orig, "diag", None)
+    name = str(getattr(diag, "constraint_name", None) or "")
+    if name == IDENTITY_CONSTRAINT:
+        return EmailTaken(f"{field}: '{email}' already belongs to another account", field=field)
+    if name == "uq_partner_admins_email":
+        return Conflict(
+            f"{field}: '{email}' is already an administrator",
+            code=ADMIN_EMAIL_TAKEN_CODE,
+            field=field,
+        )
+    return None
 
 
 # --- API tokens -------------------------------------------------------------------------
@@ -204,6 +274,9 @@ async def authenticate_on(
     if found.token_id is None or found.partner_id is None:
         raise Unauthorized("The access token is invalid, expired or revoked")
     refuse_over([(found.token_hits, per_token)], now)
+    scopes = token_scopes(found.scopes, found.has_creator, found.creator_role, found.creator_active)
+    if scopes is None:
+        raise Unauthorized("The access token is invalid, expired or revoked")
     return Principal(
         kind="token",
         partner_id=found.partner_id,
@@ -211,9 +284,25 @@ async def authenticate_on(
         actor_id=found.token_id,
         actor_email=None,
         role=None,
-        scopes=frozenset(found.scopes),
+        scopes=scopes,
         suspended=found.sub_partner and found.provisioning_state == "suspended",
     )
+
+
+def token_scopes(
+    granted: list[str], has_creator: bool, creator_role: str | None, creator_active: bool
+) -> frozenset[str] | None:
+    """What a token may do now: its scopes ∩ the current scopes of the administrator who made
+    it (a ``_write`` scope of either side grants its ``_read``), so demoting the administrator
+    narrows the token at once; ``None`` (401) when that administrator is inactive. A token
+    the operator made with the CLI has no creator: its own scopes (the operator's authority
+    over the installation). The one rule for every bearer check (route and fast lane alike,
+    both through :func:`authenticate_on`)."""
+    if not has_creator:
+        return frozenset(granted)
+    if not creator_active or creator_role not in PARTNER_ROLES:
+        return None
+    return implied(granted) & implied(PARTNER_ROLES[creator_role].scopes)
 
 
 async def revoke_token(repo: AdminRepository, token_id: uuid.UUID) -> ApiToken:
@@ -353,8 +442,7 @@ async def create_admin(
         )
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):  # NUL, newline...: untypable
         raise InvalidValue("password: control characters are not allowed", field="password")
-    if await CredentialRepository(repo.session).admin_by_email(email) is not None:
-        raise Conflict(f"email: '{email}' is already an administrator", code=1204, field="email")
+    await check_identity_free(repo.session, email, PARTNER_ADMIN)
     admin = PartnerAdmin(
         id=uuid.uuid4(),
         partner_id=repo.principal.partner_id,
@@ -363,8 +451,15 @@ async def create_admin(
         role=role,
         password_hash=hash_password(password),
     )
-    repo.add(admin)
-    await repo.session.flush()
+    try:
+        async with repo.session.begin_nested():  # a concurrent holder of the address
+            repo.add(admin)
+            await repo.session.flush()
+    except IntegrityError as exc:
+        problem = identity_clash(exc, email)
+        if problem is None:
+            raise
+        raise problem from None
     return admin
 
 
@@ -409,7 +504,20 @@ async def update_admin(
     if active is not None:
         admin.active = active
     await repo.session.flush()
+    if deactivated:
+        # Deactivation ends every session: a later reactivation signs nobody back in.
+        await end_admin_sessions(repo.session, admin.id)
     return admin
+
+
+async def end_admin_sessions(
+    session: AsyncSession, admin_id: uuid.UUID, keep: PortalSession | None = None
+) -> None:
+    """End every portal session of the administrator but ``keep`` (the one acting): after a
+    deactivation, and after any change of their credentials."""
+    await CredentialRepository(session).end_admin_sessions(
+        admin_id, keep.token_hash if keep is not None else None
+    )
 
 
 async def list_admins(repo: AdminRepository) -> list[PartnerAdmin]:

@@ -78,10 +78,14 @@ def _sso_link(
 ) -> str:
     ref = sso.partner_ref(partner_id)
     if kind == "saml":
-        query = urlencode({"idp": ids.encode(sso_api.SAML_KIND, idp_id), "next": next_url})
+        query = urlencode({"idp": ids.encode(sso_api.SAML_KIND, idp_id, ids.HUB), "next": next_url})
         return f"/sso/saml/{ref}/login?{query}"
     query = urlencode(
-        {"provider": ids.encode(sso_api.OIDC_KIND, idp_id), "next": next_url, "login_hint": email}
+        {
+            "provider": ids.encode(sso_api.OIDC_KIND, idp_id, ids.HUB),
+            "next": next_url,
+            "login_hint": email,
+        }
     )
     return f"/sso/oidc/{ref}/login?{query}"
 
@@ -265,7 +269,7 @@ async def totp_submit(request: Request) -> Response:
                 status=429,
                 headers=exc.headers,
             )
-        ok = await org_auth.totp_check(db, access.user.id, str(form.get("code") or ""))
+        ok = await org_auth.sign_in_code(db, access.user.id, str(form.get("code") or ""))
         if ok:
             access.session.second_factor_pending = False
         else:

@@ -1,4 +1,5 @@
-"""``offset``/``max`` pagination with an absolute ``Link: <...>; rel="next"`` header."""
+"""``offset``/``max`` pagination with an absolute ``Link: <...>; rel="next"`` header, and the
+parsers of the other typed query parameters (absent is the default; given empty is a 400)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ class Page:
 
 
 def page_params(offset: str | int | None, max_: str | int | None, default: int, limit: int) -> Page:
-    """Parse offset/max (strings or integers on the wire) and check their range."""
+    """Parse offset/max (strings or integers on the wire) and check their range. Absent (None)
+    is the default; given empty (``?max=``) is a 400 like any other value that is no integer."""
 
     def parse(name: str, raw: str | int | None, fallback: int) -> int:
-        if raw is None or raw == "":
+        if raw is None:
             return fallback
+        if isinstance(raw, str) and not raw.strip():
+            raise InvalidValue(f"{name}: an empty value is not an integer", field=name)
         try:
             value = int(str(raw).strip())
         except ValueError:
@@ -37,6 +41,19 @@ def page_params(offset: str | int | None, max_: str | int | None, default: int, 
     if mx < 1 or mx > limit:
         raise InvalidValue(f"max: {mx} must be between 1 and {limit}", field="max")
     return Page(off, mx)
+
+
+def query_bool(name: str, raw: str | None) -> bool | None:
+    """A boolean query parameter: ``true``/``1`` or ``false``/``0``; absent (None) is None;
+    anything else, given empty included, is a 400 (``InvalidValue``)."""
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise InvalidValue(f"{name}: '{raw}' is not true or false", field=name)
 
 
 def set_next_link(request: Request, response: Response, page: Page, has_more: bool) -> None:

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.schemas import IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.locations import service
@@ -62,8 +63,8 @@ async def list_locations(
     response: Response,
     org_id: str | None = Query(default=None, alias="orgId"),
     name: str | None = Query(default=None, max_length=200),
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=1000)

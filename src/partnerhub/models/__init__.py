@@ -5,6 +5,7 @@ from partnerhub.models.base import Base
 from partnerhub.models.customer import Customer
 from partnerhub.models.customer_event import CustomerEvent
 from partnerhub.models.idempotency_key import IdempotencyKey
+from partnerhub.models.identity_email import IdentityEmail
 from partnerhub.models.identity_link import IdentityLink
 from partnerhub.models.installation_request import InstallationRequest
 from partnerhub.models.location import Location
@@ -15,6 +16,7 @@ from partnerhub.models.org_user import OrgUser
 from partnerhub.models.outbox_email import OutboxEmail
 from partnerhub.models.partner import Partner
 from partnerhub.models.partner_admin import PartnerAdmin
+from partnerhub.models.partner_admin_link import PartnerAdminLink
 from partnerhub.models.phone_number import PhoneNumber
 from partnerhub.models.portal_session import PortalSession
 from partnerhub.models.rate_counter import RateCounter
@@ -32,6 +34,7 @@ __all__ = [
     "Customer",
     "CustomerEvent",
     "IdempotencyKey",
+    "IdentityEmail",
     "IdentityLink",
     "InstallationRequest",
     "Location",
@@ -42,6 +45,7 @@ __all__ = [
     "OutboxEmail",
     "Partner",
     "PartnerAdmin",
+    "PartnerAdminLink",
     "PhoneNumber",
     "PortalSession",
     "RateCounter",

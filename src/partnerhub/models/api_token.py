@@ -17,8 +17,10 @@ class ApiToken(IdMixin, Base):
     partner_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("partners.id", ondelete="CASCADE"), index=True
     )
+    # The administrator who made it: the token acts with at most their current rights and dies
+    # with them (identity.service.token_scopes). None: made by the operator (CLI).
     created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("partner_admins.id", ondelete="SET NULL")
+        ForeignKey("partner_admins.id", ondelete="CASCADE")
     )
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ARRAY, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnerhub.models.base import Base
@@ -31,4 +31,9 @@ class OrgCredential(Base):
     totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_enabled: Mapped[bool] = mapped_column(default=False)
     totp_last_step: Mapped[int | None] = mapped_column()  # a code is accepted once
+    # A new authenticator being enrolled (encrypted like the secret): the enrolled one stays
+    # until a code of the new one confirms it.
+    totp_pending_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # SHA-256 of the unused recovery codes shown once at enrolment (each works once).
+    totp_recovery_hashes: Mapped[list[bytes] | None] = mapped_column(ARRAY(LargeBinary))
     last_login: Mapped[datetime | None] = mapped_column()

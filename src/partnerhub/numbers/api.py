@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.schemas import BooleanQuery, IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.locations import service as locations
@@ -67,11 +68,11 @@ async def list_numbers(
     response: Response,
     org_id: str | None = Query(default=None, alias="orgId"),
     location_id: str | None = Query(default=None, alias="locationId"),
-    available: str | None = Query(default=None),
+    available: BooleanQuery = None,
     phone_number: str | None = Query(default=None, alias="phoneNumber", max_length=40),
     owner_name: str | None = Query(default=None, alias="ownerName", max_length=200),
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=1000)

@@ -31,6 +31,7 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
+from partnerhub.kit.pagination import query_bool
 from partnerhub.kit.scope import Principal
 from partnerhub.locations import service as locations
 from partnerhub.locations.repository import LocationRepository
@@ -341,24 +342,13 @@ class ListQuery:
     owner_name: str | None = None
 
 
-def _bool(name: str, raw: str | None) -> bool | None:
-    if raw is None or raw == "":
-        return None
-    value = raw.strip().lower()
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise InvalidValue(f"{name}: '{raw}' is not true or false", field=name)
-
-
 async def list_numbers(
     repo: NumberRepository, query: ListQuery, offset: int, limit: int
 ) -> list[NumberRow]:
     repo.principal.require(READ)
     customer_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = None
-    available = _bool("available", query.available)
+    available = query_bool("available", query.available)
     customers = LocationRepository(repo.session, repo.principal)
     if query.org:
         org_id = ids.decode("ORGANIZATION", query.org)

@@ -1,19 +1,38 @@
-"""``GET /v1/wholesale/subPartners`` and :func:`wholesale_principal`, the dependency every
-wholesale endpoint uses to honour ``onBehalfOfSubPartnerOrgId``."""
+"""``/v1/wholesale/subPartners`` and :func:`wholesale_principal`, the dependency every
+wholesale endpoint uses to honour ``onBehalfOfSubPartnerOrgId``.
+
+The vendor's list (``GET``) plus the hub's extension: create a sub-partner with its first full
+administrator, read one, rename, suspend or reactivate it (``PUT``), and list, add and change its
+administrators. Another partner's sub-partner is not found (404)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
+from partnerhub import ids
+from partnerhub.identity import api as identity_api
+from partnerhub.identity.org_auth import deliver_later
+from partnerhub.identity.schemas import AdministratorList, AdministratorOut
+from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.schemas import IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import Partner
-from partnerhub.partners import service
+from partnerhub.partners import invitations, service
 from partnerhub.partners.repository import PartnerRepository
-from partnerhub.partners.schemas import SubPartnerList, SubPartnerOut
+from partnerhub.partners.schemas import (
+    SubPartnerAdministratorIn,
+    SubPartnerAdministratorUpdate,
+    SubPartnerIn,
+    SubPartnerList,
+    SubPartnerOut,
+    SubPartnerUpdate,
+)
 
 router = APIRouter(prefix="/v1/wholesale/subPartners", tags=["Wholesale Provisioning"])
 
@@ -59,6 +78,7 @@ def present(partner: Partner) -> SubPartnerOut:
         provisioning_state=partner.provisioning_state,
         created=partner.created,
         billing_start_date=_billing_start(partner),
+        name=partner.name,
     )
 
 
@@ -67,8 +87,8 @@ async def list_sub_partners(
     request: Request,
     response: Response,
     provisioning_state: str | None = Query(default=None, alias="provisioningState"),
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=100)
@@ -79,3 +99,132 @@ async def list_sub_partners(
     set_next_link(request, response, page, has_more=len(rows) > page.max)
     out = SubPartnerList(items=[present(p) for p in rows[: page.max]])
     return out.model_dump(by_alias=True, mode="json")
+
+
+# --- hub extension ---------------------------------------------------------------------------
+
+
+def _org(org_id: str) -> uuid.UUID | None:
+    return ids.decode("ORGANIZATION", org_id)
+
+
+def _inviter(principal: Principal) -> str:
+    return principal.actor_email or "Your partner"
+
+
+@router.post("", status_code=201, response_model=SubPartnerOut)
+async def create_sub_partner(
+    body: SubPartnerIn, request: Request, principal: Principal = Depends(wholesale_principal)
+) -> Response:
+    """Create a sub-partner of the caller and its first full administrator, who receives an
+    invitation e-mail to set a password (no secret is returned)."""
+    async with unit_of_work(request) as session:
+        replay = await idempotency.claim(session, request, principal)
+        if replay is not None:
+            return replay
+        created = await service.create_sub_partner(
+            PartnerRepository(session, principal),
+            service.NewPartner(
+                name=body.name,
+                admin_email=body.administrator.email,
+                admin_name=body.administrator.display_name,
+                subscription_id=body.subscription_id,
+                billing_start_date=body.billing_start_date,
+            ),
+        )
+        email_id = await invitations.send_invitation(
+            session, created.admin, created.partner, _inviter(principal)
+        )
+        response = JSONResponse(
+            present(created.partner).model_dump(by_alias=True, mode="json"), status_code=201
+        )
+        await idempotency.remember(session, request, principal, response)
+    await deliver_later(email_id)
+    return response
+
+
+@router.get("/{org_id}", response_model=SubPartnerOut)
+async def get_sub_partner(
+    org_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
+) -> dict[str, object]:
+    async with unit_of_work(request) as session:
+        sub = await service.get_sub_partner(PartnerRepository(session, principal), _org(org_id))
+        return present(sub).model_dump(by_alias=True, mode="json")
+
+
+@router.put("/{org_id}", response_model=SubPartnerOut)
+async def update_sub_partner(
+    org_id: str,
+    body: SubPartnerUpdate,
+    request: Request,
+    principal: Principal = Depends(wholesale_principal),
+) -> dict[str, object]:
+    """Rename (``name``), suspend or reactivate (``provisioningState``) a sub-partner."""
+    async with unit_of_work(request) as session:
+        sub = await service.update_sub_partner(
+            PartnerRepository(session, principal),
+            _org(org_id),
+            name=body.name,
+            state=body.provisioning_state,
+        )
+        return present(sub).model_dump(by_alias=True, mode="json")
+
+
+@router.get("/{org_id}/administrators", response_model=AdministratorList)
+async def list_sub_partner_administrators(
+    org_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
+) -> dict[str, object]:
+    async with unit_of_work(request) as session:
+        admins = await service.list_sub_partner_admins(
+            PartnerRepository(session, principal), _org(org_id)
+        )
+        return {"items": [identity_api.present(a) for a in admins]}
+
+
+@router.post("/{org_id}/administrators", status_code=201, response_model=AdministratorOut)
+async def add_sub_partner_administrator(
+    org_id: str,
+    body: SubPartnerAdministratorIn,
+    request: Request,
+    principal: Principal = Depends(wholesale_principal),
+) -> Response:
+    """Add an administrator to a sub-partner; they receive an invitation e-mail to set a
+    password (no secret is returned)."""
+    async with unit_of_work(request) as session:
+        replay = await idempotency.claim(session, request, principal)
+        if replay is not None:
+            return replay
+        sub, admin = await service.add_sub_partner_admin(
+            PartnerRepository(session, principal),
+            _org(org_id),
+            body.email,
+            body.display_name,
+            body.role,
+        )
+        email_id = await invitations.send_invitation(session, admin, sub, _inviter(principal))
+        response = JSONResponse(identity_api.present(admin), status_code=201)
+        await idempotency.remember(session, request, principal, response)
+    await deliver_later(email_id)
+    return response
+
+
+@router.put("/{org_id}/administrators/{admin_id}", response_model=AdministratorOut)
+async def update_sub_partner_administrator(
+    org_id: str,
+    admin_id: str,
+    body: SubPartnerAdministratorUpdate,
+    request: Request,
+    principal: Principal = Depends(wholesale_principal),
+) -> dict[str, object]:
+    """Change a sub-partner administrator's name or role, or deactivate (``active: false``)
+    or reactivate them."""
+    async with unit_of_work(request) as session:
+        admin = await service.update_sub_partner_admin(
+            PartnerRepository(session, principal),
+            _org(org_id),
+            ids.decode("PEOPLE", admin_id),
+            display_name=body.display_name,
+            role=body.role,
+            active=body.active,
+        )
+        return identity_api.present(admin)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import datetime
+from typing import Literal
 
+from pydantic import Field, StrictBool
+
+from partnerhub.identity.schemas import Role
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
 
 
@@ -13,18 +17,51 @@ class SubPartnerOut(Schema):
     provisioning_state: str
     created: UtcDatetime
     billing_start_date: UtcDatetime
+    name: str  # hub extension
 
 
 class SubPartnerList(Schema):
     items: list[SubPartnerOut]
 
 
+# --- hub extension: creating, suspending and staffing sub-partners ---------------------------
+
+
+class FirstAdministratorIn(InputSchema):
+    email: str = Field(max_length=320)
+    display_name: str = Field(default="", max_length=200)
+
+
+class SubPartnerIn(InputSchema):
+    name: str = Field(max_length=200)
+    subscription_id: str | None = Field(default=None, max_length=100)
+    billing_start_date: datetime | None = None
+    administrator: FirstAdministratorIn
+
+
+class SubPartnerUpdate(InputSchema):
+    name: str | None = Field(default=None, max_length=200)
+    provisioning_state: Literal["active", "suspended"] | None = None
+
+
+class SubPartnerAdministratorIn(InputSchema):
+    email: str = Field(max_length=320)
+    display_name: str = Field(default="", max_length=200)
+    role: Role
+
+
+class SubPartnerAdministratorUpdate(InputSchema):
+    display_name: str | None = Field(default=None, max_length=200)
+    role: Role | None = None
+    active: StrictBool | None = None
+
+
 # --- partner settings ---------------------------------------------------------------
 
 
 class OffersIn(InputSchema):
-    wholesale: bool = True
-    hosted_calling: bool = False
+    wholesale: StrictBool = True
+    hosted_calling: StrictBool = False
 
 
 class PartnerSettingsIn(InputSchema):

@@ -7,13 +7,32 @@
 * A suspended sub-partner (``provisioning_state == 'suspended'``) may read and delete, but not
   provision, update or precheck: 403 (errorCode 1300). This holds whether the parent acts for
   it or the sub-partner uses its own credential.
+* Creating partners is a supported operation: :func:`create_partner` is the operator's (the
+  ``partnerhub partner create`` command, the tests' factory) and :func:`create_sub_partner` a
+  partner's (hub API and portal, scope ``partnerhub:sub_partners_write``). Both check the name
+  and the first full administrator's email (valid, and no identity's yet: 409 errorCode 10022)
+  and write the partner and its administrator in the caller's one transaction.
+* A parent manages its direct sub-partners only: their state (suspend, reactivate), name and
+  administrators. A new administrator of a sub-partner has no password; an invitation link
+  (:mod:`partnerhub.partners.invitations`) goes to their own mailbox, never to the parent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
+from partnerhub.catalog.roles import (
+    ADMIN_SCOPE,
+    PARTNER_ROLES,
+    SUB_PARTNERS_READ,
+    SUB_PARTNERS_WRITE,
+)
 from partnerhub.errors import (
     ApiError,
     Conflict,
@@ -23,10 +42,9 @@ from partnerhub.errors import (
     NotFound,
 )
 from partnerhub.kit.scope import Principal
-from partnerhub.models import Partner
-from partnerhub.partners.repository import PartnerRepository
+from partnerhub.models import Partner, PartnerAdmin
+from partnerhub.partners.repository import OperatorRepository, PartnerRepository, email_in_use
 
-SUB_PARTNERS_READ = "spark-admin:wholesale_sub_partners_read"
 STATES = ("active", "suspended")
 SUSPENDED = "suspended"
 # Methods a suspended sub-partner may still use.
@@ -34,7 +52,7 @@ ALLOWED_WHEN_SUSPENDED = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
 def org_id(partner: Partner) -> str:
-    return ids.encode("ORGANIZATION", partner.id)
+    return ids.encode("ORGANIZATION", partner.id, ids.HUB)
 
 
 async def acting_principal(
@@ -61,18 +79,295 @@ def refuse_if_suspended(principal: Principal, method: str) -> Principal:
     return principal
 
 
+def _check_state(state: str) -> str:
+    cleaned = state.strip().lower()
+    if cleaned not in STATES:
+        raise InvalidValue(
+            f"provisioningState: '{state}' is not allowed (active, suspended)",
+            field="provisioningState",
+        )
+    return cleaned
+
+
 async def list_sub_partners(
     repo: PartnerRepository, state: str | None, offset: int, limit: int
 ) -> list[Partner]:
     repo.principal.require(SUB_PARTNERS_READ)
     if state is not None:
-        state = state.strip().lower()
-        if state not in STATES:
-            raise InvalidValue(
-                f"provisioningState: '{state}' is not allowed (active, suspended)",
-                field="provisioningState",
-            )
+        state = _check_state(state)
     return await repo.sub_partners(state, offset, limit)
+
+
+# --- creating partners and sub-partners ------------------------------------------------------
+
+NAME_MAX = 200
+SUBSCRIPTION_MAX = 100
+EMAIL_TAKEN_CODE = 10022  # CONTRACT section 6: the email already belongs to a user
+FIRST_ADMIN_ROLE = "full_admin"
+
+
+@dataclass
+class NewPartner:
+    """A partner to create, with its first full administrator."""
+
+    name: str
+    admin_email: str
+    admin_name: str = ""
+    parent_id: uuid.UUID | None = None
+    subscription_id: str | None = None
+    billing_start_date: datetime | None = None
+    pstn_providers: list[str] = field(default_factory=list)
+    hosted_calling: bool = False
+    provisioning_state: str = "active"
+
+
+@dataclass(frozen=True)
+class CreatedPartner:
+    partner: Partner
+    admin: PartnerAdmin
+
+
+def _check_name(raw: str | None) -> str:
+    name = " ".join((raw or "").split())
+    if not name:
+        raise MissingField("name: the partner name is required", field="name")
+    if len(name) > NAME_MAX:
+        raise InvalidValue(f"name: at most {NAME_MAX} characters", field="name")
+    return name
+
+
+def _check_admin_email(raw: str | None, wire: str) -> str:
+    from partnerhub.kit.validators import normalize_email
+
+    text = (raw or "").strip()
+    if not text:
+        raise MissingField(f"{wire}: is required", field=wire)
+    normalized = normalize_email(text)
+    if normalized is None:
+        raise InvalidValue(f"{wire}: '{text}' is not a valid email address", field=wire)
+    return normalized
+
+
+async def _check_email_free(session: AsyncSession, email: str, wire: str) -> None:
+    if await email_in_use(session, email):
+        raise Conflict(
+            f"{wire}: '{email}' already belongs to a user",
+            code=EMAIL_TAKEN_CODE,
+            field=wire,
+        )
+
+
+def _check_display_name(raw: str | None, wire: str) -> str:
+    name = " ".join((raw or "").split())
+    if len(name) > NAME_MAX:
+        raise InvalidValue(f"{wire}: at most {NAME_MAX} characters", field=wire)
+    return name
+
+
+def _check_subscription(raw: str | None) -> str | None:
+    text = (raw or "").strip()
+    if len(text) > SUBSCRIPTION_MAX:
+        raise InvalidValue(
+            f"subscriptionId: at most {SUBSCRIPTION_MAX} characters", field="subscriptionId"
+        )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidValue("subscriptionId: control characters are not allowed")
+    return text or None
+
+
+def _check_billing_start(value: datetime | None) -> datetime | None:
+    """A UTC time (a time without offset is taken as UTC)."""
+    if value is None:
+        return None
+    try:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidValue(
+            "billingStartDate: not a representable time", field="billingStartDate"
+        ) from None
+    if value.year < 1970:
+        raise InvalidValue("billingStartDate: before 1970", field="billingStartDate")
+    return value
+
+
+async def create_partner(
+    session: AsyncSession,
+    new: NewPartner,
+    *,
+    password: str | None = None,
+    password_hash: str | None = None,
+) -> CreatedPartner:
+    """Create a partner (a sub-partner when ``new.parent_id`` is set) and its first full
+    administrator, in the caller's transaction (the operator's rule: any parent).
+
+    The administrator's password is ``password`` (checked for strength), or an already
+    computed ``password_hash``, or none at all: they then sign in after following an
+    invitation link (:mod:`partnerhub.partners.invitations`)."""
+    from partnerhub.identity.org_auth import check_password_strength
+    from partnerhub.identity.service import hash_password
+
+    name = _check_name(new.name)
+    email = _check_admin_email(new.admin_email, "administrator.email")
+    admin_name = _check_display_name(new.admin_name, "administrator.displayName")
+    state = _check_state(new.provisioning_state)
+    subscription = _check_subscription(new.subscription_id)
+    billing_start = _check_billing_start(new.billing_start_date)
+    providers = _clean_providers(new.pstn_providers)
+    if password is not None:
+        check_password_strength(password, email)
+    repo = OperatorRepository(session)
+    parent = None
+    if new.parent_id is not None:
+        parent = await repo.partner(new.parent_id)
+        if parent is None:
+            raise NotFound("parent: no partner has this id", field="parent")
+    await _check_email_free(session, email, "administrator.email")
+    settings: dict[str, Any] = {
+        "pstnProviders": providers,
+        "offers": {"wholesale": True, "hostedCalling": bool(new.hosted_calling)},
+    }
+    if billing_start is not None:
+        settings["billingStartDate"] = billing_start.isoformat()
+    partner = Partner(
+        id=uuid.uuid4(),
+        name=name,
+        parent_id=parent.id if parent else None,
+        provisioning_state=state,
+        subscription_id=subscription or (parent.subscription_id if parent else None),
+        settings=settings,
+    )
+    repo.add(partner)
+    await repo.flush()
+    admin = PartnerAdmin(
+        id=uuid.uuid4(),
+        partner_id=partner.id,
+        email=email,
+        display_name=admin_name,
+        role=FIRST_ADMIN_ROLE,
+        password_hash=hash_password(password) if password is not None else password_hash,
+    )
+    repo.add(admin)
+    await repo.flush()
+    return CreatedPartner(partner, admin)
+
+
+async def create_sub_partner(repo: PartnerRepository, new: NewPartner) -> CreatedPartner:
+    """A partner creates a sub-partner of its own (the acting partner is the parent), with a
+    first full administrator who has no password yet (the caller sends the invitation)."""
+    repo.principal.require(SUB_PARTNERS_WRITE)
+    refuse_if_suspended(repo.principal, "POST")
+    wanted = replace(new, parent_id=repo.principal.partner_id, provisioning_state="active")
+    return await create_partner(repo.session, wanted)
+
+
+async def get_sub_partner(repo: PartnerRepository, sub_id: uuid.UUID | None) -> Partner:
+    repo.principal.require(SUB_PARTNERS_READ)
+    sub = await repo.sub_partner(sub_id) if sub_id is not None else None
+    if sub is None:
+        raise NotFound("No sub-partner of yours has this organization id")
+    return sub
+
+
+async def sub_partner_to_change(repo: PartnerRepository, sub_id: uuid.UUID | None) -> Partner:
+    """A direct sub-partner the caller may change (``partnerhub:sub_partners_write``)."""
+    repo.principal.require(SUB_PARTNERS_WRITE)
+    sub = await repo.sub_partner(sub_id, lock=True) if sub_id is not None else None
+    if sub is None:
+        raise NotFound("No sub-partner of yours has this organization id")
+    return sub
+
+
+async def update_sub_partner(
+    repo: PartnerRepository,
+    sub_id: uuid.UUID | None,
+    *,
+    name: str | None = None,
+    state: str | None = None,
+) -> Partner:
+    """Rename, suspend (``suspended``) or reactivate (``active``) a direct sub-partner. A
+    suspended sub-partner may only read and delete (see the module docstring)."""
+    sub = await sub_partner_to_change(repo, sub_id)
+    new_name = _check_name(name) if name is not None else None
+    new_state = _check_state(state) if state is not None else None
+    if new_name is not None:
+        sub.name = new_name
+    if new_state is not None:
+        sub.provisioning_state = new_state
+    await repo.session.flush()
+    return sub
+
+
+async def list_sub_partner_admins(
+    repo: PartnerRepository, sub_id: uuid.UUID | None
+) -> list[PartnerAdmin]:
+    sub = await get_sub_partner(repo, sub_id)
+    return await repo.sub_partner_admins(sub.id)
+
+
+def _check_role(role: str | None) -> str:
+    if role not in PARTNER_ROLES:
+        raise InvalidValue(f"role: '{role}' is not one of {', '.join(PARTNER_ROLES)}", field="role")
+    return role
+
+
+async def add_sub_partner_admin(
+    repo: PartnerRepository,
+    sub_id: uuid.UUID | None,
+    email: str,
+    display_name: str,
+    role: str,
+) -> tuple[Partner, PartnerAdmin]:
+    """Add an administrator (any partner role) to a direct sub-partner. They have no password
+    until they follow the invitation the caller sends."""
+    sub = await sub_partner_to_change(repo, sub_id)
+    clean_email = _check_admin_email(email, "email")
+    clean_name = _check_display_name(display_name, "displayName")
+    _check_role(role)
+    await _check_email_free(repo.session, clean_email, "email")
+    admin = PartnerAdmin(
+        id=uuid.uuid4(),
+        partner_id=sub.id,
+        email=clean_email,
+        display_name=clean_name,
+        role=role,
+        password_hash=None,
+    )
+    repo.add(admin)
+    await repo.session.flush()
+    return sub, admin
+
+
+async def update_sub_partner_admin(
+    repo: PartnerRepository,
+    sub_id: uuid.UUID | None,
+    admin_id: uuid.UUID | None,
+    *,
+    display_name: str | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+) -> PartnerAdmin:
+    """Change a sub-partner administrator's name, role or active flag, by the sub-partner's
+    own rules (:func:`partnerhub.identity.service.update_admin`: it keeps at least one active
+    full administrator)."""
+    from partnerhub.identity import service as identity
+    from partnerhub.identity.repository import AdminRepository
+
+    sub = await sub_partner_to_change(repo, sub_id)
+    # The parent acts inside its sub-partner with the administrator rights the sub-partner's
+    # own full administrators have there (it holds sub_partners_write, checked above).
+    inside = repo.principal.acting_for(sub.id, suspended=False)
+    inside = replace(inside, scopes=frozenset({*inside.scopes, ADMIN_SCOPE}))
+    if display_name is not None:
+        display_name = _check_display_name(display_name, "displayName")
+    return await identity.update_admin(
+        AdminRepository(repo.session, inside),
+        admin_id,
+        display_name=display_name,
+        role=role,
+        active=active,
+    )
 
 
 # --- partner settings: name, PSTN providers, offers -------------------------------------

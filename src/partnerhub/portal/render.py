@@ -78,6 +78,8 @@ SHOWN_MESSAGES = (
     N_("Sign in first"),
     N_("Onboarding template not found"),
     N_("Token not found"),
+    N_("No sub-partner of yours has this organization id"),
+    N_("Missing scope: partnerhub:sub_partners_write"),
 )
 
 

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.errors import ApiError, InvalidValue, NotFound, ValidationFailed
 from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.schemas import IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import OidcProvider, SamlIdentityProvider
@@ -39,7 +40,7 @@ OIDC_KIND = "OIDCIDP"
 
 def idp_id(idp: SamlIdentityProvider | OidcProvider) -> str:
     kind = SAML_KIND if isinstance(idp, SamlIdentityProvider) else OIDC_KIND
-    return ids.encode(kind, idp.id)
+    return ids.encode(kind, idp.id, ids.HUB)
 
 
 def present(idp: SamlIdentityProvider | OidcProvider) -> dict[str, Any]:
@@ -118,8 +119,8 @@ def _decode(value: str) -> tuple[str, uuid.UUID] | None:
 async def list_identity_providers(
     request: Request,
     response: Response,
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(api_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=1000)

@@ -1,31 +1,26 @@
 """Requests to URLs a partner gave us (SAML metadata, OIDC discovery, JWKS, token endpoint).
 
-A partner-supplied URL must not turn PartnerHub into a proxy into its own network, so every
-request made here:
+A partner-supplied URL must not turn PartnerHub into a proxy into its own network: every
+request goes through :mod:`partnerhub.kit.outbound` (http/https only; the host name resolved
+once, every address checked — IPv6 disguises of internal IPv4 addresses included — and the
+connection made to the checked address; redirects, at most 3, through the same checks), with
+the SSO settings:
 
-* uses ``http`` or ``https`` only, with no user name or password in the URL;
-* connects only to public addresses: every address the host name resolves to is checked, on
-  the first request and on every redirect (at most 3), and loopback, private, link-local,
-  multicast and reserved addresses are refused unless ``PARTNERHUB_SSO_ALLOW_PRIVATE_ADDRESSES``
-  is set (tests and labs, where the IdP runs on the same machine);
-* gives up after ``PARTNERHUB_SSO_FETCH_TIMEOUT_SECONDS`` and reads at most
-  ``PARTNERHUB_SSO_METADATA_MAX_BYTES`` of the answer.
-
-(The name is resolved again by the HTTP client when it connects; a DNS server that answers
-differently the second time could still steer it. The timeout and the size cap bound what such
-a request can do.)
+* ``PARTNERHUB_SSO_ALLOW_PRIVATE_ADDRESSES`` lifts the address policy (tests and labs, where
+  the IdP runs on the same machine);
+* ``PARTNERHUB_SSO_FETCH_TIMEOUT_SECONDS`` is the **total** deadline of one fetch (resolving,
+  connecting, redirects and the whole answer), not only a timeout per read;
+* ``PARTNERHUB_SSO_METADATA_MAX_BYTES`` caps every answer (the token endpoint's too).
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from typing import Any
 
 import httpx
 
 from partnerhub import runtime
+from partnerhub.kit import outbound
 
 MAX_REDIRECTS = 3
 
@@ -36,56 +31,44 @@ class FetchError(Exception):
 
 def check_url(url: str) -> httpx.URL:
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        raise FetchError(f"'{url}' is not a URL") from None
-    if parsed.scheme not in ("http", "https"):
-        raise FetchError(f"'{url}': only http and https URLs are accepted")
-    if not parsed.host:
-        raise FetchError(f"'{url}' has no host name")
-    if parsed.userinfo:
-        raise FetchError(f"'{url}': user names and passwords in URLs are not accepted")
-    return parsed
-
-
-def _blocked(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
-
-
-async def check_host(host: str, port: int) -> None:
-    if runtime.settings().sso_allow_private_addresses:
-        return
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        raise FetchError(f"the host name '{host}' does not resolve") from None
-    addresses = {str(info[4][0]) for info in infos}
-    if not addresses or any(_blocked(a) for a in addresses):
-        raise FetchError(f"'{host}' is not a public address; PartnerHub does not connect to it")
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """An httpx transport that checks every request's scheme and host before connecting."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = check_url(str(request.url))
-        await check_host(url.host, url.port or (443 if url.scheme == "https" else 80))
-        return await super().handle_async_request(request)
+        return outbound.check_url(url)
+    except outbound.UrlRefused as exc:
+        raise FetchError(str(exc)) from None
 
 
 def client_options() -> dict[str, Any]:
-    """Keyword arguments for an ``httpx.AsyncClient`` (or Authlib's) that goes to partner URLs."""
+    """Keyword arguments for one ``httpx.AsyncClient`` (or Authlib's) that goes to partner
+    URLs; one client per operation (its deadline starts with its first request)."""
     settings = runtime.settings()
-    return {
-        "transport": GuardedTransport(),
-        "timeout": httpx.Timeout(settings.sso_fetch_timeout_seconds),
-        "follow_redirects": True,
-        "max_redirects": MAX_REDIRECTS,
-        "trust_env": False,
-    }
+    return outbound.client_options(
+        allow_private=settings.sso_allow_private_addresses,
+        deadline_seconds=settings.sso_fetch_timeout_seconds,
+        max_bytes=settings.sso_metadata_max_bytes,
+        max_redirects=MAX_REDIRECTS,
+    )
+
+
+def explain(exc: BaseException, what: str, url: str) -> FetchError | None:
+    """The partner-readable error for a failed request (None: not a request failure)."""
+    if isinstance(exc, outbound.AddressRefused):
+        return FetchError(
+            f"{what}: '{exc.host}' is not a public address; PartnerHub does not connect to it"
+        )
+    if isinstance(exc, outbound.Unresolvable):
+        return FetchError(f"{what}: the host name '{exc.host}' does not resolve")
+    if isinstance(exc, outbound.DeadlineExceeded | httpx.TimeoutException):
+        return FetchError(f"{what}: {url} did not answer in time")
+    if isinstance(exc, outbound.TooLarge):
+        return FetchError(f"{what}: {url} is larger than {exc.limit} bytes")
+    if isinstance(exc, outbound.OutboundError):
+        return FetchError(f"{what}: {url}: {exc}")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return FetchError(f"{what}: {url} redirects too many times")
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return FetchError(f"{what}: {url} redirects to a URL that is not http or https")
+    if isinstance(exc, httpx.HTTPError):
+        return FetchError(f"{what}: {url} could not be fetched ({exc.__class__.__name__})")
+    return None
 
 
 async def fetch(url: str, what: str) -> bytes:
@@ -107,9 +90,7 @@ async def fetch(url: str, what: str) -> bytes:
                     raise FetchError(f"{what}: {url} is larger than {limit} bytes")
                 chunks.append(chunk)
             return b"".join(chunks)
-    except httpx.TimeoutException:
-        raise FetchError(f"{what}: {url} did not answer in time") from None
-    except httpx.TooManyRedirects:
-        raise FetchError(f"{what}: {url} redirects too many times") from None
-    except httpx.HTTPError as exc:
-        raise FetchError(f"{what}: {url} could not be fetched ({exc.__class__.__name__})") from None
+    except (outbound.OutboundError, httpx.HTTPError) as exc:
+        error = explain(exc, what, url)
+        assert error is not None
+        raise error from None

@@ -4,7 +4,8 @@ Authorization code flow with PKCE (S256), ``state`` and ``nonce``. The ID token 
 with the provider's JWKS (signature; asymmetric algorithms only), and its ``iss``, ``aud``,
 ``exp``, ``iat`` and ``nonce`` claims are checked (Authlib's ``CodeIDToken``, with
 ``PARTNERHUB_SSO_CLOCK_SKEW_SECONDS`` of leeway). Every request to the provider goes through
-:mod:`partnerhub.sso.fetch` (public addresses only, timeout, size cap).
+:mod:`partnerhub.sso.fetch` (public addresses only, connected to as checked; one total deadline
+and a size cap per fetch, the token endpoint's included).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
@@ -21,7 +23,8 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from partnerhub import runtime
-from partnerhub.sso.fetch import FetchError, client_options, fetch
+from partnerhub.kit import outbound
+from partnerhub.sso.fetch import FetchError, client_options, explain, fetch
 
 ASYMMETRIC_ALGORITHMS = (
     "RS256",
@@ -148,7 +151,11 @@ async def exchange_code(
             )
     except FetchError:
         raise
-    except Exception as exc:  # Authlib raises OAuthError, httpx errors, ValueError...
+    except (outbound.OutboundError, httpx.HTTPError) as exc:
+        error = explain(exc, "OpenID Connect token endpoint", meta["token_endpoint"])
+        assert error is not None
+        raise error from None
+    except Exception as exc:  # Authlib raises OAuthError, ValueError...
         raise OidcRefused("token", f"{exc.__class__.__name__}: {exc}") from None
     if not isinstance(token, dict) or not token.get("id_token"):
         raise OidcRefused("token", "the token endpoint returned no id_token")

@@ -14,9 +14,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnerhub.identity.repository import admin_holding
 from partnerhub.kit.repository import Repository
 from partnerhub.models import (
     Customer,
+    IdentityEmail,
     OidcProvider,
     OrgUser,
     Partner,
@@ -27,6 +29,7 @@ from partnerhub.models import (
     SsoSpKey,
     Template,
 )
+from partnerhub.models.identity_email import ORG_USER
 
 
 class IdpRepository(Repository):
@@ -226,16 +229,21 @@ class SignInRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none() is not None
 
     async def admin_by_email(self, email: str) -> PartnerAdmin | None:
-        stmt = select(PartnerAdmin).where(func.lower(PartnerAdmin.email) == email.lower())
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        """The partner administrator of ``email``, only if the address belongs to partner
+        administrators (one identity per address: another tenant's record never reroutes)."""
+        return (await self.session.execute(admin_holding(email))).scalar_one_or_none()
 
     async def org_user_by_email(self, email: str) -> tuple[OrgUser, Customer] | None:
+        """The settled organization user of ``email``, only if the address belongs to
+        organization users (``identity_emails``)."""
         stmt = (
             select(OrgUser, Customer)
             .join(Customer, Customer.id == OrgUser.customer_id)
+            .join(IdentityEmail, IdentityEmail.email == func.lower(OrgUser.email))
             .where(
                 func.lower(OrgUser.email) == email.lower(),
                 OrgUser.status.is_distinct_from("pending_user_migration"),
+                IdentityEmail.kind == ORG_USER,
             )
         )
         row = (await self.session.execute(stmt)).first()

@@ -1,11 +1,11 @@
 """PartnerHub as a SAML 2.0 service provider, one per partner, on pysaml2.
 
-pysaml2 (with Debian's ``xmlsec1``) builds and signs the AuthnRequest and validates the
-response: XML signature against the certificates of the IdP's registered metadata, audience,
-destination, time window (``PARTNERHUB_SSO_CLOCK_SKEW_SECONDS`` of tolerance) and
-``InResponseTo`` (unsolicited responses are refused). The service module adds what needs the
-database: the request must be one we issued and not yet used, and the assertion ID must not
-have been seen before (replay).
+pysaml2 (with the ``xmlsec1`` program, see :func:`unavailable_reason`) builds and signs the
+AuthnRequest and validates the response: XML signature against the certificates of the IdP's
+registered metadata, audience, destination, time window (``PARTNERHUB_SSO_CLOCK_SKEW_SECONDS``
+of tolerance) and ``InResponseTo`` (unsolicited responses are refused). The service module adds
+what needs the database: the request must be one we issued and not yet used, and the assertion
+ID must not have been seen before (replay).
 
 Everything here is synchronous (pysaml2 runs ``xmlsec1`` as a subprocess); callers run it in a
 thread. pysaml2 reads keys from files, so the partner's SP key pair is written, once per
@@ -33,6 +33,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from defusedxml import ElementTree
 
+from partnerhub import runtime
+from partnerhub.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -55,13 +58,44 @@ class SamlRefused(Exception):
         self.detail = detail
 
 
-def xmlsec_binary() -> str:
-    path = shutil.which("xmlsec1") or (
-        "/usr/bin/xmlsec1" if os.path.exists("/usr/bin/xmlsec1") else None
+INSTALL_HINT = (
+    "install it with the operating system's package manager (Debian/Ubuntu: apt-get install "
+    "xmlsec1; Fedora: dnf install xmlsec1; macOS: brew install libxmlsec1) or set "
+    "PARTNERHUB_XMLSEC1 to its path, then restart"
+)
+
+
+def _find_xmlsec1() -> str | None:
+    configured = runtime.settings().xmlsec1
+    if configured:
+        return configured if os.path.isfile(configured) and os.access(configured, os.X_OK) else None
+    found = shutil.which("xmlsec1")
+    if found is None and os.access("/usr/bin/xmlsec1", os.X_OK):
+        found = "/usr/bin/xmlsec1"
+    return found
+
+
+def unavailable_reason() -> str | None:
+    """Why partner SAML sign-on cannot work in this process (None: it can).
+
+    pysaml2 signs and verifies by running the ``xmlsec1`` program, which ``pip install`` does
+    not bring; PartnerHub never installs system packages itself (docs/identity.md)."""
+    if _find_xmlsec1() is not None:
+        return None
+    where = runtime.settings().xmlsec1 or "on PATH"
+    return (
+        f"Partner SAML single sign-on is unavailable: the xmlsec1 program is not installed "
+        f"({where}); {INSTALL_HINT}. OIDC sign-on and passwords are not affected."
     )
+
+
+def xmlsec_binary() -> str:
+    """The ``xmlsec1`` program; :class:`errors.Unavailable` (503, 1600) when it is missing."""
+    path = _find_xmlsec1()
     if path is None:
-        raise RuntimeError(
-            "SAML single sign-on needs the xmlsec1 program (apt-get install xmlsec1)"
+        raise Unavailable(
+            "Partner SAML single sign-on is unavailable on this server: the xmlsec1 program "
+            "is not installed."
         )
     return path
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
 from partnerhub.sso.service import OidcInput, SamlInput
@@ -31,7 +31,7 @@ WIRE = {
 
 class IdentityProviderIn(InputSchema):
     type: Literal["saml", "oidc"]
-    for_administrators: bool = False
+    for_administrators: StrictBool = False
     # SAML
     metadata_xml: str | None = Field(default=None, max_length=1024 * 1024)
     metadata_url: str | None = Field(default=None, max_length=2048)

@@ -23,7 +23,8 @@ from partnerhub.errors import (
     ValidationFailed,
 )
 from partnerhub.kit import idempotency
-from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.pagination import page_params, query_bool, set_next_link
+from partnerhub.kit.schemas import IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer, OrgUser, SubscriberImport
@@ -64,7 +65,7 @@ def wire_names() -> Iterator[None]:
 
 
 def region(customer: Customer) -> str:
-    return (customer.data_region or "us").lower()
+    return ids.region_of(customer.data_region)
 
 
 def present_one(user: OrgUser | SubscriberListing, customer: Customer) -> SubscriberOut:
@@ -122,8 +123,8 @@ async def list_subscribers(
     last_status_change: str | None = Query(default=None, alias="lastStatusChange"),
     sort_by: str | None = Query(default=None, alias="sortBy"),
     sort_order: str | None = Query(default=None, alias="sortOrder"),
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=50, limit=100)
@@ -246,6 +247,7 @@ async def _consent_move(request: Request, subscriber_id: str, principal: Princip
                 "customer_name": mail.customer.name or mail.customer.external_id,
                 "email": mail.user.email,
                 "consent_url": f"{settings.base_url()}/consent/{mail.token}",
+                "hours": settings.invitation_hours,
             },
             from_name=brand,
         )
@@ -308,8 +310,8 @@ async def list_administrators(
     customer_id: str,
     request: Request,
     response: Response,
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=1000)
@@ -393,7 +395,7 @@ def present_import(request: Request, record: SubscriberImport, customer: Custome
 async def _import_body(request: Request) -> tuple[str, bool]:
     """The CSV text: a ``text/csv`` body, or JSON ``{"csv": "...", "dryRun": false}``."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    dry_query = (request.query_params.get("dryRun") or "").strip().lower() in ("true", "1")
+    dry_query = bool(query_bool("dryRun", request.query_params.get("dryRun")))
     raw = await request.body()
     if ctype == "text/csv":
         try:
@@ -431,7 +433,16 @@ async def _import_body(request: Request) -> tuple[str, bool]:
                 "application/json": {"schema": ImportIn.model_json_schema(by_alias=True)},
                 "text/csv": {"schema": {"type": "string"}},
             }
-        }
+        },
+        "parameters": [
+            {
+                "name": "dryRun",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "boolean"},
+                "description": "Check only, import nothing (as the body's dryRun).",
+            }
+        ],
     },
 )
 async def create_import(
@@ -507,8 +518,8 @@ async def list_imports(
     customer_id: str,
     request: Request,
     response: Response,
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     principal.require(service.READ)

@@ -63,6 +63,9 @@ class PrefetchedFacts(service.Facts):
     async def email_users(self, email: str) -> list[EmailUser]:
         return self.row.email_users
 
+    async def identity_kind(self, email: str) -> str | None:
+        return self.row.identity_kind
+
     async def location(self, ref: str) -> Location | None:
         if self.location_id is None or ids.decode("LOCATION", ref) != self.location_id:
             raise NotPrefetched

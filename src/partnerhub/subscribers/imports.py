@@ -68,10 +68,12 @@ import psycopg
 from partnerhub import ids
 from partnerhub.catalog import phones
 from partnerhub.errors import ApiError, InvalidValue, MissingField
+from partnerhub.identity.repository import IdentityEmailRepository
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.validators import normalize_email
 from partnerhub.models import Customer, Location, SubscriberImport
 from partnerhub.models.base import utcnow
+from partnerhub.models.identity_email import PARTNER_ADMIN
 from partnerhub.subscribers import service
 from partnerhub.subscribers.repository import (
     PENDING,
@@ -266,6 +268,7 @@ class MemoryFacts(service.Facts):
     def __init__(self, customer: Customer) -> None:
         self.customer = customer
         self.emails: dict[str, list[EmailUser]] = {}
+        self.admin_emails: set[str] = set()  # held by partner administrators
         self.by_id: dict[uuid.UUID, Location] = {}
         self.by_name: dict[str, Location] = {}
         self.hq: Location | None = None
@@ -348,6 +351,9 @@ class MemoryFacts(service.Facts):
         )
         for user in await repo.import_email_users(addresses, self.same):
             self.emails.setdefault(user.email, []).append(user)
+        self.admin_emails |= await IdentityEmailRepository(repo.session).partner_admin_emails(
+            addresses
+        )
         wanted = sorted(n for n in numbers if n not in self.numbers)
         for fact in await repo.import_number_facts(self.customer.id, wanted, self.same):
             self.numbers[fact.phone_number] = fact
@@ -370,6 +376,9 @@ class MemoryFacts(service.Facts):
                 return user.id
         claims = self.claimed_emails.get(email)
         return claims[0][0] if claims else None
+
+    async def identity_kind(self, email: str) -> str | None:
+        return PARTNER_ADMIN if email.lower() in self.admin_emails else None
 
     async def email_users(self, email: str) -> list[EmailUser]:
         found = self.emails.get(email, [])
@@ -842,7 +851,7 @@ async def _check_rows(
             await facts.lock_limited(repo)
         await facts.load_counts(repo)
         out = await sink()
-        customer_ref = ids.encode("CUSTOMER", customer.id)
+        customer_ref = ids.encode("CUSTOMER", customer.id, ids.region_of(customer.data_region))
         last: asyncio.Task[None] | None = None
         read = done = 0
         exhausted = False

@@ -19,7 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
 from partnerhub.kit.repository import Repository
-from partnerhub.models import Customer, Location, OrgUser, PhoneNumber, SubscriberImport
+from partnerhub.models import (
+    Customer,
+    CustomerEvent,
+    Location,
+    OrgUser,
+    PhoneNumber,
+    SubscriberImport,
+)
 
 
 @dataclass(frozen=True)
@@ -339,6 +346,10 @@ class SubscriberRepository(Repository):
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    def add_event(self, event: CustomerEvent) -> None:
+        """An entry in a customer's history (the consent move writes the losing side's)."""
+        self.session.add(event)
+
     async def delete_user(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(OrgUser).where(OrgUser.id == user_id))
 
@@ -494,7 +505,8 @@ SELECT c.id, c.partner_id, c.status, c.org_id, c.packages, c.provisioning_parame
            AND pn.phone_number = %(e164)s
          LIMIT 1),
        (SELECT u.id FROM org_users u
-         WHERE u.location_id = loc.id AND u.extension = %(ext)s LIMIT 1)
+         WHERE u.location_id = loc.id AND u.extension = %(ext)s LIMIT 1),
+       (SELECT i.kind FROM identity_emails i WHERE i.email = %(email)s)
 FROM c LEFT JOIN loc ON true
 """
 
@@ -508,6 +520,7 @@ class FastFactsRow:
     email_users: list[EmailUser]
     number: NumberFact | None
     extension_owner: uuid.UUID | None
+    identity_kind: str | None = None  # who holds the email (identity_emails)
 
 
 async def fast_facts(
@@ -570,6 +583,7 @@ async def fast_facts(
         email_users=users,
         number=number,
         extension_owner=row[14],
+        identity_kind=row[15],
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
 from partnerhub.subscribers.service import PrecheckInput, SubscriberInput
@@ -154,7 +154,7 @@ class ImportIn(InputSchema):
     """``POST /v1/partner/customers/{customerId}/imports`` with a JSON body (or ``text/csv``)."""
 
     csv: str = Field(max_length=50_000_000)
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class ImportRowError(Schema):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.errors import ApiError, ValidationFailed
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
+from partnerhub.kit.schemas import IntegerQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import Template
@@ -44,7 +45,7 @@ def wire_field_names() -> Iterator[None]:
 
 
 def template_id(template: Template) -> str:
-    return ids.encode("TEMPLATE", template.id)
+    return ids.encode("TEMPLATE", template.id, ids.HUB)
 
 
 async def present(repo: TemplateRepository, templates: list[Template]) -> list[TemplateOut]:
@@ -87,8 +88,8 @@ def _dump(model: TemplateOut | TemplateList) -> dict[str, object]:
 async def list_templates(
     request: Request,
     response: Response,
-    offset: str | None = Query(default=None),
-    max: str | None = Query(default=None),
+    offset: IntegerQuery = None,
+    max: IntegerQuery = None,
     principal: Principal = Depends(api_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=1000)

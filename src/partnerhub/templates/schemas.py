@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
 from partnerhub.templates.service import TemplateData
@@ -37,8 +37,8 @@ class AuthenticationIn(InputSchema):
 
 class EmailSettingsIn(InputSchema):
     brand_name: str = Field(max_length=200)
-    allow_admin_invite_on_link: bool = False
-    allow_platform_calling: bool = False
+    allow_admin_invite_on_link: StrictBool = False
+    allow_platform_calling: StrictBool = False
 
 
 class TemplateIn(InputSchema):
@@ -52,7 +52,7 @@ class TemplateIn(InputSchema):
     authentication: AuthenticationIn = Field(default_factory=AuthenticationIn)
     email: EmailSettingsIn
     data_region: str | None = Field(default=None, max_length=4)
-    require_approval: bool = False
+    require_approval: StrictBool = False
 
     def to_data(self) -> TemplateData:
         return TemplateData(

@@ -1,0 +1,135 @@
+"""The invitation of a new partner administrator: a single-use, expiring link to set a first
+password, e-mailed to the administrator only.
+
+A parent partner that adds an administrator to its sub-partner (hub API or portal) never sees a
+secret of theirs: the administrator is created without a password and receives this link (the
+same design as the customer users' invitations in :mod:`partnerhub.identity.org_auth`: a token
+signed with the server secret names a ``partner_admin_links`` row and its expiry; the row records
+the use, so a second use is refused; setting the password retires every other link).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnerhub import runtime
+from partnerhub.identity import keys
+from partnerhub.identity.org_auth import LinkRefused, check_password_strength
+from partnerhub.models import Partner, PartnerAdmin, PartnerAdminLink
+from partnerhub.models.base import utcnow
+from partnerhub.partners.repository import AdminLinkRepository
+
+LINK_PURPOSE = "partner-admin-link"  # the signing key's purpose (not the customer users' one)
+INVITATION = "invitation"
+LINK_PATH = "/account/admin-password"
+EMAIL_KIND = "partner_admin_invitation"
+
+__all__ = ["LinkRefused", "issue", "peek", "send_invitation", "use"]
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+
+
+async def issue(
+    db: AsyncSession, admin_id: uuid.UUID, lifetime: timedelta | None = None
+) -> tuple[PartnerAdminLink, str]:
+    """A new single-use invitation link: the row and the absolute URL to send."""
+    settings = runtime.settings()
+    now = utcnow()
+    link = PartnerAdminLink(
+        id=uuid.uuid4(),
+        purpose=INVITATION,
+        admin_id=admin_id,
+        created=now,
+        expires=now + (lifetime or timedelta(hours=settings.invitation_hours)),
+    )
+    repo = AdminLinkRepository(db)
+    repo.add(link)
+    await repo.flush()
+    payload = _b64(f"{INVITATION}:{link.id.hex}:{int(link.expires.timestamp())}")
+    token = await keys.sign(db, LINK_PURPOSE, payload)
+    return link, f"{settings.base_url()}{LINK_PATH}/{token}"
+
+
+async def peek(db: AsyncSession, token: str) -> tuple[PartnerAdminLink, PartnerAdmin]:
+    """The link and its administrator, if the link can still be used (nothing consumed)."""
+    payload = await keys.unsign(db, LINK_PURPOSE, token)
+    if payload is None:
+        raise LinkRefused("invalid")
+    try:
+        kind, link_hex, expires = _unb64(payload).split(":")
+        link_id = uuid.UUID(hex=link_hex)
+        until = datetime.fromtimestamp(int(expires), UTC)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise LinkRefused("invalid") from None
+    if kind != INVITATION:
+        raise LinkRefused("invalid")
+    if until <= utcnow():
+        raise LinkRefused("expired")
+    repo = AdminLinkRepository(db)
+    link = await repo.link(link_id)
+    if link is None or link.purpose != INVITATION:
+        raise LinkRefused("invalid")
+    if link.used is not None:
+        raise LinkRefused("used")
+    if link.expires <= utcnow():
+        raise LinkRefused("expired")
+    admin = await repo.admin(link.admin_id)
+    if admin is None or not admin.active:
+        raise LinkRefused("invalid")
+    return link, admin
+
+
+async def use(db: AsyncSession, token: str, password: str) -> PartnerAdmin:
+    """Set the administrator's password through the link, once."""
+    from partnerhub.identity.service import hash_password
+
+    link, admin = await peek(db, token)
+    check_password_strength(password, admin.email)
+    now = utcnow()
+    repo = AdminLinkRepository(db)
+    if not await repo.take_link(link.id, now):
+        raise LinkRefused("used")
+    await repo.retire_links(admin.id, now)
+    locked = await repo.admin(admin.id, lock=True)
+    assert locked is not None
+    locked.password_hash = hash_password(password)
+    await repo.flush()
+    return locked
+
+
+async def send_invitation(
+    db: AsyncSession, admin: PartnerAdmin, partner: Partner, invited_by: str
+) -> uuid.UUID | None:
+    """Queue the invitation e-mail to the administrator's own address (its outbox row belongs
+    to the administrator's partner, not to the inviting parent)."""
+    from partnerhub.notifications import service as notifications
+
+    link, url = await issue(db, admin.id)
+    language = notifications.pick_language(EMAIL_KIND, admin.language)
+    return await notifications.queue(
+        db,
+        partner_id=partner.id,
+        customer_id=None,
+        dedupe_key=f"partner-admin-link:{link.id}",
+        kind=EMAIL_KIND,
+        to=admin.email,
+        language=language,
+        context={
+            "partner_name": partner.name,
+            "admin_email": admin.email,
+            "invited_by": invited_by,
+            "set_password_url": url,
+            "hours": runtime.settings().invitation_hours,
+        },
+    )

@@ -1,0 +1,294 @@
+"""Portal pages: the partner's sub-partners (list, create, suspend or reactivate after a
+confirmation, administrators), and the page where an invited partner administrator chooses a
+first password.
+
+Every signed-in role may look (scope ``spark-admin:wholesale_sub_partners_read``); only full
+administrators (``partnerhub:sub_partners_write``) change anything (403 otherwise). Another
+partner's sub-partner is not found (404).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from partnerhub import ids
+from partnerhub.catalog.roles import PARTNER_ROLES, SUB_PARTNERS_WRITE
+from partnerhub.errors import ApiError, NotFound
+from partnerhub.identity.org_auth import LinkRefused, deliver_later
+from partnerhub.identity.signin_views import LINK_REFUSALS
+from partnerhub.kit.web import unit_of_work
+from partnerhub.models import Partner
+from partnerhub.partners import invitations, service
+from partnerhub.partners.repository import PartnerRepository
+from partnerhub.portal import session as portal
+from partnerhub.portal.render import gettext_for, render
+
+router = APIRouter(include_in_schema=False)
+ACTIONS = {"suspend": "suspended", "reactivate": "active"}
+
+
+def ref(partner: Partner) -> str:
+    return service.org_id(partner)
+
+
+def _sub_id(sub_ref: str) -> uuid.UUID:
+    sub_id = ids.decode("ORGANIZATION", sub_ref)
+    if sub_id is None:
+        raise NotFound("No sub-partner of yours has this organization id")
+    return sub_id
+
+
+async def _list_page(
+    request: Request,
+    ctx: portal.PortalContext,
+    error: str | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> Response:
+    async with unit_of_work(request) as db:
+        subs = await service.list_sub_partners(PartnerRepository(db, ctx.principal), None, 0, 1000)
+    return render(
+        request,
+        "partners/sub_partners.html",
+        {
+            "subs": subs,
+            "ref": ref,
+            "can_manage": ctx.principal.has(SUB_PARTNERS_WRITE),
+            "error": error,
+            "form": form or {},
+        },
+        status=status,
+    )
+
+
+@router.get("/sub-partners")
+async def sub_partners(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    return await _list_page(request, ctx)
+
+
+@router.post("/sub-partners")
+async def create_sub_partner(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_active_admin)
+) -> Response:
+    form = await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    values = {k: str(form.get(k) or "") for k in ("name", "admin_email", "admin_name")}
+    try:
+        async with unit_of_work(request) as db:
+            created = await service.create_sub_partner(
+                PartnerRepository(db, ctx.principal),
+                service.NewPartner(
+                    name=values["name"],
+                    admin_email=values["admin_email"],
+                    admin_name=values["admin_name"],
+                ),
+            )
+            email_id = await invitations.send_invitation(
+                db, created.admin, created.partner, ctx.principal.actor_email or ""
+            )
+    except ApiError as exc:
+        if exc.status == 403:
+            raise
+        return await _list_page(request, ctx, _(exc.description), exc.status, values)
+    await deliver_later(email_id)
+    return RedirectResponse(f"/sub-partners/{ref(created.partner)}?created=1", status_code=303)
+
+
+async def _detail_page(
+    request: Request,
+    ctx: portal.PortalContext,
+    sub_ref: str,
+    error: str | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> Response:
+    async with unit_of_work(request) as db:
+        repo = PartnerRepository(db, ctx.principal)
+        sub = await service.get_sub_partner(repo, _sub_id(sub_ref))
+        admins = await service.list_sub_partner_admins(repo, sub.id)
+    query = request.query_params
+    return render(
+        request,
+        "partners/sub_partner.html",
+        {
+            "sub": sub,
+            "sub_ref": ref(sub),
+            "admins": admins,
+            "roles": PARTNER_ROLES,
+            "can_manage": ctx.principal.has(SUB_PARTNERS_WRITE),
+            "created": query.get("created") == "1",
+            "invited": query.get("invited") == "1",
+            "error": error,
+            "form": form or {},
+        },
+        status=status,
+    )
+
+
+@router.get("/sub-partners/{sub_ref}")
+async def sub_partner(
+    sub_ref: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    return await _detail_page(request, ctx, sub_ref)
+
+
+@router.post("/sub-partners/{sub_ref}/administrators")
+async def add_administrator(
+    sub_ref: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
+) -> Response:
+    form = await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    values = {k: str(form.get(k) or "") for k in ("email", "display_name", "role")}
+    sub_id = _sub_id(sub_ref)
+    try:
+        async with unit_of_work(request) as db:
+            sub, admin = await service.add_sub_partner_admin(
+                PartnerRepository(db, ctx.principal),
+                sub_id,
+                values["email"],
+                values["display_name"],
+                values["role"],
+            )
+            email_id = await invitations.send_invitation(
+                db, admin, sub, ctx.principal.actor_email or ""
+            )
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        return await _detail_page(request, ctx, sub_ref, _(exc.description), exc.status, values)
+    await deliver_later(email_id)
+    return RedirectResponse(f"/sub-partners/{ref(sub)}?invited=1", status_code=303)
+
+
+@router.post("/sub-partners/{sub_ref}/administrators/{admin_id}")
+async def change_administrator(
+    sub_ref: str,
+    admin_id: uuid.UUID,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
+) -> Response:
+    form = await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    active = form.get("active")
+    role = form.get("role")
+    try:
+        async with unit_of_work(request) as db:
+            await service.update_sub_partner_admin(
+                PartnerRepository(db, ctx.principal),
+                _sub_id(sub_ref),
+                admin_id,
+                role=str(role) if role else None,
+                active=(active == "true") if active in ("true", "false") else None,
+            )
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        return await _detail_page(request, ctx, sub_ref, _(exc.description), exc.status)
+    return RedirectResponse(f"/sub-partners/{sub_ref}", status_code=303)
+
+
+# Declared after the administrators' routes: ``/{action}`` must not catch them.
+def _action(action: str) -> str:
+    if action not in ACTIONS:
+        raise NotFound("Not Found")
+    return ACTIONS[action]
+
+
+@router.get("/sub-partners/{sub_ref}/{action}")
+async def confirm_state(
+    sub_ref: str,
+    action: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
+) -> Response:
+    """The confirmation page of a suspension or a reactivation."""
+    state = _action(action)
+    async with unit_of_work(request) as db:
+        sub = await service.sub_partner_to_change(
+            PartnerRepository(db, ctx.principal), _sub_id(sub_ref)
+        )
+    return render(
+        request,
+        "partners/sub_partner_confirm.html",
+        {"sub": sub, "sub_ref": ref(sub), "action": action, "state": state},
+    )
+
+
+@router.post("/sub-partners/{sub_ref}/{action}")
+async def change_state(
+    sub_ref: str,
+    action: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
+) -> Response:
+    state = _action(action)
+    await portal.form_of(request, ctx)
+    async with unit_of_work(request) as db:
+        sub = await service.update_sub_partner(
+            PartnerRepository(db, ctx.principal), _sub_id(sub_ref), state=state
+        )
+    return RedirectResponse(f"/sub-partners/{ref(sub)}", status_code=303)
+
+
+# --- the invited administrator's set-password page (the signed link is the credential) -------
+
+
+def _with_cookie(response: Response, request: Request, ctx: portal.PortalContext) -> Response:
+    if ctx.new_cookie:
+        portal.set_cookie(response, request, ctx.new_cookie)
+    return response
+
+
+def _link_refused(request: Request, reason: str) -> Response:
+    _ = gettext_for(request)
+    return render(
+        request,
+        "sso/link_refused.html",
+        {"reason": reason, "message": _(LINK_REFUSALS.get(reason, LINK_REFUSALS["invalid"]))},
+        status=404 if reason == "invalid" else 410,
+    )
+
+
+def _password_page(request: Request, email: str, error: str | None, status: int) -> Response:
+    context: dict[str, Any] = {"email": email, "purpose": invitations.INVITATION, "error": error}
+    return render(request, "sso/set_password.html", context, status=status)
+
+
+@router.get(f"{invitations.LINK_PATH}/{{token}}")
+async def invitation_page(token: str, request: Request) -> Response:
+    ctx = await portal.load(request, create=True)
+    try:
+        async with unit_of_work(request) as db:
+            _link, admin = await invitations.peek(db, token)
+    except LinkRefused as exc:
+        return _with_cookie(_link_refused(request, exc.reason), request, ctx)
+    return _with_cookie(_password_page(request, admin.email, None, 200), request, ctx)
+
+
+@router.post(f"{invitations.LINK_PATH}/{{token}}")
+async def invitation_submit(token: str, request: Request) -> Response:
+    ctx = await portal.load(request)
+    form = await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    password = str(form.get("password") or "")
+    email = ""
+    try:
+        async with unit_of_work(request) as db:
+            _link, admin = await invitations.peek(db, token)
+            email = admin.email
+            if password != str(form.get("confirm") or ""):
+                raise ApiError("The two passwords differ", field="confirm")
+            await invitations.use(db, token, password)
+    except LinkRefused as exc:
+        return _link_refused(request, exc.reason)
+    except ApiError as exc:
+        return _password_page(request, email, _(exc.description), 400)
+    return RedirectResponse("/login", status_code=303)
