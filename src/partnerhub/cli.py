@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -35,11 +34,9 @@ def _settings_help() -> str:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from partnerhub.ops import logs
+
+    logs.configure(settings.log_format, settings.log_level)  # text or JSON lines
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from partnerhub.kit import logsafe
 
@@ -92,6 +89,7 @@ def serve(
     import uvicorn
 
     from partnerhub.kit import http_protocol, logsafe
+    from partnerhub.ops import logs
 
     settings = get_settings()
     if host:
@@ -111,7 +109,8 @@ def serve(
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=settings.log_level.lower() == "debug",
-        log_config=logsafe.uvicorn_log_config(),  # the access log without link tokens
+        # the access log without link tokens, in the chosen format (ops/logs.py)
+        log_config=logs.uvicorn_config(logsafe.uvicorn_log_config(), settings.log_format),
         proxy_headers=True,
         http=http_protocol.protocol_class(),  # parser errors in the contract's shape
     )
@@ -135,9 +134,15 @@ def worker(
         import signal
 
         from partnerhub import jobs, runtime
+        from partnerhub.ops import metrics, tracing
 
         runtime.init(settings, url)
+        tracing.install(None, settings, service="partnerhub-worker")
         await jobs.open_app(url)
+        exposed: Any = None
+        if settings.worker_metrics_port and settings.metrics_enabled():
+            exposed = metrics.worker_metrics_server(settings)
+            served = asyncio.create_task(exposed.serve())
         task = asyncio.create_task(
             jobs.run_worker(
                 concurrency or settings.worker_concurrency, settings.worker_heartbeat_seconds()
@@ -150,8 +155,13 @@ def worker(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         finally:
+            if exposed is not None:
+                exposed.should_exit = True
+                with contextlib.suppress(Exception):
+                    await served
             await jobs.close_app()
             await runtime.close()
+            tracing.shutdown()
 
     asyncio.run(run())
 

@@ -31,6 +31,7 @@ from partnerhub.config import Settings
 from partnerhub.models import OutboxEmail
 from partnerhub.models.base import utcnow
 from partnerhub.notifications import repository
+from partnerhub.ops import metrics
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_LANGUAGE = "en"
@@ -163,6 +164,7 @@ async def deliver(email_id: uuid.UUID) -> str:
             return mail.status if mail else "missing"
         if not smtp_configured(settings):
             mail.status = "stored"
+            metrics.email(mail.kind, "stored")
             return mail.status
         session.expunge(mail)
     try:
@@ -174,6 +176,7 @@ async def deliver(email_id: uuid.UUID) -> str:
             await repository.set_delivery(
                 session, email_id, attempts=attempts, status=status, last_error=str(exc)[:1000]
             )
+        metrics.email(mail.kind, "retry" if status == "pending" else "failed")
         if status == "pending":
             raise
         return status
@@ -186,4 +189,5 @@ async def deliver(email_id: uuid.UUID) -> str:
             attempts=mail.attempts + 1,
             last_error=None,
         )
+    metrics.email(mail.kind, "sent")
     return "sent"
