@@ -46,6 +46,16 @@ def _logging(settings: Settings) -> None:
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 
+def _say(settings: Settings, markup: str) -> None:
+    """A message for the operator: on the console, or a log line when lines are JSON."""
+    if settings.log_format == "json":
+        from rich.text import Text
+
+        logging.getLogger("partnerhub").warning(Text.from_markup(markup).plain)
+    else:
+        console.print(markup)
+
+
 def _prepare(settings: Settings) -> str:
     """Resolve the database (starting the embedded one if needed) and migrate it."""
     from partnerhub.db import database_url, upgrade
@@ -70,12 +80,12 @@ async def _bootstrap(settings: Settings, url: str) -> None:
     if created is None:
         return
     admin, generated = created
-    console.print(f"[bold]First start:[/bold] created partner '{settings.partner_name}'.")
-    console.print(f"Sign in at {settings.base_url()}/login as [bold]{admin.email}[/bold]")
+    _say(settings, f"[bold]First start:[/bold] created partner '{settings.partner_name}'.")
+    _say(settings, f"Sign in at {settings.base_url()}/login as [bold]{admin.email}[/bold]")
     if generated:
-        console.print(f"with the password [bold]{generated}[/bold] (shown only now).")
+        _say(settings, f"with the password [bold]{generated}[/bold] (shown only now).")
     else:
-        console.print("with the password from PARTNERHUB_ADMIN_PASSWORD.")
+        _say(settings, "with the password from PARTNERHUB_ADMIN_PASSWORD.")
 
 
 @app.command(help=_settings_help())
@@ -102,7 +112,7 @@ def serve(
     from partnerhub.app import create_app
 
     application = create_app(settings, url, worker=not no_worker)
-    console.print(f"PartnerHub serving on {settings.base_url()} (worker: {not no_worker})")
+    _say(settings, f"PartnerHub serving on {settings.base_url()} (worker: {not no_worker})")
     uvicorn.run(
         application,
         host=settings.host,

@@ -33,8 +33,13 @@ _CALLER_KEYS = ("principal", "authenticated", "portal", "org_access")
 def partner_of(state: dict[str, Any]) -> str | None:
     for key in _CALLER_KEYS:
         caller = state.get(key)
-        caller = getattr(caller, "principal", caller)
-        partner = getattr(caller, "partner_id", None)
+        if caller is None:
+            continue
+        try:  # a portal page's context raises when nobody signed in
+            caller = getattr(caller, "principal", caller)
+            partner = getattr(caller, "partner_id", None)
+        except Exception:  # noqa: S112 (no caller: no partner on the line)
+            continue
         if partner is not None:
             return str(partner)
     return None
@@ -89,6 +94,8 @@ def configure(log_format: str, level: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Python's warnings go through logging too (a JSON line, not raw text on stderr).
+    logging.captureWarnings(log_format == "json")
 
 
 def uvicorn_config(base: dict[str, Any], log_format: str) -> dict[str, Any]:

@@ -355,7 +355,8 @@ class Observe:
         self.app = app
         self.metrics = settings.metrics_enabled()
         self.endpoint = MetricsEndpoint(settings) if self.metrics else None
-        self.fast = frozenset(fast_paths)
+        global _fast
+        self.fast = _fast = frozenset(fast_paths)
         self.children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -399,14 +400,17 @@ class Observe:
             children[1].observe(elapsed)
 
 
-def route_of(scope: Scope, fast: frozenset[tuple[str, str]] = frozenset()) -> str:
+_fast: frozenset[tuple[str, str]] = frozenset()  # the fast lane's (method, path), by Observe
+
+
+def route_of(scope: Scope, fast: frozenset[tuple[str, str]] | None = None) -> str:
     """The template of the route that took the request (bounded: never the raw path)."""
     route = scope.get("route")
     if route is not None:
         path = getattr(route, "path", None)
         if isinstance(path, str):
             return path
-    if (scope.get("method"), scope.get("path")) in fast:
+    if (scope.get("method"), scope.get("path")) in (_fast if fast is None else fast):
         return str(scope["path"])
     return UNMATCHED
 
