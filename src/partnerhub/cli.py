@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -256,6 +257,47 @@ def token_create(
     except ApiError as exc:
         console.print(f"[red]{exc.description}[/red]")
         raise typer.Exit(2) from None
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+) -> None:
+    """Back up the database to FILE (pg_dump custom format), online: serve and workers may
+    go on running."""
+    from partnerhub.ops import backup as ops_backup
+
+    settings = get_settings()
+    _logging(settings)
+    try:
+        size = ops_backup.backup(settings, file)
+    except ops_backup.BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Backed up to {file} ({size:,} bytes).", err=True)
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `partnerhub backup`.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace everything the database holds (stop every process first)."
+        ),
+    ] = False,
+) -> None:
+    """Restore FILE into an empty database (a fresh PARTNERHUB_DATA_DIR), all or nothing."""
+    from partnerhub.ops import backup as ops_backup
+
+    settings = get_settings()
+    _logging(settings)
+    try:
+        ops_backup.restore(settings, file, force=force)
+    except ops_backup.BackupError as exc:
+        typer.echo(f"restore refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Restored {file}. Start it with `partnerhub serve`.", err=True)
 
 
 def main() -> None:
