@@ -300,5 +300,30 @@ def restore(
     typer.echo(f"Restored {file}. Start it with `partnerhub serve`.", err=True)
 
 
+@app.command()
+def doctor() -> None:
+    """Check the configuration, database (reachable, version, migrations), SMTP and the
+    public URL; say what to fix. Exit 1 when a check fails."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from partnerhub.ops import doctor as checks
+
+    logging.basicConfig(level=logging.WARNING)
+    results = checks.run()
+    table = Table("check", "result", "detail", "what to do", show_lines=False)
+    colour = {checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "red"}
+    for check in results:
+        table.add_row(
+            check.name,
+            f"[{colour[check.result]}]{check.result}[/]",
+            escape(check.detail),
+            escape(check.fix),
+        )
+    Console(width=max(Console().width, 160)).print(table)
+    if any(check.result == checks.FAIL for check in results):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
