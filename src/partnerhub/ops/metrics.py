@@ -18,18 +18,14 @@ import ipaddress
 import json
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client import (
-    REGISTRY,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import REGISTRY, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerhub import __version__
@@ -44,18 +40,60 @@ PATH = "/metrics"
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "unmatched"  # requests no route took (404s, 413/415 before routing)
 
-REQUESTS = Counter(
-    "partnerhub_http_requests",
-    "HTTP requests answered, by method, route template and status.",
-    ["method", "route", "status"],
-)
-LATENCY = Histogram(
-    "partnerhub_http_request_duration_seconds",
-    "Time from a request's arrival to the end of its response, by method, route template and "
-    "status.",
-    ["method", "route", "status"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-)
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class RequestStats(Collector):
+    """Request counts and latency histograms, by ``(method, route template, status)``.
+
+    Kept in plain lists rather than ``prometheus_client``'s Counter and Histogram, whose
+    every update takes a lock: requests are recorded on the event loop's thread only (as are
+    scrapes), so a request costs one dictionary look-up, one bisection and three additions.
+    Exposed as ``partnerhub_http_requests_total`` and
+    ``partnerhub_http_request_duration_seconds``.
+    """
+
+    def __init__(self) -> None:
+        # key -> [sum of seconds, count in bucket 0, ..., count above the last bucket]
+        self.series: dict[tuple[str, str, int], list[float]] = {}
+
+    def record(self, key: tuple[str, str, int], seconds: float) -> None:
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = [0.0] * (len(BUCKETS) + 2)
+        series[0] += seconds
+        series[bisect_left(BUCKETS, seconds) + 1] += 1
+
+    def collect(self) -> Iterator[Any]:
+        labels = ["method", "route", "status"]
+        requests = CounterMetricFamily(
+            "partnerhub_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            labels=labels,
+        )
+        latency = HistogramMetricFamily(
+            "partnerhub_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response, by method, route "
+            "template and status.",
+            labels=labels,
+        )
+        for (method, route, status), series in list(self.series.items()):
+            values = [method, route, str(status)]
+            buckets, running = [], 0.0
+            for bound, count in zip((*BUCKETS, float("inf")), series[1:], strict=True):
+                running += count
+                buckets.append((floatToGoString(bound), running))
+            requests.add_metric(values, running)
+            latency.add_metric(values, buckets, series[0])
+        yield requests
+        yield latency
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+REQUEST_STATS = RequestStats()
+REGISTRY.register(REQUEST_STATS)
 PROVISIONING = Counter(
     "partnerhub_provisioning_outcomes",
     "Customer provisioning jobs by operation (provision, delete) and outcome (provisioned, "
@@ -343,7 +381,7 @@ class Observe:
 
     ``fast_paths``: the ``(method, path)`` pairs the fast lane answers (there the path is the
     template); every other template comes from the route FastAPI matched (``scope["route"]``),
-    read after the response, so this costs a dictionary look-up and two clock readings.
+    read after the response, so this costs two clock readings and a few additions.
     """
 
     def __init__(
@@ -357,25 +395,24 @@ class Observe:
         self.endpoint = MetricsEndpoint(settings) if self.metrics else None
         global _fast
         self.fast = _fast = frozenset(fast_paths)
-        self.children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         token = logs.REQUEST.set(scope)
-        try:
-            if self.endpoint is None:
+        if self.endpoint is None:  # JSON logs only
+            try:
                 await self.app(scope, receive, send)
-                return
-            if scope["path"] == PATH:
+            finally:
+                logs.REQUEST.reset(token)
+            return
+        if scope["path"] == PATH:
+            try:
                 await self.endpoint(scope, receive, send)
-                return
-            await self._measured(scope, receive, send)
-        finally:
-            logs.REQUEST.reset(token)
-
-    async def _measured(self, scope: Scope, receive: Receive, send: Send) -> None:
+            finally:
+                logs.REQUEST.reset(token)
+            return
         status = 500  # unless a response starts
         began = time.perf_counter()
 
@@ -388,16 +425,11 @@ class Observe:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            elapsed = time.perf_counter() - began
-            method: str = scope["method"]
-            key = (method, route_of(scope, self.fast), status)
-            children = self.children.get(key)
-            if children is None:
-                labels = (method, key[1], str(status))
-                children = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
-                self.children[key] = children
-            children[0].inc()
-            children[1].observe(elapsed)
+            REQUEST_STATS.record(
+                (scope["method"], route_of(scope, self.fast), status),
+                time.perf_counter() - began,
+            )
+            logs.REQUEST.reset(token)
 
 
 _fast: frozenset[tuple[str, str]] = frozenset()  # the fast lane's (method, path), by Observe
