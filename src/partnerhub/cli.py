@@ -1,4 +1,4 @@
-"""The ``partnerhub`` command: serve, worker, db, token."""
+"""The ``partnerhub`` command: serve, worker, db, token, import, outbox."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from partnerhub.config import Settings, get_settings
+from partnerhub.notifications.cli import outbox_app
 from partnerhub.subscribers.cli import import_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(import_app, name="import")
+app.add_typer(outbox_app, name="outbox")
 console = Console(stderr=True)
 
 

@@ -11,8 +11,17 @@ import base64
 import binascii
 import uuid
 
+# The region segment of resources that belong to the partner rather than to one customer
+# (templates, partner administrators, identity providers, sub-partners).
+HUB = "us"
 
-def encode(kind: str, value: uuid.UUID, region: str = "us") -> str:
+
+def encode(kind: str, value: uuid.UUID, region: str) -> str:
+    """The one wire id of a resource. ``region`` is the owning customer's data region
+    (``region_of``) for everything a customer owns — the customer itself, its organization,
+    locations, numbers, subscribers, people, imports, installation requests — and ``HUB`` for
+    the partner's own resources, so one resource has exactly one id string on every endpoint
+    and page."""
     raw = f"partnerhub://{region.lower()}/{kind.upper()}/{value}".encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -34,6 +43,11 @@ def decode(kind: str, token: str) -> uuid.UUID | None:
         return uuid.UUID(parts[4])
     except ValueError:
         return None
+
+
+def region_of(data_region: str | None) -> str:
+    """The region segment for a customer with this ``data_region`` (unset → ``us``)."""
+    return (data_region or HUB).lower()
 
 
 def new_provisioning_id() -> str:

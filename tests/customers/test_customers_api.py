@@ -695,7 +695,7 @@ async def test_attaching_an_existing_organization(
     client: httpx.AsyncClient, db: Database, template: dict[str, Any], token: str, worker: None
 ) -> None:
     org = uuid.uuid4()
-    body = meetings_body(template["provisioningId"], orgId=ids.encode("ORGANIZATION", org))
+    body = meetings_body(template["provisioningId"], orgId=ids.encode("ORGANIZATION", org, "us"))
     del body["customerInfo"]
     created = await client.post(BASE, json=body, headers=bearer(token))
     assert created.status_code == 202, created.text
@@ -704,7 +704,9 @@ async def test_attaching_an_existing_organization(
     assert ids.decode("ORGANIZATION", settled["orgId"]) == org
     async with db.transaction() as session:
         assert (await session.execute(select(func.count(OrgUser.id)))).scalar_one() == 0
-    again = meetings_body(template["provisioningId"], 2, orgId=ids.encode("ORGANIZATION", org))
+    again = meetings_body(
+        template["provisioningId"], 2, orgId=ids.encode("ORGANIZATION", org, "us")
+    )
     assert_error(await client.post(BASE, json=again, headers=bearer(token)), 409, 1200)
 
 
@@ -858,8 +860,8 @@ async def test_approval_hold(
 async def test_unknown_and_malformed_ids_are_404(client: httpx.AsyncClient, token: str) -> None:
     for customer_id in (
         "nope",
-        ids.encode("CUSTOMER", uuid.uuid4()),
-        ids.encode("TEMPLATE", uuid.uuid4()),
+        ids.encode("CUSTOMER", uuid.uuid4(), "us"),
+        ids.encode("TEMPLATE", uuid.uuid4(), "us"),
     ):
         url = f"{BASE}/{customer_id}"
         assert_error(await client.get(url, headers=bearer(token)), 404, 1100)

@@ -116,5 +116,5 @@ async def test_filters(
                 .returning(Customer.org_id)
             )
         ).scalar_one()
-    assert await listed(f"orgId={ids.encode('ORGANIZATION', customer)}") == [ids_[3]]
+    assert await listed(f"orgId={ids.encode('ORGANIZATION', customer, 'us')}") == [ids_[3]]
     assert_error(await client.get(f"{BASE}?orgId=garbage", headers=bearer(token)), 400, 1003)

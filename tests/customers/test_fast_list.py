@@ -106,7 +106,7 @@ QUERIES = [
     "externalId=ext-2",
     "externalId=nope",
     "externalId=ext-1&status=provisioned",
-    f"orgId={ids.encode('ORGANIZATION', uuid.UUID(int=42))}",
+    f"orgId={ids.encode('ORGANIZATION', uuid.UUID(int=42), 'us')}",
 ]
 
 

@@ -60,7 +60,11 @@ async def test_404_unknown_and_malformed_ids(client: httpx.AsyncClient, tenant: 
     from partnerhub import ids
 
     token = bearer(await tenant.token("partnerhub:templates_read"))
-    for bad in [ids.encode("TEMPLATE", uuid4()), "not-an-id", ids.encode("CUSTOMER", uuid4())]:
+    for bad in [
+        ids.encode("TEMPLATE", uuid4(), "us"),
+        "not-an-id",
+        ids.encode("CUSTOMER", uuid4(), "us"),
+    ]:
         assert_error(await client.get(f"{TEMPLATES}/{bad}", headers=token), 404, 1100)
 
 

@@ -80,7 +80,7 @@ async def test_duplicate_email_refused_across_partners(
 async def test_last_full_admin_cannot_be_demoted(client: httpx.AsyncClient, tenant: Tenant) -> None:
     other, _ = await tenant.add_admin("admin")
     token = bearer(await tenant.token("partnerhub:admin"))
-    lone = ids.encode("PEOPLE", tenant.admin.id)
+    lone = ids.encode("PEOPLE", tenant.admin.id, "us")
     # Acting through a token (no actor admin), the rule is what protects the partner.
     assert_error(
         await client.put(f"{URL}/{lone}", json={"role": "admin"}, headers=token), 409, 1205
@@ -89,7 +89,7 @@ async def test_last_full_admin_cannot_be_demoted(client: httpx.AsyncClient, tena
         await client.put(f"{URL}/{lone}", json={"active": False}, headers=token), 409, 1205
     )
     promoted = await client.put(
-        f"{URL}/{ids.encode('PEOPLE', other.id)}", json={"role": "full_admin"}, headers=token
+        f"{URL}/{ids.encode('PEOPLE', other.id, 'us')}", json={"role": "full_admin"}, headers=token
     )
     assert promoted.status_code == 200
     demoted = await client.put(f"{URL}/{lone}", json={"role": "admin"}, headers=token)
@@ -102,7 +102,7 @@ async def test_scope_and_isolation(
     reader = bearer(await tenant.token("partnerhub:templates_read"))
     assert_error(await client.get(URL, headers=reader), 403, 1300)
     intruder = bearer(await other_tenant.token("partnerhub:admin"))
-    target = ids.encode("PEOPLE", tenant.admin.id)
+    target = ids.encode("PEOPLE", tenant.admin.id, "us")
     assert_error(
         await client.put(f"{URL}/{target}", json={"role": "sales"}, headers=intruder), 404, 1100
     )
@@ -114,7 +114,7 @@ async def test_deactivated_admin_cannot_sign_in(client: httpx.AsyncClient, tenan
     admin, password = await tenant.add_admin("admin")
     token = bearer(await tenant.token("partnerhub:admin"))
     await client.put(
-        f"{URL}/{ids.encode('PEOPLE', admin.id)}", json={"active": False}, headers=token
+        f"{URL}/{ids.encode('PEOPLE', admin.id, 'us')}", json={"active": False}, headers=token
     )
     page = await client.get("/login")
     response = await client.post(

@@ -180,7 +180,7 @@ async def test_invited_customer_administrator_sets_password_and_manages_users(
 
     # Another organization of the same partner is not found.
     other, _ = await make_org(mail_db, tenant, name="Globex")
-    other_ref = ids.encode("CUSTOMER", other.id)
+    other_ref = ids.encode("CUSTOMER", other.id, "us")
     response = await page.goto(f"/org/{other_ref}/users")
     assert response is not None and response.status == 404
     await expect(page.locator("h1")).to_contain_text("404")

@@ -61,7 +61,7 @@ async def _org_with_admin(db: Database, tenant: Tenant, role: str) -> tuple[Org,
     customer, actor = await make_org(db, tenant, roles=[role], name="Hooli")
     await give_password(db, actor)
     victim = await _plain_user(db, customer)
-    return Org(customer, ids.encode("CUSTOMER", customer.id), victim), actor
+    return Org(customer, ids.encode("CUSTOMER", customer.id, "us"), victim), actor
 
 
 async def _user(db: Database, user_id: uuid.UUID) -> OrgUser | None:
@@ -87,7 +87,7 @@ async def add_user(client: httpx.AsyncClient, csrf: str, org: Org, db: Database)
 
 
 async def remove_user(client: httpx.AsyncClient, csrf: str, org: Org, db: Database) -> bool:
-    uid = ids.encode("PEOPLE", org.victim.id)
+    uid = ids.encode("PEOPLE", org.victim.id, "us")
     answer = await client.post(f"/org/{org.ref}/users/{uid}/remove", data={"csrf_token": csrf})
     gone = await _user(db, org.victim.id) is None
     assert (answer.status_code == 303) == gone and answer.status_code in (303, 403)
@@ -95,14 +95,14 @@ async def remove_user(client: httpx.AsyncClient, csrf: str, org: Org, db: Databa
 
 
 async def unlock_user(client: httpx.AsyncClient, csrf: str, org: Org, db: Database) -> bool:
-    uid = ids.encode("PEOPLE", org.victim.id)
+    uid = ids.encode("PEOPLE", org.victim.id, "us")
     answer = await client.post(f"/org/{org.ref}/users/{uid}/unlock", data={"csrf_token": csrf})
     assert answer.status_code in (303, 403)
     return answer.status_code == 303
 
 
 async def set_roles(client: httpx.AsyncClient, csrf: str, org: Org, db: Database) -> bool:
-    uid = ids.encode("PEOPLE", org.victim.id)
+    uid = ids.encode("PEOPLE", org.victim.id, "us")
     answer = await client.post(
         f"/org/{org.ref}/administrators/{uid}",
         data={"csrf_token": csrf, "roles": "read_only_admin"},
@@ -157,7 +157,7 @@ async def test_partner_administrator_inside_an_organization(
 ) -> None:
     admin, password = await tenant.add_admin(partner_role)
     customer, _ = await make_org(db, tenant, name="Hooli")
-    org = Org(customer, ids.encode("CUSTOMER", customer.id), await _plain_user(db, customer))
+    org = Org(customer, ids.encode("CUSTOMER", customer.id, "us"), await _plain_user(db, customer))
     csrf = await portal_login(client, admin.email, password)
     page = await client.get(f"/org/{org.ref}/users")
     assert page.status_code == 200
@@ -189,7 +189,7 @@ async def test_other_organizations_are_not_found(
     await password_signin(client, actor.email, PASSWORD)
     csrf = csrf_of((await client.get(f"/org/{org.ref}/users")).text)
     for customer in (sibling, foreign):
-        ref = ids.encode("CUSTOMER", customer.id)
+        ref = ids.encode("CUSTOMER", customer.id, "us")
         for page in PAGES:
             assert (await client.get(f"/org/{ref}/{page}")).status_code == 404
         add = await client.post(
@@ -200,7 +200,7 @@ async def test_other_organizations_are_not_found(
     assert (await client.get("/org/not-an-id/users")).status_code == 404
     # A user of another organization, addressed through this organization's pages.
     _, stranger = await make_org(db, tenant, name="Third")
-    stranger_ref = ids.encode("PEOPLE", stranger.id)
+    stranger_ref = ids.encode("PEOPLE", stranger.id, "us")
     for path in (f"users/{stranger_ref}/remove", f"administrators/{stranger_ref}"):
         answer = await client.post(f"/org/{org.ref}/{path}", data={"csrf_token": csrf})
         assert answer.status_code == 404, path
@@ -212,7 +212,7 @@ async def test_partner_admin_of_another_partner_is_not_let_in(
 ) -> None:
     customer, _ = await make_org(db, tenant, name="Hooli")
     await portal_login(client, other_tenant.admin.email, other_tenant.password)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, "us")
     assert (await client.get(f"/org/{ref}/users")).status_code == 404
 
 
@@ -220,7 +220,7 @@ async def test_users_without_a_role_and_visitors(
     client: httpx.AsyncClient, tenant: Tenant, db: Database
 ) -> None:
     customer, _ = await make_org(db, tenant, name="Hooli")
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, "us")
     anonymous = await client.get(f"/org/{ref}/users")
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/signin")
     plain = await _plain_user(db, customer)

@@ -62,7 +62,9 @@ async def test_invitation_link_sets_a_password_once(
     signed = await password_signin(client, user.email, PASSWORD)
     assert signed.status_code == 303 and signed.headers["location"] == "/org"
     home = await client.get("/org")
-    assert home.headers["location"] == f"/org/{ids.encode('CUSTOMER', user.customer_id)}/users"
+    assert (
+        home.headers["location"] == f"/org/{ids.encode('CUSTOMER', user.customer_id, 'us')}/users"
+    )
 
 
 async def test_invitation_link_refused_after_expiry_or_when_altered(
@@ -167,11 +169,11 @@ async def test_lock_out_after_repeated_failures_and_unlock(
     from tests.conftest import portal_login
 
     csrf = await portal_login(client, tenant.admin.email, tenant.password)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, "us")
     listed = await client.get(f"/org/{ref}/users")
     assert "locked" in listed.text
     unlocked = await client.post(
-        f"/org/{ref}/users/{ids.encode('PEOPLE', user.id)}/unlock", data={"csrf_token": csrf}
+        f"/org/{ref}/users/{ids.encode('PEOPLE', user.id, 'us')}/unlock", data={"csrf_token": csrf}
     )
     assert unlocked.status_code == 303
     assert (await password_signin(client, user.email, PASSWORD)).status_code == 303
@@ -205,7 +207,7 @@ async def test_totp_second_factor(client: httpx.AsyncClient, tenant: Tenant, db:
     customer, user = await make_org(db, tenant)
     await give_password(db, user)
     assert (await password_signin(client, user.email, PASSWORD)).status_code == 303
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, "us")
     account = await client.get(f"/org/{ref}/account")
     csrf = csrf_of(account.text)
     begin = await client.post(

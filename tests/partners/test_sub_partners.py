@@ -20,7 +20,7 @@ from tests.customers.helpers import (
 
 
 def org(tenant: Tenant) -> str:
-    return ids.encode("ORGANIZATION", tenant.partner.id)
+    return ids.encode("ORGANIZATION", tenant.partner.id, "us")
 
 
 async def test_list_sub_partners(client: httpx.AsyncClient, db: Database, tenant: Tenant) -> None:
@@ -112,8 +112,8 @@ async def test_only_own_sub_partners(
         org(other_tenant),
         org(grandchild),
         org(tenant),
-        ids.encode("ORGANIZATION", uuid.uuid4()),
-        ids.encode("CUSTOMER", grandchild_parent.partner.id),
+        ids.encode("ORGANIZATION", uuid.uuid4(), "us"),
+        ids.encode("CUSTOMER", grandchild_parent.partner.id, "us"),
         "garbage",
     ):
         response = await client.get(

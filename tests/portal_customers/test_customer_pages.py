@@ -144,7 +144,7 @@ async def test_every_customers_form_needs_the_csrf_token(
 ) -> None:
     template = await create_template(client, tenant)
     setup = await make_customer(db, tenant)
-    cid = ids.encode("CUSTOMER", setup.customer.id)
+    cid = ids.encode("CUSTOMER", setup.customer.id, "us")
     await portal_login(client, tenant.admin.email, tenant.password)
     await client.get("/customers/new")
     forms = {
@@ -186,7 +186,7 @@ async def test_another_partners_template_and_customer_are_out_of_reach(
     refused = await post(client, csrf, f"{WIZ}/customer", customer_fields(theirs))
     assert refused.status_code == 400
     assert field_error(refused.text, "template") == "Choose an onboarding template"
-    cid = ids.encode("CUSTOMER", setup.customer.id)
+    cid = ids.encode("CUSTOMER", setup.customer.id, "us")
     assert setup.customer.name not in (await client.get("/customers")).text
     for url in (f"/customers/{cid}", f"/customers/{cid}/status", f"/customers/{cid}/setup"):
         assert (await client.get(url)).status_code == 404, url
@@ -198,7 +198,7 @@ async def test_italian_pages_use_the_seeds_words(
 ) -> None:
     await create_template(client, tenant)
     setup = await make_customer(db, tenant)
-    cid = ids.encode("CUSTOMER", setup.customer.id)
+    cid = ids.encode("CUSTOMER", setup.customer.id, "us")
     csrf = await portal_login(client, tenant.admin.email, tenant.password)
     await switch_to_italian(client, csrf, "/customers")
     listing = (await client.get("/customers")).text

@@ -41,7 +41,7 @@ def bob(**calling: str) -> dict[str, str]:
 
 
 def ref(setup: Setup) -> str:
-    return ids.encode("CUSTOMER", setup.customer.id)
+    return ids.encode("CUSTOMER", setup.customer.id, "us")
 
 
 async def count_users(db: Database, setup: Setup) -> int:
@@ -459,7 +459,7 @@ async def test_change_package_and_the_administrator_rule(
         admin_user = (
             await session.execute(select(OrgUser).where(OrgUser.email == admin["email"]))
         ).scalar_one()
-    ann_url = f"/org/{cid}/users/{ids.encode('PEOPLE', ann.id)}/package"
+    ann_url = f"/org/{cid}/users/{ids.encode('PEOPLE', ann.id, 'us')}/package"
     form = await client.get(ann_url)
     assert form.status_code == 200
     assert '<option value="webex_meetings" selected>' in form.text
@@ -484,7 +484,7 @@ async def test_change_package_and_the_administrator_rule(
     assert (ann_row["package"], ann_row["phone_number"]) == ("webex_meetings", None)
 
     # The full administrator's package cannot be lowered: refused, with the reason
-    admin_url = f"/org/{cid}/users/{ids.encode('PEOPLE', admin_user.id)}/package"
+    admin_url = f"/org/{cid}/users/{ids.encode('PEOPLE', admin_user.id, 'us')}/package"
     page = await client.get(admin_url)
     assert "a full administrator&#39;s package cannot be lowered" in page.text
     lowered = await post(client, csrf, admin_url, {"package": "webex_meetings"})
@@ -541,7 +541,7 @@ async def test_every_setup_form_needs_the_csrf_token(
 ) -> None:
     await portal_login(client, tenant.admin.email, tenant.password)
     cid = ref(setup)
-    uid = ids.encode("PEOPLE", uuid.uuid4())
+    uid = ids.encode("PEOPLE", uuid.uuid4(), "us")
     forms = {
         f"/customers/{cid}/setup/numbers": {"location": setup.hq_id, "numbers": "+14155550100"},
         f"/org/{cid}/users/add-wholesale": {**rows(ANN), "action": "next"},
@@ -572,7 +572,7 @@ async def test_other_tenants_get_404_on_every_setup_page(
         admin_id = (
             await session.execute(select(OrgUser.id).where(OrgUser.email == admin["email"]))
         ).scalar_one()
-    uid = ids.encode("PEOPLE", admin_id)
+    uid = ids.encode("PEOPLE", admin_id, "us")
     gets = [
         f"/customers/{cid}",
         f"/customers/{cid}/status",

@@ -258,7 +258,7 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
 
     token = await victim.token(*ALL_SCOPES)
     world.token = token
-    w["partner_org"] = ids.encode("ORGANIZATION", victim.partner.id)
+    w["partner_org"] = ids.encode("ORGANIZATION", victim.partner.id, "us")
 
     # customers, locations, numbers
     alpha = await _customer(db, victim, "Victimcorp Alpha", "victim-alpha-ext")
@@ -275,7 +275,7 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
             text("UPDATE templates SET name = 'Victim Template' WHERE id = :i"),
             {"i": alpha.customer.template_id},
         )
-    w["template"] = ids.encode("TEMPLATE", alpha.customer.template_id)
+    w["template"] = ids.encode("TEMPLATE", alpha.customer.template_id, "us")
     w["provisioning_id"] = alpha.customer.provisioning_id
 
     # a subscriber (through the API) and customer administrators
@@ -302,8 +302,8 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
     admin = await _org_user(db, alpha, "admin@victimcorp.example", ["full_admin"])
     reader = await _org_user(db, alpha, "reader@victimcorp.example", ["read_only_admin"])
     plain = await _org_user(db, alpha, "plain@victimcorp.example", [])
-    w["org_user"] = ids.encode("PEOPLE", reader.id)
-    w["org_admin"] = ids.encode("PEOPLE", admin.id)
+    w["org_user"] = ids.encode("PEOPLE", reader.id, "us")
+    w["org_admin"] = ids.encode("PEOPLE", admin.id, "us")
     beta_admin = await _org_user(db, beta, "admin@victimcorp-beta.example", ["full_admin"])
 
     # an import (run to its end, so that its result exists)

@@ -62,7 +62,7 @@ async def idp_http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def partner_ref(tenant: Tenant) -> str:
-    return ids.encode("PARTNER", tenant.partner.id)
+    return ids.encode("PARTNER", tenant.partner.id, "us")
 
 
 def path_of(url: str) -> str:

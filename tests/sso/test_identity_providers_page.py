@@ -63,7 +63,7 @@ async def test_register_and_remove_through_the_page(
         oidc_id = (await session.execute(select(OidcRow.id))).scalar_one()
     for kind, value in (("SAMLIDP", saml_id), ("OIDCIDP", oidc_id)):
         gone = await client.post(
-            f"{PAGE}/{ids.encode(kind, value)}/delete", data={"csrf_token": csrf}
+            f"{PAGE}/{ids.encode(kind, value, 'us')}/delete", data={"csrf_token": csrf}
         )
         assert gone.status_code == 303
     async with db.transaction() as session:

@@ -47,17 +47,19 @@ class Setup:
 
     @property
     def id(self) -> str:
-        return ids.encode("CUSTOMER", self.customer.id, self.customer.data_region)
+        return ids.encode("CUSTOMER", self.customer.id, ids.region_of(self.customer.data_region))
 
     @property
     def org(self) -> str:
         assert self.customer.org_id is not None
-        return ids.encode("ORGANIZATION", self.customer.org_id, self.customer.data_region)
+        return ids.encode(
+            "ORGANIZATION", self.customer.org_id, ids.region_of(self.customer.data_region)
+        )
 
     @property
     def hq_id(self) -> str:
         assert self.hq is not None
-        return ids.encode("LOCATION", self.hq.id, self.customer.data_region)
+        return ids.encode("LOCATION", self.hq.id, ids.region_of(self.customer.data_region))
 
 
 async def make_template(db: Database, tenant: Tenant) -> Template:
@@ -90,6 +92,7 @@ async def make_customer(
     external_id: str | None = None,
     admin_package: str | None = None,
     settings: dict[str, Any] | None = None,
+    data_region: str = "US",
 ) -> Setup:
     template = await make_template(db, tenant)
     customer_id = uuid.uuid4()
@@ -119,7 +122,7 @@ async def make_customer(
         language="en_US",
         org_id=uuid.uuid4(),
         status=status,
-        data_region="US",
+        data_region=data_region,
         address=US_ADDRESS,
         packages=packages or ["webex_calling", "webex_meetings", "webex_suite"],
         provisioning_parameters=params,

@@ -148,7 +148,7 @@ async def test_administrators_hold_the_creation_tier(
     )
     assert_error(unknown, 400, 1003)
     nobody = await client.put(
-        f"{base}/{ids.encode('PEOPLE', setup.customer.id)}/roles",
+        f"{base}/{ids.encode('PEOPLE', setup.customer.id, 'us')}/roles",
         json={"roles": []},
         headers=bearer(token),
     )

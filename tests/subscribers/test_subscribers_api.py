@@ -15,6 +15,7 @@ from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import OrgUser, OutboxEmail
 from tests.conftest import Tenant, assert_error, bearer, make_tenant
+from tests.identity_org.conftest import PASSWORD, give_password, password_signin
 from tests.subscribers.factories import (
     NUM_WRITE,
     SUB_READ,
@@ -166,7 +167,7 @@ PP = "provisioningParameters"
             1003,
             "only calling packages",
         ),
-        ({"customerId": ids.encode("CUSTOMER", uuid.uuid4())}, 404, 1100, "customer"),
+        ({"customerId": ids.encode("CUSTOMER", uuid.uuid4(), "us")}, 404, 1100, "customer"),
         ({"surprise": True}, 400, 1003, "surprise"),
         ({PP: {"extension": "1234", "colour": "red"}}, 400, 1003, "colour"),
         ({"packages": "webex_calling"}, 400, 1003, "packages"),
@@ -511,6 +512,19 @@ async def test_user_of_another_partner_moves_after_consent(
     # Only the newest link works.
     assert (await client.get(f"/consent/{first_token.group(1)}")).status_code == 404
 
+    # Only the user, signed in with the account that moves, may accept (issue 10).
+    page = await client.get(f"/consent/{link.group(1)}")
+    assert page.status_code == 200 and 'id="consent-accept"' not in page.text
+    async with db.transaction() as session:
+        holder = (
+            await session.execute(
+                select(OrgUser).where(
+                    OrgUser.email == "free@user.example", OrgUser.customer_id == other.customer.id
+                )
+            )
+        ).scalar_one()
+    await give_password(db, holder)
+    assert (await password_signin(client, "free@user.example", PASSWORD)).status_code == 303
     page = await client.get(f"/consent/{link.group(1)}")
     assert page.status_code == 200 and "free@user.example" in page.text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -620,7 +634,9 @@ async def test_sub_partner_subscribers_need_on_behalf_of(
     assert_error(
         await client.get(f"{URL}/{created.json()['id']}", headers=bearer(parent)), 404, 1100
     )
-    on_behalf = {"onBehalfOfSubPartnerOrgId": ids.encode("ORGANIZATION", sub_partner.partner.id)}
+    on_behalf = {
+        "onBehalfOfSubPartnerOrgId": ids.encode("ORGANIZATION", sub_partner.partner.id, "us")
+    }
     got = await client.get(
         f"{URL}/{created.json()['id']}", params=on_behalf, headers=bearer(parent)
     )

@@ -108,7 +108,7 @@ async def test_filters_and_sorting(
     )
     # ids that are not ours (or not ids at all) simply match nothing
     assert await emails(client, token, customerId="bm9wZQ") == []
-    assert await emails(client, token, personId=ids.encode("PEOPLE", uuid.uuid4())) == []
+    assert await emails(client, token, personId=ids.encode("PEOPLE", uuid.uuid4(), "us")) == []
 
 
 @pytest.mark.parametrize(

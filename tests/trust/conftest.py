@@ -147,3 +147,74 @@ async def world(trust_server: TrustServer, clean_db: str) -> AsyncIterator[World
         yield World(trust_server, db, a, b, sub)
     finally:
         await db.dispose()
+
+
+# --- added for the secrets tests (issue 10, items 1 and 2) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def mailless_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TrustServer]:
+    """A second ``partnerhub serve`` on the same database **without SMTP**: emails stay in the
+    outbox (``stored``), as for an operator who hands links over themselves. Its ``mailbox`` is
+    empty and stays so."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("mailless") / "serve.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PARTNERHUB_SMTP")}
+    env.update(
+        {
+            "PARTNERHUB_DATABASE_URL": database_url,
+            "PARTNERHUB_PORT": str(port),
+            "PARTNERHUB_DATA_DIR": str(tmp_path_factory.mktemp("mailless-data")),
+            "PARTNERHUB_ADMIN_PASSWORD": "trust-server-unused",
+            "PARTNERHUB_COOKIE_SECURE": "false",
+            "PARTNERHUB_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "PARTNERHUB_SECRET_KEY": TRUST_SECRET_KEY,
+        }
+    )
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "partnerhub", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 40
+            while True:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("mailless server did not start:\n" + log_path.read_text())
+                time.sleep(0.2)
+            yield TrustServer(url, proc, database_url, Mailbox(), log_path)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def partnerhub_cli(server: TrustServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``partnerhub`` command on the machine, against the server's database (the
+    operator's view: settings and database at hand)."""
+    env = {
+        **os.environ,
+        "PARTNERHUB_DATABASE_URL": server.database_url,
+        "PARTNERHUB_SECRET_KEY": TRUST_SECRET_KEY,
+        "PARTNERHUB_DATA_DIR": str(server.log_path.parent),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "partnerhub", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -15,16 +15,19 @@ from partnerhub.assistance.schemas import (
 )
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
-from partnerhub.models import InstallationRequest
+from partnerhub.models import Customer, InstallationRequest
 from partnerhub.partners.api import wholesale_principal
 
 router = APIRouter(prefix="/v1/partner", tags=["Customer administration"])
 
 
-def present(record: InstallationRequest, emailed_to: str | None = None) -> dict[str, object]:
+def present(
+    record: InstallationRequest, customer: Customer, emailed_to: str | None = None
+) -> dict[str, object]:
+    region = ids.region_of(customer.data_region)
     return InstallationRequestOut(
-        id=ids.encode("INSTALLATION_REQUEST", record.id),
-        customer_id=ids.encode("CUSTOMER", record.customer_id),
+        id=ids.encode("INSTALLATION_REQUEST", record.id, region),
+        customer_id=ids.encode("CUSTOMER", record.customer_id, region),
         contact_name=record.contact_name,
         contact_email=record.contact_email,
         phone=record.phone,
@@ -43,10 +46,10 @@ async def list_requests(
     customer_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
 ) -> dict[str, object]:
     async with unit_of_work(request) as session:
-        _, rows = await service.list_for(
+        customer, rows = await service.list_for(
             AssistanceRepository(session, principal), ids.decode("CUSTOMER", customer_id)
         )
-        return {"items": [present(r) for r in rows]}
+        return {"items": [present(r, customer) for r in rows]}
 
 
 @router.post(
@@ -69,6 +72,6 @@ async def create_request(
             service.RequestInput(**body.model_dump()),
             "en",
         )
-        out = present(created.request, created.emailed_to)
+        out = present(created.request, created.customer, created.emailed_to)
     await deliver_later(created.email_id)
     return JSONResponse(out, status_code=201)

@@ -41,6 +41,7 @@ class RequestInput:
 @dataclass
 class Created:
     request: InstallationRequest
+    customer: Customer
     email_id: uuid.UUID | None
     emailed_to: str | None  # the support address, None when only stored
 
@@ -130,7 +131,9 @@ async def create(
             context={
                 "partner_name": partner.name if partner else "",
                 "customer_name": customer.name or customer.external_id,
-                "customer_id": ids.encode("CUSTOMER", customer.id),
+                "customer_id": ids.encode(
+                    "CUSTOMER", customer.id, ids.region_of(customer.data_region)
+                ),
                 "request": request,
                 "requested_by": actor or "",
             },
@@ -138,7 +141,7 @@ async def create(
         )
         if email_id is not None and not support:
             await outbox.set_delivery(repo.session, email_id, status="stored")
-    return Created(request, email_id if support else None, support)
+    return Created(request, customer, email_id if support else None, support)
 
 
 async def list_for(

@@ -42,7 +42,9 @@ async def setup_context(
     requests = await repo.for_customer(customer.id) if principal.has(service.READ) else []
     return {
         "assistance_requests": requests,
-        "assistance_ref": lambda r: ids.encode("INSTALLATION_REQUEST", r.id),
+        "assistance_ref": lambda r: ids.encode(
+            "INSTALLATION_REQUEST", r.id, ids.region_of(customer.data_region)
+        ),
         "assistance_statuses": STATUS_LABELS,
         "can_request_assistance": principal.has(service.WRITE),
         "assistance_form": {},

@@ -87,7 +87,7 @@ class OrgContext:
 
     @property
     def ref(self) -> str:
-        return ids.encode("CUSTOMER", self.customer.id)
+        return ids.encode("CUSTOMER", self.customer.id, ids.region_of(self.customer.data_region))
 
     @property
     def actor_email(self) -> str:

@@ -65,7 +65,7 @@ async def home(request: Request) -> Response:
     if found is None or found.session.second_factor_pending:
         return access.sign_in_redirect(request)
     if access.admin_roles(found.user):
-        ref = ids.encode("CUSTOMER", found.customer.id)
+        ref = ids.encode("CUSTOMER", found.customer.id, ids.region_of(found.customer.data_region))
         return RedirectResponse(f"/org/{ref}/users", status_code=303)
     return render(
         request,
@@ -139,7 +139,7 @@ async def _users_page(
             "locked": locked,
             "packages": _user_packages(ctx),
             "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
-            "uid": lambda u: ids.encode("PEOPLE", u.id),
+            "uid": lambda u: ids.encode("PEOPLE", u.id, ids.region_of(ctx.customer.data_region)),
             "error": error,
             "notice": notice,
             "form": form or {},
@@ -256,7 +256,7 @@ async def _admins_page(
             "admins": admins,
             "everyone": everyone,
             "roles": CUSTOMER_ROLES,
-            "uid": lambda u: ids.encode("PEOPLE", u.id),
+            "uid": lambda u: ids.encode("PEOPLE", u.id, ids.region_of(ctx.customer.data_region)),
             "error": error,
         },
         status=status,

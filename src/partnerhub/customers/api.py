@@ -37,7 +37,14 @@ router = APIRouter(prefix="/v1/wholesale/customers", tags=["Wholesale Provisioni
 
 
 def customer_id(customer: Customer | CustomerListing) -> str:
-    return ids.encode("CUSTOMER", customer.id)
+    return ids.encode("CUSTOMER", customer.id, ids.region_of(customer.data_region))
+
+
+def org_id(customer: Customer | CustomerListing) -> str | None:
+    """The customer's organization id (``orgId``), the same string on every endpoint."""
+    if customer.org_id is None:
+        return None
+    return ids.encode("ORGANIZATION", customer.org_id, ids.region_of(customer.data_region))
 
 
 ADDRESS_KEYS = (
@@ -78,7 +85,7 @@ def present(customer: Customer | CustomerListing, include_licenses: bool = False
         packages.append(package)
     out: dict[str, Any] = {"id": customer_id(customer)}
     if customer.org_id is not None:
-        out["orgId"] = ids.encode("ORGANIZATION", customer.org_id)
+        out["orgId"] = org_id(customer)
     out["externalId"] = customer.external_id
     out["address"] = {k: v for k, v in (customer.address or {}).items() if k in ADDRESS_KEYS}
     out["status"] = customer.status

@@ -843,4 +843,4 @@ def hq_location(customer: Customer) -> HqLocation | None:
 
 def license_id(customer: Customer | CustomerListing, package: str) -> str:
     base = customer.org_id or customer.id
-    return ids.encode("LICENSE", uuid.uuid5(base, package))
+    return ids.encode("LICENSE", uuid.uuid5(base, package), ids.region_of(customer.data_region))

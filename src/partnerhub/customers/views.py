@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from partnerhub import ids
 from partnerhub.catalog import geo, languages, packages, timezones
-from partnerhub.customers import service, tasks
+from partnerhub.customers import api, service, tasks
 from partnerhub.customers.repository import (
     CustomerFilters,
     CustomerListing,
@@ -29,6 +29,7 @@ from partnerhub.errors import ApiError, Forbidden, NotFound
 from partnerhub.identity.repository import CredentialRepository
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
+from partnerhub.notifications import service as notifications
 from partnerhub.notifications.repository import OutboxRepository
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
@@ -124,9 +125,8 @@ def _problems(exc: ApiError) -> list[ApiError]:
     return list(getattr(exc, "problems", None) or [exc])
 
 
-def customer_path(customer: Customer | CustomerListing | uuid.UUID) -> str:
-    cid = customer if isinstance(customer, uuid.UUID) else customer.id
-    return f"/customers/{ids.encode('CUSTOMER', cid)}"
+def customer_path(customer: Customer | CustomerListing) -> str:
+    return f"/customers/{api.customer_id(customer)}"
 
 
 def _country_name(lang: str) -> Any:
@@ -215,7 +215,13 @@ async def outbox_email(
         mail = await OutboxRepository(db, ctx.principal).get(key)
     if mail is None:
         raise NotFound("Email not found")
-    return render(request, "customers/outbox_email.html", {"mail": mail})
+    # Issue 10: the single-use links an email carries belong to its recipient alone; the
+    # outbox shows the text with them hidden (the machine's operator: `partnerhub outbox show`).
+    return render(
+        request,
+        "customers/outbox_email.html",
+        {"mail": mail, "body": notifications.masked(mail.body_text)},
+    )
 
 
 # --- the wizard ----------------------------------------------------------------------------
@@ -523,8 +529,8 @@ def _detail_context(customer: Customer, lang: str) -> dict[str, Any]:
     entries = (customer.resource_details or {}).get("packages") or []
     return {
         "customer": customer,
-        "cid": ids.encode("CUSTOMER", customer.id),
-        "org_id": ids.encode("ORGANIZATION", customer.org_id) if customer.org_id else None,
+        "cid": api.customer_id(customer),
+        "org_id": api.org_id(customer),
         "entries": entries,
         "busy": customer.status in service.BUSY,
         "status_labels": STATUS_LABELS,

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/partner/administrators", tags=["Partner administr
 
 def present(admin: PartnerAdmin) -> dict[str, object]:
     out = AdministratorOut(
-        id=ids.encode("PEOPLE", admin.id),
+        id=ids.encode("PEOPLE", admin.id, ids.HUB),
         email=admin.email,
         display_name=admin.display_name,
         role=admin.role,

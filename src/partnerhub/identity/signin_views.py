@@ -78,10 +78,14 @@ def _sso_link(
 ) -> str:
     ref = sso.partner_ref(partner_id)
     if kind == "saml":
-        query = urlencode({"idp": ids.encode(sso_api.SAML_KIND, idp_id), "next": next_url})
+        query = urlencode({"idp": ids.encode(sso_api.SAML_KIND, idp_id, ids.HUB), "next": next_url})
         return f"/sso/saml/{ref}/login?{query}"
     query = urlencode(
-        {"provider": ids.encode(sso_api.OIDC_KIND, idp_id), "next": next_url, "login_hint": email}
+        {
+            "provider": ids.encode(sso_api.OIDC_KIND, idp_id, ids.HUB),
+            "next": next_url,
+            "login_hint": email,
+        }
     )
     return f"/sso/oidc/{ref}/login?{query}"
 

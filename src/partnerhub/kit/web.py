@@ -31,6 +31,53 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 CSV_UPLOAD_PATH = re.compile(r"/v1/partner/customers/[^/]+/imports")
 
 
+_SLASHES = re.compile(rb"/{2,}")
+
+
+def collapse_slashes(path: bytes) -> bytes:
+    """``//v1//wholesale/customers`` → ``/v1/wholesale/customers``."""
+    return _SLASHES.sub(b"/", path)
+
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+_PARAM = re.compile(r"\\{[^}/]+\\}")
+
+
+def _documented_paths(app: Any) -> list[tuple[int, re.Pattern[str], list[str]]]:
+    """``(literal segments, path regex, methods)`` of every path of the app's OpenAPI document,
+    built once per app."""
+    cached = getattr(app.state, "documented_paths", None)
+    if cached is None:
+        cached = []
+        for template, item in app.openapi()["paths"].items():
+            pattern = re.compile("^" + _PARAM.sub("[^/]+", re.escape(template)) + "$")
+            literal = sum(1 for part in template.split("/") if part and "{" not in part)
+            methods = sorted(m.upper() for m in item if m.upper() in HTTP_METHODS)
+            cached.append((literal, pattern, methods))
+        cached.sort(key=lambda entry: -entry[0])
+        app.state.documented_paths = cached
+    return cached
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The ``Allow`` of a 405: the methods of the path's resource. For the API, that is the
+    most specific path of the OpenAPI document matching the request (``/subscribers/validate``
+    rather than ``/subscribers/{id}``); for other pages, every method a route answers."""
+    from starlette.routing import Match
+
+    for _, pattern, methods in _documented_paths(request.app):
+        if pattern.match(request.url.path):
+            return methods
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches(dict(request.scope, method=method))[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES) or path == "/v1"
 
@@ -88,6 +135,13 @@ class HttpGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "//" in scope["path"]:
+            # ``//v1/...`` (a base URL ending in a slash, as wxcadm's default builds it) is the
+            # normalized path; nothing is redirected, the request is answered as it.
+            path_bytes = collapse_slashes(scope["path"].encode("utf-8", "surrogateescape"))
+            scope = dict(scope, path=path_bytes.decode("utf-8", "surrogateescape"))
+            if scope.get("raw_path"):
+                scope["raw_path"] = collapse_slashes(scope["raw_path"])
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         tid = (headers.get("trackingid") or "").strip()[:200] or f"PH_{uuid.uuid4()}"
         scope.setdefault("state", {})["tracking_id"] = tid
@@ -274,11 +328,11 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
         405: f"Method {request.method} is not allowed on this resource",
     }
     description = descriptions.get(status, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return error_response(
-        request,
-        status,
-        [(description, HTTP_CODES.get(status, 1000 + status))],
-        headers=dict(exc.headers or {}),
+        request, status, [(description, HTTP_CODES.get(status, 1000 + status))], headers=headers
     )
 
 

@@ -57,7 +57,7 @@ class LocationData:
 
 
 def region_of(customer: Customer) -> str:
-    return (customer.data_region or "us").lower()
+    return ids.region_of(customer.data_region)
 
 
 def org_wire_id(customer: Customer) -> str | None:

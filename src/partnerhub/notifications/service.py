@@ -7,13 +7,19 @@
 * :func:`queue` writes the email into ``outbox_emails`` inside the caller's transaction.
   ``dedupe_key`` makes it idempotent: a re-run of the same step writes nothing new.
 * With ``PARTNERHUB_SMTP_HOST`` set the email is ``pending`` and the ``deliver_email`` job
-  sends it with aiosmtplib (then ``sent``); without SMTP it is ``stored`` and only shown on the
-  portal's outbox page.
+  sends it with aiosmtplib (then ``sent``); without SMTP it is ``stored``.
+* Secrets (issue 10): an email may carry a single-use link (set-password, reset, consent) that
+  only its recipient may read. :func:`masked` hides them; the portal's outbox shows only the
+  masked text, and once an email is ``sent`` the stored copy is masked too. The unmasked text
+  of an email not sent is read on the machine only (``partnerhub outbox show ID``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
+import re
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -80,6 +86,49 @@ def render(kind: str, language: str, context: dict[str, Any]) -> Rendered:
     html = env.get_template(f"{kind}/{language}.html").render(context)
     subject, _, body = text.partition("\n")
     return Rendered(subject=subject.strip(), text=body.lstrip("\n"), html=html)
+
+
+# --- secrets in emails ----------------------------------------------------------------------
+
+HIDDEN = "[hidden]"
+# The emailed single-use links (their path is the credential), and secret query parameters.
+_SECRET_PATH = re.compile(r"(/(?:account/(?:set|reset)-password|consent)/)[^\s\"'<>]+")
+_SECRET_QUERY = re.compile(
+    r"([?&](?:code|state|token|key|secret|password|SAMLResponse|RelayState|Signature)=)"
+    r"[^&#\s\"'<>]*",
+    re.IGNORECASE,
+)
+# Anything else that looks like a token: 20+ characters of a base64url alphabet holding letters
+# and digits (an API token ``ph_...``, a TOTP secret, a signed value with dots).
+_TOKEN_LIKE = re.compile(r"(?<![\w\-.])[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]+)*(?![\w\-])")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def _public_value(text: str) -> bool:
+    """A long value that is not a secret: a uuid, or one of our opaque ids."""
+    if _UUID.fullmatch(text):
+        return True
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return raw.startswith(b"partnerhub://")
+
+
+def _token_like(match: re.Match[str]) -> str:
+    value = match.group(0)
+    if _public_value(value) or value.isalpha() or value.isdigit():
+        return value
+    if not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+        return value
+    return HIDDEN
+
+
+def masked(text: str) -> str:
+    """``text`` with every secret an email may carry replaced by ``[hidden]``."""
+    text = _SECRET_PATH.sub(rf"\1{HIDDEN}", text)
+    text = _SECRET_QUERY.sub(rf"\1{HIDDEN}", text)
+    return _TOKEN_LIKE.sub(_token_like, text)
 
 
 def smtp_configured(settings: Settings | None = None) -> bool:
@@ -181,6 +230,7 @@ async def deliver(email_id: uuid.UUID) -> str:
             raise
         return status
     async with db.transaction() as session:
+        # Delivered: the recipient holds the only copy of its secrets from now on.
         await repository.set_delivery(
             session,
             email_id,
@@ -188,6 +238,8 @@ async def deliver(email_id: uuid.UUID) -> str:
             sent=utcnow(),
             attempts=mail.attempts + 1,
             last_error=None,
+            body_text=masked(mail.body_text),
+            body_html=masked(mail.body_html),
         )
     metrics.email(mail.kind, "sent")
     return "sent"

@@ -34,7 +34,7 @@ ALLOWED_WHEN_SUSPENDED = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
 def org_id(partner: Partner) -> str:
-    return ids.encode("ORGANIZATION", partner.id)
+    return ids.encode("ORGANIZATION", partner.id, ids.HUB)
 
 
 async def acting_principal(

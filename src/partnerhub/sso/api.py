@@ -39,7 +39,7 @@ OIDC_KIND = "OIDCIDP"
 
 def idp_id(idp: SamlIdentityProvider | OidcProvider) -> str:
     kind = SAML_KIND if isinstance(idp, SamlIdentityProvider) else OIDC_KIND
-    return ids.encode(kind, idp.id)
+    return ids.encode(kind, idp.id, ids.HUB)
 
 
 def present(idp: SamlIdentityProvider | OidcProvider) -> dict[str, Any]:

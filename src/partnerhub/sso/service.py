@@ -62,7 +62,7 @@ SECRET_PURPOSE_SP_KEY = "saml-sp-key"  # noqa: S105 - a key-derivation label, no
 
 
 def partner_ref(partner_id: uuid.UUID) -> str:
-    return ids.encode("PARTNER", partner_id)
+    return ids.encode("PARTNER", partner_id, ids.HUB)
 
 
 def base_url() -> str:

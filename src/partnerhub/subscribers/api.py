@@ -64,7 +64,7 @@ def wire_names() -> Iterator[None]:
 
 
 def region(customer: Customer) -> str:
-    return (customer.data_region or "us").lower()
+    return ids.region_of(customer.data_region)
 
 
 def present_one(user: OrgUser | SubscriberListing, customer: Customer) -> SubscriberOut:
@@ -246,6 +246,7 @@ async def _consent_move(request: Request, subscriber_id: str, principal: Princip
                 "customer_name": mail.customer.name or mail.customer.external_id,
                 "email": mail.user.email,
                 "consent_url": f"{settings.base_url()}/consent/{mail.token}",
+                "hours": settings.invitation_hours,
             },
             from_name=brand,
         )

@@ -36,8 +36,8 @@ TOO_LARGE = N_("The file is larger than %(size)s bytes")
 SETTLED = ("succeeded", "failed")
 
 
-def _iref(record: SubscriberImport) -> str:
-    return ids.encode("IMPORT", record.id)
+def _iref(record: SubscriberImport, customer: Customer) -> str:
+    return ids.encode("IMPORT", record.id, ids.region_of(customer.data_region))
 
 
 async def _read_file(request: Request, form: Any) -> str:
@@ -103,7 +103,7 @@ async def upload(
         return _check_page(request, customer_id, customer, report=report)
     await tasks.enqueue(record.id, customer.id)
     return RedirectResponse(
-        f"/customers/{customer_id}/setup/imports/{_iref(record)}", status_code=303
+        f"/customers/{customer_id}/setup/imports/{_iref(record, customer)}", status_code=303
     )
 
 
@@ -122,7 +122,7 @@ async def _import(
 
 
 def _context(cid: str, customer: Customer, record: SubscriberImport) -> dict[str, Any]:
-    iid = _iref(record)
+    iid = _iref(record, customer)
     return {
         "cid": cid,
         "customer": customer,

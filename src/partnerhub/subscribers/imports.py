@@ -842,7 +842,7 @@ async def _check_rows(
             await facts.lock_limited(repo)
         await facts.load_counts(repo)
         out = await sink()
-        customer_ref = ids.encode("CUSTOMER", customer.id)
+        customer_ref = ids.encode("CUSTOMER", customer.id, ids.region_of(customer.data_region))
         last: asyncio.Task[None] | None = None
         read = done = 0
         exhausted = False

@@ -19,7 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
 from partnerhub.kit.repository import Repository
-from partnerhub.models import Customer, Location, OrgUser, PhoneNumber, SubscriberImport
+from partnerhub.models import (
+    Customer,
+    CustomerEvent,
+    Location,
+    OrgUser,
+    PhoneNumber,
+    SubscriberImport,
+)
 
 
 @dataclass(frozen=True)
@@ -338,6 +345,10 @@ class SubscriberRepository(Repository):
             OrgUser.status.is_distinct_from(PENDING),
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    def add_event(self, event: CustomerEvent) -> None:
+        """An entry in a customer's history (the consent move writes the losing side's)."""
+        self.session.add(event)
 
     async def delete_user(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(OrgUser).where(OrgUser.id == user_id))

@@ -85,7 +85,7 @@ FORM_FIELD = {
 
 
 def _ref(customer: Customer) -> str:
-    return ids.encode("CUSTOMER", customer.id)
+    return ids.encode("CUSTOMER", customer.id, locations.region_of(customer))
 
 
 async def _setup_page(
@@ -621,7 +621,7 @@ async def _package_page(
         "change_package",
         {
             "user": user,
-            "uid": ids.encode("PEOPLE", user.id),
+            "uid": ids.encode("PEOPLE", user.id, locations.region_of(ctx.customer)),
             "values": values,
             "packages": _user_packages(ctx.customer),
             "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,

@@ -44,7 +44,7 @@ def wire_field_names() -> Iterator[None]:
 
 
 def template_id(template: Template) -> str:
-    return ids.encode("TEMPLATE", template.id)
+    return ids.encode("TEMPLATE", template.id, ids.HUB)
 
 
 async def present(repo: TemplateRepository, templates: list[Template]) -> list[TemplateOut]:

@@ -127,7 +127,7 @@ def _require_write(ctx: portal.PortalContext, message: str) -> None:
 
 
 def _detail_url(template_id: uuid.UUID) -> str:
-    return f"/customers/templates/{ids.encode('TEMPLATE', template_id)}"
+    return f"/customers/templates/{ids.encode('TEMPLATE', template_id, ids.HUB)}"
 
 
 def _lang(ctx: portal.PortalContext) -> str:
@@ -178,7 +178,7 @@ async def list_page(
         {
             "templates": templates,
             "counts": counts,
-            "tid": lambda t: ids.encode("TEMPLATE", t.id),
+            "tid": lambda t: ids.encode("TEMPLATE", t.id, ids.HUB),
             "can_write": ctx.principal.has(service.WRITE),
             "country_name": _country_label(_lang(ctx)),
             "deleted": request.query_params.get("deleted") == "1",
