@@ -86,6 +86,7 @@ async def test_requests_are_counted_by_route_template_and_status(
     )
     assert missing.status_code == 404  # an ordinary route, with a path parameter
     assert (await client.get("/no/such/page")).status_code == 404
+    assert (await client.request("BREW", "/no/such/page")).status_code in (404, 405)
     after = await scrape(client)
 
     fast = {"method": "GET", "route": BASE, "status": "200"}
@@ -111,6 +112,17 @@ async def test_requests_are_counted_by_route_template_and_status(
     assert value(after, "partnerhub_http_request_duration_seconds_bucket", le="+Inf", **fast) == (
         value(after, "partnerhub_http_request_duration_seconds_count", **fast)
     )
+    # an invented method is not a label of its own
+    assert (
+        value(
+            after, "partnerhub_http_requests_total", method="other", route="unmatched", status="404"
+        )
+        + value(
+            after, "partnerhub_http_requests_total", method="other", route="unmatched", status="405"
+        )
+        >= 1
+    )
+    assert not any(("method", "BREW") in labels for _, labels in after)
     # no raw path (an id) ever becomes a label
     assert not any("Y2lzY29" in str(labels) for _, labels in after)
     # the pools of this process and the database's state

@@ -39,6 +39,8 @@ PATH = "/metrics"
 # Prometheus's text format 0.0.4: what every Prometheus version (and other scrapers) reads.
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "unmatched"  # requests no route took (404s, 413/415 before routing)
+# Any other method a client invents is counted as "other" (bounded labels).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -425,8 +427,9 @@ class Observe:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            method = scope["method"]
             REQUEST_STATS.record(
-                (scope["method"], route_of(scope, self.fast), status),
+                (method if method in METHODS else "other", route_of(scope, self.fast), status),
                 time.perf_counter() - began,
             )
             logs.REQUEST.reset(token)
