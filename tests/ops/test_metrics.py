@@ -15,8 +15,9 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from partnerhub import __version__
+from partnerhub import __version__, jobs
 from partnerhub.config import Settings
+from partnerhub.db import Database
 from tests.conftest import Tenant, bearer
 from tests.customers.helpers import (
     BASE,
@@ -28,6 +29,7 @@ from tests.customers.helpers import (
     wait_for,
 )
 from tests.notifications.conftest import Mailbox
+from tests.subscribers.factories import SUB_WRITE, make_customer
 
 TOKEN = "metrics-token-3f9a0c5e7d"
 ALLOWED = "10.1.2.0/24"
@@ -207,3 +209,28 @@ async def test_off_unless_configured(app_without_metrics: FastAPI) -> None:
         response = await c.get("/metrics", headers=AUTH)
     assert response.status_code == 404
     assert "partnerhub_" not in response.text
+
+
+async def test_import_rows_counted(client: httpx.AsyncClient, db: Database, tenant: Tenant) -> None:
+    setup = await make_customer(db, tenant)
+    token = await tenant.token(SUB_WRITE)
+    lines = ["First name,Last name,Email,Package,Location,Phone number,Extension,Admin role"]
+    lines += [f"User,{i},bulk{i}@metrics.example,webex_meetings,,,," for i in range(5)]
+    url = f"/v1/partner/customers/{setup.id}/imports"
+    before = await scrape(client)
+    for _ in range(2):  # then the same file again: every row exists already
+        accepted = await client.post(
+            url, json={"csv": "\n".join(lines) + "\n"}, headers=bearer(token)
+        )
+        assert accepted.status_code == 202, accepted.text
+        await jobs.app.run_worker_async(
+            queues=["imports"], wait=False, install_signal_handlers=False, listen_notify=False
+        )
+    after = await scrape(client)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("partnerhub_import_rows_total", outcome="created") == 5
+    assert moved("partnerhub_import_rows_total", outcome="existing") == 5
+    assert moved("partnerhub_imports_total", status="succeeded") == 2
