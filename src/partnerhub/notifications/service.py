@@ -37,6 +37,7 @@ from partnerhub.config import Settings
 from partnerhub.models import OutboxEmail
 from partnerhub.models.base import utcnow
 from partnerhub.notifications import repository
+from partnerhub.ops import metrics
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_LANGUAGE = "en"
@@ -212,6 +213,7 @@ async def deliver(email_id: uuid.UUID) -> str:
             return mail.status if mail else "missing"
         if not smtp_configured(settings):
             mail.status = "stored"
+            metrics.email(mail.kind, "stored")
             return mail.status
         session.expunge(mail)
     try:
@@ -223,6 +225,7 @@ async def deliver(email_id: uuid.UUID) -> str:
             await repository.set_delivery(
                 session, email_id, attempts=attempts, status=status, last_error=str(exc)[:1000]
             )
+        metrics.email(mail.kind, "retry" if status == "pending" else "failed")
         if status == "pending":
             raise
         return status
@@ -238,4 +241,5 @@ async def deliver(email_id: uuid.UUID) -> str:
             body_text=masked(mail.body_text),
             body_html=masked(mail.body_html),
         )
+    metrics.email(mail.kind, "sent")
     return "sent"

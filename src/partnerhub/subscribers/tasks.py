@@ -29,6 +29,7 @@ from partnerhub.jobs import app
 from partnerhub.locations.service import system_principal
 from partnerhub.models import Customer, SubscriberImport
 from partnerhub.models.base import utcnow
+from partnerhub.ops import metrics
 from partnerhub.subscribers import imports
 from partnerhub.subscribers.repository import SubscriberRepository
 
@@ -180,12 +181,14 @@ async def perform(
                     finished=utcnow(),
                 )
             )
+        metrics.imported("succeeded", created=report.new_count, existing=len(report.existing))
     except _Failed:
         pass
     except ApiError as exc:
         failure = [{"row": 0, "column": "", "message": exc.description, "errorCode": exc.code}]
     if failure:
         await _set(db, import_id, status="failed", processed=0, errors=failure, finished=utcnow())
+        metrics.imported("failed", rejected=len({e["row"] for e in failure if e["row"]}))
     return await _reload(db, import_id)
 
 

@@ -1,0 +1,2 @@
+"""Operating PartnerHub: metrics, structured logs, traces, backups, the doctor
+(docs/deployment.md)."""
