@@ -138,6 +138,7 @@ async def test_every_boolean_body_field_takes_true_or_false_only(world: World) -
         "template_id": ids.encode("TEMPLATE", uuid.uuid4(), ids.HUB),
         "provider_id": ids.encode("SAMLIDP", uuid.uuid4(), ids.HUB),
         "customer_id": ids.encode("CUSTOMER", uuid.uuid4(), ids.HUB),
+        "org_id": ids.encode("ORGANIZATION", world.sub.partner.id, ids.HUB),
     }
     token = await _full_token(world.a)
     async with world.client() as client:
