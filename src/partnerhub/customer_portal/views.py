@@ -124,7 +124,7 @@ async def _users_page(
         users = await subscribers.list_subscribers(
             repo, ListQuery(customer_id=ctx.ref, search=search or None), offset, PAGE_SIZE + 1
         )
-        locked = {u.id for u in users if await org_auth.is_locked(db, u.id)}
+        locked = {u.id for u in users if await org_auth.is_locked(db, u)}
     return _page(
         request,
         ctx,

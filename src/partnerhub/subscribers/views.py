@@ -25,18 +25,15 @@ router = APIRouter(prefix="/consent", include_in_schema=False)
 
 @router.get("/{token}")
 async def consent_page(token: str, request: Request) -> Response:
-    ctx = await portal.load(request, create=True)
+    await portal.load(request, create=True)
     async with unit_of_work(request) as session:
         repo = SubscriberRepository(session, system_principal(_nobody()))
         user, customer = await service.consent_target(repo, token)
-    response = render(
+    return render(
         request,
         "subscribers/consent.html",
         {"email": user.email, "organization": customer.name or customer.external_id, "done": False},
     )
-    if ctx.new_cookie:
-        portal.set_cookie(response, request, ctx.new_cookie)
-    return response
 
 
 @router.post("/{token}")
