@@ -108,8 +108,9 @@ async def test_parallel_wrong_passwords_from_one_client_address_are_bounded(
 
 async def test_partner_administrator_lock_out(world: World) -> None:
     """Consecutive failures lock a partner administrator's address like a customer user's:
-    429 with ``Retry-After``, on both sign-in forms, the right password included; the lock-out
-    ends by itself (tested in tests/identity_org) and a success resets the count."""
+    429 with ``Retry-After``, on both sign-in forms, the right password included; a success
+    resets the count; a full administrator unlocks it (it also ends by itself: the same
+    mechanism as tests/identity_org's test_lock_ends_by_itself)."""
     admin, password = await world.a.add_admin("read_only_admin")
     async with world.client() as client:
         for _ in range(LOCKOUT - 1):  # a success in between starts the count again
@@ -140,6 +141,20 @@ async def test_partner_administrator_lock_out(world: World) -> None:
         )
         assert answer.status_code == 429 and "Retry-After" in answer.headers
         assert 'id="account-locked"' in answer.text
+    # A full administrator of the partner sees the lock and ends it.
+    owner, csrf = await world.signed_in(world.a.admin.email, world.a.password)
+    try:
+        listed = await owner.get("/settings/administrators")
+        assert f"{admin.email} <span" in listed.text and "(locked)" in listed.text
+        unlocked = await owner.post(
+            f"/settings/administrators/{admin.id}/unlock", data={"csrf_token": csrf}
+        )
+        assert unlocked.status_code == 303
+    finally:
+        await owner.aclose()
+    async with world.client() as client:
+        [back] = await login_attempts(client, [admin.email], password, client_address())
+        assert back.status_code == 303
 
 
 async def test_parallel_second_factor_codes_are_bounded(world: World) -> None:

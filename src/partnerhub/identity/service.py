@@ -418,6 +418,21 @@ async def list_admins(repo: AdminRepository) -> list[PartnerAdmin]:
     return await repo.list_admins()
 
 
+async def admin_locked(session: AsyncSession, admin: PartnerAdmin) -> bool:
+    """True while the administrator's address is locked out (``sign_in_rules``)."""
+    return await ratelimit.is_locked(session, sign_in_email_key(admin.email))
+
+
+async def unlock_admin(repo: AdminRepository, admin_id: uuid.UUID) -> bool:
+    """End the lock-out of one of the partner's administrators (full administrators only);
+    True when it was locked."""
+    repo.principal.require(ADMIN_SCOPE)
+    admin = await repo.admin(admin_id)
+    if admin is None:
+        raise NotFound("Administrator not found")
+    return await ratelimit.clear(repo.session, sign_in_email_key(admin.email))
+
+
 # --- sign-in throttling -----------------------------------------------------------------
 #
 # One throttle for every attempt at a secret (docs/security.md, "Sign-in throttling and

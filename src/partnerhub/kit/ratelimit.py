@@ -77,13 +77,6 @@ def refuse_over(counts: list[tuple[int, int]], now: datetime) -> None:
             )
 
 
-async def failures(session: AsyncSession, key: str, now: datetime | None = None) -> int:
-    """How many times ``key`` was counted in the current window (for login throttling)."""
-    now = now or utcnow()
-    row = await session.get(RateCounter, (key[:200], window_of(now)))
-    return row.hits if row else 0
-
-
 async def purge(session: AsyncSession, older_than: datetime) -> None:
     await session.execute(delete(RateCounter).where(RateCounter.window_start < older_than))
 
