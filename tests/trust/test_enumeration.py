@@ -72,7 +72,7 @@ async def make_kinds(world: World) -> Kinds:
     for _ in range(2):
         admin, _password = await world.a.add_admin("full_admin")
         several["partner admin"].append(admin.email)
-        off, _password = await world.b.add_admin("read_only_admin")
+        off, _password = await world.b.add_admin("read_only")
         async with world.db.transaction() as session:
             record = await session.get(PartnerAdmin, off.id)
             assert record is not None

@@ -111,7 +111,7 @@ async def test_partner_administrator_lock_out(world: World) -> None:
     429 with ``Retry-After``, on both sign-in forms, the right password included; a success
     resets the count; a full administrator unlocks it (it also ends by itself: the same
     mechanism as tests/identity_org's test_lock_ends_by_itself)."""
-    admin, password = await world.a.add_admin("read_only_admin")
+    admin, password = await world.a.add_admin("read_only")
     async with world.client() as client:
         for _ in range(LOCKOUT - 1):  # a success in between starts the count again
             [wrong] = await login_attempts(client, [admin.email], "nope", client_address())
