@@ -18,7 +18,10 @@ from sqlalchemy import text
 
 from tests.conftest import csrf_of
 from tests.trust.conftest import World
-from tests.trust.test_throttle_concurrency import client_address
+from tests.trust.test_throttle_concurrency import (  # noqa: F401 - settled_server: a fixture
+    client_address,
+    settled_server,
+)
 
 PAGES = ["/login", "/signin", "/signin/forgot", "/signin/done", "/login?next=/customers"]
 

@@ -37,7 +37,11 @@ from tests.conftest import csrf_of
 from tests.identity_org.conftest import give_password
 from tests.sso.conftest import make_org
 from tests.trust.conftest import World
-from tests.trust.test_throttle_concurrency import LOCKOUT, client_address
+from tests.trust.test_throttle_concurrency import (  # noqa: F401 - settled_server: a fixture
+    LOCKOUT,
+    client_address,
+    settled_server,
+)
 
 CSRF_RE = re.compile(r'(name="csrf_token" value=")[^"]+(")')
 

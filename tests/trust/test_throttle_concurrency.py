@@ -22,13 +22,31 @@ import uuid
 from collections import Counter
 
 import httpx
+import psycopg
 import pyotp
+import pytest
 
 from partnerhub import ids
 from tests.conftest import csrf_of
 from tests.identity_org.conftest import PASSWORD, give_password
 from tests.sso.conftest import make_org
-from tests.trust.conftest import World
+from tests.trust.conftest import TrustServer, World
+
+
+@pytest.fixture(scope="module", autouse=True)
+def settled_server(trust_server: TrustServer) -> None:
+    """The module's fresh server: its worker registers and defers its periodic jobs as it
+    starts; the first test's table cleaning (a TRUNCATE of every table) waits for that, as the
+    two racing can deadlock."""
+    deadline = time.monotonic() + 20
+    with psycopg.connect(trust_server.database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+            if row and row[0]:
+                break
+            time.sleep(0.2)
+    time.sleep(2)
+
 
 LOCKOUT = 5  # the default PARTNERHUB_LOCKOUT_FAILURES
 PER_ADDRESS = 10  # the default PARTNERHUB_LOGIN_FAILURES_PER_WINDOW
