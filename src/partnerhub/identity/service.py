@@ -454,7 +454,7 @@ def sign_in_rules(email: str, address: str, settings: Settings) -> list[ratelimi
     if settings.lockout_failures > 0:
         lock = timedelta(minutes=max(1, settings.lockout_minutes))
         by_email = ratelimit.Rule(
-            sign_in_email_key(email), settings.lockout_failures, lock, lock, reset_on_success=True
+            sign_in_email_key(email), settings.lockout_failures, lock, lock, lockout=True
         )
     else:
         by_email = ratelimit.Rule(
@@ -462,7 +462,6 @@ def sign_in_rules(email: str, address: str, settings: Settings) -> list[ratelimi
             settings.login_failures_per_window,
             minute,
             minute,
-            reset_on_success=True,
         )
     by_address = ratelimit.Rule(
         f"signin-addr:{address}", settings.login_failures_per_window, minute, minute

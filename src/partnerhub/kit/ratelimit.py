@@ -87,14 +87,16 @@ async def purge(session: AsyncSession, older_than: datetime) -> None:
 @dataclass(frozen=True)
 class Rule:
     """At most ``limit`` attempts per ``window`` for ``key``; reaching it locks the key for
-    ``lock``. ``reset_on_success``: a success clears the key (consecutive failures, the
-    lock-out); otherwise a success only takes its own attempt back (failures per window)."""
+    ``lock``. A lock-out (``lockout=True``): a success clears the key (consecutive failures),
+    and the failed attempt that reaches the limit is itself answered 429 (it locked the key);
+    otherwise (failures per window) a success only takes its own attempt back, and the attempt
+    after the limit is the first refused."""
 
     key: str
     limit: int
     window: timedelta
     lock: timedelta
-    reset_on_success: bool = False
+    lockout: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,8 @@ class Attempt:
         return self._over(lambda c: c.attempts > c.rule.limit)
 
     def locked(self) -> RateLimited | None:
-        """429 when any key reached its limit (this attempt, if it failed, locked it)."""
-        return self._over(lambda c: c.attempts >= c.rule.limit)
+        """After a failure: 429 when it brought a lock-out key to its limit (it locked it)."""
+        return self._over(lambda c: c.rule.lockout and c.attempts >= c.rule.limit)
 
     def _over(self, test: Callable[[Counted], bool]) -> RateLimited | None:
         over = [c for c in self.counted if test(c)]
@@ -195,7 +197,7 @@ async def forgive(session: AsyncSession, done: Attempt, complete: bool = True) -
     ``complete=False`` (a password right, its second factor still to come): only take its own
     count back, so that the failures of the second factor still add up."""
     for c in done.counted:
-        if c.rule.reset_on_success and complete:
+        if c.rule.lockout and complete:
             await session.execute(delete(SignInAttempt).where(SignInAttempt.key == c.rule.key))
         else:
             await session.execute(
