@@ -84,9 +84,18 @@ def _clean(url: str) -> None:
                 "AND tablename NOT IN ('alembic_version', 'procrastinate_workers')"
             )
         ]
-        conn.execute(
-            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
-        )
+        # A live server's worker may be starting up (taking locks on the job tables) while a
+        # test empties the tables: a deadlock then picks one side; the truncation tries again.
+        for attempt in range(5):
+            try:
+                conn.execute(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+                break
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     )
     login_failures_per_window: int = Field(
         default=10,
-        description="Failed portal sign-ins per minute per email or address before 429.",
+        description="Failed sign-ins per minute per client address before 429.",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
@@ -188,7 +188,7 @@ class Settings(BaseSettings):
     )
     lockout_failures: int = Field(
         default=5,
-        description="Consecutive failed sign-ins that lock a customer user's account (0 = never).",
+        description="Consecutive failed sign-ins that lock an email address (0 = never).",
     )
     lockout_minutes: int = Field(
         default=15,

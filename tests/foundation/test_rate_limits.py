@@ -105,5 +105,5 @@ async def test_login_throttling(limited: httpx.AsyncClient, db: object) -> None:
         data={"csrf_token": csrf, "email": tenant.admin.email, "password": tenant.password},
     )
     assert blocked.status_code == 429
-    assert blocked.headers["Retry-After"] == "60"
+    assert 0 < int(blocked.headers["Retry-After"]) <= 60  # until the minute's count ends
     assert "Too many failed sign-ins" in blocked.text

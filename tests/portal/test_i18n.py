@@ -147,8 +147,18 @@ async def test_browser_language_is_the_default(app: FastAPI) -> None:
     async with browser_session(app) as visitor:
         page = await visitor.get("/login", headers={"Accept-Language": "it-IT,it;q=0.9"})
         assert "Accedi a PartnerHub" in page.text
+        # A visitor has no session (docs/security.md, "Anonymous visitors"): the language
+        # follows the browser until one is picked, which a cookie then keeps.
         page = await visitor.get("/login", headers={"Accept-Language": "en-US"})
-        assert "Accedi a PartnerHub" in page.text  # the session keeps its language
+        assert "Sign in to PartnerHub" in page.text
+        picked = await visitor.post(
+            "/language",
+            data={"csrf_token": csrf_of(page.text), "lang": "it", "next": "/login"},
+            headers={"Accept-Language": "en-US"},
+        )
+        assert picked.status_code == 303
+        page = await visitor.get("/login", headers={"Accept-Language": "en-US"})
+        assert "Accedi a PartnerHub" in page.text
 
 
 async def test_refusal_pages_are_italian(

@@ -13,12 +13,12 @@ from tests.conftest import Tenant, csrf_of, portal_login
 from tests.portal.helpers import browser_session, snapshot
 
 
-def session_cookie(response: httpx.Response) -> SimpleCookie:
+def session_cookie(response: httpx.Response, name: str = "partnerhub_session") -> SimpleCookie:
     headers = [v for k, v in response.headers.multi_items() if k == "set-cookie"]
     assert len(headers) == 1, headers
     jar: SimpleCookie = SimpleCookie()
     jar.load(headers[0])
-    assert "partnerhub_session" in jar
+    assert name in jar
     return jar
 
 
@@ -32,7 +32,12 @@ async def test_login_succeeds_and_sets_a_hardened_cookie(
     client: httpx.AsyncClient, tenant: Tenant, db: Database
 ) -> None:
     page = await client.get("/login")
-    anonymous = session_cookie(page)["partnerhub_session"]
+    # The sign-in form's CSRF cookie (a signed double-submit token): no session row before
+    # sign-in (docs/security.md, "Anonymous visitors").
+    anonymous = session_cookie(page, "partnerhub_csrf")["partnerhub_csrf"]
+    assert anonymous["httponly"] is True and anonymous["secure"] is True
+    assert anonymous["samesite"].lower() == "lax"
+    assert (await snapshot(db))["sessions"] == []
     response = await client.post(
         "/login",
         data={

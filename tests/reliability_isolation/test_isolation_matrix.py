@@ -236,6 +236,7 @@ ROWS: list[Row] = [
     Row("GET", "/settings/administrators", foreign=200, ok=200),
     Row("POST", "/settings/administrators", form={"email": "x@matrix.example", "role": "admin", "password": "short"}, foreign=400, write=True),
     Row("POST", "/settings/administrators/{admin_id}", fill={"admin_id": "admin_uuid"}, form={"role": "read_only"}, write=True),
+    Row("POST", "/settings/administrators/{admin_id}/unlock", fill={"admin_id": "admin_uuid"}, form={}, write=True),
     Row("GET", "/settings/partner", foreign=200, ok=200),
     Row("GET", "/sub-partners", foreign=200, ok=200, parent_sees=True),
     Row("POST", "/sub-partners", form={"name": "", "admin_email": "x@matrix.example"}, foreign=400, write=True, parent_sees=True),

@@ -21,6 +21,7 @@ from partnerhub.customer_portal.access import OrgContext
 from partnerhub.errors import ApiError, Forbidden, NotFound
 from partnerhub.identity import org_auth
 from partnerhub.identity import service as identity
+from partnerhub.kit import ratelimit
 from partnerhub.kit.web import unit_of_work
 from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import OrgUser
@@ -126,7 +127,7 @@ async def _users_page(
         users = await subscribers.list_subscribers(
             repo, ListQuery(customer_id=ctx.ref, search=search or None), offset, PAGE_SIZE + 1
         )
-        locked = {u.id for u in users if await org_auth.is_locked(db, u.id)}
+        locked = {u.id for u in users if await org_auth.is_locked(db, u)}
     return _page(
         request,
         ctx,
@@ -388,11 +389,11 @@ async def totp(customer_ref: str, request: Request) -> Response:
     setup = None
     error = None
     recovery = None
-    address = request.client.host if request.client else "unknown"
-    limit = runtime.settings().login_failures_per_window
+    attempt = None
+    if step in ("begin", "disable"):  # a proof is a guess like a password: counted first
+        attempt = await _count_attempt(request, own.user.email)
     async with unit_of_work(request) as db:
-        if step in ("begin", "disable"):
-            await identity.check_login_throttle(db, own.user.email, address, limit)
+        if attempt is not None:
             proved = await org_auth.second_factor_proof(
                 db,
                 own.user,
@@ -400,8 +401,9 @@ async def totp(customer_ref: str, request: Request) -> Response:
                 str(form.get("password") or ""),
                 str(form.get("recovery") or ""),
             )
+            if proved:
+                await ratelimit.forgive(db, attempt)
             if not proved:
-                await identity.record_login_failure(db, own.user.email, address)
                 error = _(NEEDS_PROOF)
             elif step == "begin":
                 secret, uri = await org_auth.totp_begin(
@@ -428,6 +430,18 @@ async def totp(customer_ref: str, request: Request) -> Response:
     )
 
 
+async def _count_attempt(request: Request, email: str) -> ratelimit.Attempt:
+    """Count a guess at the user's password or second factor in its own transaction, before
+    it is checked (the sign-in throttle, issue 10 item 5); 429 when over the limit."""
+    address = request.client.host if request.client else "unknown"
+    async with unit_of_work(request) as db:
+        attempt = await identity.count_sign_in_attempt(db, email, address, runtime.settings())
+    refused = attempt.refused()
+    if refused is not None:
+        raise refused
+    return attempt
+
+
 @router.post("/{customer_ref}/account/password")
 async def change_password(customer_ref: str, request: Request) -> Response:
     """The user changes their own password (the current one, the new one twice); every other
@@ -439,11 +453,9 @@ async def change_password(customer_ref: str, request: Request) -> Response:
     form = await request.form()
     ctx.check_form(form)
     _ = gettext_for(request)
-    address = request.client.host if request.client else "unknown"
-    limit = runtime.settings().login_failures_per_window
     error = None
+    attempt = await _count_attempt(request, own.user.email)
     async with unit_of_work(request) as db:
-        await identity.check_login_throttle(db, own.user.email, address, limit)
         try:
             changed = await org_auth.change_password(
                 db,
@@ -457,8 +469,8 @@ async def change_password(customer_ref: str, request: Request) -> Response:
         else:
             if changed:
                 access.record(db, ctx, "account.password")
+                await ratelimit.forgive(db, attempt)
             else:
-                await identity.record_login_failure(db, own.user.email, address)
                 error = _("Your current password is not right")
         enabled = await org_auth.totp_enabled(db, own.user.id)
     return _page(

@@ -6,9 +6,10 @@ of PartnerHub's own:
 * **invitation**: a single-use, expiring link (signed with the server secret, its use recorded
   in ``identity_links``) lets the user set a password;
 * **password reset** by email, with the same kind of link;
-* **lock-out**: after ``PARTNERHUB_LOCKOUT_FAILURES`` consecutive failures the account is locked
-  for ``PARTNERHUB_LOCKOUT_MINUTES`` (answered 429 with ``Retry-After``), or until an
-  administrator unlocks it;
+* **lock-out**: after ``PARTNERHUB_LOCKOUT_FAILURES`` consecutive failures the email address is
+  locked for ``PARTNERHUB_LOCKOUT_MINUTES`` (answered 429 with ``Retry-After``), or until an
+  administrator unlocks it; the same throttle as the partner administrators' (counted before
+  the password is checked, for unknown addresses too: ``identity.service.sign_in_rules``);
 * **TOTP** (optional): a second factor an administrator can turn on for their own account,
   with ten single-use recovery codes shown once at enrolment (stored hashed); turning it off or
   enrolling another authenticator needs a current code, or the password plus a recovery code
@@ -26,7 +27,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -39,10 +39,17 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import runtime
-from partnerhub.errors import InvalidValue, RateLimited
+from partnerhub.errors import InvalidValue
 from partnerhub.identity import keys
 from partnerhub.identity.repository import OrgIdentityRepository
-from partnerhub.identity.service import MIN_PASSWORD, hash_password, hash_secret, verify_password
+from partnerhub.identity.service import (
+    MIN_PASSWORD,
+    hash_password,
+    hash_secret,
+    sign_in_email_key,
+    verify_password,
+)
+from partnerhub.kit import ratelimit
 from partnerhub.models import Customer, IdentityLink, OrgCredential, OrgSession, OrgUser
 from partnerhub.models.base import utcnow
 from partnerhub.sso.repository import SignInRepository
@@ -175,28 +182,17 @@ def check_password_strength(password: str, email: str = "") -> None:
         raise InvalidValue("password: must not be your email address", field="password")
 
 
-def locked_error(until: datetime, now: datetime) -> RateLimited:
-    retry = max(1, math.ceil((until - now).total_seconds()))
-    minutes = max(1, math.ceil(retry / 60))
-    return RateLimited(
-        f"This account is locked after too many failed sign-ins; try again in {minutes} "
-        "minute(s) or ask an administrator to unlock it",
-        headers={"Retry-After": str(retry)},
-    )
-
-
 @dataclass(frozen=True)
 class LoginOutcome:
-    """The result of a password sign-in; failures are results too (their counts must commit)."""
+    """The result of a password check (the attempt was counted and allowed beforehand)."""
 
     user: OrgUser | None = None
     customer: Customer | None = None
     credential: OrgCredential | None = None
-    locked: RateLimited | None = None
 
     @property
     def ok(self) -> bool:
-        return self.user is not None and self.locked is None
+        return self.user is not None
 
 
 async def _credential(
@@ -206,45 +202,32 @@ async def _credential(
 
 
 async def password_login(db: AsyncSession, email: str, password: str) -> LoginOutcome:
-    """Check a customer user's password, counting failures and locking the account."""
-    settings = runtime.settings()
+    """Check a customer user's password: one argon2 verification whoever the address belongs
+    to (a dummy hash when nobody, or nobody with a platform password). The attempt throttle
+    and the lock-out (``identity.service.sign_in_rules``) were applied before."""
     now = utcnow()
     found = await SignInRepository(db).org_user_by_email((email or "").strip())
-    credential = await _credential(db, found[0].id) if found else None
-    if credential is not None and credential.locked_until and credential.locked_until > now:
-        verify_password(None, password or "")  # same cost as a real check
-        return LoginOutcome(locked=locked_error(credential.locked_until, now))
+    credential = await _credential(db, found[0].id, lock=False) if found else None
     ok = verify_password(credential.password_hash if credential else None, password or "")
     if found is not None and credential is not None:
         user, customer = found
         if ok and auth_method(customer) == "platform" and usable(customer):
-            credential.failed_logins = 0
-            credential.locked_until = None
             credential.last_login = now
             return LoginOutcome(user=user, customer=customer, credential=credential)
-        credential.failed_logins += 1
-        limit = settings.lockout_failures
-        if limit > 0 and credential.failed_logins >= limit:
-            credential.failed_logins = 0
-            credential.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            return LoginOutcome(locked=locked_error(credential.locked_until, now))
     return LoginOutcome()
 
 
 async def unlock(db: AsyncSession, org_user_id: uuid.UUID) -> bool:
-    """Unlock an account (an administrator's action); True when it was locked."""
-    credential = await _credential(db, org_user_id)
-    if credential is None:
+    """Unlock an account (an administrator's action): forget the failed attempts of its email
+    address; True when it was locked."""
+    user = await OrgIdentityRepository(db).org_user(org_user_id)
+    if user is None:
         return False
-    was_locked = bool(credential.locked_until and credential.locked_until > utcnow())
-    credential.failed_logins = 0
-    credential.locked_until = None
-    return was_locked
+    return await ratelimit.clear(db, sign_in_email_key(user.email))
 
 
-async def is_locked(db: AsyncSession, org_user_id: uuid.UUID) -> bool:
-    credential = await _credential(db, org_user_id, lock=False)
-    return bool(credential and credential.locked_until and credential.locked_until > utcnow())
+async def is_locked(db: AsyncSession, user: OrgUser) -> bool:
+    return await ratelimit.is_locked(db, sign_in_email_key(user.email))
 
 
 async def set_password(db: AsyncSession, user: OrgUser, password: str) -> None:
@@ -256,8 +239,7 @@ async def set_password(db: AsyncSession, user: OrgUser, password: str) -> None:
         repo.add(credential)
     credential.password_hash = hash_password(password)
     credential.password_changed = utcnow()
-    credential.failed_logins = 0
-    credential.locked_until = None
+    await ratelimit.clear(db, sign_in_email_key(user.email))  # a new password unlocks
     await repo.flush()
 
 

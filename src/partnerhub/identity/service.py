@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES, implied
+from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.errors import (
     ApiError,
@@ -34,6 +35,7 @@ from partnerhub.identity.repository import (
     authenticate_and_count,
     touch_token_direct,
 )
+from partnerhub.kit import ratelimit
 from partnerhub.kit.ratelimit import refuse_over, window_of
 from partnerhub.kit.scope import Principal
 from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
@@ -524,30 +526,69 @@ async def list_admins(repo: AdminRepository) -> list[PartnerAdmin]:
     return await repo.list_admins()
 
 
+async def admin_locked(session: AsyncSession, admin: PartnerAdmin) -> bool:
+    """True while the administrator's address is locked out (``sign_in_rules``)."""
+    return await ratelimit.is_locked(session, sign_in_email_key(admin.email))
+
+
+async def unlock_admin(repo: AdminRepository, admin_id: uuid.UUID) -> bool:
+    """End the lock-out of one of the partner's administrators (full administrators only);
+    True when it was locked."""
+    repo.principal.require(ADMIN_SCOPE)
+    admin = await repo.admin(admin_id)
+    if admin is None:
+        raise NotFound("Administrator not found")
+    return await ratelimit.clear(repo.session, sign_in_email_key(admin.email))
+
+
 # --- sign-in throttling -----------------------------------------------------------------
+#
+# One throttle for every attempt at a secret (docs/security.md, "Sign-in throttling and
+# lock-out"): kit.ratelimit.attempt, counted before the secret is checked. Its keys are the
+# email address typed (whoever it belongs to, or nobody: the lock-out is the same for a partner
+# administrator, a customer user and an unknown address) and the client address.
 
 
-def _login_keys(email: str, address: str) -> list[str]:
-    return [f"login-email:{(email or '').strip().lower()}", f"login-addr:{address}"]
+def sign_in_email_key(email: str) -> str:
+    return f"signin-email:{(email or '').strip().lower()}"
 
 
-async def check_login_throttle(session: AsyncSession, email: str, address: str, limit: int) -> None:
-    """Refuse (429) a sign-in while the email or the address has too many recent failures."""
-    from partnerhub.errors import RateLimited
-    from partnerhub.kit import ratelimit
+def sign_in_rules(email: str, address: str, settings: Settings) -> list[ratelimit.Rule]:
+    """The rules of a password or second-factor attempt: the lock-out of the email address
+    (``lockout_failures`` consecutive failures lock it for ``lockout_minutes``; with the
+    lock-out off, ``login_failures_per_window`` a minute) and ``login_failures_per_window``
+    failures a minute from one client address."""
+    minute = timedelta(minutes=1)
+    if settings.lockout_failures > 0:
+        lock = timedelta(minutes=max(1, settings.lockout_minutes))
+        by_email = ratelimit.Rule(
+            sign_in_email_key(email), settings.lockout_failures, lock, lock, lockout=True
+        )
+    else:
+        by_email = ratelimit.Rule(
+            sign_in_email_key(email),
+            settings.login_failures_per_window,
+            minute,
+            minute,
+        )
+    by_address = ratelimit.Rule(
+        f"signin-addr:{address}", settings.login_failures_per_window, minute, minute
+    )
+    return [by_email, by_address]
 
-    if limit <= 0:
-        return
-    for key in _login_keys(email, address):
-        if await ratelimit.failures(session, key) >= limit:
-            raise RateLimited(
-                "Too many failed sign-ins; wait a minute and try again",
-                headers={"Retry-After": "60"},
-            )
+
+async def count_sign_in_attempt(
+    session: AsyncSession, email: str, address: str, settings: Settings
+) -> ratelimit.Attempt:
+    """Count a sign-in attempt (commit before checking the password or code, then ask
+    ``refused()``)."""
+    return await ratelimit.attempt(session, sign_in_rules(email, address, settings))
 
 
-async def record_login_failure(session: AsyncSession, email: str, address: str) -> None:
-    from partnerhub.kit import ratelimit
-
-    for key in _login_keys(email, address):
-        await ratelimit.hit(session, key, limit=0)
+def reset_request_rules(email: str, address: str) -> list[ratelimit.Rule]:
+    """Reset-password requests: 3 a minute per email address, 10 a minute per client."""
+    minute = timedelta(minutes=1)
+    return [
+        ratelimit.Rule(f"reset-email:{(email or '').strip().lower()}", 3, minute, minute),
+        ratelimit.Rule(f"reset-addr:{address}", 10, minute, minute),
+    ]

@@ -28,7 +28,8 @@ from partnerhub import ids
 from partnerhub.errors import ApiError, RateLimited, Unauthorized
 from partnerhub.identity import org_auth
 from partnerhub.identity import service as identity
-from partnerhub.identity.repository import CredentialRepository
+from partnerhub.identity import tasks as identity_tasks
+from partnerhub.kit import ratelimit
 from partnerhub.kit.web import unit_of_work
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
@@ -40,6 +41,10 @@ from partnerhub.sso.views import refused_page
 
 router = APIRouter(include_in_schema=False)
 WRONG = N_("Wrong email or password")
+TOO_MANY = N_(
+    "Too many failed sign-ins for this address. Wait a few minutes and try again, or ask an "
+    "administrator to unlock the account."
+)
 LINK_REFUSALS = {
     "invalid": N_("This link is not valid. Ask for a new one."),
     "expired": N_("This link has expired. Ask for a new one."),
@@ -52,25 +57,32 @@ def _address(request: Request) -> str:
 
 
 async def _anonymous(request: Request) -> portal.PortalContext:
-    """The visitor's (pre-sign-in) portal session, for the CSRF token of the forms."""
+    """The visitor's portal context: the CSRF token of the forms comes from a signed cookie
+    (``portal.session``), nothing is written."""
     return await portal.load(request, create=True)
 
 
-def _with_cookie(response: Response, request: Request, ctx: portal.PortalContext) -> Response:
-    if ctx.new_cookie:
-        portal.set_cookie(response, request, ctx.new_cookie)
-    return response
+def _locked_page(request: Request, email: str, refused: RateLimited) -> Response:
+    """The answer to an attempt refused by the throttle: the same page whoever the address
+    belongs to, 429 with ``Retry-After``."""
+    _ = gettext_for(request)
+    return render(
+        request,
+        "sso/locked.html",
+        {"message": _(TOO_MANY), "email": email},
+        status=429,
+        headers=refused.headers,
+    )
 
 
 @router.get("/signin")
 async def signin_page(request: Request, next: str | None = None, email: str = "") -> Response:
-    ctx = await _anonymous(request)
-    page = render(
+    await _anonymous(request)
+    return render(
         request,
         "sso/signin.html",
         {"next": portal.safe_next(next), "email": email[:320], "error": None},
     )
-    return _with_cookie(page, request, ctx)
 
 
 def _sso_link(
@@ -146,13 +158,16 @@ async def signin_route(request: Request) -> Response:
         method = org_auth.auth_method(customer)
         auth: dict[str, Any] = (customer.settings or {}).get("authentication") or {}
         org_next = next_url if next_url.startswith("/org") else "/org"
+        if method not in ("partner_saml", "partner_oidc"):
+            # The same form as an unknown address (the target is decided after sign-in).
+            return _password_page(request, email, next_url)
         if method == "partner_saml":
             idp = await repo.saml_by_entity(customer.partner_id, str(auth.get("idpEntityId") or ""))
             if idp is None:
                 return refused_page(request, "idp_missing", email)
             name = idp.display_name or idp.entity_id
             url = _sso_link("saml", customer.partner_id, idp.id, org_next, email)
-        elif method == "partner_oidc":
+        else:
             provider = await repo.oidc_by_name(
                 customer.partner_id, str(auth.get("oidcIdpName") or "")
             )
@@ -160,13 +175,14 @@ async def signin_route(request: Request) -> Response:
                 return refused_page(request, "idp_missing", email)
             name = provider.name
             url = _sso_link("oidc", customer.partner_id, provider.id, org_next, email)
-        else:
-            return _password_page(request, email, org_next)
     return render(request, "sso/continue.html", {"email": user.email, "idp_name": name, "url": url})
 
 
 @router.post("/signin/password")
 async def signin_password(request: Request) -> Response:
+    """A password for any address: the attempt is counted before the password is checked
+    (``identity.count_sign_in_attempt``), every address costs one argon2 verification, and a
+    failure gets the same page whoever the address belongs to."""
     ctx = await portal.load(request)
     form = await portal.form_of(request, ctx)
     _ = gettext_for(request)
@@ -174,65 +190,49 @@ async def signin_password(request: Request) -> Response:
     password = str(form.get("password") or "")
     next_url = portal.safe_next(str(form.get("next") or "/"))
     settings = portal.settings_of(request)
-    address = _address(request)
-    try:
-        async with unit_of_work(request) as db:
-            await identity.check_login_throttle(
-                db, email, address, settings.login_failures_per_window
-            )
-    except RateLimited as exc:
-        return _password_page(
-            request, email, next_url, error=_(exc.description), status=429, headers=exc.headers
-        )
+    async with unit_of_work(request) as db:  # committed before anything is checked
+        attempt = await identity.count_sign_in_attempt(db, email, _address(request), settings)
+    refused = attempt.refused()
+    if refused is not None:
+        return _locked_page(request, email, refused)
+    language = portal.visitor_language(request)
+    admin_cookie = org_cookie = None
+    second = False
     async with unit_of_work(request) as db:
-        is_admin = await SignInRepository(db).admin_by_email(email) is not None
-    if is_admin:
-        try:
-            async with unit_of_work(request) as db:
+        if await SignInRepository(db).admin_by_email(email) is not None:
+            try:
                 _admin, new = await identity.login(
-                    db,
-                    email,
-                    password,
-                    settings.session_hours,
-                    language=ctx.session.language if ctx.session else "en",
+                    db, email, password, settings.session_hours, language=language
                 )
-                if ctx.session is not None:
-                    await CredentialRepository(db).delete_session(ctx.session.token_hash)
-        except Unauthorized:
-            async with unit_of_work(request) as db:
-                await identity.record_login_failure(db, email, address)
-            return _password_page(request, email, next_url, error=_(WRONG), status=401)
-        response = RedirectResponse(next_url, status_code=303)
-        portal.set_cookie(response, request, new.cookie)
-        return response
-    async with unit_of_work(request) as db:  # commits the failure count even when refused
-        outcome = await org_auth.password_login(db, email, password)
-        cookie = None
-        if outcome.ok:
-            assert outcome.user is not None
-            second = await org_auth.totp_enabled(db, outcome.user.id)
-            cookie = await org_auth.open_session(
-                db,
-                outcome.user.id,
-                via="password",
-                second_factor_pending=second,
-                language=ctx.session.language if ctx.session else "en",
-            )
+                admin_cookie = new.cookie
+            except Unauthorized:
+                pass
         else:
-            await identity.record_login_failure(db, email, address)
-    if outcome.locked is not None:
-        return render(
-            request,
-            "sso/locked.html",
-            {"message": _(outcome.locked.description), "email": email},
-            status=429,
-            headers=outcome.locked.headers,
-        )
-    if cookie is None:
+            outcome = await org_auth.password_login(db, email, password)
+            if outcome.ok:
+                assert outcome.user is not None
+                second = await org_auth.totp_enabled(db, outcome.user.id)
+                org_cookie = await org_auth.open_session(
+                    db,
+                    outcome.user.id,
+                    via="password",
+                    second_factor_pending=second,
+                    language=language,
+                )
+        if admin_cookie or org_cookie:  # the failures are forgiven once the sign-in is done
+            await ratelimit.forgive(db, attempt, complete=not second)
+    if admin_cookie is not None:
+        response = RedirectResponse(next_url, status_code=303)
+        portal.set_cookie(response, request, admin_cookie)
+        return response
+    if org_cookie is None:
+        locked = attempt.locked()
+        if locked is not None:
+            return _locked_page(request, email, locked)
         return _password_page(request, email, next_url, error=_(WRONG), status=401)
     target = "/signin/totp" if second else (next_url if next_url.startswith("/org") else "/org")
     response = RedirectResponse(target, status_code=303)
-    org_auth.set_cookie(response, request, cookie)
+    org_auth.set_cookie(response, request, org_cookie)
     return response
 
 
@@ -250,36 +250,47 @@ async def totp_page(request: Request) -> Response:
 
 @router.post("/signin/totp")
 async def totp_submit(request: Request) -> Response:
+    """A second-factor code: counted against the same throttle as passwords (the user's email
+    address and the client address) before it is checked."""
     _ = gettext_for(request)
     form = await request.form()
     cookie = request.cookies.get(org_auth.ORG_COOKIE)
-    limit = portal.settings_of(request).login_failures_per_window
-    async with unit_of_work(request) as db:
+    settings = portal.settings_of(request)
+    async with unit_of_work(request) as db:  # committed before the code is checked
         access = await org_auth.load_session(db, cookie)
         if access is None or not access.session.second_factor_pending:
             return RedirectResponse("/signin", status_code=303)
         org_auth.check_csrf(access.session, form)
-        try:  # codes are guessed no faster than passwords
-            await identity.check_login_throttle(db, access.user.email, _address(request), limit)
-        except RateLimited as exc:
-            return render(
-                request,
-                "sso/totp.html",
-                {"error": _(exc.description), "org_csrf": access.session.csrf_token},
-                status=429,
-                headers=exc.headers,
-            )
-        ok = await org_auth.sign_in_code(db, access.user.id, str(form.get("code") or ""))
-        if ok:
-            access.session.second_factor_pending = False
-        else:
-            await identity.record_login_failure(db, access.user.email, _address(request))
-    if not ok:
+        attempt = await identity.count_sign_in_attempt(
+            db, access.user.email, _address(request), settings
+        )
+    refused = attempt.refused()
+    if refused is not None:
         return render(
             request,
             "sso/totp.html",
-            {"error": _("Wrong code"), "org_csrf": access.session.csrf_token},
-            status=401,
+            {"error": _(TOO_MANY), "org_csrf": access.session.csrf_token},
+            status=429,
+            headers=refused.headers,
+        )
+    async with unit_of_work(request) as db:
+        ok = await org_auth.sign_in_code(db, access.user.id, str(form.get("code") or ""))
+        if ok:
+            current = await org_auth.load_session(db, cookie)
+            if current is not None:
+                current.session.second_factor_pending = False
+            await ratelimit.forgive(db, attempt)
+    if not ok:
+        locked = attempt.locked()
+        return render(
+            request,
+            "sso/totp.html",
+            {
+                "error": _(TOO_MANY) if locked else _("Wrong code"),
+                "org_csrf": access.session.csrf_token,
+            },
+            status=429 if locked else 401,
+            headers=locked.headers if locked else None,
         )
     return RedirectResponse("/org", status_code=303)
 
@@ -289,26 +300,25 @@ async def totp_submit(request: Request) -> Response:
 
 @router.get("/signin/forgot")
 async def forgot_page(request: Request, email: str = "") -> Response:
-    ctx = await _anonymous(request)
-    page = render(request, "sso/forgot.html", {"email": email[:320], "sent": False})
-    return _with_cookie(page, request, ctx)
+    await _anonymous(request)
+    return render(request, "sso/forgot.html", {"email": email[:320], "sent": False})
 
 
 @router.post("/signin/forgot")
 async def forgot_submit(request: Request) -> Response:
+    """The same answer, in the same time, for every address: the request is only counted
+    (``identity.reset_request_rules``) and handed to a job that looks the address up and
+    sends the link when it is a platform user (``identity.tasks.password_reset_request``)."""
     ctx = await portal.load(request)
     form = await portal.form_of(request, ctx)
     email = str(form.get("email") or "").strip()[:320]
-    from partnerhub.kit import ratelimit
-
-    email_id = None
-    try:
-        async with unit_of_work(request) as db:  # a few emails per address per minute
-            await ratelimit.hit(db, f"reset:{email.lower()}", limit=3)
-            email_id = await org_auth.request_password_reset(db, email)
-    except RateLimited:
-        pass  # the same answer: nothing tells whether (or how often) an email was sent
-    await org_auth.deliver_later(email_id)
+    async with unit_of_work(request) as db:
+        attempt = await ratelimit.attempt(
+            db, identity.reset_request_rules(email, _address(request))
+        )
+    if attempt.refused() is None and "@" in email:
+        # Over the limit: the same answer, nothing tells whether (or how often) one was sent.
+        await identity_tasks.request_password_reset_later(email)
     return render(request, "sso/forgot.html", {"email": email, "sent": True})
 
 
@@ -326,18 +336,17 @@ def _link_refused(request: Request, reason: str) -> Response:
 
 
 async def _link_page(request: Request, token: str, purpose: str) -> Response:
-    ctx = await _anonymous(request)
+    await _anonymous(request)
     try:
         async with unit_of_work(request) as db:
             _link, user = await org_auth.peek_link(db, token, purpose)
     except org_auth.LinkRefused as exc:
-        return _with_cookie(_link_refused(request, exc.reason), request, ctx)
-    page = render(
+        return _link_refused(request, exc.reason)
+    return render(
         request,
         "sso/set_password.html",
         {"email": user.email, "purpose": purpose, "error": None},
     )
-    return _with_cookie(page, request, ctx)
 
 
 async def _link_submit(request: Request, token: str, purpose: str) -> Response:
@@ -369,8 +378,8 @@ async def _link_submit(request: Request, token: str, purpose: str) -> Response:
 
 @router.get("/signin/done")
 async def password_set(request: Request, email: str = "", done: str = "") -> Response:
-    ctx = await _anonymous(request)
-    page = render(
+    await _anonymous(request)
+    return render(
         request,
         "sso/signin_password.html",
         {
@@ -381,7 +390,6 @@ async def password_set(request: Request, email: str = "", done: str = "") -> Res
             "notice": done in (org_auth.INVITATION, org_auth.PASSWORD_RESET),
         },
     )
-    return _with_cookie(page, request, ctx)
 
 
 @router.get("/account/set-password/{token}")

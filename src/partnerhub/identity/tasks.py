@@ -19,10 +19,26 @@ async def purge_expired_sessions(timestamp: int) -> None:
 @app.periodic(cron="*/10 * * * *")
 @app.task(name="identity.purge_rate_counters", queue="housekeeping", queueing_lock="purge-rates")
 async def purge_rate_counters(timestamp: int) -> None:
-    """Drop rate-limit windows older than ten minutes."""
+    """Drop rate-limit windows older than ten minutes, and attempt counters expired as long."""
     from datetime import timedelta
 
     from partnerhub.kit import ratelimit
 
     async with runtime.database().transaction() as session:
         await ratelimit.purge(session, utcnow() - timedelta(minutes=10))
+        await ratelimit.purge_attempts(session, utcnow() - timedelta(minutes=10))
+
+
+@app.task(name="identity.password_reset_request", queue="emails")
+async def password_reset_request(email: str) -> None:
+    """A reset request from /signin/forgot: the look-up, the link and the email, away from the
+    request (whose answer and timing are then the same for every address)."""
+    from partnerhub.identity import org_auth
+
+    async with runtime.database().transaction() as session:
+        email_id = await org_auth.request_password_reset(session, email)
+    await org_auth.deliver_later(email_id)
+
+
+async def request_password_reset_later(email: str) -> None:
+    await password_reset_request.defer_async(email=email)

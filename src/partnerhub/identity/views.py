@@ -27,6 +27,7 @@ async def _page(
 ) -> Response:
     async with unit_of_work(request) as db:
         admins = await service.list_admins(AdminRepository(db, ctx.principal))
+        locked = {a.id for a in admins if await service.admin_locked(db, a)}
     return render(
         request,
         "identity/administrators.html",
@@ -36,6 +37,7 @@ async def _page(
             "can_manage": ctx.principal.has(service.ADMIN_SCOPE),
             "error": error,
             "form": form or {},
+            "locked": locked,
         },
         status=status,
     )
@@ -91,4 +93,17 @@ async def change_administrator(
         if exc.status == 404:
             raise
         return await _page(request, ctx, _(exc.description), exc.status)
+    return RedirectResponse("/settings/administrators", status_code=303)
+
+
+@router.post("/{admin_id}/unlock")
+async def unlock_administrator(
+    admin_id: uuid.UUID,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_admin),
+) -> Response:
+    """End the lock-out of an administrator's address (full administrators only)."""
+    await portal.form_of(request, ctx)
+    async with unit_of_work(request) as db:
+        await service.unlock_admin(AdminRepository(db, ctx.principal), admin_id)
     return RedirectResponse("/settings/administrators", status_code=303)

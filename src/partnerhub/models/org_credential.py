@@ -23,8 +23,8 @@ class OrgCredential(Base):
     )
     password_hash: Mapped[str | None] = mapped_column(String(200))
     password_changed: Mapped[datetime | None] = mapped_column()
-    # Consecutive failed sign-ins; at the configured count the account locks until
-    # ``locked_until`` (or until an administrator unlocks it).
+    # No longer used: the lock-out is the email address's, in ``sign_in_attempts``
+    # (kit.ratelimit.attempt; docs/security.md, "Sign-in throttling and lock-out").
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column()
     # Optional TOTP second factor (administrators): the secret, encrypted with the server key.

@@ -241,12 +241,6 @@ async def change_state(
 # --- the invited administrator's set-password page (the signed link is the credential) -------
 
 
-def _with_cookie(response: Response, request: Request, ctx: portal.PortalContext) -> Response:
-    if ctx.new_cookie:
-        portal.set_cookie(response, request, ctx.new_cookie)
-    return response
-
-
 def _link_refused(request: Request, reason: str) -> Response:
     _ = gettext_for(request)
     return render(
@@ -264,13 +258,13 @@ def _password_page(request: Request, email: str, error: str | None, status: int)
 
 @router.get(f"{invitations.LINK_PATH}/{{token}}")
 async def invitation_page(token: str, request: Request) -> Response:
-    ctx = await portal.load(request, create=True)
+    await portal.load(request)  # a visitor: the form's CSRF token needs no row (render sets it)
     try:
         async with unit_of_work(request) as db:
             _link, admin = await invitations.peek(db, token)
     except LinkRefused as exc:
-        return _with_cookie(_link_refused(request, exc.reason), request, ctx)
-    return _with_cookie(_password_page(request, admin.email, None, 200), request, ctx)
+        return _link_refused(request, exc.reason)
+    return _password_page(request, admin.email, None, 200)
 
 
 @router.post(f"{invitations.LINK_PATH}/{{token}}")

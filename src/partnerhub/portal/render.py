@@ -27,8 +27,9 @@ def language(request: Request) -> str:
     if portal is not None and portal.session is not None:
         return str(portal.session.language)
     from partnerhub.portal.i18n import negotiate
+    from partnerhub.portal.session import chosen_language
 
-    return negotiate(request.headers.get("accept-language"))
+    return chosen_language(request) or negotiate(request.headers.get("accept-language"))
 
 
 def gettext_for(request: Request) -> Any:
@@ -50,7 +51,7 @@ def render(
         "lang": lang,
         "portal": portal,
         "admin": portal.admin if portal else None,
-        "csrf_token": portal.session.csrf_token if portal and portal.session else "",
+        "csrf_token": portal.csrf_token if portal else "",
         "_": trans.gettext,
     }
     ctx.update(context or {})
@@ -59,7 +60,12 @@ def render(
         trans.gettext, trans.ngettext, newstyle=True
     )
     html = template.render(ctx)
-    return HTMLResponse(html, status_code=status, headers=headers)
+    response = HTMLResponse(html, status_code=status, headers=headers)
+    if portal is not None and portal.new_csrf_cookie:  # a visitor's first form (no row)
+        from partnerhub.portal.session import set_csrf_cookie
+
+        set_csrf_cookie(response, request, portal.new_csrf_cookie)
+    return response
 
 
 ERROR_TITLES = {

@@ -1,8 +1,17 @@
-"""Portal sessions: cookie ↔ server-side row, CSRF on every form, the signed-in principal."""
+"""Portal sessions: cookie ↔ server-side row, CSRF on every form, the signed-in principal.
+
+A session row exists only for a signed-in administrator: it is written at a successful sign-in
+and nowhere else. A visitor who has not signed in writes nothing (docs/security.md, "Anonymous
+visitors"): the CSRF token of the sign-in forms is a signed double-submit token (a random value
+in the ``partnerhub_csrf`` cookie, the form carrying its HMAC under the server key), and the
+language picked on the sign-in page lives in the ``partnerhub_lang`` cookie.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +19,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from partnerhub.catalog.languages import PORTAL_LOCALES
 from partnerhub.config import Settings
 from partnerhub.errors import Forbidden
 from partnerhub.identity import service as identity
@@ -20,6 +30,9 @@ from partnerhub.models import PartnerAdmin, PortalSession
 from partnerhub.portal.i18n import N_
 
 COOKIE = "partnerhub_session"
+CSRF_COOKIE = "partnerhub_csrf"
+LANGUAGE_COOKIE = "partnerhub_lang"
+CSRF_PURPOSE = "anonymous-csrf"
 CSRF_MESSAGE = N_("The form has expired or did not come from this site; reload and retry.")
 
 
@@ -27,7 +40,14 @@ CSRF_MESSAGE = N_("The form has expired or did not come from this site; reload a
 class PortalContext:
     session: PortalSession | None
     admin: PartnerAdmin | None
-    new_cookie: str | None = None
+    # A visitor without a session: the CSRF cookie's random value (new_csrf_cookie when this
+    # response must set it) and the token the forms carry (its HMAC).
+    anonymous_csrf: str = ""
+    new_csrf_cookie: str | None = None
+
+    @property
+    def csrf_token(self) -> str:
+        return self.session.csrf_token if self.session is not None else self.anonymous_csrf
 
     @property
     def principal(self) -> Principal:
@@ -90,22 +110,98 @@ def clear_cookie(response: Response, request: Request) -> None:
     )
 
 
+_csrf_keys: dict[bytes, bytes] = {}
+
+
+async def _csrf_key(request: Request) -> bytes:
+    """The HMAC key of anonymous CSRF tokens, derived from the server secret (kept in memory:
+    the secret never changes for an installation, and a page view then reads nothing)."""
+    from partnerhub.identity import keys
+
+    configured = settings_of(request).secret_key
+    if configured:
+        secret = configured.encode()
+    else:
+        cached = _csrf_keys.get(b"stored")
+        if cached is not None:
+            return cached
+        async with unit_of_work(request) as db:
+            secret = await keys.server_secret(db)
+    key = _csrf_keys.get(secret)
+    if key is None:
+        key = _csrf_keys[secret] = keys.derive(secret, "hmac:" + CSRF_PURPOSE)
+        if not configured:
+            _csrf_keys[b"stored"] = key
+    return key
+
+
+def _csrf_mac(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def _csrf_value(request: Request) -> str | None:
+    value = request.cookies.get(CSRF_COOKIE) or ""
+    return value if 20 <= len(value) <= 100 and value.isascii() else None
+
+
 async def load(request: Request, create: bool = False) -> PortalContext:
-    """The request's portal context; ``create`` starts an anonymous session (for CSRF)."""
+    """The request's portal context. Without a session, the visitor's CSRF token is derived
+    from the ``partnerhub_csrf`` cookie (a new random one when absent; :func:`render` sets it):
+    nothing is written. ``create`` is kept for the callers that show a form to a visitor."""
     existing = getattr(request.state, "portal", None)
     if isinstance(existing, PortalContext):
         return existing
-    async with unit_of_work(request) as db:
-        record, admin = await identity.load_session(db, request.cookies.get(COOKIE))
-        ctx = PortalContext(record, admin)
-        if record is None and create:
-            from partnerhub.portal.i18n import negotiate
-
-            lang = negotiate(request.headers.get("accept-language"))
-            new = identity.start_session(db, None, 1, lang)
-            ctx = PortalContext(new.record, None, new_cookie=new.cookie)
+    record = admin = None
+    cookie = request.cookies.get(COOKIE)
+    if cookie and len(cookie) <= 100:
+        async with unit_of_work(request) as db:
+            record, admin = await identity.load_session(db, cookie)
+    ctx = PortalContext(record, admin)
+    if record is None:
+        value = _csrf_value(request)
+        if value is None:
+            value = ctx.new_csrf_cookie = secrets.token_urlsafe(32)
+        ctx.anonymous_csrf = _csrf_mac(await _csrf_key(request), value)
     request.state.portal = ctx
     return ctx
+
+
+def set_csrf_cookie(response: Response, request: Request, value: str) -> None:
+    """The anonymous CSRF cookie: HttpOnly, SameSite=Lax, Secure like the session cookie."""
+    response.set_cookie(
+        CSRF_COOKIE,
+        value,
+        max_age=settings_of(request).session_hours * 3600,
+        httponly=True,
+        secure=settings_of(request).cookie_secure,
+        samesite="lax",
+        path="/",
+    )
+
+
+def chosen_language(request: Request) -> str | None:
+    """The language a visitor picked before signing in (the ``partnerhub_lang`` cookie)."""
+    value = request.cookies.get(LANGUAGE_COOKIE)
+    return value if value in PORTAL_LOCALES else None
+
+
+def visitor_language(request: Request) -> str:
+    """The language of a visitor who signs in: the one picked, else the browser's."""
+    from partnerhub.portal.i18n import negotiate
+
+    return chosen_language(request) or negotiate(request.headers.get("accept-language"))
+
+
+def set_language_cookie(response: Response, request: Request, lang: str) -> None:
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        lang,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        secure=settings_of(request).cookie_secure,
+        samesite="lax",
+        path="/",
+    )
 
 
 async def require_admin(request: Request) -> PortalContext:
@@ -149,8 +245,11 @@ async def require_active_admin(request: Request) -> PortalContext:
 
 
 def check_csrf(ctx: PortalContext, form: Any) -> None:
+    """The form's token against the session's, or, for a visitor without a session, against
+    the HMAC of the CSRF cookie the request carries (a new cookie made by this very request
+    proves nothing: refused). Compared in constant time."""
     sent = str(form.get("csrf_token") or "")
-    expected = ctx.session.csrf_token if ctx.session else ""
+    expected = ctx.csrf_token if ctx.session is not None or ctx.new_csrf_cookie is None else ""
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfFailed()
 

@@ -10,18 +10,17 @@ from fastapi.responses import RedirectResponse, Response
 
 from partnerhub.catalog.languages import PORTAL_LOCALES
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
-from partnerhub.errors import ApiError, Forbidden, NotFound, RateLimited, Unauthorized
+from partnerhub.errors import ApiError, Forbidden, NotFound, Unauthorized
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import AdminRepository, CredentialRepository
+from partnerhub.identity.signin_views import TOO_MANY
+from partnerhub.kit import ratelimit
 from partnerhub.kit.web import unit_of_work
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, render
 
 router = APIRouter(include_in_schema=False)
-# Set in an anonymous session when its visitor picks a language on the login page: the choice
-# then outlives the sign-in (it becomes the administrator's language).
-LANGUAGE_CHOSEN = "language_chosen"
 # Refusals of identity.create_token that the tokens page shows (marked for translation).
 TOKEN_MESSAGES = (
     N_("name: a token name is required"),
@@ -36,7 +35,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:
     ctx = await portal.load(request, create=True)
     if ctx.admin is not None:
         return RedirectResponse(portal.safe_next(next), status_code=303)
-    response = render(
+    return render(
         request,
         "login.html",
         {
@@ -45,58 +44,64 @@ async def login_page(request: Request, next: str | None = None) -> Response:
             "cookie_refused": portal.secure_cookie_refused(request),
         },
     )
-    if ctx.new_cookie:
-        portal.set_cookie(response, request, ctx.new_cookie)
-    return response
 
 
 @router.post("/login")
 async def login_submit(request: Request) -> Response:
+    """The partner administrators' password: counted before it is checked (the throttle and
+    lock-out of ``identity.sign_in_rules``), one argon2 verification for every address, the
+    same page for every failure."""
     ctx = await portal.load(request)
     form = await portal.form_of(request, ctx)
     next_url = portal.safe_next(str(form.get("next") or "/"))
     _ = gettext_for(request)
-    chosen = None
-    if ctx.session is not None and (ctx.session.data or {}).get(LANGUAGE_CHOSEN):
-        chosen = ctx.session.language
-    email = str(form.get("email") or "")
+    email = str(form.get("email") or "")[:320]
     address = request.client.host if request.client else "unknown"
-    limit = portal.settings_of(request).login_failures_per_window
-    try:
+    settings = portal.settings_of(request)
+    async with unit_of_work(request) as db:  # committed before the password is checked
+        attempt = await identity.count_sign_in_attempt(db, email, address, settings)
+    refused = attempt.refused()
+    new = None
+    if refused is None:
         async with unit_of_work(request) as db:
-            await identity.check_login_throttle(db, email, address, limit)
-    except RateLimited as exc:
+            try:
+                admin, new = await identity.login(
+                    db,
+                    email,
+                    str(form.get("password") or ""),
+                    settings.session_hours,
+                    language=portal.visitor_language(request),
+                )
+            except Unauthorized:
+                pass
+            else:
+                chosen = portal.chosen_language(request)
+                if chosen is not None:  # picked on the sign-in page: it becomes theirs
+                    admin.language = new.record.language = chosen
+                await ratelimit.forgive(db, attempt)
+    if new is None:
+        locked = refused or attempt.locked()
         return render(
             request,
             "login.html",
-            {"next": next_url, "error": _(exc.description), "email": email},
-            status=429,
-            headers=exc.headers,
-        )
-    try:
-        async with unit_of_work(request) as db:
-            admin, new = await identity.login(
-                db,
-                str(form.get("email") or ""),
-                str(form.get("password") or ""),
-                portal.settings_of(request).session_hours,
-                language=ctx.session.language if ctx.session else "en",
-            )
-            if chosen in PORTAL_LOCALES:
-                admin.language = new.record.language = str(chosen)
-            if ctx.session is not None:  # the anonymous pre-login session is replaced
-                await CredentialRepository(db).delete_session(ctx.session.token_hash)
-    except Unauthorized:
-        async with unit_of_work(request) as db:
-            await identity.record_login_failure(db, email, address)
-        return render(
-            request,
-            "login.html",
-            {"next": next_url, "error": _("Wrong email or password"), "email": form.get("email")},
-            status=401,
+            {
+                "next": next_url,
+                "error": _(TOO_MANY) if locked else _("Wrong email or password"),
+                "email": email,
+            },
+            status=429 if locked else 401,
+            headers=locked.headers if locked else None,
         )
     response = RedirectResponse(next_url, status_code=303)
     portal.set_cookie(response, request, new.cookie)
+    if portal.LANGUAGE_COOKIE in request.cookies:  # the choice is the administrator's now
+        response.delete_cookie(
+            portal.LANGUAGE_COOKIE,
+            path="/",
+            httponly=True,
+            secure=settings.cookie_secure,
+            samesite="lax",
+        )
     return response
 
 
@@ -114,20 +119,26 @@ async def logout(request: Request) -> Response:
 
 @router.post("/language")
 async def set_language(request: Request) -> Response:
+    """The language of the portal: the administrator's (stored), or, for a visitor, a cookie
+    (nothing is written for someone who has not signed in)."""
     ctx = await portal.load(request, create=True)
     form = await portal.form_of(request, ctx)
     lang = str(form.get("lang") or "en")
-    if lang in PORTAL_LOCALES and ctx.session is not None:
-        async with unit_of_work(request) as db:
-            record = await CredentialRepository(db).session_by_hash(ctx.session.token_hash)
-            if record is not None:
-                record.language = lang
-                record.data = {**(record.data or {}), LANGUAGE_CHOSEN: True}
-            if ctx.admin is not None:
-                admin = await CredentialRepository(db).admin_by_id(ctx.admin.id)
-                if admin is not None:
-                    admin.language = lang
-    return RedirectResponse(portal.safe_next(str(form.get("next") or "/")), status_code=303)
+    response = RedirectResponse(portal.safe_next(str(form.get("next") or "/")), status_code=303)
+    if lang not in PORTAL_LOCALES:
+        return response
+    if ctx.session is None:
+        portal.set_language_cookie(response, request, lang)
+        return response
+    async with unit_of_work(request) as db:
+        record = await CredentialRepository(db).session_by_hash(ctx.session.token_hash)
+        if record is not None:
+            record.language = lang
+        if ctx.admin is not None:
+            admin = await CredentialRepository(db).admin_by_id(ctx.admin.id)
+            if admin is not None:
+                admin.language = lang
+    return response
 
 
 @router.get("/")
