@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -1273,12 +1274,31 @@ async def pg_restart(stack: Stack, cluster: Cluster, plan: RestartPlan, tag: str
                         expected.unexpected.append(f"get: {response.status_code}")
 
     async def portal_probe() -> None:
-        """A portal page as well: an HTML 503 page while the database is away."""
+        """A portal page as well: an HTML 503 page while the database is away. A signed-in
+        page (the sign-in form itself needs no database: a visitor writes and reads nothing)."""
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            form = await http.get("/login")
+            found = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert found, form.text[:500]
+            # The cookies are Secure; on this plain-HTTP stack they are sent by hand.
+            cookie = "; ".join(f"{k}={v}" for k, v in form.cookies.items())
+            signed_in = await http.post(
+                "/login",
+                data={
+                    "csrf_token": found.group(1),
+                    "email": ADMIN_EMAIL,
+                    "password": "faults-only-password",
+                    "next": "/",
+                },
+                headers={"Cookie": cookie},
+            )
+            assert signed_in.status_code == 303, signed_in.text[:500]
+            session = {"Cookie": "; ".join(f"{k}={v}" for k, v in signed_in.cookies.items())}
+            http.cookies.clear()
             while "stop" not in window:
                 t0 = time.monotonic()
                 try:
-                    page = await http.get("/login")
+                    page = await http.get("/customers", headers=session)
                     ok = page.status_code == 200 or (
                         page.status_code == 503
                         and page.headers["content-type"].startswith("text/html")
