@@ -156,6 +156,10 @@ def _recover(pgdata: Path) -> None:
     # No postmaster of this data directory is alive any more: the file is stale (its pid may
     # even belong to another program now, which PostgreSQL would take for a running server).
     pid_file.unlink(missing_ok=True)
+    # The same for the socket's lock file (the server's sockets live in the data directory):
+    # PostgreSQL refuses to start while the pid it names looks alive.
+    for stale in pgdata.glob(".s.PGSQL.*"):
+        stale.unlink(missing_ok=True)
 
 
 # --- acquire / release ---------------------------------------------------------------------
