@@ -299,13 +299,29 @@ async def issue_link(
     repo = OrgIdentityRepository(db)
     repo.add(link)
     await repo.flush()
-    payload = _b64(f"{purpose}:{link.id.hex}:{int(link.expires.timestamp())}")
-    token = await keys.sign(db, LINK_PURPOSE, payload)
+    token = await sign_link_token(db, purpose, link.id, link.expires)
     return link, f"{settings.base_url()}{LINK_PATHS[purpose]}/{token}"
 
 
-async def _read(db: AsyncSession, token: str, purpose: str) -> uuid.UUID:
-    payload = await keys.unsign(db, LINK_PURPOSE, token)
+async def sign_link_token(
+    db: AsyncSession,
+    purpose: str,
+    link_id: uuid.UUID,
+    expires: datetime,
+    key_purpose: str = LINK_PURPOSE,
+) -> str:
+    """The signed token of a single-use link: ``purpose:link id:expiry`` under the server key
+    derived for ``key_purpose`` (so one kind of link is never another kind)."""
+    payload = _b64(f"{purpose}:{link_id.hex}:{int(expires.timestamp())}")
+    return await keys.sign(db, key_purpose, payload)
+
+
+async def read_link_token(
+    db: AsyncSession, token: str, purpose: str, key_purpose: str = LINK_PURPOSE
+) -> uuid.UUID:
+    """The link id of a token made by :func:`sign_link_token`; ``LinkRefused`` when it is
+    forged, of another purpose or expired."""
+    payload = await keys.unsign(db, key_purpose, token)
     if payload is None:
         raise LinkRefused("invalid")
     try:
@@ -323,7 +339,7 @@ async def _read(db: AsyncSession, token: str, purpose: str) -> uuid.UUID:
 
 async def peek_link(db: AsyncSession, token: str, purpose: str) -> tuple[IdentityLink, OrgUser]:
     """The link and its user, if the link can still be used (nothing is consumed)."""
-    link_id = await _read(db, token, purpose)
+    link_id = await read_link_token(db, token, purpose)
     repo = OrgIdentityRepository(db)
     link = await repo.link(link_id)
     if link is None or link.purpose != purpose:

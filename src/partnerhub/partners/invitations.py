@@ -10,16 +10,18 @@ the use, so a second use is refused; setting the password retires every other li
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import runtime
-from partnerhub.identity import keys
-from partnerhub.identity.org_auth import LinkRefused, check_password_strength
+from partnerhub.identity.org_auth import (
+    LinkRefused,
+    check_password_strength,
+    read_link_token,
+    sign_link_token,
+)
 from partnerhub.models import Partner, PartnerAdmin, PartnerAdminLink
 from partnerhub.models.base import utcnow
 from partnerhub.partners.repository import AdminLinkRepository
@@ -30,14 +32,6 @@ LINK_PATH = "/account/admin-password"
 EMAIL_KIND = "partner_admin_invitation"
 
 __all__ = ["LinkRefused", "issue", "peek", "send_invitation", "use"]
-
-
-def _b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> str:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
 
 
 async def issue(
@@ -56,26 +50,13 @@ async def issue(
     repo = AdminLinkRepository(db)
     repo.add(link)
     await repo.flush()
-    payload = _b64(f"{INVITATION}:{link.id.hex}:{int(link.expires.timestamp())}")
-    token = await keys.sign(db, LINK_PURPOSE, payload)
+    token = await sign_link_token(db, INVITATION, link.id, link.expires, LINK_PURPOSE)
     return link, f"{settings.base_url()}{LINK_PATH}/{token}"
 
 
 async def peek(db: AsyncSession, token: str) -> tuple[PartnerAdminLink, PartnerAdmin]:
     """The link and its administrator, if the link can still be used (nothing consumed)."""
-    payload = await keys.unsign(db, LINK_PURPOSE, token)
-    if payload is None:
-        raise LinkRefused("invalid")
-    try:
-        kind, link_hex, expires = _unb64(payload).split(":")
-        link_id = uuid.UUID(hex=link_hex)
-        until = datetime.fromtimestamp(int(expires), UTC)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise LinkRefused("invalid") from None
-    if kind != INVITATION:
-        raise LinkRefused("invalid")
-    if until <= utcnow():
-        raise LinkRefused("expired")
+    link_id = await read_link_token(db, token, INVITATION, LINK_PURPOSE)
     repo = AdminLinkRepository(db)
     link = await repo.link(link_id)
     if link is None or link.purpose != INVITATION:
