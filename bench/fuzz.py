@@ -1,6 +1,6 @@
 """API fuzzing, the longer run: schemathesis over every operation of the vendor's published
 spec and of PartnerHub's own hub-only operations, with the checks of the in-suite test
-(``tests/reliability_fuzz/engine.py``): no 5xx, responses conform to their documented schema,
+(``tests/reliability/fuzz/engine.py``): no 5xx, responses conform to their documented schema,
 every error body in the contract's shape.
 
 By default it starts its own ``partnerhub serve`` (with its worker, null backend, rate limits
@@ -32,7 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability_fuzz import engine  # noqa: E402
+from tests.reliability.fuzz import engine  # noqa: E402
 
 
 def free_port() -> int:

@@ -50,7 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability_faults import harness  # noqa: E402
+from tests.reliability.faults import harness  # noqa: E402
 
 
 async def run(args: argparse.Namespace, work: Path) -> list[harness.Report]:

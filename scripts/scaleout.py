@@ -43,7 +43,7 @@ until answered (a POST with its ``Idempotency-Key``), and every check must still
 lost, nothing twice (``scripts/ci_pgbouncer.sh``).
 
 ``run(database_url, Options(...))`` is the same run on an existing, migrated and empty database
-(the test suite's ``tests/reliability_scaleout``).
+(the test suite's ``tests/reliability/scaleout``).
 """
 
 from __future__ import annotations

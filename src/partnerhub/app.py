@@ -123,6 +123,8 @@ def create_app(
     from partnerhub.identity import views as identity_views
     from partnerhub.locations import api as locations_api
     from partnerhub.numbers import api as numbers_api
+    from partnerhub.onboarding import api as onboarding_api
+    from partnerhub.onboarding import views as onboarding_views
     from partnerhub.partners import api as partners_api
     from partnerhub.partners import settings_api as partner_settings_api
     from partnerhub.partners import sub_partner_views
@@ -134,13 +136,11 @@ def create_app(
     from partnerhub.subscribers import import_views as subscribers_import_views
     from partnerhub.subscribers import setup_views as subscribers_setup_views
     from partnerhub.subscribers import views as subscribers_views
-    from partnerhub.templates import api as templates_api
-    from partnerhub.templates import views as templates_views
 
     # The hot API routes first: routing tries the routers in order.
     app.include_router(subscribers_api.router)
     app.include_router(customers_api.router)
-    app.include_router(templates_api.router)
+    app.include_router(onboarding_api.router)
     app.include_router(identity_api.router)
     app.include_router(identity_views.router)
     app.include_router(partners_api.router)
@@ -153,7 +153,7 @@ def create_app(
     app.include_router(partners_views.router)
     app.include_router(sub_partner_views.router)
     app.include_router(portal_views.router)
-    app.include_router(templates_views.router)
+    app.include_router(onboarding_views.router)
     # after the templates pages: /customers/{id} must not catch /customers/templates
     app.include_router(customers_views.router)
     app.include_router(sso_api.router)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from partnerhub.db import Database
 from tests.conftest import Tenant, assert_error, bearer, make_tenant, portal_login
-from tests.portal_customers.helpers import post
+from tests.customers.portal.helpers import post
 from tests.subscribers.factories import Setup
 
 FORM = {

@@ -12,7 +12,7 @@ import httpx
 
 from partnerhub.db import Database
 from tests.conftest import Tenant, make_tenant, portal_login
-from tests.portal_customers.helpers import scalar, unescape
+from tests.customers.portal.helpers import scalar, unescape
 from tests.subscribers.factories import Setup, number
 
 HEADER = "first_name,last_name,email,package,location,phone_number,extension\n"

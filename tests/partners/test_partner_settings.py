@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Tenant, assert_error, bearer, portal_login
-from tests.templates.test_templates_api import template_body
+from tests.onboarding.test_templates_api import template_body
 
 URL = "/v1/partner/settings"
 

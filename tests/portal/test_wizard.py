@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from partnerhub.db import Database
 from partnerhub.models import Customer, Template
-from partnerhub.templates import service
-from partnerhub.templates.views import MESSAGES, message_for
+from partnerhub.onboarding import service
+from partnerhub.onboarding.views import MESSAGES, message_for
 from tests.conftest import Tenant, make_tenant, portal_login
 from tests.portal.helpers import (
     WIZARD,
@@ -427,8 +427,8 @@ async def test_portal_wording_matches_the_service(
 ) -> None:
     """Every refusal of a wizard step has a translatable portal wording whose English text is
     the service's own message (so the Italian catalog covers them all)."""
-    from partnerhub.templates.repository import TemplateRepository
-    from partnerhub.templates.service import TemplateData
+    from partnerhub.onboarding.repository import TemplateRepository
+    from partnerhub.onboarding.service import TemplateData
 
     base = TemplateData(
         name="N",

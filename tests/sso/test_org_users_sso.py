@@ -123,7 +123,7 @@ async def test_org_user_signs_in_through_the_orgs_oidc_provider(
 async def test_templates_must_name_a_registered_idp_once_there_are_some(
     client: httpx.AsyncClient, tenant: Tenant, saml_idp: SamlIdp, oidc_provider: OidcProvider
 ) -> None:
-    from tests.templates.test_templates_api import template_body
+    from tests.onboarding.test_templates_api import template_body
 
     token = await tenant.token("partnerhub:templates_write", ADMIN)
 

@@ -3,7 +3,7 @@
 PartnerHub never installs system packages (docs/identity.md, "Partner SAML needs xmlsec1"):
 here ``PARTNERHUB_XMLSEC1`` points at a program that does not exist. The test IdP keeps its
 own xmlsec1 (a test-only tool). The start-up line of ``serve`` is checked on a real process in
-``tests/foundation/test_process_life.py``.
+``tests/app/test_process_life.py``.
 """
 
 from __future__ import annotations

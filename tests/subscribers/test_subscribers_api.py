@@ -15,7 +15,7 @@ from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import OrgUser, OutboxEmail
 from tests.conftest import Tenant, assert_error, bearer, make_tenant
-from tests.identity_org.conftest import PASSWORD, give_password, password_signin
+from tests.identity.org.conftest import PASSWORD, give_password, password_signin
 from tests.subscribers.factories import (
     NUM_WRITE,
     SUB_READ,

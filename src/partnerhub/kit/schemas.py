@@ -2,11 +2,11 @@
 
 Input is strict where a lax reading changes meaning: a boolean field of an input model is a
 ``StrictBool`` (JSON ``true``/``false`` only; ``0``, ``0.0``, ``"false"`` or ``"on"`` are a 400,
-never read as a boolean: tests/trust/test_strict_input.py), and an integer or boolean query
-parameter is declared :data:`IntegerQuery` / :data:`BooleanQuery`: read as text so that the
-route's parser (``kit.pagination.page_params``...) explains a bad value — an empty one
-included — in the contract's error shape, and documented as an integer / a boolean in
-``/openapi.json``.
+never read as a boolean: tests/reliability/trust/test_strict_input.py), and an integer or
+boolean query parameter is declared :data:`IntegerQuery` / :data:`BooleanQuery`: read as
+text so that the route's parser (``kit.pagination.page_params``...) explains a bad value —
+an empty one included — in the contract's error shape, and documented as an integer / a
+boolean in ``/openapi.json``.
 """
 
 from __future__ import annotations

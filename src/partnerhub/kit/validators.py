@@ -71,7 +71,7 @@ def normalize_email(text: str) -> str | None:
     """The normalized form of a syntactically valid address (no DNS look-up), else None.
 
     The same answer as ``email_validator.validate_email(text, check_deliverability=False)``
-    (tests/import_perf/test_email_fast_path.py compares them); common addresses take a fast
+    (tests/subscribers/imports/test_email_fast_path.py compares them); common addresses take a fast
     path that validates each domain once (bulk imports check 100,000 addresses)."""
     quick = _plain(text)
     if quick is not False:

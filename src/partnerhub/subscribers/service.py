@@ -808,7 +808,7 @@ async def precheck(repo: SubscriberRepository, inp: PrecheckInput) -> str:
         return PRECHECK_OK
     if _text(inp.provisioning_id) is None:
         raise MissingField("customerId or provisioningId is required", field="customer")
-    from partnerhub.templates.repository import TemplateRepository
+    from partnerhub.onboarding.repository import TemplateRepository
 
     template = await TemplateRepository(repo.session, repo.principal).by_provisioning_id(
         (inp.provisioning_id or "").strip()

@@ -1,0 +1,125 @@
+"""Issue 10, item 10: anonymous traffic writes nothing.
+
+A visitor who has not signed in creates no database row: the sign-in pages' CSRF token is a
+signed double-submit token (a random value in the ``partnerhub_csrf`` cookie, the form carrying
+its HMAC under the server key), and the language picked before signing in is a cookie. The
+portal session row is written at a successful sign-in only.
+
+What a visitor's *failed attempt* writes is documented (docs/security.md, "Anonymous
+visitors"): the throttle's counters in ``sign_in_attempts`` (an attempt must be counted to be
+bounded), and a reset request's job. Page views write nothing at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from tests.conftest import csrf_of
+from tests.reliability.trust.conftest import World
+from tests.reliability.trust.test_throttle_concurrency import (  # noqa: F401 - settled_server: a fixture
+    client_address,
+    settled_server,
+)
+
+PAGES = ["/login", "/signin", "/signin/forgot", "/signin/done", "/login?next=/customers"]
+
+
+async def row_counts(world: World) -> dict[str, int]:
+    """The number of rows of every table of the database (procrastinate's included)."""
+    async with world.db.transaction() as session:
+        tables = [
+            r[0]
+            for r in await session.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+        ]
+        counts = {}
+        for table in sorted(tables):
+            counts[table] = (
+                await session.execute(text(f'SELECT count(*) FROM "{table}"'))
+            ).scalar_one()
+    return counts
+
+
+def changed(before: dict[str, int], after: dict[str, int]) -> dict[str, tuple[int, int]]:
+    return {t: (before.get(t, 0), n) for t, n in after.items() if before.get(t, 0) != n}
+
+
+async def test_anonymous_page_views_write_nothing(world: World) -> None:
+    before = await row_counts(world)
+
+    async def visitor(i: int) -> None:
+        # Each visitor a new browser (no cookies), as a crawler or a flood would be.
+        async with world.client() as client:
+            page = await client.get(PAGES[i % len(PAGES)], headers=client_address())
+            assert page.status_code == 200, page.text[:300]
+            assert 'name="csrf_token"' in page.text
+            assert "partnerhub_session" not in page.cookies
+            # The language picker of a visitor: a cookie, no row.
+            if i % 10 == 0:
+                picked = await client.post(
+                    "/language",
+                    data={"csrf_token": csrf_of(page.text), "lang": "it", "next": "/login"},
+                )
+                assert picked.status_code == 303
+                assert "Accedi a PartnerHub" in (await client.get("/login")).text
+
+    await asyncio.gather(*(visitor(i) for i in range(50)))
+    assert changed(before, await row_counts(world)) == {}
+
+
+async def test_the_sign_in_forms_csrf_token_needs_no_row(world: World) -> None:
+    async with world.client() as client:
+        page = await client.get("/signin")
+        cookie = page.cookies["partnerhub_csrf"]
+        header = next(v for k, v in page.headers.multi_items() if k == "set-cookie")
+        assert "HttpOnly" in header and "SameSite=lax" in header
+        token = csrf_of(page.text)
+        assert cookie not in token  # the form carries its HMAC, not the cookie
+        before = await row_counts(world)
+        # The token is checked: the right one goes through to the password check (401) ...
+        data = {"email": "nobody@nowhere.example", "password": "x" * 12, "next": "/"}
+        ok = await client.post("/signin/password", data={**data, "csrf_token": token})
+        assert ok.status_code == 401
+        # ... a forged one, or the right one without its cookie, is refused (403).
+        forged = await client.post("/signin/password", data={**data, "csrf_token": "f" * 64})
+        assert forged.status_code == 403
+        async with world.client() as stranger:  # another browser: no such cookie
+            replay = await stranger.post("/signin/password", data={**data, "csrf_token": token})
+            assert replay.status_code == 403
+            # Its own cookie with the first browser's token: refused too.
+            await stranger.get("/login")
+            mixed = await stranger.post("/login", data={**data, "csrf_token": token})
+            assert mixed.status_code == 403
+        # A failed attempt writes only the throttle's counters (docs/security.md).
+        assert set(changed(before, await row_counts(world))) <= {"sign_in_attempts"}
+
+
+async def test_the_session_row_is_written_at_sign_in(world: World) -> None:
+    async with world.client() as client:
+        page = await client.get("/login")
+        before = await row_counts(world)
+        signed = await client.post(
+            "/login",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "email": world.a.admin.email,
+                "password": world.a.password,
+                "next": "/",
+            },
+            headers=client_address(),
+        )
+        assert signed.status_code == 303
+        after = await row_counts(world)
+        assert after["portal_sessions"] == before["portal_sessions"] + 1
+        # The signed-in pages use the session's own CSRF token from then on.
+        tokens = await client.get("/settings/tokens")
+        assert tokens.status_code == 200
+        assert csrf_of(tokens.text) != csrf_of(page.text)
+        created = await client.post(
+            "/settings/tokens",
+            data={"csrf_token": csrf_of(page.text), "name": "x", "scopes": "partnerhub:read"},
+        )
+        assert created.status_code == 403  # the visitor's token is no longer good
