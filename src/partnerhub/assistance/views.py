@@ -2,7 +2,8 @@
 
 ``POST /customers/{id}/setup/assistance`` stores a request (and queues its email);
 ``POST /customers/{id}/setup/assistance/{request}/status`` changes its status. Both re-show
-``/customers/{id}/setup``, whose context comes partly from :func:`setup_context`.
+``/customers/{id}/setup`` (:func:`partnerhub.subscribers.setup_views.setup_page`, which shows
+the customer's requests).
 """
 
 from __future__ import annotations
@@ -11,53 +12,26 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
 from partnerhub.assistance import service
 from partnerhub.assistance.repository import AssistanceRepository
 from partnerhub.errors import ApiError
-from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
-from partnerhub.models import Customer
 from partnerhub.portal import session as portal
-from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, language
+from partnerhub.subscribers.setup_views import setup_page
 
 router = APIRouter(include_in_schema=False)
 
 FIELDS = ("contact_name", "contact_email", "phone", "preferred_dates", "sites", "notes")
-STATUS_LABELS = {
-    "submitted": N_("Submitted"),
-    "in_progress": N_("In progress"),
-    "done": N_("Done"),
-}
-
-
-async def setup_context(
-    db: AsyncSession, principal: Principal, customer: Customer
-) -> dict[str, Any]:
-    """What the set-up page shows of installation requests."""
-    repo = AssistanceRepository(db, principal)
-    requests = await repo.for_customer(customer.id) if principal.has(service.READ) else []
-    return {
-        "assistance_requests": requests,
-        "assistance_ref": lambda r: ids.encode(
-            "INSTALLATION_REQUEST", r.id, ids.region_of(customer.data_region)
-        ),
-        "assistance_statuses": STATUS_LABELS,
-        "can_request_assistance": principal.has(service.WRITE),
-        "assistance_form": {},
-        "assistance_error": None,
-    }
 
 
 async def _page(
     request: Request, ctx: portal.PortalContext, cid: str, *, status: int, **extra: Any
 ) -> Response:
-    from partnerhub.subscribers.setup_views import _setup_page
-
-    return await _setup_page(request, ctx, cid, status=status, extra=extra)
+    """The set-up page again, with what was typed and the refusal."""
+    return await setup_page(request, ctx, cid, status=status, extra=extra)
 
 
 @router.post("/customers/{customer_id}/setup/assistance")

@@ -72,10 +72,10 @@ def create(
     ] = False,
 ) -> None:
     """Create a partner (or, with --parent, a sub-partner) and its first full administrator."""
-    from partnerhub.cli import _prepare
     from partnerhub.config import get_settings
     from partnerhub.db import Database
     from partnerhub.errors import ApiError
+    from partnerhub.ops.process import prepare_database
     from partnerhub.partners import service
 
     settings = get_settings()
@@ -89,7 +89,7 @@ def create(
     except ApiError as exc:
         console.print(f"[red]{escape(exc.description)}[/red]")
         raise typer.Exit(2) from None
-    url = _prepare(settings)
+    url = prepare_database(settings)
 
     async def run() -> service.CreatedPartner:
         db = Database(url, 1)
@@ -130,13 +130,13 @@ def create(
 @partner_app.command("list")
 def list_partners() -> None:
     """List every partner and sub-partner of the installation."""
-    from partnerhub.cli import _prepare
     from partnerhub.config import get_settings
     from partnerhub.db import Database
+    from partnerhub.ops.process import prepare_database
     from partnerhub.partners import service
     from partnerhub.partners.repository import OperatorRepository, PartnerRow
 
-    url = _prepare(get_settings())
+    url = prepare_database(get_settings())
 
     async def run() -> list[PartnerRow]:
         db = Database(url, 1)

@@ -79,12 +79,12 @@ def import_subscribers(
     """Import the subscribers of a CSV file into a customer: every row, or none."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from partnerhub.cli import _logging, _prepare
     from partnerhub.config import get_settings
     from partnerhub.db import Database
     from partnerhub.errors import ApiError
     from partnerhub.locations.service import system_principal
     from partnerhub.models import Customer, SubscriberImport
+    from partnerhub.ops.process import configure_logging, prepare_database
     from partnerhub.subscribers import imports, tasks
     from partnerhub.subscribers.repository import SubscriberRepository
 
@@ -94,8 +94,8 @@ def import_subscribers(
         console.print(f"[red]Cannot read {file}: {exc}[/red]")
         raise typer.Exit(2) from None
     settings = get_settings()
-    _logging(settings)
-    url = _prepare(settings)
+    configure_logging(settings)
+    url = prepare_database(settings)
 
     async def run() -> int:
         db = Database(url, 4, settings.database_prepared_statements)

@@ -121,9 +121,13 @@ async def _import(
     return customer, record
 
 
-def _context(cid: str, customer: Customer, record: SubscriberImport) -> dict[str, Any]:
+async def _import_page(
+    request: Request, ctx: portal.PortalContext, cid: str, import_id: str, template: str
+) -> Response:
+    """The import's page, or its live part (same context)."""
+    customer, record = await _import(request, ctx, cid, import_id)
     iid = _iref(record, customer)
-    return {
+    context = {
         "cid": cid,
         "customer": customer,
         "job": record,
@@ -132,6 +136,7 @@ def _context(cid: str, customer: Customer, record: SubscriberImport) -> dict[str
         "percent": int(100 * record.processed / record.total) if record.total else 0,
         "base": f"/customers/{cid}/setup/imports/{iid}",
     }
+    return render(request, template, context)
 
 
 @router.get("/customers/{customer_id}/setup/imports/{import_id}")
@@ -141,8 +146,7 @@ async def progress_page(
     request: Request,
     ctx: portal.PortalContext = Depends(portal.require_admin),
 ) -> Response:
-    customer, record = await _import(request, ctx, customer_id, import_id)
-    return render(request, "setup/import.html", _context(customer_id, customer, record))
+    return await _import_page(request, ctx, customer_id, import_id, "setup/import.html")
 
 
 @router.get("/customers/{customer_id}/setup/imports/{import_id}/progress")
@@ -153,8 +157,7 @@ async def progress_fragment(
     ctx: portal.PortalContext = Depends(portal.require_admin),
 ) -> Response:
     """The live part of the import page, polled while the import runs."""
-    customer, record = await _import(request, ctx, customer_id, import_id)
-    return render(request, "setup/_import_progress.html", _context(customer_id, customer, record))
+    return await _import_page(request, ctx, customer_id, import_id, "setup/_import_progress.html")
 
 
 @router.get("/customers/{customer_id}/setup/imports/{import_id}/result")

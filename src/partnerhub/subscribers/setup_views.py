@@ -1,94 +1,52 @@
-"""Setting up a customer in the portal (S20, S22-S24): users, packages and phone numbers.
+"""The partner's "Set up customer" pages (S20, S22): beside the customer's page.
 
-Partner side, beside the customer's page:
-
-* ``/customers/{id}/setup`` — "Set up customer": "Add users", and the locations with their
-  number inventory (numbers or ranges can be added there);
+* ``/customers/{id}/setup`` — "Set up customer": "Add users", the locations with their
+  number inventory (numbers or ranges can be added there), and the installation assistance
+  requests (whose forms post to :mod:`partnerhub.assistance.views`, which shows this page
+  again with its refusal);
 * ``/customers/{id}/setup/users`` — "Add users": records in the organization's history that
-  the partner administrator opened the customer's own users page, then goes there.
-
-Customer-administration side (``/org/{customer}/users/...``, next to
-:mod:`partnerhub.customer_portal.views`, reachable by the customer's administrators who manage
-users and by the partner's administrators, with the same banner and audit):
-
-* "Add users (wholesale)" — up to :data:`MAX_ROWS` rows of first name, last name, email
-  address and package; Next;
-* "Assign numbers" — for the rows whose package includes calling: a location and one of its
-  *available* numbers (an extension optionally); "Assign numbers" creates every user;
-* "Change package" for one user.
-
-The rules are the subscriber service's own: every row goes through
-:func:`partnerhub.subscribers.service.plan_new` over one
-:class:`partnerhub.subscribers.imports.MemoryFacts` (so two rows claiming the same email or
-number conflict exactly as two API requests would), and nothing is written unless every row
-passes. The rows travel between the two steps as hidden fields: they are checked again in
-full when the users are created, so nothing in them is trusted.
+  the partner administrator opened the customer's own users page, then goes there
+  (:mod:`partnerhub.subscribers.org_users_views`, the customer administrators' pages).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from partnerhub import ids
-from partnerhub.catalog import packages as catalog
-from partnerhub.catalog.customer_roles import CUSTOMER_ROLES
+from partnerhub.assistance import service as assistance
+from partnerhub.assistance.repository import AssistanceRepository
 from partnerhub.customer_portal import access
-from partnerhub.customer_portal.access import OrgContext
 from partnerhub.customers import service as customers
 from partnerhub.customers.repository import CustomerRepository
 from partnerhub.errors import ApiError, NotFound
-from partnerhub.identity import org_auth
-from partnerhub.identity.service import principal_for_admin
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.locations import service as locations
-from partnerhub.models import Customer, Location, OrgUser
+from partnerhub.models import Customer, Location
 from partnerhub.numbers import service as numbers
 from partnerhub.numbers.repository import NumberRepository
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, render
 from partnerhub.subscribers import service
-from partnerhub.subscribers.imports import MemoryFacts, Row
-from partnerhub.subscribers.repository import PENDING, SubscriberRepository
+from partnerhub.subscribers.repository import SubscriberRepository
 
 router = APIRouter(include_in_schema=False)
 
-MAX_ROWS = 25
-ROW_FIELDS = ("first_name", "last_name", "email", "package")
-CALL_FIELDS = ("location", "phone_number", "extension")
-CHOOSE_PACKAGE = N_("Choose a package")
-TOO_MANY_ROWS = N_("At most 25 users at a time")
-NO_ROWS = N_("Enter at least one user")
-NOT_READY = N_("Users can be added once the customer is provisioned")
-NUMBERS_ADDED = N_("Numbers added to the inventory")
-# Service field → the form field a refusal is shown next to.
-FORM_FIELD = {
-    "email": "email",
-    "package": "package",
-    "packages": "package",
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "phone_number": "phone_number",
-    "extension": "extension",
-    "location": "location",
+ASSISTANCE_STATUSES = {
+    "submitted": N_("Submitted"),
+    "in_progress": N_("In progress"),
+    "done": N_("Done"),
 }
 
 
-# --- partner side: "Set up customer" -------------------------------------------------------
-
-
-def _ref(customer: Customer) -> str:
-    return ids.encode("CUSTOMER", customer.id, locations.region_of(customer))
-
-
-async def _setup_page(
+async def setup_page(
     request: Request,
     ctx: portal.PortalContext,
     customer_id: str,
@@ -98,15 +56,15 @@ async def _setup_page(
     status: int = 200,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    from partnerhub.assistance import views as assistance
-
+    """The "Set up customer" page; ``error``/``form`` for the add-numbers form, ``extra`` for
+    the context of another form shown again on it (installation assistance)."""
     principal = ctx.principal
     async with unit_of_work(request) as db:
         customer = await customers.get(
             CustomerRepository(db, principal), ids.decode("CUSTOMER", customer_id)
         )
-        assistance_context = await assistance.setup_context(db, principal, customer)
-        ready = _usable(customer)
+        assistance_context = await _assistance(db, principal, customer)
+        ready = usable(customer)
         places: list[Location] = []
         rows: list[Any] = []
         if ready:
@@ -150,7 +108,25 @@ async def _setup_page(
     )
 
 
-def _usable(customer: Customer) -> bool:
+async def _assistance(db: Any, principal: Principal, customer: Customer) -> dict[str, Any]:
+    """What the page shows of the customer's installation assistance requests (its
+    ``setup/_assistance.html`` part; the forms post to :mod:`partnerhub.assistance.views`)."""
+    repo = AssistanceRepository(db, principal)
+    requests = await repo.for_customer(customer.id) if principal.has(assistance.READ) else []
+    return {
+        "assistance_requests": requests,
+        "assistance_ref": lambda r: ids.encode(
+            "INSTALLATION_REQUEST", r.id, ids.region_of(customer.data_region)
+        ),
+        "assistance_statuses": ASSISTANCE_STATUSES,
+        "can_request_assistance": principal.has(assistance.WRITE),
+        "assistance_form": {},
+        "assistance_error": None,
+    }
+
+
+def usable(customer: Customer) -> bool:
+    """Whether users can be added to ``customer`` (it is provisioned)."""
     try:
         service.check_customer(customer)
     except ApiError:
@@ -162,7 +138,7 @@ def _usable(customer: Customer) -> bool:
 async def setup(
     customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
-    return await _setup_page(request, ctx, customer_id)
+    return await setup_page(request, ctx, customer_id)
 
 
 @router.get("/customers/{customer_id}/setup/users")
@@ -184,7 +160,7 @@ def split_numbers(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"[,;\n]+", text or "") if part.strip()]
 
 
-async def _add_numbers(db: Any, principal: Principal, location_ref: str, text: str) -> int:
+async def add_typed_numbers(db: Any, principal: Principal, location_ref: str, text: str) -> int:
     items = split_numbers(text)
     added = await numbers.add_numbers(
         NumberRepository(db, principal), ids.decode("LOCATION", location_ref), items
@@ -192,7 +168,7 @@ async def _add_numbers(db: Any, principal: Principal, location_ref: str, text: s
     return len(added)
 
 
-async def _location_of(db: Any, principal: Principal, customer: Customer, ref: str) -> Location:
+async def location_of(db: Any, principal: Principal, customer: Customer, ref: str) -> Location:
     location_id = ids.decode("LOCATION", ref)
     repo = SubscriberRepository(db, principal)
     found = await repo.location(customer.id, location_id) if location_id else None
@@ -217,488 +193,18 @@ async def add_numbers(
         )
     try:
         async with unit_of_work(request) as db:
-            await _location_of(db, ctx.principal, customer, values["location"])
-            await _add_numbers(db, ctx.principal, values["location"], values["numbers"])
+            await location_of(db, ctx.principal, customer, values["location"])
+            await add_typed_numbers(db, ctx.principal, values["location"], values["numbers"])
     except ApiError as exc:
-        return await _setup_page(
-            request, ctx, customer_id, error=_(_described(exc)), form=values, status=exc.status
+        return await setup_page(
+            request, ctx, customer_id, error=_(described(exc)), form=values, status=exc.status
         )
     return RedirectResponse(
         f"/customers/{customer_id}/setup?notice=numbers#numbers", status_code=303
     )
 
 
-def _described(exc: ApiError) -> str:
+def described(exc: ApiError) -> str:
+    """Every problem of a refusal, in one line."""
     problems = getattr(exc, "problems", None) or [exc]
     return "; ".join(p.description for p in problems)
-
-
-# --- customer-administration side: "Add users (wholesale)" and "Assign numbers" ------------
-
-
-@dataclass
-class FormRow:
-    """One user row as typed (step 1) plus its calling choices (step 2)."""
-
-    index: int
-    values: dict[str, str]
-    errors: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def blank(self) -> bool:
-        return not any(self.values.get(k) for k in ROW_FIELDS)
-
-    @property
-    def calling(self) -> bool:
-        pkg = self.values.get("package") or ""
-        return pkg in catalog.PACKAGES and catalog.PACKAGES[pkg].calling
-
-    @property
-    def label(self) -> str:
-        name = " ".join(
-            v for v in (self.values.get("first_name"), self.values.get("last_name")) if v
-        )
-        return f"{name} <{self.values.get('email')}>" if name else self.values.get("email") or ""
-
-
-def read_rows(form: Any) -> list[FormRow]:
-    """The rows of a posted form (``first_name-0``, ``email-0``, ...), in order."""
-    found: set[int] = set()
-    for key in form:
-        name, _, index = str(key).rpartition("-")
-        if name in ROW_FIELDS + CALL_FIELDS and index.isdigit() and int(index) < 1000:
-            found.add(int(index))
-    rows = []
-    for i in sorted(found):
-        values = {
-            k: str(form.get(f"{k}-{i}") or "").strip()[:400] for k in ROW_FIELDS + CALL_FIELDS
-        }
-        rows.append(FormRow(i, values))
-    return rows
-
-
-def _renumber(rows: list[FormRow]) -> list[FormRow]:
-    return [FormRow(n, r.values, r.errors) for n, r in enumerate(rows)]
-
-
-def _user_packages(customer: Customer) -> list[tuple[str, str]]:
-    return [
-        (p, catalog.PACKAGES[p].label)
-        for p in customer.packages or []
-        if p in catalog.PACKAGES and p in catalog.SUBSCRIBER_PACKAGES
-    ]
-
-
-def _input(ctx: OrgContext, row: FormRow, with_calling: bool) -> service.SubscriberInput:
-    v = row.values
-    calling = with_calling and row.calling
-    return service.SubscriberInput(
-        customer=ctx.ref,
-        email=v.get("email"),
-        packages=[v.get("package") or ""],
-        first_name=v.get("first_name") or None,
-        last_name=v.get("last_name") or None,
-        location=(v.get("location") or None) if calling else None,
-        phone_number=(v.get("phone_number") or None) if calling else None,
-        extension=(v.get("extension") or None) if calling else None,
-        given=frozenset(k for k in CALL_FIELDS if calling and v.get(k)),
-    )
-
-
-def _note(row: FormRow, exc: ApiError) -> None:
-    for problem in getattr(exc, "problems", None) or [exc]:
-        where = FORM_FIELD.get(problem.field or "", "email")
-        row.errors.setdefault(where, service.describe(problem))
-
-
-async def check_rows(
-    db: Any, request: Request, ctx: OrgContext, rows: list[FormRow], with_calling: bool
-) -> tuple[Customer, list[tuple[FormRow, service.Plan]]]:
-    """Run every row through the subscriber rules (nothing is written); problems are noted
-    on the rows. Without ``with_calling`` (step 1), a calling row only lacks its number."""
-    _ = gettext_for(request)
-    plans: list[tuple[FormRow, service.Plan]] = []
-    repo = SubscriberRepository(db, ctx.principal)
-    customer = await service.customer_of(repo, ctx.ref)
-    service.check_customer(customer)
-    facts = await MemoryFacts.load(repo, customer, [Row(r.index + 1, r.values) for r in rows])
-    for row in rows:
-        if not row.values.get("package"):
-            row.errors["package"] = _(CHOOSE_PACKAGE)
-            continue
-        inp = _input(ctx, row, with_calling)
-        try:
-            plan = await service.plan_new(facts, inp, repo.principal)
-        except service.CallingNeedsNumber as exc:
-            if with_calling or not row.calling:
-                _note(row, exc)
-                continue
-            # Step 1: the number is chosen in "Assign numbers"; hold the email and the
-            # package so that later rows see them.
-            email, package = service.check_shape(inp)
-            facts.claim(uuid.uuid4(), service.Plan(email=email, package=package))
-            continue
-        except ApiError as exc:
-            _note(row, exc)
-            continue
-        facts.claim(plan.user_id, plan)
-        plans.append((row, plan))
-    return customer, plans
-
-
-async def _numbers_choice(
-    request: Request, ctx: OrgContext
-) -> tuple[list[Location], dict[uuid.UUID, list[str]], Customer]:
-    """The customer's locations (headquarters first) and their available numbers."""
-    async with unit_of_work(request) as db:
-        repo = SubscriberRepository(db, ctx.principal)
-        customer = await service.customer_of(repo, ctx.ref)
-        await locations.headquarters_of(db, customer)
-        places = await repo.locations_of(customer.id)
-        rows = await numbers.list_numbers(
-            NumberRepository(db, ctx.principal),
-            numbers.ListQuery(org=locations.org_wire_id(customer), available="true"),
-            0,
-            10_000,
-        )
-    places.sort(key=lambda loc: (not loc.headquarters, loc.name.lower()))
-    free: dict[uuid.UUID, list[str]] = {loc.id: [] for loc in places}
-    for row in rows:
-        free.setdefault(row.number.location_id, []).append(row.number.phone_number)
-    return places, free, customer
-
-
-async def _org(request: Request, customer_ref: str) -> OrgContext | Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
-    ctx.require("manage_users")
-    return ctx
-
-
-def _partner_principal(ctx: OrgContext) -> Principal | None:
-    """The partner administrator's own principal (to add numbers), when a partner acts."""
-    return principal_for_admin(ctx.partner_admin) if ctx.partner_admin is not None else None
-
-
-def org_page(
-    request: Request, ctx: OrgContext, name: str, extra: dict[str, Any], status: int = 200
-) -> Response:
-    """A page of the customer's own portal (its layout: banner, organization menu)."""
-    _ = gettext_for(request)
-    context: dict[str, Any] = {
-        "org": ctx,
-        "customer": ctx.customer,
-        "section": "users",
-        "csrf_token": ctx.csrf_token,
-        "can": ctx.can,
-        "base": f"/org/{ctx.ref}",
-        "roles_text": lambda roles: ", ".join(
-            _(CUSTOMER_ROLES[r].label) if r in CUSTOMER_ROLES else r for r in roles or []
-        ),
-    }
-    context.update(extra)
-    return render(request, f"setup/{name}.html", context, status=status)
-
-
-def _rows_page(
-    request: Request,
-    ctx: OrgContext,
-    rows: list[FormRow],
-    *,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
-    return org_page(
-        request,
-        ctx,
-        "add_users",
-        {
-            "rows": rows,
-            "max_rows": MAX_ROWS,
-            "packages": _user_packages(ctx.customer),
-            "ready": _usable(ctx.customer),
-            "error": error,
-        },
-        status=status,
-    )
-
-
-async def _assign_page(
-    request: Request,
-    ctx: OrgContext,
-    rows: list[FormRow],
-    *,
-    error: str | None = None,
-    notice: str | None = None,
-    add_numbers_text: str = "",
-    status: int = 200,
-) -> Response:
-    places, free, customer = await _numbers_choice(request, ctx)
-    hq = places[0] if places else None
-    for row in rows:
-        if row.calling and not row.values.get("location") and hq is not None:
-            row.values["location"] = locations.location_wire_id(hq, customer)
-    partner = _partner_principal(ctx)
-    return org_page(
-        request,
-        ctx,
-        "assign_numbers",
-        {
-            "rows": rows,
-            "calling_rows": [r for r in rows if r.calling],
-            "places": places,
-            "free": free,
-            "loc_id": lambda loc: locations.location_wire_id(loc, customer),
-            "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
-            "can_add_numbers": partner is not None and partner.has(numbers.WRITE),
-            "add_numbers_text": add_numbers_text,
-            "error": error,
-            "notice": notice,
-        },
-        status=status,
-    )
-
-
-@router.get("/org/{customer_ref}/users/add-wholesale")
-async def add_users(customer_ref: str, request: Request) -> Response:
-    ctx = await _org(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
-    return _rows_page(request, ctx, [FormRow(0, {})])
-
-
-@router.post("/org/{customer_ref}/users/add-wholesale")
-async def add_users_next(customer_ref: str, request: Request) -> Response:
-    """Next: check the rows; rows with a calling package go on to "Assign numbers"."""
-    ctx = await _org(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
-    form = await request.form()
-    ctx.check_form(form)
-    _ = gettext_for(request)
-    rows = read_rows(form)
-    if form.get("action") == "more":
-        rows = _renumber([r for r in rows if not r.blank] or rows[:1])
-        if len(rows) < MAX_ROWS:
-            rows.append(FormRow(len(rows), {}))
-        return _rows_page(request, ctx, rows)
-    rows = _renumber([r for r in rows if not r.blank])
-    if not rows:
-        return _rows_page(request, ctx, [FormRow(0, {})], error=_(NO_ROWS), status=400)
-    if len(rows) > MAX_ROWS:
-        return _rows_page(request, ctx, rows[:MAX_ROWS], error=_(TOO_MANY_ROWS), status=400)
-    try:
-        async with unit_of_work(request) as db:
-            await check_rows(db, request, ctx, rows, with_calling=False)
-    except ApiError as exc:
-        if exc.status == 404 and exc.field is None:
-            raise
-        return _rows_page(request, ctx, rows, error=_(exc.description), status=exc.status)
-    if any(r.errors for r in rows):
-        return _rows_page(request, ctx, rows, status=400)
-    if any(r.calling for r in rows):
-        return await _assign_page(request, ctx, rows)
-    return await _create(request, ctx, rows)
-
-
-@router.post("/org/{customer_ref}/users/assign-numbers")
-async def assign_numbers(customer_ref: str, request: Request) -> Response:
-    """ "Assign numbers" creates every user of the rows (all of them or none); "Back" returns
-    to the rows; a partner administrator may add numbers to a location's inventory here."""
-    ctx = await _org(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
-    form = await request.form()
-    ctx.check_form(form)
-    _ = gettext_for(request)
-    rows = _renumber([r for r in read_rows(form) if not r.blank])[:MAX_ROWS]
-    action = str(form.get("action") or "assign")
-    if not rows:
-        return _rows_page(request, ctx, [FormRow(0, {})])
-    if action == "back":
-        return _rows_page(request, ctx, rows)
-    if action.startswith("add_numbers"):
-        return await _add_numbers_inline(request, ctx, rows, form)
-    return await _create(request, ctx, rows)
-
-
-async def _add_numbers_inline(
-    request: Request, ctx: OrgContext, rows: list[FormRow], form: Any
-) -> Response:
-    _ = gettext_for(request)
-    partner = _partner_principal(ctx)
-    if partner is None:
-        raise NotFound("Page not found")
-    text = str(form.get("add_numbers") or "")
-    location_ref = str(form.get("add_location") or "")
-    try:
-        async with unit_of_work(request) as db:
-            location = await _location_of(db, partner, ctx.customer, location_ref)
-            count = await _add_numbers(db, partner, location_ref, text)
-            access.record(db, ctx, "numbers.add", {"locationId": str(location.id), "count": count})
-    except ApiError as exc:
-        return await _assign_page(
-            request,
-            ctx,
-            rows,
-            error=_(_described(exc)),
-            add_numbers_text=text,
-            status=exc.status,
-        )
-    return await _assign_page(request, ctx, rows, notice=_(NUMBERS_ADDED))
-
-
-async def _create(request: Request, ctx: OrgContext, rows: list[FormRow]) -> Response:
-    """Check every row in full and create the users, all of them or none (one transaction)."""
-    _ = gettext_for(request)
-    emails: list[uuid.UUID | None] = []
-    try:
-        async with unit_of_work(request) as db:
-            customer, plans = await check_rows(db, request, ctx, rows, with_calling=True)
-            if any(r.errors for r in rows):
-                raise _RowsRefused()
-            repo = SubscriberRepository(db, ctx.principal)
-            users = [service.new_user(customer, plan) for _row, plan in plans]
-            for user in users:
-                repo.add(user)
-            lost_race = await repo.flush()
-            if lost_race is not None:
-                raise service.integrity_problem(lost_race) or lost_race
-            for user in users:
-                if user.status != PENDING:
-                    emails.append(
-                        await org_auth.send_invitation(db, user, customer, ctx.actor_email)
-                    )
-                access.record(
-                    db,
-                    ctx,
-                    "user.add",
-                    {"userId": str(user.id), "email": user.email, "package": user.package},
-                )
-    except _RowsRefused:
-        on_rows = any(k in r.errors for r in rows for k in ROW_FIELDS)
-        if any(r.calling for r in rows) and not on_rows:
-            return await _assign_page(request, ctx, rows, status=400)
-        return _rows_page(request, ctx, rows, status=400)
-    except ApiError as exc:
-        if exc.status == 404 and exc.field is None:
-            raise
-        if any(r.calling for r in rows):
-            return await _assign_page(
-                request, ctx, rows, error=_(service.describe(exc)), status=exc.status
-            )
-        return _rows_page(request, ctx, rows, error=_(service.describe(exc)), status=exc.status)
-    for email_id in emails:
-        await org_auth.deliver_later(email_id)
-    return RedirectResponse(
-        f"/org/{ctx.ref}/users?notice=users_added&count={len(users)}", status_code=303
-    )
-
-
-class _RowsRefused(Exception):
-    """Some row failed its checks (the problems are on the rows)."""
-
-
-# --- change a user's package ---------------------------------------------------------------
-
-
-async def _package_page(
-    request: Request,
-    ctx: OrgContext,
-    user: OrgUser,
-    values: dict[str, str],
-    *,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
-    places, free, customer = await _numbers_choice(request, ctx)
-    if user.phone_number and user.location_id in free:
-        free[user.location_id] = sorted({*free[user.location_id], user.phone_number})
-    return org_page(
-        request,
-        ctx,
-        "change_package",
-        {
-            "user": user,
-            "uid": ids.encode("PEOPLE", user.id, locations.region_of(ctx.customer)),
-            "values": values,
-            "packages": _user_packages(ctx.customer),
-            "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
-            "calling_packages": [p for p in catalog.CALLING_PACKAGES],
-            "places": places,
-            "free": free,
-            "loc_id": lambda loc: locations.location_wire_id(loc, customer),
-            "error": error,
-        },
-        status=status,
-    )
-
-
-async def _user(request: Request, ctx: OrgContext, user_ref: str) -> OrgUser:
-    async with unit_of_work(request) as db:
-        return await service.user_of(
-            SubscriberRepository(db, ctx.principal), ctx.customer, user_ref
-        )
-
-
-def _current_values(user: OrgUser, customer: Customer) -> dict[str, str]:
-    loc = ""
-    if user.location_id is not None:
-        loc = ids.encode("LOCATION", user.location_id, locations.region_of(customer))
-    return {
-        "package": user.package or "",
-        "location": loc,
-        "phone_number": user.phone_number or "",
-        "extension": user.extension or "",
-    }
-
-
-@router.get("/org/{customer_ref}/users/{user_ref}/package")
-async def change_package(customer_ref: str, user_ref: str, request: Request) -> Response:
-    ctx = await _org(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
-    user = await _user(request, ctx, user_ref)
-    return await _package_page(request, ctx, user, _current_values(user, ctx.customer))
-
-
-@router.post("/org/{customer_ref}/users/{user_ref}/package")
-async def save_package(customer_ref: str, user_ref: str, request: Request) -> Response:
-    ctx = await _org(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
-    form = await request.form()
-    ctx.check_form(form)
-    _ = gettext_for(request)
-    values = {k: str(form.get(k) or "").strip() for k in ("package", *CALL_FIELDS)}
-    user = await _user(request, ctx, user_ref)
-    pkg = values["package"]
-    calling = pkg in catalog.PACKAGES and catalog.PACKAGES[pkg].calling
-    try:
-        async with unit_of_work(request) as db:
-            repo = SubscriberRepository(db, ctx.principal)
-            changed = await service.update(
-                repo,
-                user.id,
-                service.SubscriberInput(
-                    packages=[pkg],
-                    location=(values["location"] or None) if calling else None,
-                    phone_number=(values["phone_number"] or None) if calling else None,
-                    extension=(values["extension"] or None) if calling else None,
-                    given=frozenset(CALL_FIELDS) if calling else frozenset(),
-                ),
-            )
-            access.record(
-                db,
-                ctx,
-                "user.package",
-                {"userId": str(changed.id), "email": changed.email, "package": changed.package},
-            )
-    except ApiError as exc:
-        if exc.status == 404 and exc.field is None:
-            raise
-        return await _package_page(
-            request, ctx, user, values, error=_(service.describe(exc)), status=exc.status
-        )
-    return RedirectResponse(f"/org/{ctx.ref}/users?notice=package_changed", status_code=303)

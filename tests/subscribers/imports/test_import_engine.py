@@ -22,6 +22,7 @@ from partnerhub.errors import ApiError
 from partnerhub.locations.service import system_principal
 from partnerhub.models import OrgUser
 from partnerhub.subscribers import imports
+from partnerhub.subscribers.imports import checking, phone_numbers, reporting, writing
 from partnerhub.subscribers.repository import SubscriberRepository
 from tests.conftest import Tenant, bearer
 from tests.subscribers.factories import NUM_WRITE, SUB_WRITE, Setup, add_numbers
@@ -53,7 +54,7 @@ def test_rows_are_read_cell_by_cell() -> None:
 
 def test_subscriber_ids_are_encoded_like_ids_encode() -> None:
     for region in ("us", "eu"):
-        encode = imports._id_encoder("SUBSCRIBER", region)
+        encode = reporting.id_encoder("SUBSCRIBER", region)
         for _ in range(50):
             value = uuid.uuid4()
             assert encode(str(value)) == ids.encode("SUBSCRIBER", value, region)
@@ -74,7 +75,7 @@ RAW_NUMBERS = [
 
 async def parse_all(raws: list[str], helpers: int) -> dict[str, str | None]:
     parsed: dict[str, str | None] = {}
-    numbers = imports._Phones(parsed, helpers)
+    numbers = phone_numbers.Phones(parsed, helpers)
     try:
         await asyncio.gather(*(numbers.batch(raws[i : i + 3]) for i in range(0, len(raws), 3)))
         await numbers.batch(raws)  # all seen: nothing more to parse
@@ -93,8 +94,8 @@ async def test_helper_processes_parse_as_here() -> None:
 async def test_a_failing_helper_means_parsing_here(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(imports, "_PARSER", "import sys\nsys.exit(3)\n")
-    with caplog.at_level(logging.WARNING, logger="partnerhub.subscribers.imports"):
+    monkeypatch.setattr(phone_numbers, "PARSER", "import sys\nsys.exit(3)\n")
+    with caplog.at_level(logging.WARNING, logger="partnerhub.subscribers.imports.phone_numbers"):
         parsed = await parse_all(RAW_NUMBERS, helpers=1)
     assert parsed == {raw: phones.parse_e164(raw) for raw in RAW_NUMBERS}
     assert "parsing numbers here" in caplog.text
@@ -102,15 +103,15 @@ async def test_a_failing_helper_means_parsing_here(
 
 def test_collection_pause_nests_and_always_resumes() -> None:
     assert gc.isenabled()
-    with imports._gc_paused(10):  # a small file: nothing paused
+    with checking.gc_paused(10):  # a small file: nothing paused
         assert gc.isenabled()
-    with imports._gc_paused(imports.PAUSE_GC_MIN):
+    with checking.gc_paused(checking.PAUSE_GC_MIN):
         assert not gc.isenabled()
-        with imports._gc_paused(imports.PAUSE_GC_MIN):
+        with checking.gc_paused(checking.PAUSE_GC_MIN):
             assert not gc.isenabled()
         assert not gc.isenabled()  # the outer import still runs
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), imports._gc_paused(imports.PAUSE_GC_MIN):
+    with pytest.raises(RuntimeError), checking.gc_paused(checking.PAUSE_GC_MIN):
         raise RuntimeError
     assert gc.isenabled()
 
@@ -298,7 +299,7 @@ def test_copy_lines_escape_text() -> None:
     alphabet = "ab\t\n\r\\\"',{}é "
     for _ in range(200):
         value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
-        escaped = imports._text(value)
+        escaped = writing.copy_text(value)
         assert "\t" not in escaped and "\n" not in escaped and "\r" not in escaped
         unescaped = (
             escaped.replace("\\\\", "\0")
@@ -307,7 +308,7 @@ def test_copy_lines_escape_text() -> None:
             .replace("\\r", "\r")
         ).replace("\0", "\\")
         assert unescaped == value
-    assert imports._text(None) == "\\N"
+    assert writing.copy_text(None) == "\\N"
 
 
 async def test_rows_of_later_chunks_see_earlier_claims(
@@ -320,8 +321,8 @@ async def test_rows_of_later_chunks_see_earlier_claims(
     """Chunks of two rows (facts loaded chunk by chunk, ahead of the checking): a number, an
     extension and an email claimed by an earlier chunk are taken for the later ones, in
     run() as in check()."""
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(imports, "AHEAD", 2)
+    monkeypatch.setattr(checking, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(checking, "AHEAD", 2)
     await add_numbers(client, await tenant.token(NUM_WRITE), setup.hq_id, ["+14155550500..0503"])
     rows = [
         ["A", "", "a@chunk.example", "webex_calling", "+14155550500", "50"],
