@@ -29,9 +29,9 @@ from partnerhub.errors import (
 )
 from partnerhub.kit.constraints import constraint_errors
 from partnerhub.kit.scope import system_principal  # subscribers/* take it from here too
+from partnerhub.locations import inventory as numbers
 from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import Customer, Location
-from partnerhub.numbers import inventory as numbers
 
 READ = "partnerhub:locations_read"
 WRITE = "partnerhub:locations_write"

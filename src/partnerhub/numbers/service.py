@@ -31,9 +31,9 @@ from partnerhub.kit.constraints import constraint_errors
 from partnerhub.kit.constraints import violated_constraint as violated_constraint  # subscribers
 from partnerhub.kit.pagination import query_bool
 from partnerhub.locations import service as locations
+from partnerhub.locations.inventory import NumberError
 from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import Customer, Location, PhoneNumber
-from partnerhub.numbers.inventory import NumberError
 from partnerhub.numbers.repository import NumberFilters, NumberRepository, NumberRow
 
 READ = "partnerhub:numbers_read"
@@ -135,14 +135,17 @@ def expand(items: list[str], country: str | None, field: str = "phoneNumbers") -
     return out
 
 
+def _locations(repo: NumberRepository) -> LocationRepository:
+    """The locations' queries in the same session (a location's numbers are its own)."""
+    return LocationRepository(repo.session, repo.principal)
+
+
 async def _location(repo: NumberRepository, location_id: uuid.UUID | None) -> Location:
-    locations_repo = LocationRepository(repo.session, repo.principal)
-    return await locations_repo.get_or_404(Location, location_id, "Location not found")
+    return await _locations(repo).get_or_404(Location, location_id, "Location not found")
 
 
 async def _usable(repo: NumberRepository, location: Location) -> Customer:
-    customers = LocationRepository(repo.session, repo.principal)
-    return locations.usable_customer(await customers.customer(location.customer_id))
+    return locations.usable_customer(await _locations(repo).customer(location.customer_id))
 
 
 async def add_numbers(
@@ -163,7 +166,7 @@ async def add_numbers(
     if state not in STATES:
         raise InvalidValue(f"state: '{state}' is not one of {', '.join(STATES)}")
     numbers = expand(items, location.country)
-    held = await repo.held_anywhere(numbers)
+    held = await _locations(repo).held_anywhere(numbers)
     if held:
         raise _held(sorted(held))
     rows = [
@@ -199,14 +202,14 @@ async def remove_numbers(
     location = await _location(repo, location_id)
     await _usable(repo, location)
     numbers = expand(items, None)
-    present = {n.phone_number for n in await repo.in_location(location.id, numbers)}
+    present = {n.phone_number for n in await _locations(repo).in_location(location.id, numbers)}
     missing = [n for n in numbers if n not in present]
     if missing:
         raise NumberError(
             f"phoneNumbers: {', '.join(missing[:5])} not in the inventory of location "
             f"'{location.name}'"
         )
-    owners = await repo.owners(numbers)
+    owners = await _locations(repo).owners(numbers)
     if owners:
         number, owner = next(iter(owners.items()))
         raise NumberError(
@@ -238,7 +241,7 @@ async def list_numbers(
     customer_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = None
     available = query_bool("available", query.available)
-    customers = LocationRepository(repo.session, repo.principal)
+    customers = _locations(repo)
     if query.org:
         org_id = ids.decode("ORGANIZATION", query.org)
         customer = await customers.customer_by_org(org_id) if org_id else None

@@ -1,9 +1,9 @@
-"""A location's own inventory, as the location's rules use it: its main number, the numbers
+"""A location's own numbers, as the location's rules use them: its main number, the numbers
 customer provisioning recorded for its headquarters, the country of its numbers.
 
-:mod:`partnerhub.locations.service` calls these when a location is created or changed, and
-:mod:`partnerhub.numbers.service` (the inventory API's rules) builds on the same errors; this
-module imports neither, so the two services do not import each other.
+:mod:`partnerhub.locations.service` calls these when a location is created or changed;
+:mod:`partnerhub.numbers` (the inventory's API and rules: add, remove, list) builds on them and
+on :class:`NumberError`. Numbers import locations, never the reverse.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from partnerhub.catalog import phones
 from partnerhub.errors import Conflict, InvalidValue
 from partnerhub.kit.constraints import constraint_errors
 from partnerhub.kit.scope import Principal, system_principal
+from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import Location, PhoneNumber
-from partnerhub.numbers.repository import NumberRepository
 
 NUMBER_CODE = 1013  # invalid, not in inventory, assigned, or in another location
 
@@ -34,7 +34,7 @@ async def set_main_number(
 ) -> None:
     """Mark ``number`` (in the location's inventory, not assigned) as its main number;
     ``None`` clears it."""
-    repo = NumberRepository(session, principal)
+    repo = LocationRepository(session, principal)
     if number is None:
         await repo.set_main(location.id, None)
         return
@@ -60,7 +60,7 @@ async def add_recorded_numbers(
     """Add the numbers provisioning recorded for an HQ location, skipping (and reporting)
     those that are invalid, of another country, or held elsewhere. Idempotent."""
     principal = system_principal(location.partner_id)
-    repo = NumberRepository(session, principal)
+    repo = LocationRepository(session, principal)
     added: list[str] = []
     skipped: list[tuple[str, str]] = []
     valid: list[str] = []
@@ -101,7 +101,7 @@ async def add_recorded_numbers(
 
 async def check_country_change(session: AsyncSession, location: Location) -> None:
     """A location's country may change only if its numbers belong to the new country."""
-    repo = NumberRepository(session, system_principal(location.partner_id))
+    repo = LocationRepository(session, system_principal(location.partner_id))
     foreign = [
         n
         for n in await repo.of_location(location.id)
