@@ -29,7 +29,7 @@ from partnerhub.errors import (
 )
 from partnerhub.kit.constraints import constraint_errors
 from partnerhub.kit.scope import system_principal  # subscribers/* take it from here too
-from partnerhub.locations import inventory as numbers
+from partnerhub.locations import inventory
 from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import Customer, Location
 
@@ -233,7 +233,7 @@ async def create(
     repo.add(location)
     await _flush(repo, data.name)
     if main_number:
-        await numbers.set_main_number(repo.session, repo.principal, location, main_number)
+        await inventory.set_main_number(repo.session, repo.principal, location, main_number)
     return location
 
 
@@ -262,9 +262,9 @@ async def update(
     _apply(location, data)
     await _flush(repo, data.name)
     if country_changed:
-        await numbers.check_country_change(repo.session, location)
+        await inventory.check_country_change(repo.session, location)
     if main_number is not _UNSET:
-        await numbers.set_main_number(repo.session, repo.principal, location, main_number)
+        await inventory.set_main_number(repo.session, repo.principal, location, main_number)
     return location
 
 
@@ -412,11 +412,11 @@ async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqRes
     wanted = [str(n) for n in recorded if isinstance(n, str | int)]
     if main and str(main) not in wanted:
         wanted.append(str(main))
-    added, skipped = await numbers.add_recorded_numbers(session, location, wanted)
+    added, skipped = await inventory.add_recorded_numbers(session, location, wanted)
     result = HqResult(location, added, skipped)
     if main:
         try:
-            await numbers.set_main_number(session, principal, location, str(main))
+            await inventory.set_main_number(session, principal, location, str(main))
         except ApiError as exc:
             result.skipped_numbers.append((str(main), exc.description))
     return result
