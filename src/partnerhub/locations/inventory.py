@@ -29,6 +29,22 @@ class NumberError(InvalidValue):
     code = NUMBER_CODE
 
 
+def new_number(
+    location: Location, number: str, number_type: str = "DID", state: str = "ACTIVE"
+) -> PhoneNumber:
+    """A new row of ``location``'s inventory (not its main number)."""
+    return PhoneNumber(
+        id=uuid.uuid4(),
+        partner_id=location.partner_id,
+        customer_id=location.customer_id,
+        location_id=location.id,
+        phone_number=number,
+        number_type=number_type,
+        state=state,
+        main=False,
+    )
+
+
 async def set_main_number(
     session: AsyncSession, principal: Principal, location: Location, number: str | None
 ) -> None:
@@ -83,15 +99,7 @@ async def add_recorded_numbers(
             continue
         try:
             async with session.begin_nested():
-                session.add(
-                    PhoneNumber(
-                        id=uuid.uuid4(),
-                        partner_id=location.partner_id,
-                        customer_id=location.customer_id,
-                        location_id=location.id,
-                        phone_number=number,
-                    )
-                )
+                session.add(new_number(location, number))
         except IntegrityError:
             skipped.append((number, "already in another inventory"))
             continue

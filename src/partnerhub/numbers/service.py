@@ -31,7 +31,7 @@ from partnerhub.kit.constraints import constraint_errors
 from partnerhub.kit.constraints import violated_constraint as violated_constraint  # subscribers
 from partnerhub.kit.pagination import query_bool
 from partnerhub.locations import service as locations
-from partnerhub.locations.inventory import NumberError
+from partnerhub.locations.inventory import NumberError, new_number
 from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import Customer, Location, PhoneNumber
 from partnerhub.numbers.repository import NumberFilters, NumberRepository, NumberRow
@@ -169,19 +169,7 @@ async def add_numbers(
     held = await _locations(repo).held_anywhere(numbers)
     if held:
         raise _held(sorted(held))
-    rows = [
-        PhoneNumber(
-            id=uuid.uuid4(),
-            partner_id=location.partner_id,
-            customer_id=location.customer_id,
-            location_id=location.id,
-            phone_number=number,
-            number_type=number_type,
-            state=state,
-            main=False,
-        )
-        for number in numbers
-    ]
+    rows = [new_number(location, number, number_type, state) for number in numbers]
     repo.session.add_all(rows)
     held_meanwhile = _held(numbers)
     with constraint_errors(
