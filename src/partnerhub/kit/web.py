@@ -130,10 +130,6 @@ BearerCheck = Callable[
 MethodRule = Callable[[Principal, str], Principal]
 
 
-def _any_method(principal: Principal, method: str) -> Principal:
-    return principal
-
-
 @dataclass(frozen=True)
 class Plugins:
     """The domain's pieces kit calls, registered by the app with :func:`install`:
@@ -148,8 +144,8 @@ class Plugins:
     """
 
     authenticate: BearerCheck
+    refuse_if_suspended: MethodRule
     error_page: ErrorPage = plain_error_page
-    refuse_if_suspended: MethodRule = _any_method
 
 
 def install(app: FastAPI, plugins: Plugins) -> None:
