@@ -10,19 +10,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.exc import DataError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerhub import __version__, jobs, runtime
 from partnerhub.config import Settings, get_settings
-from partnerhub.errors import ApiError
+from partnerhub.identity import service as identity_service
 from partnerhub.kit import openapi, web
 from partnerhub.kit.fastlane import FastLane, Handler
 from partnerhub.ops import metrics, tracing
+from partnerhub.partners import service as partners_service
+from partnerhub.portal import render as portal_render
 from partnerhub.portal import session as portal_session
 
 log = logging.getLogger("partnerhub")
@@ -83,22 +82,24 @@ def create_app(
     app.state.database_url = url
     openapi.install(app)  # documents the contract's error responses (kit/openapi.py)
 
-    app.add_exception_handler(RequestValidationError, web.validation_handler)
-    app.add_exception_handler(ApiError, web.api_error_handler)
-    app.add_exception_handler(StarletteHTTPException, web.http_error_handler)
-    app.add_exception_handler(DataError, web.data_error_handler)  # e.g. NUL in a text value
-    app.add_exception_handler(Exception, web.unhandled_handler)
+    # kit imports no domain package: the app plugs the domain's pieces in (kit/web.py).
+    web.install(
+        app,
+        web.Plugins(
+            authenticate=identity_service.authenticate_on,
+            error_page=portal_render.error_page,
+            refuse_if_suspended=partners_service.refuse_if_suspended,
+        ),
+    )
 
     @app.exception_handler(portal_session.LoginRequired)
     async def _login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, portal_session.LoginRequired)
         return portal_session.login_redirect(exc.next_url)
 
-    @app.exception_handler(portal_session.CsrfFailed)
+    @app.exception_handler(web.CsrfFailed)
     async def _csrf_failed(request: Request, exc: Exception) -> Response:
-        from partnerhub.portal.render import error_page
-
-        return await error_page(request, 403, portal_session.CSRF_MESSAGE)
+        return await portal_render.error_page(request, 403, portal_session.CSRF_MESSAGE)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

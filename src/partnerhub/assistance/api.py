@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
@@ -13,6 +13,7 @@ from partnerhub.assistance.schemas import (
     InstallationRequestList,
     InstallationRequestOut,
 )
+from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer, InstallationRequest
@@ -43,13 +44,18 @@ def present(
 
 @router.get("/customers/{customer_id}/installationRequests", response_model=InstallationRequestList)
 async def list_requests(
-    customer_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
+    customer_id: str,
+    request: Request,
+    response: Response,
+    principal: Principal = Depends(wholesale_principal),
+    page: Page = Depends(paging(default=100, limit=1000)),
 ) -> dict[str, object]:
     async with unit_of_work(request) as session:
         customer, rows = await service.list_for(
             AssistanceRepository(session, principal), ids.decode("CUSTOMER", customer_id)
         )
-        return {"items": [present(r, customer) for r in rows]}
+    shown = page_rows(request, response, page, page.window(rows))
+    return {"items": [present(r, customer) for r in shown]}
 
 
 @router.post(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
@@ -14,6 +14,7 @@ from partnerhub.identity.schemas import (
     AdministratorOut,
     AdministratorUpdate,
 )
+from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import PartnerAdmin
@@ -36,12 +37,15 @@ def present(admin: PartnerAdmin) -> dict[str, object]:
 
 @router.get("", response_model=AdministratorList)
 async def list_administrators(
-    request: Request, principal: Principal = Depends(api_principal)
+    request: Request,
+    response: Response,
+    principal: Principal = Depends(api_principal),
+    page: Page = Depends(paging(default=100, limit=1000)),
 ) -> dict[str, object]:
     principal.require(service.ADMIN_SCOPE)
     async with unit_of_work(request) as session:
         admins = await service.list_admins(AdminRepository(session, principal))
-    return {"items": [present(a) for a in admins]}
+    return {"items": [present(a) for a in page_rows(request, response, page, page.window(admins))]}
 
 
 @router.post("", status_code=201, response_model=AdministratorOut)

@@ -50,6 +50,7 @@ from partnerhub.identity.service import (
     verify_password,
 )
 from partnerhub.kit import ratelimit
+from partnerhub.kit.web import CsrfFailed
 from partnerhub.models import Customer, IdentityLink, OrgCredential, OrgSession, OrgUser
 from partnerhub.models.base import utcnow
 from partnerhub.sso.repository import SignInRepository
@@ -159,8 +160,6 @@ def clear_cookie(response: Response) -> None:
 
 def check_csrf(record: OrgSession, form: Any) -> None:
     """Every form of the customer portal carries the session's CSRF token."""
-    from partnerhub.portal.session import CsrfFailed
-
     sent = str(form.get("csrf_token") or "")
     if not record.csrf_token or not hmac.compare_digest(sent.encode(), record.csrf_token.encode()):
         raise CsrfFailed()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import inspect
 from sqlalchemy.dialects.postgresql import JSONB
@@ -37,7 +38,7 @@ def _default(column: Column[Any]) -> Any:
     return None
 
 
-async def insert(conn: Any, obj: Any) -> None:
+async def insert(conn: psycopg.AsyncConnection[Any], obj: Any) -> None:
     """INSERT ``obj`` (a new mapped object) on the driver connection ``conn``."""
     state = inspect(obj)
     table = state.mapper.local_table

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from partnerhub.errors import ApiError, error_body
 from partnerhub.kit.scope import Principal
+from partnerhub.kit.web import plugins_of, replaying
 
 
 @dataclass
@@ -89,7 +90,9 @@ Handler = Callable[[FastRequest], Awaitable[FastResponse | None]]
 UNSENDABLE = (psycopg.DataError, UnicodeEncodeError)  # values the database refuses (a NUL…)
 
 
-async def authenticate(request: FastRequest, conn: Any, *scopes: str) -> Principal | None:
+async def authenticate(
+    request: FastRequest, conn: psycopg.AsyncConnection[Any], *scopes: str
+) -> Principal | None:
     """The bearer check with its rate-limit counters on ``conn`` (the route's
     ``api_principal``), the suspended sub-partner rule for the request's method and, when
     given, one of ``scopes``. ``None`` when refused: the route then answers the refusal.
@@ -97,12 +100,10 @@ async def authenticate(request: FastRequest, conn: Any, *scopes: str) -> Princip
     Either way the principal (or the refusal) waits in the request state for the route, so a
     request that falls back is not counted twice against the rate limits.
     """
-    from partnerhub.identity.service import authenticate_on
-    from partnerhub.partners.service import refuse_if_suspended
-
+    plugins = plugins_of(request.scope["app"])  # registered by the app (kit.web.install)
     settings = request.app_state.settings
     try:
-        principal = await authenticate_on(
+        principal = await plugins.authenticate(
             conn,
             request.headers.get("authorization"),
             f"addr:{request.client_address()}",
@@ -110,27 +111,13 @@ async def authenticate(request: FastRequest, conn: Any, *scopes: str) -> Princip
             settings.rate_limit_per_token,
         )
         request.state["authenticated"] = principal
-        refuse_if_suspended(principal, str(request.scope["method"]))
+        plugins.refuse_if_suspended(principal, str(request.scope["method"]))
         if scopes:
             principal.require(*scopes)
     except ApiError as exc:
         request.state.setdefault("authenticated", exc)
         return None
     return principal
-
-
-def replaying(body: bytes, receive: Receive) -> Receive:
-    """``receive`` that first hands the already-read ``body`` to the app again."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def error_response(request: FastRequest, exc: ApiError) -> FastResponse:

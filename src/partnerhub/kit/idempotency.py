@@ -32,6 +32,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from fastapi import Request, Response
 from psycopg.types.json import Jsonb
 from sqlalchemy import delete, select, update
@@ -94,7 +95,7 @@ VALUES (%(id)s, %(owner)s, %(key)s, %(fingerprint)s, %(status)s, %(headers)s, %(
 
 
 async def store_direct(
-    conn: Any,
+    conn: psycopg.AsyncConnection[Any],
     owner: uuid.UUID,
     key: str,
     print_: bytes,

@@ -1,22 +1,49 @@
 """``offset``/``max`` pagination with an absolute ``Link: <...>; rel="next"`` header, and the
-parsers of the other typed query parameters (absent is the default; given empty is a 400)."""
+parsers of the other typed query parameters (absent is the default; given empty is a 400).
+
+Every list route pages the same way::
+
+    @router.get("")
+    async def list_things(request: Request, response: Response, ...,
+                          principal: Principal = Depends(api_principal),
+                          page: Page = Depends(paging(default=100, limit=1000))):
+        async with unit_of_work(request) as session:
+            rows = await service.list_things(repo, ..., page.offset, page.fetch)
+            return {"items": present(page_rows(request, response, page, rows))}
+
+``page`` comes after the principal, so a caller without a valid token hears 401 first. A list
+the service reads whole takes ``page.window(rows)`` instead of ``offset``/``fetch``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
 from partnerhub.errors import InvalidValue
+from partnerhub.kit.schemas import IntegerQuery
 
 MAX_OFFSET = 2**31 - 1  # beyond any real list; larger values would overflow SQL OFFSET
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Page:
     offset: int
     max: int
+
+    @property
+    def fetch(self) -> int:
+        """How many rows to read: one more than the page shows tells whether more remain."""
+        return self.max + 1
+
+    def window(self, rows: Sequence[T]) -> list[T]:
+        """This page's rows (and the one that tells) of a list read whole."""
+        return list(rows[self.offset : self.offset + self.fetch])
 
 
 def page_params(offset: str | int | None, max_: str | int | None, default: int, limit: int) -> Page:
@@ -64,3 +91,20 @@ def set_next_link(request: Request, response: Response, page: Page, has_more: bo
     params += [("offset", str(page.offset + page.max)), ("max", str(page.max))]
     next_url = str(request.url.replace(query=urlencode(params)))
     response.headers["Link"] = f'<{next_url}>; rel="next"'
+
+
+def paging(default: int = 100, limit: int = 1000) -> Callable[[str | None, str | None], Page]:
+    """The dependency of a list route: its ``offset`` and ``max`` query parameters (documented
+    as integers), parsed and checked by :func:`page_params`."""
+
+    def page(offset: IntegerQuery = None, max: IntegerQuery = None) -> Page:
+        return page_params(offset, max, default, limit)
+
+    return page
+
+
+def page_rows(request: Request, response: Response, page: Page, rows: Sequence[T]) -> list[T]:
+    """The rows the page shows, of ``rows`` read with ``page.fetch`` (or ``page.window``), and
+    the ``Link`` header when more remain."""
+    set_next_link(request, response, page, has_more=len(rows) > page.max)
+    return list(rows[: page.max])

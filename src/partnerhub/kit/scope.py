@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 
-from partnerhub.catalog.roles import implied
+from partnerhub.catalog.roles import ALL_SCOPES, implied
 from partnerhub.errors import Forbidden
 
 
@@ -39,3 +39,16 @@ class Principal:
     @property
     def acting_for_sub_partner(self) -> bool:
         return self.partner_id != self.home_partner_id
+
+
+def system_principal(partner_id: uuid.UUID) -> Principal:
+    """A principal for work the hub does on a partner's behalf (provisioning, imports)."""
+    return Principal(
+        kind="system",
+        partner_id=partner_id,
+        home_partner_id=partner_id,
+        actor_id=None,
+        actor_email=None,
+        role=None,
+        scopes=frozenset(ALL_SCOPES),
+    )

@@ -7,21 +7,22 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
+import psycopg
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerhub.db import Database
 from partnerhub.errors import ApiError, error_body
-from partnerhub.identity import service as identity
-from partnerhub.kit.fastlane import replaying
 from partnerhub.kit.scope import Principal
 
 log = logging.getLogger("partnerhub.http")
@@ -94,6 +95,86 @@ def error_response(
 ) -> JSONResponse:
     tid = tracking_id(request)
     return JSONResponse(error_body(errors, tid), status_code=status, headers=headers)
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for extraction (Babel's ``N_`` keyword): the portal's error page
+    translates it when it shows it."""
+    return message
+
+
+def plain_error_html(status: int, description: str) -> bytes:
+    """A self-contained HTML error page (no template, no translation): what a page answers
+    when nothing better is registered, or before the app could route the request."""
+    title = "Temporarily unavailable" if status == 503 else "Something went wrong"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>PartnerHub</title>"
+        "<link rel='stylesheet' href='/static/partnerhub.css'></head><body><main>"
+        f"<section class='card narrow'><h1>{status} · {title}</h1>"
+        f"<p class='error'>{html.escape(description)}</p>"
+        "<p><a href='/'>PartnerHub</a></p></section></main></body></html>"
+    ).encode()
+
+
+async def plain_error_page(request: Request, status: int, detail: str) -> Response:
+    return HTMLResponse(plain_error_html(status, detail), status_code=status)
+
+
+# --- what the app plugs into kit at start-up (kit imports no domain package) ---------------
+
+ErrorPage = Callable[[Request, int, str], Awaitable[Response]]
+# (autocommit connection, Authorization header, address key, per-address, per-token limits)
+BearerCheck = Callable[
+    [psycopg.AsyncConnection[Any], str | None, str, int, int], Awaitable[Principal]
+]
+MethodRule = Callable[[Principal, str], Principal]
+
+
+@dataclass(frozen=True)
+class Plugins:
+    """The domain's pieces kit calls, registered by the app with :func:`install`:
+
+    * ``authenticate``: the bearer check with its rate-limit counters, on a connection of the
+      autocommit pool (``identity.service.authenticate_on``), for :func:`api_principal` and
+      the fast lane;
+    * ``error_page``: the HTML error page of a path outside the API (the portal's, translated;
+      :func:`plain_error_page` when none is registered);
+    * ``refuse_if_suspended``: the suspended sub-partner rule the fast lane applies after the
+      bearer check (``partners.service.refuse_if_suspended``).
+    """
+
+    authenticate: BearerCheck
+    refuse_if_suspended: MethodRule
+    error_page: ErrorPage = plain_error_page
+
+
+def install(app: FastAPI, plugins: Plugins) -> None:
+    """Register ``plugins`` and the error handlers that answer in the contract's shape (JSON
+    under the API's paths, ``plugins.error_page`` elsewhere)."""
+    app.state.kit_plugins = plugins
+    app.add_exception_handler(RequestValidationError, validation_handler)
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(DataError, data_error_handler)  # e.g. NUL in a text value
+    app.add_exception_handler(Exception, unhandled_handler)
+
+
+def plugins_of(app: Any) -> Plugins:
+    plugins: Plugins | None = getattr(app.state, "kit_plugins", None)
+    if plugins is None:
+        raise RuntimeError("kit.web.install(app, Plugins(...)) was not called")
+    return plugins
+
+
+async def html_error(request: Request, status: int, detail: str) -> Response:
+    """The registered HTML error page (a page outside the API)."""
+    plugins: Plugins | None = getattr(request.app.state, "kit_plugins", None)
+    page = plugins.error_page if plugins is not None else plain_error_page
+    return await page(request, status, detail)
+
+
+class CsrfFailed(Exception):
+    """A form without the right CSRF token (the app answers 403 with an HTML page)."""
 
 
 CSP = (
@@ -180,14 +261,7 @@ class HttpGuard:
             await send_with_tracking({"type": "http.response.body", "body": body})
 
         async def send_html(status: int, description: str) -> None:
-            title = "Temporarily unavailable" if status == 503 else "Something went wrong"
-            body = (
-                "<!doctype html><html><head><meta charset='utf-8'><title>PartnerHub</title>"
-                "<link rel='stylesheet' href='/static/partnerhub.css'></head><body><main>"
-                f"<section class='card narrow'><h1>{status} · {title}</h1>"
-                f"<p class='error'>{html.escape(description)}</p>"
-                "<p><a href='/'>PartnerHub</a></p></section></main></body></html>"
-            ).encode()
+            body = plain_error_html(status, description)
             await send_with_tracking(
                 {
                     "type": "http.response.start",
@@ -261,9 +335,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 async def validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if not is_api_path(request.url.path):
-        from partnerhub.portal.render import error_page
-
-        return await error_page(request, 400, "The request is not valid")
+        return await html_error(request, 400, "The request is not valid")
     errors: list[tuple[str, int]] = []
     for err in exc.errors():
         etype = err.get("type", "")
@@ -295,9 +367,7 @@ async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     problems = getattr(exc, "problems", None) or [exc]
     if not is_api_path(request.url.path):
-        from partnerhub.portal.render import error_page
-
-        return await error_page(request, exc.status, problems[0].description)
+        return await html_error(request, exc.status, problems[0].description)
     return error_response(
         request, exc.status, [(p.description, p.code) for p in problems], headers=exc.headers
     )
@@ -320,9 +390,7 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     if not is_api_path(request.url.path):
-        from partnerhub.portal.render import error_page
-
-        return await error_page(request, status, str(exc.detail))
+        return await html_error(request, status, str(exc.detail))
     descriptions = {
         404: "The requested resource was not found",
         405: f"Method {request.method} is not allowed on this resource",
@@ -340,8 +408,6 @@ async def data_error_handler(request: Request, exc: Exception) -> Response:
     """PostgreSQL refused a value (SQLSTATE class 22, "data exception": a NUL character, a
     number out of range...): the request's fault, not the server's. 400, nothing stored (the
     unit of work rolled back)."""
-    from partnerhub.portal.i18n import N_
-
     # The driver's message only: the statement's parameters may hold secrets.
     reason = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0][:200]
     log.warning("value refused by the database (tracking %s): %s", tracking_id(request), reason)
@@ -349,15 +415,12 @@ async def data_error_handler(request: Request, exc: Exception) -> Response:
     if "NUL" in reason or "\\u0000" in reason:
         description = N_("A value contains a NUL character, which is not allowed")
     if not is_api_path(request.url.path):
-        from partnerhub.portal.render import error_page
-
-        return await error_page(request, 400, description)
+        return await html_error(request, 400, description)
     return error_response(request, 400, [(description, 1003)])
 
 
 def classify_unhandled(exc: Exception, tid: str) -> tuple[int, str, int, str | None]:
     """Status, description, errorCode and Retry-After for an exception nobody handled."""
-    import psycopg
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError
 
     unavailable = (
@@ -387,6 +450,20 @@ async def unhandled_handler(request: Request, exc: Exception) -> Response:
     status, description, code, retry = classify_unhandled(exc, tid)
     headers = {"Retry-After": retry} if retry else None
     return error_response(request, status, [(description, code)], headers=headers)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that first hands the already-read ``body`` to the app again."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 # --- request dependencies --------------------------------------------------------------
@@ -419,12 +496,14 @@ async def api_principal(request: Request) -> Principal:
     if isinstance(checked, Principal):
         return checked
     settings = request.app.state.settings
-    principal = await identity.authenticate_bearer(
-        database(request),
-        request.headers.get("authorization"),
-        f"addr:{client_address(request)}",
-        settings.rate_limit_per_address,
-        settings.rate_limit_per_token,
-    )
+    pool = await database(request).autocommit()
+    async with pool.connection() as conn:  # one autocommit statement
+        principal = await plugins_of(request.app).authenticate(
+            conn,
+            request.headers.get("authorization"),
+            f"addr:{client_address(request)}",
+            settings.rate_limit_per_address,
+            settings.rate_limit_per_token,
+        )
     request.state.principal = principal
     return principal

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
-from partnerhub.kit.pagination import page_params, set_next_link
-from partnerhub.kit.schemas import IntegerQuery
+from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.locations import service
@@ -63,16 +62,13 @@ async def list_locations(
     response: Response,
     org_id: str | None = Query(default=None, alias="orgId"),
     name: str | None = Query(default=None, max_length=200),
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
+    page: Page = Depends(paging(default=100, limit=1000)),
 ) -> dict[str, object]:
-    page = page_params(offset, max, default=100, limit=1000)
     async with unit_of_work(request) as session:
         repo = LocationRepository(session, principal)
-        rows = await service.list_locations(repo, org_id, name, page.offset, page.max + 1)
-        items = await present(repo, rows[: page.max])
-    set_next_link(request, response, page, has_more=len(rows) > page.max)
+        rows = await service.list_locations(repo, org_id, name, page.offset, page.fetch)
+        items = await present(repo, page_rows(request, response, page, rows))
     return _dump(LocationList(items=items))
 
 

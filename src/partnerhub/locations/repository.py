@@ -1,13 +1,18 @@
-"""SQL for locations, always scoped to the acting partner."""
+"""SQL for locations and the numbers each holds, always scoped to the acting partner.
+
+One look-up is deliberately global: :meth:`LocationRepository.held_anywhere`, because a number
+can be in one inventory only in the whole hub; it answers only *whether* a number is held,
+never by whom.
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ARRAY, Text, and_, any_, func, literal, or_, select, update
 
 from partnerhub.kit.repository import Repository
-from partnerhub.models import Customer, Location, PhoneNumber
+from partnerhub.models import Customer, Location, OrgUser, PhoneNumber
 
 
 class LocationRepository(Repository):
@@ -91,6 +96,54 @@ class LocationRepository(Repository):
             PhoneNumber.location_id.in_(location_ids), PhoneNumber.main.is_(True)
         )
         return {row.location_id: row.phone_number for row in await self.session.execute(stmt)}
+
+    async def held_anywhere(self, numbers: list[str]) -> set[str]:
+        """Which of ``numbers`` are in some inventory (any partner's)."""
+        if not numbers:
+            return set()
+        stmt = select(PhoneNumber.phone_number).where(
+            PhoneNumber.phone_number == any_(literal(numbers, ARRAY(Text())))
+        )
+        return set((await self.session.execute(stmt)).scalars())
+
+    async def in_location(self, location_id: uuid.UUID, numbers: list[str]) -> list[PhoneNumber]:
+        stmt = self.scoped(select(PhoneNumber), PhoneNumber).where(
+            PhoneNumber.location_id == location_id, PhoneNumber.phone_number.in_(numbers)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def of_location(self, location_id: uuid.UUID) -> list[str]:
+        stmt = self.scoped(select(PhoneNumber.phone_number), PhoneNumber).where(
+            PhoneNumber.location_id == location_id
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def owners(self, numbers: list[str]) -> dict[str, OrgUser]:
+        if not numbers:
+            return {}
+        stmt = self.scoped(select(OrgUser), OrgUser).where(OrgUser.phone_number.in_(numbers))
+        return {u.phone_number: u for u in (await self.session.execute(stmt)).scalars() if u}
+
+    async def set_main(self, location_id: uuid.UUID, number: str | None) -> None:
+        await self.session.execute(
+            update(PhoneNumber)
+            .where(
+                PhoneNumber.partner_id == self.principal.partner_id,
+                PhoneNumber.location_id == location_id,
+                PhoneNumber.main.is_(True),
+            )
+            .values(main=False)
+        )
+        if number is not None:
+            await self.session.execute(
+                update(PhoneNumber)
+                .where(
+                    PhoneNumber.partner_id == self.principal.partner_id,
+                    PhoneNumber.location_id == location_id,
+                    PhoneNumber.phone_number == number,
+                )
+                .values(main=True)
+            )
 
     def add(self, location: Location) -> None:
         self.session.add(location)

@@ -27,7 +27,9 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
-from partnerhub.kit.scope import Principal
+from partnerhub.kit.constraints import constraint_errors
+from partnerhub.kit.scope import system_principal  # subscribers/* take it from here too
+from partnerhub.locations import inventory
 from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import Customer, Location
 
@@ -196,12 +198,8 @@ def _apply(location: Location, data: LocationData) -> None:
 
 
 async def _flush(repo: LocationRepository, name: str) -> None:
-    try:
+    with constraint_errors({"uq_locations_customer_name": _name_taken(name)}):
         await repo.session.flush()
-    except IntegrityError as exc:
-        if "uq_locations_customer_name" in str(exc.orig):
-            raise _name_taken(name) from None
-        raise
 
 
 def _name_taken(name: str) -> Conflict:
@@ -235,18 +233,13 @@ async def create(
     repo.add(location)
     await _flush(repo, data.name)
     if main_number:
-        from partnerhub.numbers import service as numbers
-
-        await numbers.set_main_number(repo.session, repo.principal, location, main_number)
+        await inventory.set_main_number(repo.session, repo.principal, location, main_number)
     return location
 
 
 async def get(repo: LocationRepository, location_id: uuid.UUID | None) -> Location:
     repo.principal.require(READ)
-    location = await repo.get(location_id) if location_id else None
-    if location is None:
-        raise NotFound("Location not found")
-    return location
+    return await repo.get_or_404(Location, location_id, "Location not found")
 
 
 _UNSET: Any = object()
@@ -268,12 +261,10 @@ async def update(
     country_changed = data.country != location.country
     _apply(location, data)
     await _flush(repo, data.name)
-    from partnerhub.numbers import service as numbers
-
     if country_changed:
-        await numbers.check_country_change(repo.session, location)
+        await inventory.check_country_change(repo.session, location)
     if main_number is not _UNSET:
-        await numbers.set_main_number(repo.session, repo.principal, location, main_number)
+        await inventory.set_main_number(repo.session, repo.principal, location, main_number)
     return location
 
 
@@ -368,21 +359,6 @@ def _recorded_location_id(record: dict[str, Any]) -> uuid.UUID | None:
         return None
 
 
-def system_principal(partner_id: uuid.UUID) -> Principal:
-    """A principal for work the hub does on a partner's behalf (provisioning, imports)."""
-    from partnerhub.catalog.roles import ALL_SCOPES
-
-    return Principal(
-        kind="system",
-        partner_id=partner_id,
-        home_partner_id=partner_id,
-        actor_id=None,
-        actor_email=None,
-        role=None,
-        scopes=frozenset(ALL_SCOPES),
-    )
-
-
 async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqResult:
     """Create (once) the customer's headquarters location from ``customer.hq_location``.
 
@@ -429,8 +405,6 @@ async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqRes
             location = location or await repo.headquarters(customer.id)
             if location is None:
                 raise
-    from partnerhub.numbers import service as numbers
-
     recorded = _pick(record, "numbers", "phoneNumbers", "phone_numbers") or []
     main = _pick(record, "mainNumber", "main_number")
     if isinstance(recorded, str):
@@ -438,11 +412,11 @@ async def ensure_hq_location(session: AsyncSession, customer: Customer) -> HqRes
     wanted = [str(n) for n in recorded if isinstance(n, str | int)]
     if main and str(main) not in wanted:
         wanted.append(str(main))
-    added, skipped = await numbers.add_recorded_numbers(session, location, wanted)
+    added, skipped = await inventory.add_recorded_numbers(session, location, wanted)
     result = HqResult(location, added, skipped)
     if main:
         try:
-            await numbers.set_main_number(session, principal, location, str(main))
+            await inventory.set_main_number(session, principal, location, str(main))
         except ApiError as exc:
             result.skipped_numbers.append((str(main), exc.description))
     return result

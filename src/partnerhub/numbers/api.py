@@ -6,8 +6,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
-from partnerhub.kit.pagination import page_params, set_next_link
-from partnerhub.kit.schemas import BooleanQuery, IntegerQuery
+from partnerhub.kit.pagination import Page, page_rows, paging
+from partnerhub.kit.schemas import BooleanQuery
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.locations import service as locations
@@ -71,17 +71,14 @@ async def list_numbers(
     available: BooleanQuery = None,
     phone_number: str | None = Query(default=None, alias="phoneNumber", max_length=40),
     owner_name: str | None = Query(default=None, alias="ownerName", max_length=200),
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
+    page: Page = Depends(paging(default=100, limit=1000)),
 ) -> dict[str, object]:
-    page = page_params(offset, max, default=100, limit=1000)
     query = service.ListQuery(org_id, location_id, available, phone_number, owner_name)
     async with unit_of_work(request) as session:
         repo = NumberRepository(session, principal)
-        rows = await service.list_numbers(repo, query, page.offset, page.max + 1)
-        items = await present(repo, rows[: page.max])
-    set_next_link(request, response, page, has_more=len(rows) > page.max)
+        rows = await service.list_numbers(repo, query, page.offset, page.fetch)
+        items = await present(repo, page_rows(request, response, page, rows))
     return _dump(NumberList(phone_numbers=items))
 
 

@@ -1,8 +1,9 @@
 """SQL for the number inventory, always scoped to the acting partner.
 
-One look-up is deliberately global: :meth:`NumberRepository.held_anywhere`, because a number
-can be in one inventory only in the whole hub; it answers only *whether* a number is held,
-never by whom.
+The queries of one location's numbers (its main number, which numbers it holds, who owns
+them, and the deliberately global ``held_anywhere``) are the location's
+(:class:`partnerhub.locations.repository.LocationRepository`); the inventory's list, bulk
+insert and delete are here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, any_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select
 
 from partnerhub.kit.repository import Repository
 from partnerhub.models import Location, OrgUser, PhoneNumber
@@ -38,33 +39,6 @@ def _like(text: str) -> str:
 
 
 class NumberRepository(Repository):
-    async def held_anywhere(self, numbers: list[str]) -> set[str]:
-        """Which of ``numbers`` are in some inventory (any partner's)."""
-        if not numbers:
-            return set()
-        stmt = select(PhoneNumber.phone_number).where(
-            PhoneNumber.phone_number == any_(literal(numbers, ARRAY(Text())))
-        )
-        return set((await self.session.execute(stmt)).scalars())
-
-    async def in_location(self, location_id: uuid.UUID, numbers: list[str]) -> list[PhoneNumber]:
-        stmt = self.scoped(select(PhoneNumber), PhoneNumber).where(
-            PhoneNumber.location_id == location_id, PhoneNumber.phone_number.in_(numbers)
-        )
-        return list((await self.session.execute(stmt)).scalars())
-
-    async def of_location(self, location_id: uuid.UUID) -> list[str]:
-        stmt = self.scoped(select(PhoneNumber.phone_number), PhoneNumber).where(
-            PhoneNumber.location_id == location_id
-        )
-        return list((await self.session.execute(stmt)).scalars())
-
-    async def owners(self, numbers: list[str]) -> dict[str, OrgUser]:
-        if not numbers:
-            return {}
-        stmt = self.scoped(select(OrgUser), OrgUser).where(OrgUser.phone_number.in_(numbers))
-        return {u.phone_number: u for u in (await self.session.execute(stmt)).scalars() if u}
-
     async def of_customer(self, customer_id: uuid.UUID, number: str) -> PhoneNumber | None:
         stmt = self.scoped(select(PhoneNumber), PhoneNumber).where(
             PhoneNumber.customer_id == customer_id, PhoneNumber.phone_number == number
@@ -83,27 +57,6 @@ class NumberRepository(Repository):
                 PhoneNumber.phone_number.in_(numbers),
             )
         )
-
-    async def set_main(self, location_id: uuid.UUID, number: str | None) -> None:
-        await self.session.execute(
-            update(PhoneNumber)
-            .where(
-                PhoneNumber.partner_id == self.principal.partner_id,
-                PhoneNumber.location_id == location_id,
-                PhoneNumber.main.is_(True),
-            )
-            .values(main=False)
-        )
-        if number is not None:
-            await self.session.execute(
-                update(PhoneNumber)
-                .where(
-                    PhoneNumber.partner_id == self.principal.partner_id,
-                    PhoneNumber.location_id == location_id,
-                    PhoneNumber.phone_number == number,
-                )
-                .values(main=True)
-            )
 
     async def page(self, filters: NumberFilters, offset: int, limit: int) -> list[NumberRow]:
         columns: Any = select(PhoneNumber, Location.name, OrgUser)

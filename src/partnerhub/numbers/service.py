@@ -18,9 +18,6 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from partnerhub import ids
 from partnerhub.catalog import phones
 from partnerhub.errors import (
@@ -28,19 +25,19 @@ from partnerhub.errors import (
     Conflict,
     InvalidValue,
     MissingField,
-    NotFound,
     ValidationFailed,
 )
+from partnerhub.kit.constraints import constraint_errors
+from partnerhub.kit.constraints import violated_constraint as violated_constraint  # subscribers
 from partnerhub.kit.pagination import query_bool
-from partnerhub.kit.scope import Principal
 from partnerhub.locations import service as locations
+from partnerhub.locations.inventory import NumberError, new_number
 from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import Customer, Location, PhoneNumber
 from partnerhub.numbers.repository import NumberFilters, NumberRepository, NumberRow
 
 READ = "partnerhub:numbers_read"
 WRITE = "partnerhub:numbers_write"
-NUMBER_CODE = 1013  # invalid, not in inventory, assigned, or in another location
 HELD_CODE = 1212  # already in an inventory
 RANGE_MAX = 1000
 REQUEST_MAX = 10_000
@@ -49,22 +46,9 @@ STATES = ("ACTIVE", "INACTIVE")
 _SUFFIX = re.compile(r"[0-9]{1,15}")
 
 
-class NumberError(InvalidValue):
-    """A phone-number problem: 400, errorCode 1013."""
-
-    code = NUMBER_CODE
-
-
 def _held(numbers: list[str]) -> Conflict:
     shown = ", ".join(numbers[:5]) + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
     return Conflict(f"phoneNumbers: {shown} already in an inventory", code=HELD_CODE)
-
-
-def violated_constraint(exc: IntegrityError) -> str:
-    """The name of the constraint an INSERT/UPDATE/DELETE violated ('' if unknown)."""
-    diag = getattr(exc.orig, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    return str(name or "")
 
 
 def expand(items: list[str], country: str | None, field: str = "phoneNumbers") -> list[str]:
@@ -151,20 +135,17 @@ def expand(items: list[str], country: str | None, field: str = "phoneNumbers") -
     return out
 
 
+def _locations(repo: NumberRepository) -> LocationRepository:
+    """The locations' queries in the same session (a location's numbers are its own)."""
+    return LocationRepository(repo.session, repo.principal)
+
+
 async def _location(repo: NumberRepository, location_id: uuid.UUID | None) -> Location:
-    location = (
-        await LocationRepository(repo.session, repo.principal).get(location_id)
-        if location_id
-        else None
-    )
-    if location is None:
-        raise NotFound("Location not found")
-    return location
+    return await _locations(repo).get_or_404(Location, location_id, "Location not found")
 
 
 async def _usable(repo: NumberRepository, location: Location) -> Customer:
-    customers = LocationRepository(repo.session, repo.principal)
-    return locations.usable_customer(await customers.customer(location.customer_id))
+    return locations.usable_customer(await _locations(repo).customer(location.customer_id))
 
 
 async def add_numbers(
@@ -185,29 +166,19 @@ async def add_numbers(
     if state not in STATES:
         raise InvalidValue(f"state: '{state}' is not one of {', '.join(STATES)}")
     numbers = expand(items, location.country)
-    held = await repo.held_anywhere(numbers)
+    held = await _locations(repo).held_anywhere(numbers)
     if held:
         raise _held(sorted(held))
-    rows = [
-        PhoneNumber(
-            id=uuid.uuid4(),
-            partner_id=location.partner_id,
-            customer_id=location.customer_id,
-            location_id=location.id,
-            phone_number=number,
-            number_type=number_type,
-            state=state,
-            main=False,
-        )
-        for number in numbers
-    ]
+    rows = [new_number(location, number, number_type, state) for number in numbers]
     repo.session.add_all(rows)
-    try:
+    held_meanwhile = _held(numbers)
+    with constraint_errors(
+        {
+            "uq_phone_numbers_phone_number": held_meanwhile,
+            "uq_phone_numbers_location_number": held_meanwhile,
+        }
+    ):
         await repo.session.flush()
-    except IntegrityError as exc:
-        if violated_constraint(exc).startswith("uq_phone_numbers"):
-            raise _held(numbers) from None
-        raise
     return rows
 
 
@@ -219,118 +190,27 @@ async def remove_numbers(
     location = await _location(repo, location_id)
     await _usable(repo, location)
     numbers = expand(items, None)
-    present = {n.phone_number for n in await repo.in_location(location.id, numbers)}
+    present = {n.phone_number for n in await _locations(repo).in_location(location.id, numbers)}
     missing = [n for n in numbers if n not in present]
     if missing:
         raise NumberError(
             f"phoneNumbers: {', '.join(missing[:5])} not in the inventory of location "
             f"'{location.name}'"
         )
-    owners = await repo.owners(numbers)
+    owners = await _locations(repo).owners(numbers)
     if owners:
         number, owner = next(iter(owners.items()))
         raise NumberError(
             f"phoneNumbers: {number} is assigned to {owner.email}; "
             "change that user's number before removing it"
         )
-    try:
+    assigned_meanwhile = NumberError(
+        "phoneNumbers: a number was assigned to a user meanwhile; nothing was removed"
+    )
+    with constraint_errors({"fk_org_users_location_number_phone_numbers": assigned_meanwhile}):
         await repo.delete_many(location.id, numbers)
         await repo.session.flush()
-    except IntegrityError as exc:
-        if violated_constraint(exc).startswith("fk_org_users"):
-            raise NumberError(
-                "phoneNumbers: a number was assigned to a user meanwhile; nothing was removed"
-            ) from None
-        raise
     return numbers
-
-
-async def set_main_number(
-    session: AsyncSession, principal: Principal, location: Location, number: str | None
-) -> None:
-    """Mark ``number`` (in the location's inventory, not assigned) as its main number;
-    ``None`` clears it."""
-    repo = NumberRepository(session, principal)
-    if number is None:
-        await repo.set_main(location.id, None)
-        return
-    e164 = phones.parse_e164(number)
-    if e164 is None:
-        raise NumberError(f"mainNumber: '{number}' is not a valid E.164 phone number")
-    if not await repo.in_location(location.id, [e164]):
-        raise NumberError(
-            f"mainNumber: {e164} is not in the inventory of location '{location.name}'"
-        )
-    owner = (await repo.owners([e164])).get(e164)
-    if owner is not None:
-        raise NumberError(f"mainNumber: {e164} is assigned to {owner.email}")
-    try:
-        async with session.begin_nested():
-            await repo.set_main(location.id, e164)
-    except IntegrityError:
-        raise Conflict(
-            "mainNumber: the location's main number changed meanwhile; retry", code=1201
-        ) from None
-
-
-async def add_recorded_numbers(
-    session: AsyncSession, location: Location, wanted: list[str]
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """Add the numbers provisioning recorded for an HQ location, skipping (and reporting)
-    those that are invalid, of another country, or held elsewhere. Idempotent."""
-    principal = locations.system_principal(location.partner_id)
-    repo = NumberRepository(session, principal)
-    added: list[str] = []
-    skipped: list[tuple[str, str]] = []
-    valid: list[str] = []
-    for raw in wanted:
-        e164 = phones.parse_e164(raw)
-        if e164 is None:
-            skipped.append((raw, "not a valid E.164 phone number"))
-        elif not phones.is_valid_for_country(e164, location.country):
-            skipped.append((raw, f"not a number of country {location.country}"))
-        elif e164 not in valid:
-            valid.append(e164)
-    if not valid:  # nothing to add (the common case): no round trip
-        return added, skipped
-    mine = set(await repo.of_location(location.id))
-    fresh = [n for n in valid if n not in mine]
-    held = await repo.held_anywhere(fresh)
-    for number in fresh:
-        if number in held:
-            skipped.append((number, "already in another inventory"))
-            continue
-        try:
-            async with session.begin_nested():
-                session.add(
-                    PhoneNumber(
-                        id=uuid.uuid4(),
-                        partner_id=location.partner_id,
-                        customer_id=location.customer_id,
-                        location_id=location.id,
-                        phone_number=number,
-                    )
-                )
-        except IntegrityError:
-            skipped.append((number, "already in another inventory"))
-            continue
-        added.append(number)
-    return added, skipped
-
-
-async def check_country_change(session: AsyncSession, location: Location) -> None:
-    """A location's country may change only if its numbers belong to the new country."""
-    repo = NumberRepository(session, locations.system_principal(location.partner_id))
-    foreign = [
-        n
-        for n in await repo.of_location(location.id)
-        if not phones.is_valid_for_country(n, location.country)
-    ]
-    if foreign:
-        raise NumberError(
-            f"address.country: the location's numbers ({', '.join(foreign[:3])}) are not "
-            f"numbers of {location.country}; remove them first"
-        )
 
 
 @dataclass(frozen=True)
@@ -349,7 +229,7 @@ async def list_numbers(
     customer_id: uuid.UUID | None = None
     location_id: uuid.UUID | None = None
     available = query_bool("available", query.available)
-    customers = LocationRepository(repo.session, repo.principal)
+    customers = _locations(repo)
     if query.org:
         org_id = ids.decode("ORGANIZATION", query.org)
         customer = await customers.customer_by_org(org_id) if org_id else None

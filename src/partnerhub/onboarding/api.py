@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse
 from partnerhub import ids
 from partnerhub.errors import ApiError, ValidationFailed
 from partnerhub.kit import idempotency
-from partnerhub.kit.pagination import page_params, set_next_link
-from partnerhub.kit.schemas import IntegerQuery
+from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import Template
@@ -88,16 +87,13 @@ def _dump(model: TemplateOut | TemplateList) -> dict[str, object]:
 async def list_templates(
     request: Request,
     response: Response,
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
     principal: Principal = Depends(api_principal),
+    page: Page = Depends(paging(default=100, limit=1000)),
 ) -> dict[str, object]:
-    page = page_params(offset, max, default=100, limit=1000)
     async with unit_of_work(request) as session:
         repo = TemplateRepository(session, principal)
-        rows = await service.list_templates(repo, page.offset, page.max + 1)
-        items = await present(repo, rows[: page.max])
-    set_next_link(request, response, page, has_more=len(rows) > page.max)
+        rows = await service.list_templates(repo, page.offset, page.fetch)
+        items = await present(repo, page_rows(request, response, page, rows))
     return _dump(TemplateList(items=items))
 
 

@@ -16,6 +16,7 @@ import copy
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from starlette.types import Scope
 REQUEST: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
     "partnerhub_request", default=None
 )
+UNMATCHED = "unmatched"  # the route of a request no route took (404s, 413/415 before routing)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Where the caller of a request is kept in its state: the API's bearer check (``principal``),
 # the fast lane's (``authenticated``), the portal's session (``portal``), the customer portal's.
@@ -45,13 +47,34 @@ def partner_of(state: dict[str, Any]) -> str | None:
     return None
 
 
+_fast: frozenset[tuple[str, str]] = frozenset()  # the fast lane's (method, path)
+
+
+def remember_fast_paths(paths: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    """The ``(method, path)`` pairs the fast lane answers (their path is their template);
+    :class:`partnerhub.ops.metrics.Observe` tells them when the app is built."""
+    global _fast
+    _fast = frozenset(paths)
+    return _fast
+
+
+def route_of(scope: Scope, fast: frozenset[tuple[str, str]] | None = None) -> str:
+    """The template of the route that took the request (bounded: never the raw path)."""
+    route = scope.get("route")
+    if route is not None:
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
+    if (scope.get("method"), scope.get("path")) in (_fast if fast is None else fast):
+        return str(scope["path"])
+    return UNMATCHED
+
+
 def request_fields() -> dict[str, Any]:
     """The current request's fields for a log line (empty outside a request)."""
     scope = REQUEST.get()
     if scope is None:
         return {}
-    from partnerhub.ops.metrics import route_of
-
     state = scope.get("state") or {}
     fields: dict[str, Any] = {
         "trackingId": state.get("tracking_id"),

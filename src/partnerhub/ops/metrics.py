@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 PATH = "/metrics"
 # Prometheus's text format 0.0.4: what every Prometheus version (and other scrapers) reads.
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
-UNMATCHED = "unmatched"  # requests no route took (404s, 413/415 before routing)
 # Any other method a client invents is counted as "other" (bounded labels).
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -395,8 +394,7 @@ class Observe:
         self.app = app
         self.metrics = settings.metrics_enabled()
         self.endpoint = MetricsEndpoint(settings) if self.metrics else None
-        global _fast
-        self.fast = _fast = frozenset(fast_paths)
+        self.fast = logs.remember_fast_paths(fast_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -429,25 +427,10 @@ class Observe:
         finally:
             method = scope["method"]
             REQUEST_STATS.record(
-                (method if method in METHODS else "other", route_of(scope, self.fast), status),
+                (method if method in METHODS else "other", logs.route_of(scope, self.fast), status),
                 time.perf_counter() - began,
             )
             logs.REQUEST.reset(token)
-
-
-_fast: frozenset[tuple[str, str]] = frozenset()  # the fast lane's (method, path), by Observe
-
-
-def route_of(scope: Scope, fast: frozenset[tuple[str, str]] | None = None) -> str:
-    """The template of the route that took the request (bounded: never the raw path)."""
-    route = scope.get("route")
-    if route is not None:
-        path = getattr(route, "path", None)
-        if isinstance(path, str):
-            return path
-    if (scope.get("method"), scope.get("path")) in (_fast if fast is None else fast):
-        return str(scope["path"])
-    return UNMATCHED
 
 
 def worker_metrics_server(settings: Settings) -> Any:

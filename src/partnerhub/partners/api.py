@@ -18,8 +18,7 @@ from partnerhub.identity import api as identity_api
 from partnerhub.identity.org_auth import deliver_later
 from partnerhub.identity.schemas import AdministratorList, AdministratorOut
 from partnerhub.kit import idempotency
-from partnerhub.kit.pagination import page_params, set_next_link
-from partnerhub.kit.schemas import IntegerQuery
+from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import Partner
@@ -87,17 +86,14 @@ async def list_sub_partners(
     request: Request,
     response: Response,
     provisioning_state: str | None = Query(default=None, alias="provisioningState"),
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
     principal: Principal = Depends(wholesale_principal),
+    page: Page = Depends(paging(default=100, limit=100)),
 ) -> dict[str, object]:
-    page = page_params(offset, max, default=100, limit=100)
     async with unit_of_work(request) as session:
         rows = await service.list_sub_partners(
-            PartnerRepository(session, principal), provisioning_state, page.offset, page.max + 1
+            PartnerRepository(session, principal), provisioning_state, page.offset, page.fetch
         )
-    set_next_link(request, response, page, has_more=len(rows) > page.max)
-    out = SubPartnerList(items=[present(p) for p in rows[: page.max]])
+    out = SubPartnerList(items=[present(p) for p in page_rows(request, response, page, rows)])
     return out.model_dump(by_alias=True, mode="json")
 
 
@@ -172,13 +168,18 @@ async def update_sub_partner(
 
 @router.get("/{org_id}/administrators", response_model=AdministratorList)
 async def list_sub_partner_administrators(
-    org_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
+    org_id: str,
+    request: Request,
+    response: Response,
+    principal: Principal = Depends(wholesale_principal),
+    page: Page = Depends(paging(default=100, limit=1000)),
 ) -> dict[str, object]:
     async with unit_of_work(request) as session:
         admins = await service.list_sub_partner_admins(
             PartnerRepository(session, principal), _org(org_id)
         )
-        return {"items": [identity_api.present(a) for a in admins]}
+    shown = page_rows(request, response, page, page.window(admins))
+    return {"items": [identity_api.present(a) for a in shown]}
 
 
 @router.post("/{org_id}/administrators", status_code=201, response_model=AdministratorOut)

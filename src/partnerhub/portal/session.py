@@ -25,7 +25,7 @@ from partnerhub.errors import Forbidden
 from partnerhub.identity import service as identity
 from partnerhub.identity.service import principal_for_admin
 from partnerhub.kit.scope import Principal
-from partnerhub.kit.web import unit_of_work
+from partnerhub.kit.web import CsrfFailed, unit_of_work
 from partnerhub.models import PartnerAdmin, PortalSession
 from partnerhub.portal.i18n import N_
 
@@ -59,10 +59,6 @@ class PortalContext:
 class LoginRequired(Exception):
     def __init__(self, next_url: str) -> None:
         self.next_url = next_url
-
-
-class CsrfFailed(Exception):
-    pass
 
 
 def settings_of(request: Request) -> Settings:

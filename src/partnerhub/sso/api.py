@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.errors import ApiError, InvalidValue, NotFound, ValidationFailed
-from partnerhub.kit.pagination import page_params, set_next_link
-from partnerhub.kit.schemas import IntegerQuery
+from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import OidcProvider, SamlIdentityProvider
@@ -119,16 +118,13 @@ def _decode(value: str) -> tuple[str, uuid.UUID] | None:
 async def list_identity_providers(
     request: Request,
     response: Response,
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
     principal: Principal = Depends(api_principal),
+    page: Page = Depends(paging(default=100, limit=1000)),
 ) -> dict[str, object]:
-    page = page_params(offset, max, default=100, limit=1000)
     async with unit_of_work(request) as session:
         saml_rows, oidc_rows = await service.list_all(IdpRepository(session, principal))
         rows: list[SamlIdentityProvider | OidcProvider] = [*saml_rows, *oidc_rows]
-        items = [present(r) for r in rows[page.offset : page.offset + page.max]]
-    set_next_link(request, response, page, has_more=len(rows) > page.offset + page.max)
+        items = [present(r) for r in page_rows(request, response, page, page.window(rows))]
     return {"items": items}
 
 
