@@ -174,10 +174,15 @@ def check_domains(values: list[str] | None) -> list[str] | None:
     return sorted(found)
 
 
-def _domain_claimed(domains: list[str]) -> Conflict:
+def _domain_claimed(domains: list[str], *, race: bool = False) -> Conflict:
+    """The refusal of a claim; it names the domains, never who holds them."""
     listed = ", ".join(f"'{d}'" for d in domains)
+    if race:
+        what = f"one of {listed} was just claimed"
+    else:
+        what = f"{listed} {'is' if len(domains) == 1 else 'are'} already claimed"
     return Conflict(
-        f"domains: {listed} already claimed by another identity provider",
+        f"domains: {what} by another identity provider",
         code=DOMAIN_CLAIMED_CODE,
         field="domains",
     )
@@ -215,7 +220,7 @@ async def _flush_claims(repo: IdpRepository, domains: list[str] | None) -> None:
     except IntegrityError as exc:
         diag = getattr(exc.orig, "diag", None)
         if str(getattr(diag, "constraint_name", None) or "") == "pk_sso_domains":
-            raise _domain_claimed(domains or []) from None
+            raise _domain_claimed(domains or [], race=True) from None
         raise
 
 
