@@ -95,6 +95,7 @@ async def register_oidc(
     provider: OidcProvider,
     name: str = "Corporate OIDC",
     for_administrators: bool = True,
+    domains: list[str] | None = None,
 ) -> dict[str, Any]:
     redirect_uri = f"https://testserver/sso/oidc/{partner_ref(tenant)}/callback"
     oidc_client = provider.add_client(redirect_uri)
@@ -108,6 +109,7 @@ async def register_oidc(
             "clientId": oidc_client.client_id,
             "clientSecret": oidc_client.client_secret,
             "forAdministrators": for_administrators,
+            **({"domains": domains} if domains is not None else {}),
         },
         headers=bearer(token),
     )

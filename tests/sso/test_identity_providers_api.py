@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from partnerhub import runtime
+from partnerhub import ids, runtime
 from partnerhub.db import Database
 from partnerhub.models import OidcProvider as OidcRow
-from partnerhub.models import SamlIdentityProvider
+from partnerhub.models import SamlIdentityProvider, SsoDomain
 from tests.conftest import Tenant, assert_error, bearer
 from tests.sso.conftest import ADMIN, make_org, register_oidc, register_saml
 from tests.sso.oidc_provider import OidcProvider
@@ -391,3 +392,153 @@ async def test_list_paginates(
     assert [i["name"] for i in second.json()["items"]] == ["P2"]
     assert "Link" not in second.headers
     assert_error(await client.get(URL, params={"max": 0}, headers=bearer(token)), 400, 1003)
+
+
+# --- e-mail domains claimed by an IdP (issue 10, no enumeration at /signin) -------------------
+
+
+async def _claims(db: Database) -> dict[str, tuple[str, str]]:
+    """Every claimed domain → (partner id, IdP id), straight from the table."""
+    async with db.transaction() as session:
+        rows = (await session.execute(select(SsoDomain))).scalars()
+        return {
+            r.domain: (str(r.partner_id), str(r.saml_idp_id or r.oidc_provider_id)) for r in rows
+        }
+
+
+async def _saml(
+    client: httpx.AsyncClient, token: str, idp: SamlIdp, domains: list[str]
+) -> httpx.Response:
+    body = {"type": "saml", "metadataXml": idp.metadata(), "domains": domains}
+    return await client.post(URL, json=body, headers=bearer(token))
+
+
+async def test_domains_are_normalized_listed_and_kept_on_put(
+    client: httpx.AsyncClient, tenant: Tenant, saml_idp: SamlIdp
+) -> None:
+    token = await tenant.token(ADMIN)
+    created = await _saml(
+        client, token, saml_idp, [" Corp.Example ", "bücher.example", "corp.example"]
+    )
+    assert created.status_code == 201, created.text
+    idp = created.json()
+    assert idp["domains"] == ["corp.example", "xn--bcher-kva.example"]
+    got = await client.get(f"{URL}/{idp['id']}", headers=bearer(token))
+    assert got.json()["domains"] == idp["domains"]
+    listed = await client.get(URL, headers=bearer(token))
+    assert [i["domains"] for i in listed.json()["items"]] == [idp["domains"]]
+    put = {"type": "saml", "metadataXml": saml_idp.metadata()}
+    kept = await client.put(f"{URL}/{idp['id']}", json=put, headers=bearer(token))
+    assert kept.status_code == 200 and kept.json()["domains"] == idp["domains"]
+    moved = await client.put(
+        f"{URL}/{idp['id']}",
+        json={**put, "domains": ["corp.example", "new.example"]},
+        headers=bearer(token),
+    )
+    assert moved.status_code == 200 and moved.json()["domains"] == ["corp.example", "new.example"]
+    cleared = await client.put(
+        f"{URL}/{idp['id']}", json={**put, "domains": []}, headers=bearer(token)
+    )
+    assert cleared.status_code == 200 and cleared.json()["domains"] == []
+
+
+async def test_bad_domains_are_refused_and_write_nothing(
+    client: httpx.AsyncClient, tenant: Tenant, saml_idp: SamlIdp, db: Database
+) -> None:
+    token = await tenant.token(ADMIN)
+    bad: list[list[Any]] = [
+        ["*.corp.example"],
+        ["corp"],
+        ["user@corp.example"],
+        ["a..b.example"],
+        ["corp.example."],
+        ["x.test"],
+        [""],
+        ["x" * 300 + ".example"],
+        [f"d{n}.example" for n in range(51)],
+        [7],
+    ]
+    for domains in bad:
+        answer = await _saml(client, token, saml_idp, domains)
+        assert_error(answer, 400, 1003)
+        assert "domains" in answer.text, answer.text
+    not_a_list = await client.post(
+        URL,
+        json={"type": "saml", "metadataXml": saml_idp.metadata(), "domains": "corp.example"},
+        headers=bearer(token),
+    )
+    assert_error(not_a_list, 400, 1003)
+    assert await _count(db) == 0 and await _claims(db) == {}
+
+
+async def test_a_domain_is_claimed_by_one_identity_provider_only(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    saml_idp: SamlIdp,
+    oidc_provider: OidcProvider,
+    db: Database,
+) -> None:
+    token, other = await tenant.token(ADMIN), await other_tenant.token(ADMIN)
+    mine = await _saml(client, token, saml_idp, ["corp.example"])
+    assert mine.status_code == 201, mine.text
+    before = await _claims(db)
+    # Another tenant: refused, in the contract's shape, whatever the case; nothing written.
+    taken = await _saml(client, other, saml_idp, ["Corp.Example", "free.example"])
+    error = assert_error(taken, 409, 1222)
+    assert "corp.example" in str(error["message"]) and "free.example" not in str(error["message"])
+    assert await _claims(db) == before
+    assert (await client.get(URL, headers=bearer(other))).json()["items"] == []
+    # Nor through an IdP it already has (PUT): the IdP keeps what it had.
+    theirs = await _saml(client, other, saml_idp, ["theirs.example"])
+    assert theirs.status_code == 201, theirs.text
+    put = {"type": "saml", "metadataXml": saml_idp.metadata(), "domains": ["corp.example"]}
+    grab = await client.put(f"{URL}/{theirs.json()['id']}", json=put, headers=bearer(other))
+    assert_error(grab, 409, 1222)
+    again = await client.get(f"{URL}/{theirs.json()['id']}", headers=bearer(other))
+    assert again.json()["domains"] == ["theirs.example"]
+    assert (await _claims(db))["corp.example"] == before["corp.example"]
+    # The same tenant's other IdP may not claim it either (one IdP per domain).
+    redirect_uri = "https://testserver/sso/oidc/x/callback"
+    oidc_client = oidc_provider.add_client(redirect_uri)
+    second = await client.post(
+        URL,
+        json={
+            "type": "oidc",
+            "name": "Second",
+            "issuer": oidc_provider.issuer,
+            "clientId": oidc_client.client_id,
+            "clientSecret": oidc_client.client_secret,
+            "domains": ["corp.example"],
+        },
+        headers=bearer(token),
+    )
+    assert_error(second, 409, 1222)
+    # Removing the IdP frees its domains.
+    assert (
+        await client.delete(f"{URL}/{mine.json()['id']}", headers=bearer(token))
+    ).status_code == 204
+    assert "corp.example" not in await _claims(db)
+    grab = await client.put(f"{URL}/{theirs.json()['id']}", json=put, headers=bearer(other))
+    assert grab.status_code == 200 and grab.json()["domains"] == ["corp.example"]
+
+
+async def test_concurrent_claims_of_one_domain_never_both_win(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    saml_idp: SamlIdp,
+    db: Database,
+) -> None:
+    tokens = [await tenant.token(ADMIN), await other_tenant.token(ADMIN)]
+    for n in range(6):
+        domain = f"race-{n}.example"
+        answers = await asyncio.gather(*(_saml(client, t, saml_idp, [domain]) for t in tokens))
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [201, 409], [a.text for a in answers]
+        assert_error(next(a for a in answers if a.status_code == 409), 409, 1222)
+        winner = next(a for a in answers if a.status_code == 201).json()
+        assert (await _claims(db))[domain][1] == str(ids.decode("SAMLIDP", winner["id"]))
+        for token in tokens:  # free the entity ID for the next round
+            for item in (await client.get(URL, headers=bearer(token))).json()["items"]:
+                await client.delete(f"{URL}/{item['id']}", headers=bearer(token))

@@ -91,3 +91,47 @@ async def test_only_full_administrators_manage_idps(
 async def test_page_needs_sign_in(client: httpx.AsyncClient) -> None:
     answer = await client.get(PAGE)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+
+
+async def test_the_page_claims_email_domains(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    saml_idp: SamlIdp,
+    oidc_provider: OidcProvider,
+) -> None:
+    """The SAML and OIDC forms take the e-mail domains (commas or spaces), the lists show them,
+    and a domain another tenant claims is refused on the page with nothing registered."""
+    csrf = await portal_login(client, tenant.admin.email, tenant.password)
+    added = await client.post(
+        f"{PAGE}/saml",
+        data={"csrf_token": csrf, "domains": "Corp.example, eu.corp.example"},
+        files={"metadata_file": ("idp.xml", saml_idp.metadata().encode(), "application/xml")},
+    )
+    assert added.status_code == 303, added.text
+    ref = partner_ref(tenant)
+    client_reg = oidc_provider.add_client(f"https://testserver/sso/oidc/{ref}/callback")
+    oidc_form = {
+        "csrf_token": csrf,
+        "name": "Corp",
+        "issuer": oidc_provider.issuer,
+        "client_id": client_reg.client_id,
+        "client_secret": client_reg.client_secret,
+        "domains": "staff.example",
+    }
+    added = await client.post(f"{PAGE}/oidc", data=oidc_form)
+    assert added.status_code == 303, added.text
+    listing = await client.get(PAGE)
+    assert "corp.example, eu.corp.example" in listing.text and "staff.example" in listing.text
+    # Another tenant's page: the claimed domain is refused, the form keeps what was typed.
+    client.cookies.clear()
+    other_csrf = await portal_login(client, other_tenant.admin.email, other_tenant.password)
+    refused = await client.post(
+        f"{PAGE}/saml",
+        data={"csrf_token": other_csrf, "domains": "corp.example"},
+        files={"metadata_file": ("idp.xml", saml_idp.metadata().encode(), "application/xml")},
+    )
+    assert refused.status_code == 409 and 'id="idp-error"' in refused.text
+    assert "already claimed" in refused.text
+    assert 'id="saml-domains" name="domains" value="corp.example"' in refused.text
+    assert "No SAML identity provider yet." in (await client.get(PAGE)).text

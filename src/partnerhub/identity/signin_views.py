@@ -1,13 +1,14 @@
 """One sign-in page for everybody (issue 5, login routing), and the account pages.
 
-``/signin`` asks for the email first and sends the person to the right method:
+``/signin`` asks for the email first and sends the person on by the address's **domain**
+alone (issue 10, no enumeration), never by whether the address has an account:
 
-* a partner administrator: their password (the partner portal), or their partner's single
-  sign-on when the partner has marked an IdP for administrators;
-* a user of a customer organization: the method of their organization's authentication
-  snapshot: the platform password, or the partner's SAML IdP / OIDC provider it names;
-* an email nobody has: the password form, like a platform user (so the page does not tell
-  who has an account).
+* a domain an identity provider claims (``sso_domains``, registered with the IdP): "Continue
+  to <IdP>", for every address of that domain, known or not; the IdP's answer then decides
+  who is signed in (a partner administrator, or a user of an organization that signs in
+  through it; ``sso.service.resolve_user``);
+* any other address: the password form, the same page for a partner administrator, a customer
+  user and an address nobody has (the password decides; ``/signin/password``).
 
 ``/signin/password`` checks a password (partner administrators through the partner portal's
 rules; organization users with lock-out), ``/signin/totp`` the second factor, ``/signin/forgot``
@@ -18,7 +19,6 @@ the single-use links sent by email. The partner portal's own ``/login`` stays as
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -37,7 +37,6 @@ from partnerhub.portal.render import gettext_for, render
 from partnerhub.sso import api as sso_api
 from partnerhub.sso import service as sso
 from partnerhub.sso.repository import SignInRepository
-from partnerhub.sso.views import refused_page
 
 router = APIRouter(include_in_schema=False)
 WRONG = N_("Wrong email or password")
@@ -108,14 +107,13 @@ def _password_page(
     next_url: str,
     *,
     error: str | None = None,
-    sso_choices: list[dict[str, str]] | None = None,
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
     return render(
         request,
         "sso/signin_password.html",
-        {"email": email, "next": next_url, "error": error, "sso": sso_choices or []},
+        {"email": email, "next": next_url, "error": error},
         status=status,
         headers=headers,
     )
@@ -123,6 +121,8 @@ def _password_page(
 
 @router.post("/signin")
 async def signin_route(request: Request) -> Response:
+    """The email-first step: one look-up of the address's domain, the same for every address
+    (docs/security.md, "Enumeration")."""
     ctx = await portal.load(request)
     form = await portal.form_of(request, ctx)
     email = str(form.get("email") or "").strip()[:320]
@@ -136,46 +136,13 @@ async def signin_route(request: Request) -> Response:
             status=400,
         )
     async with unit_of_work(request) as db:
-        repo = SignInRepository(db)
-        admin = await repo.admin_by_email(email)
-        if admin is not None and admin.active:
-            saml_idps, oidc_idps = await repo.admin_idps(admin.partner_id)
-            choices = [
-                {
-                    "name": i.display_name or i.entity_id,
-                    "url": _sso_link("saml", admin.partner_id, i.id, next_url, email),
-                }
-                for i in saml_idps
-            ] + [
-                {"name": p.name, "url": _sso_link("oidc", admin.partner_id, p.id, next_url, email)}
-                for p in oidc_idps
-            ]
-            return _password_page(request, email, next_url, sso_choices=choices)
-        found = await repo.org_user_by_email(email)
-        if found is None or not org_auth.usable(found[1]):
-            return _password_page(request, email, next_url)
-        user, customer = found
-        method = org_auth.auth_method(customer)
-        auth: dict[str, Any] = (customer.settings or {}).get("authentication") or {}
-        org_next = next_url if next_url.startswith("/org") else "/org"
-        if method not in ("partner_saml", "partner_oidc"):
-            # The same form as an unknown address (the target is decided after sign-in).
-            return _password_page(request, email, next_url)
-        if method == "partner_saml":
-            idp = await repo.saml_by_entity(customer.partner_id, str(auth.get("idpEntityId") or ""))
-            if idp is None:
-                return refused_page(request, "idp_missing", email)
-            name = idp.display_name or idp.entity_id
-            url = _sso_link("saml", customer.partner_id, idp.id, org_next, email)
-        else:
-            provider = await repo.oidc_by_name(
-                customer.partner_id, str(auth.get("oidcIdpName") or "")
-            )
-            if provider is None:
-                return refused_page(request, "idp_missing", email)
-            name = provider.name
-            url = _sso_link("oidc", customer.partner_id, provider.id, org_next, email)
-    return render(request, "sso/continue.html", {"email": user.email, "idp_name": name, "url": url})
+        route = await sso.route_for(SignInRepository(db), email)
+    if route is None:
+        return _password_page(request, email, next_url)
+    url = _sso_link(route.kind, route.partner_id, route.idp_id, next_url, email)
+    return render(
+        request, "sso/continue.html", {"email": email, "idp_name": route.name, "url": url}
+    )
 
 
 @router.post("/signin/password")
@@ -386,7 +353,6 @@ async def password_set(request: Request, email: str = "", done: str = "") -> Res
             "email": email[:320],
             "next": "/org",
             "error": None,
-            "sso": [],
             "notice": done in (org_auth.INVITATION, org_auth.PASSWORD_RESET),
         },
     )

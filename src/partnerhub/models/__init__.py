@@ -24,6 +24,7 @@ from partnerhub.models.saml_assertion import SamlAssertion
 from partnerhub.models.saml_identity_provider import SamlIdentityProvider
 from partnerhub.models.server_key import ServerKey
 from partnerhub.models.sign_in_attempt import SignInAttempt
+from partnerhub.models.sso_domain import SsoDomain
 from partnerhub.models.sso_request import SsoRequest
 from partnerhub.models.sso_sp_key import SsoSpKey
 from partnerhub.models.subscriber_import import SubscriberImport
@@ -54,6 +55,7 @@ __all__ = [
     "SamlIdentityProvider",
     "ServerKey",
     "SignInAttempt",
+    "SsoDomain",
     "SsoRequest",
     "SsoSpKey",
     "SubscriberImport",

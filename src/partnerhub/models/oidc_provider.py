@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnerhub.models.base import Base, IdMixin, TimestampMixin
+from partnerhub.models.sso_domain import SsoDomain
 
 
 class OidcProvider(IdMixin, TimestampMixin, Base):
@@ -28,3 +29,11 @@ class OidcProvider(IdMixin, TimestampMixin, Base):
     discovery_url: Mapped[str] = mapped_column(String(2048))
     scopes: Mapped[str] = mapped_column(String(500), default="openid email profile")
     for_administrators: Mapped[bool] = mapped_column(default=False)
+    # The e-mail domains whose addresses /signin sends here (``sso_domains``), loaded with it.
+    claimed_domains: Mapped[list[SsoDomain]] = relationship(
+        foreign_keys=[SsoDomain.oidc_provider_id],
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by=SsoDomain.domain,
+    )

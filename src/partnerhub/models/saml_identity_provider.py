@@ -11,9 +11,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ARRAY, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnerhub.models.base import Base, IdMixin, TimestampMixin
+from partnerhub.models.sso_domain import SsoDomain
 
 
 class SamlIdentityProvider(IdMixin, TimestampMixin, Base):
@@ -39,3 +40,11 @@ class SamlIdentityProvider(IdMixin, TimestampMixin, Base):
     email_attribute: Mapped[str | None] = mapped_column(String(200))
     # Partner administrators may sign in to the partner portal through this IdP.
     for_administrators: Mapped[bool] = mapped_column(default=False)
+    # The e-mail domains whose addresses /signin sends here (``sso_domains``), loaded with it.
+    claimed_domains: Mapped[list[SsoDomain]] = relationship(
+        foreign_keys=[SsoDomain.saml_idp_id],
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by=SsoDomain.domain,
+    )

@@ -60,6 +60,7 @@ def present(idp: SamlIdentityProvider | OidcProvider) -> dict[str, Any]:
             ],
             email_attribute=idp.email_attribute,
             for_administrators=idp.for_administrators,
+            domains=[claim.domain for claim in idp.claimed_domains],
             service_provider=ServiceProviderOut(
                 entity_id=service.sp_entity_id(idp.partner_id),
                 acs_url=service.acs_url(idp.partner_id),
@@ -78,6 +79,7 @@ def present(idp: SamlIdentityProvider | OidcProvider) -> dict[str, Any]:
             discovery_url=idp.discovery_url,
             scopes=idp.scopes,
             for_administrators=idp.for_administrators,
+            domains=[claim.domain for claim in idp.claimed_domains],
             redirect_uri=service.oidc_redirect_uri(idp.partner_id),
             created=idp.created,
             updated=idp.updated,

@@ -2,12 +2,14 @@
 
 :class:`IdpRepository` serves the partner's own API and portal (scoped to the acting partner).
 :class:`SignInRepository` serves sign-in, before any principal exists: it looks rows up by
-the partner named in the URL, the IdP, or the attempt's key, and never lists anything.
+the partner named in the URL, the IdP, the attempt's key, or an e-mail domain, and never lists
+anything.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -25,6 +27,7 @@ from partnerhub.models import (
     PartnerAdmin,
     SamlAssertion,
     SamlIdentityProvider,
+    SsoDomain,
     SsoRequest,
     SsoSpKey,
     Template,
@@ -102,6 +105,15 @@ class IdpRepository(Repository):
     async def sp_key(self) -> SsoSpKey | None:
         return await self.session.get(SsoSpKey, self.principal.partner_id)
 
+    async def domain_claims(self, domains: list[str]) -> list[SsoDomain]:
+        """The claims on these domains by any IdP of any partner. Deliberately global: a
+        domain is claimed once across tenants; the service tells the caller only that it is
+        taken, never by whom."""
+        if not domains:
+            return []
+        stmt = select(SsoDomain).where(SsoDomain.domain.in_(domains))
+        return list((await self.session.execute(stmt)).scalars())
+
     def add(self, obj: object) -> None:
         self.session.add(obj)
 
@@ -110,6 +122,16 @@ class IdpRepository(Repository):
 
     async def flush(self) -> None:
         await self.session.flush()
+
+
+@dataclass(frozen=True)
+class DomainRoute:
+    """Where ``/signin`` sends the addresses of a claimed domain."""
+
+    kind: str  # saml | oidc
+    partner_id: uuid.UUID
+    idp_id: uuid.UUID
+    name: str
 
 
 class SignInRepository:
@@ -146,46 +168,35 @@ class SignInRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def saml_by_entity(
-        self, partner_id: uuid.UUID, entity_id: str
-    ) -> SamlIdentityProvider | None:
-        stmt = select(SamlIdentityProvider).where(
-            SamlIdentityProvider.partner_id == partner_id,
-            SamlIdentityProvider.entity_id == entity_id,
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
     async def oidc(self, partner_id: uuid.UUID, provider_id: uuid.UUID) -> OidcProvider | None:
         stmt = select(OidcProvider).where(
             OidcProvider.partner_id == partner_id, OidcProvider.id == provider_id
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def oidc_by_name(self, partner_id: uuid.UUID, name: str) -> OidcProvider | None:
-        stmt = select(OidcProvider).where(
-            OidcProvider.partner_id == partner_id, OidcProvider.name == name
+    async def domain_route(self, domain: str) -> DomainRoute | None:
+        """The IdP that claims ``domain`` (public configuration: one statement, a few columns,
+        whoever the address belongs to)."""
+        stmt = (
+            select(
+                SsoDomain.partner_id,
+                SsoDomain.saml_idp_id,
+                SamlIdentityProvider.display_name,
+                SamlIdentityProvider.entity_id,
+                SsoDomain.oidc_provider_id,
+                OidcProvider.name,
+            )
+            .outerjoin(SamlIdentityProvider, SamlIdentityProvider.id == SsoDomain.saml_idp_id)
+            .outerjoin(OidcProvider, OidcProvider.id == SsoDomain.oidc_provider_id)
+            .where(SsoDomain.domain == domain)
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def admin_idps(
-        self, partner_id: uuid.UUID
-    ) -> tuple[list[SamlIdentityProvider], list[OidcProvider]]:
-        """The partner's IdPs its administrators may sign in with."""
-        saml = select(SamlIdentityProvider).where(
-            SamlIdentityProvider.partner_id == partner_id,
-            SamlIdentityProvider.for_administrators.is_(True),
-        )
-        oidc = select(OidcProvider).where(
-            OidcProvider.partner_id == partner_id, OidcProvider.for_administrators.is_(True)
-        )
-        return (
-            list(
-                (
-                    await self.session.execute(saml.order_by(SamlIdentityProvider.entity_id))
-                ).scalars()
-            ),
-            list((await self.session.execute(oidc.order_by(OidcProvider.name))).scalars()),
-        )
+        row = (await self.session.execute(stmt)).first()
+        if row is None:
+            return None
+        partner_id, saml_id, display_name, entity_id, oidc_id, oidc_name = row
+        if saml_id is not None:
+            return DomainRoute("saml", partner_id, saml_id, display_name or entity_id)
+        return DomainRoute("oidc", partner_id, oidc_id, oidc_name) if oidc_id else None
 
     def add(self, obj: object) -> None:
         self.session.add(obj)

@@ -1,7 +1,8 @@
 """Wire models of ``/v1/partner/identityProviders`` (hub API).
 
 One endpoint for both kinds; ``type`` says which (``saml`` or ``oidc``). The OIDC client
-secret is write-only: answers say only whether one is stored (``clientSecretSet``).
+secret is write-only: answers say only whether one is stored (``clientSecretSet``). Both kinds
+take ``domains``, the e-mail domains ``/signin`` sends to the IdP (left out on ``PUT``: kept).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Literal
 from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
-from partnerhub.sso.service import OidcInput, SamlInput
+from partnerhub.sso.service import MAX_DOMAINS, OidcInput, SamlInput
 
 SAML_FIELDS = {"metadata_xml", "metadata_url", "display_name", "email_attribute"}
 OIDC_FIELDS = {"name", "issuer", "client_id", "client_secret", "discovery_url", "scopes"}
@@ -26,12 +27,14 @@ WIRE = {
     "client_secret": "clientSecret",
     "discovery_url": "discoveryUrl",
     "scopes": "scopes",
+    "domains": "domains",
 }
 
 
 class IdentityProviderIn(InputSchema):
     type: Literal["saml", "oidc"]
     for_administrators: StrictBool = False
+    domains: list[str] | None = Field(default=None, max_length=MAX_DOMAINS)
     # SAML
     metadata_xml: str | None = Field(default=None, max_length=1024 * 1024)
     metadata_url: str | None = Field(default=None, max_length=2048)
@@ -57,6 +60,7 @@ class IdentityProviderIn(InputSchema):
             display_name=self.display_name or "",
             email_attribute=self.email_attribute,
             for_administrators=self.for_administrators,
+            domains=self.domains,
         )
 
     def oidc(self) -> OidcInput:
@@ -68,6 +72,7 @@ class IdentityProviderIn(InputSchema):
             discovery_url=self.discovery_url,
             scopes=self.scopes,
             for_administrators=self.for_administrators,
+            domains=self.domains,
         )
 
 
@@ -96,6 +101,7 @@ class SamlIdpOut(Schema):
     signing_certificates: list[CertificateOut]
     email_attribute: str | None
     for_administrators: bool
+    domains: list[str]
     service_provider: ServiceProviderOut
     created: UtcDatetime
     updated: UtcDatetime
@@ -111,6 +117,7 @@ class OidcProviderOut(Schema):
     discovery_url: str
     scopes: str
     for_administrators: bool
+    domains: list[str]
     redirect_uri: str
     created: UtcDatetime
     updated: UtcDatetime

@@ -3,7 +3,10 @@
 Registration (API ``/v1/partner/identityProviders`` and the portal page, scope
 ``partnerhub:admin``): a SAML IdP is registered from its metadata XML, uploaded or fetched from
 a URL; an OIDC provider by name, issuer, client id and secret, discovery URL. Templates refer to
-a SAML IdP by entity ID and to an OIDC provider by name.
+a SAML IdP by entity ID and to an OIDC provider by name. An IdP may claim e-mail domains
+(``domains``): ``/signin`` sends every address of a claimed domain to it (:func:`route_for`),
+whether the address has an account or not, and every other address to the password form; a
+domain is claimed by one IdP of one partner at most (409 ``1222`` otherwise).
 
 Sign-in: :func:`start_saml` / :func:`finish_saml` and :func:`start_oidc` /
 :func:`finish_oidc`. The identity the IdP asserts (an email) is mapped to a user who already
@@ -26,6 +29,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import email_validator
+from email_validator import EmailNotValidError
+from email_validator.syntax import validate_email_domain_name
+from sqlalchemy.exc import IntegrityError
+
 from partnerhub import ids, runtime
 from partnerhub.errors import (
     ApiError,
@@ -42,6 +50,7 @@ from partnerhub.models import (
     OrgUser,
     PartnerAdmin,
     SamlIdentityProvider,
+    SsoDomain,
     SsoRequest,
     SsoSpKey,
 )
@@ -49,11 +58,13 @@ from partnerhub.models.base import utcnow
 from partnerhub.sso import metadata as saml_metadata
 from partnerhub.sso import oidc, saml
 from partnerhub.sso.fetch import FetchError, check_url, fetch
-from partnerhub.sso.repository import IdpRepository, SignInRepository
+from partnerhub.sso.repository import DomainRoute, IdpRepository, SignInRepository
 
 ADMIN_SCOPE = "partnerhub:admin"
 ALREADY_REGISTERED_CODE = 1220
 IN_USE_CODE = 1221
+DOMAIN_CLAIMED_CODE = 1222
+MAX_DOMAINS = 50
 SECRET_PURPOSE_OIDC = "oidc-client-secret"  # noqa: S105 - a key-derivation label, not a secret
 SECRET_PURPOSE_SP_KEY = "saml-sp-key"  # noqa: S105 - a key-derivation label, not a secret
 
@@ -93,6 +104,7 @@ class SamlInput:
     display_name: str = ""
     email_attribute: str | None = None
     for_administrators: bool = False
+    domains: list[str] | None = None  # None on update = keep the claimed ones
 
 
 @dataclass
@@ -104,6 +116,7 @@ class OidcInput:
     discovery_url: str | None = None
     scopes: str | None = None
     for_administrators: bool = False
+    domains: list[str] | None = None  # None on update = keep the claimed ones
 
 
 def _clean(value: str | None) -> str:
@@ -118,6 +131,110 @@ def _check_url(value: str, field: str, label: str) -> str:
     if len(value) > 2048:
         raise InvalidValue(f"{label}: at most 2048 characters", field=field)
     return value
+
+
+# --- e-mail domains ------------------------------------------------------------------------
+
+
+def normalize_domain(text: str) -> str | None:
+    """A domain name's lower-case ASCII (IDNA) form, as e-mail addresses are validated
+    (``email-validator``, no DNS look-up); None if it is not one. Exact names only: no
+    wildcard, no address, no trailing dot."""
+    value = (text or "").strip().lower()
+    if not value or len(value) > 253:
+        return None
+    try:
+        info = validate_email_domain_name(
+            value,
+            test_environment=bool(email_validator.TEST_ENVIRONMENT),
+            globally_deliverable=bool(email_validator.GLOBALLY_DELIVERABLE),
+        )
+    except EmailNotValidError:
+        return None
+    return str(info["ascii_domain"]).lower()
+
+
+def split_domains(text: str) -> list[str]:
+    """The domains typed in a portal field (separated by commas, spaces or lines)."""
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def check_domains(values: list[str] | None) -> list[str] | None:
+    """The claimed domains, normalized, without repeats, sorted; None (keep) stays None."""
+    if values is None:
+        return None
+    if len(values) > MAX_DOMAINS:
+        raise InvalidValue(f"domains: at most {MAX_DOMAINS} domains", field="domains")
+    found: set[str] = set()
+    for value in values:
+        domain = normalize_domain(value)
+        if domain is None:
+            raise InvalidValue(f"domains: '{value[:253]}' is not a domain name", field="domains")
+        found.add(domain)
+    return sorted(found)
+
+
+def _domain_claimed(domains: list[str], *, race: bool = False) -> Conflict:
+    """The refusal of a claim; it names the domains, never who holds them."""
+    listed = ", ".join(f"'{d}'" for d in domains)
+    if race:
+        what = f"one of {listed} was just claimed"
+    else:
+        what = f"{listed} {'is' if len(domains) == 1 else 'are'} already claimed"
+    return Conflict(
+        f"domains: {what} by another identity provider",
+        code=DOMAIN_CLAIMED_CODE,
+        field="domains",
+    )
+
+
+async def _check_claims(repo: IdpRepository, idp_id: uuid.UUID, domains: list[str] | None) -> None:
+    """Refuse domains another IdP (of this partner or any other) claims; writes nothing."""
+    if not domains:
+        return
+    taken = sorted(
+        c.domain
+        for c in await repo.domain_claims(domains)
+        if idp_id not in (c.saml_idp_id, c.oidc_provider_id)
+    )
+    if taken:
+        raise _domain_claimed(taken)
+
+
+def _set_claims(idp: SamlIdentityProvider | OidcProvider, domains: list[str] | None) -> None:
+    """Make ``domains`` the IdP's claims (after :func:`_check_claims`); None keeps them."""
+    if domains is None:
+        return
+    kept = {claim.domain: claim for claim in idp.claimed_domains}
+    idp.claimed_domains = [
+        kept.get(d) or SsoDomain(domain=d, partner_id=idp.partner_id, created=utcnow())
+        for d in domains
+    ]
+
+
+async def _flush_claims(repo: IdpRepository, domains: list[str] | None) -> None:
+    """Flush; a claim lost to a concurrent request (the domain's primary key) is the same
+    409 as one refused beforehand."""
+    try:
+        await repo.flush()
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        if str(getattr(diag, "constraint_name", None) or "") == "pk_sso_domains":
+            raise _domain_claimed(domains or [], race=True) from None
+        raise
+
+
+def email_domain(email: str) -> str | None:
+    """The normalized domain of a typed address (after its last ``@``), None if none."""
+    _local, at, domain = (email or "").strip().rpartition("@")
+    return normalize_domain(domain) if at else None
+
+
+async def route_for(repo: SignInRepository, email: str) -> DomainRoute | None:
+    """Where ``/signin`` sends ``email``: the IdP claiming its domain, or None (the password
+    form). Decided by the domain alone, never by whether the address has an account."""
+    domain = email_domain(email)
+    return await repo.domain_route(domain) if domain else None
 
 
 async def _metadata_of(data: SamlInput) -> tuple[str, saml_metadata.IdpMetadata, bool]:
@@ -173,6 +290,7 @@ def _saml_options(data: SamlInput) -> tuple[str, str | None]:
 async def create_saml(repo: IdpRepository, data: SamlInput) -> SamlIdentityProvider:
     repo.principal.require(ADMIN_SCOPE)
     display, attribute = _saml_options(data)
+    domains = check_domains(data.domains)
     xml, parsed, fetched = await _metadata_of(data)
     if await repo.saml_entity_taken(parsed.entity_id):
         raise Conflict(
@@ -181,9 +299,11 @@ async def create_saml(repo: IdpRepository, data: SamlInput) -> SamlIdentityProvi
             field="entity_id",
         )
     idp = SamlIdentityProvider(id=uuid.uuid4(), partner_id=repo.principal.partner_id)
+    await _check_claims(repo, idp.id, domains)
     _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
+    _set_claims(idp, domains or [])
     repo.add(idp)
-    await repo.flush()
+    await _flush_claims(repo, domains)
     await ensure_sp_key(SignInRepository(repo.session), repo.principal.partner_id)
     return idp
 
@@ -234,6 +354,7 @@ async def update_saml(
     """Replace the IdP's metadata and options; its entity ID may change only while unused."""
     idp = await get_saml(repo, idp_id)
     display, attribute = _saml_options(data)
+    domains = check_domains(data.domains)
     xml, parsed, fetched = await _metadata_of(data)
     if parsed.entity_id != idp.entity_id:
         await _in_use(repo, "partner_saml", idp.entity_id, f"The SAML IdP '{idp.entity_id}'")
@@ -243,8 +364,10 @@ async def update_saml(
                 code=ALREADY_REGISTERED_CODE,
                 field="entity_id",
             )
+    await _check_claims(repo, idp.id, domains)
     _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
-    await repo.flush()
+    _set_claims(idp, domains)
+    await _flush_claims(repo, domains)
     return idp
 
 
@@ -307,15 +430,18 @@ async def _check_discovery(issuer: str, client_id: str, discovery: str, scopes: 
 async def create_oidc(repo: IdpRepository, data: OidcInput) -> OidcProvider:
     repo.principal.require(ADMIN_SCOPE)
     name, issuer, client_id, discovery, scopes = _check_oidc(data, creating=True)
+    domains = check_domains(data.domains)
     if await repo.oidc_name_taken(name):
         raise Conflict(
             f"name: an OpenID Connect provider named '{name}' is already registered",
             code=ALREADY_REGISTERED_CODE,
             field="name",
         )
+    provider_id = uuid.uuid4()
+    await _check_claims(repo, provider_id, domains)
     await _check_discovery(issuer, client_id, discovery, scopes)
     provider = OidcProvider(
-        id=uuid.uuid4(),
+        id=provider_id,
         partner_id=repo.principal.partner_id,
         name=name,
         issuer=issuer,
@@ -327,8 +453,9 @@ async def create_oidc(repo: IdpRepository, data: OidcInput) -> OidcProvider:
         scopes=scopes,
         for_administrators=bool(data.for_administrators),
     )
+    _set_claims(provider, domains or [])
     repo.add(provider)
-    await repo.flush()
+    await _flush_claims(repo, domains)
     return provider
 
 
@@ -347,6 +474,7 @@ async def update_oidc(
     the name may change only while no template or organization uses it."""
     provider = await get_oidc(repo, provider_id)
     name, issuer, client_id, discovery, scopes = _check_oidc(data, creating=False)
+    domains = check_domains(data.domains)
     if name != provider.name:
         await _in_use(repo, "partner_oidc", provider.name, f"The OIDC provider '{provider.name}'")
         if await repo.oidc_name_taken(name, exclude=provider.id):
@@ -355,6 +483,7 @@ async def update_oidc(
                 code=ALREADY_REGISTERED_CODE,
                 field="name",
             )
+    await _check_claims(repo, provider.id, domains)
     await _check_discovery(issuer, client_id, discovery, scopes)
     provider.name = name
     provider.issuer = issuer
@@ -366,7 +495,8 @@ async def update_oidc(
         provider.client_secret_encrypted = await keys.encrypt(
             repo.session, SECRET_PURPOSE_OIDC, data.client_secret.strip()
         )
-    await repo.flush()
+    _set_claims(provider, domains)
+    await _flush_claims(repo, domains)
     return provider
 
 

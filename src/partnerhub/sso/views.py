@@ -68,10 +68,6 @@ REASONS: dict[str, str] = {
     "no_email": N_("The identity provider did not send your email address."),
     "email_unverified": N_("The identity provider has not verified your email address."),
     "idp_unavailable": N_("The identity provider could not be reached. Try again later."),
-    "idp_missing": N_(
-        "Your organization signs in through an identity provider that is not registered. "
-        "Ask your service provider."
-    ),
     "malformed": N_("The identity provider's answer is not a valid SAML response."),
     "invalid": N_("The identity provider's answer could not be verified."),
 }
@@ -310,7 +306,8 @@ async def add_saml(
     form = await portal.form_of(request, ctx)
     _ = gettext_for(request)
     values = {
-        k: str(form.get(k) or "") for k in ("metadata_url", "display_name", "email_attribute")
+        k: str(form.get(k) or "")
+        for k in ("metadata_url", "display_name", "email_attribute", "domains")
     }
     upload = form.get("metadata_file")
     xml = str(form.get("metadata_xml") or "")
@@ -329,6 +326,7 @@ async def add_saml(
                     display_name=values["display_name"],
                     email_attribute=values["email_attribute"] or None,
                     for_administrators=_checked(form, "for_administrators"),
+                    domains=service.split_domains(values["domains"]),
                 ),
             )
     except ApiError as exc:
@@ -344,7 +342,7 @@ async def add_oidc(
 ) -> Response:
     form = await portal.form_of(request, ctx)
     _ = gettext_for(request)
-    keys = ("name", "issuer", "client_id", "discovery_url", "scopes")
+    keys = ("name", "issuer", "client_id", "discovery_url", "scopes", "domains")
     values = {k: str(form.get(k) or "") for k in keys}
     try:
         async with unit_of_work(request) as db:
@@ -358,6 +356,7 @@ async def add_oidc(
                     discovery_url=values["discovery_url"] or None,
                     scopes=values["scopes"] or None,
                     for_administrators=_checked(form, "for_administrators"),
+                    domains=service.split_domains(values["domains"]),
                 ),
             )
     except ApiError as exc:

@@ -1,4 +1,6 @@
-"""One sign-in page: the email decides where the person goes (issue 5, login routing)."""
+"""One sign-in page: the email's domain decides where the person goes (issue 5, login routing;
+issue 10, no enumeration): a domain an IdP claims goes to that IdP, every other address to the
+password form, whether the address has an account or not."""
 
 from __future__ import annotations
 
@@ -33,15 +35,21 @@ async def test_platform_user_and_unknown_email_get_the_same_password_form(
         assert "Or sign in with" not in page.text
 
 
-async def test_saml_org_user_is_sent_to_the_orgs_idp(
+def _domain(email: str) -> str:
+    return email.rsplit("@", 1)[1]
+
+
+async def test_saml_org_user_is_sent_to_the_idp_claiming_the_domain(
     client: httpx.AsyncClient,
     idp_http: httpx.AsyncClient,
     tenant: Tenant,
     saml_idp: SamlIdp,
     db: Database,
 ) -> None:
-    idp = await register_saml(client, tenant, saml_idp, for_administrators=False)
     _, user = await make_org(db, tenant, method="partner_saml", idp_entity_id=saml_idp.entity_id)
+    idp = await register_saml(
+        client, tenant, saml_idp, for_administrators=False, domains=[_domain(user.email)]
+    )
     page = await signin_form(client, user.email)
     link = _continue_link(page)
     assert urlsplit(link).path.startswith("/sso/saml/")
@@ -51,39 +59,74 @@ async def test_saml_org_user_is_sent_to_the_orgs_idp(
     assert start.headers["location"].startswith(f"{saml_idp.base}/sso/redirect?SAMLRequest=")
 
 
-async def test_oidc_org_user_is_sent_to_the_orgs_provider(
+async def test_oidc_org_user_is_sent_to_the_provider_claiming_the_domain(
     client: httpx.AsyncClient, tenant: Tenant, oidc_provider: OidcProvider, db: Database
 ) -> None:
-    provider = await register_oidc(client, tenant, oidc_provider, name="Corp")
     _, user = await make_org(db, tenant, method="partner_oidc", oidc_idp_name="Corp")
-    link = _continue_link(await signin_form(client, user.email))
+    provider = await register_oidc(
+        client, tenant, oidc_provider, name="Corp", domains=[_domain(user.email).upper()]
+    )
+    assert provider["domains"] == [_domain(user.email)]
+    link = _continue_link(await signin_form(client, user.email.upper()))
     query = parse_qs(urlsplit(link).query)
-    assert query["provider"] == [provider["id"]] and query["login_hint"] == [user.email]
+    assert query["provider"] == [provider["id"]] and query["login_hint"] == [user.email.upper()]
     start = await client.get(link)
     assert start.headers["location"].startswith(f"{oidc_provider.issuer}/authorize?")
 
 
-async def test_org_whose_idp_is_not_registered_gets_a_clear_page(
-    client: httpx.AsyncClient, tenant: Tenant, db: Database
+async def test_an_unknown_address_of_a_claimed_domain_is_routed_like_a_known_one(
+    client: httpx.AsyncClient, tenant: Tenant, oidc_provider: OidcProvider, db: Database
 ) -> None:
-    _, user = await make_org(db, tenant, method="partner_saml", idp_entity_id="https://gone")
-    page = await signin_form(client, user.email)
-    assert page.status_code == 403 and 'data-reason="idp_missing"' in page.text
+    _, user = await make_org(db, tenant, method="partner_oidc", oidc_idp_name="Corp")
+    await register_oidc(client, tenant, oidc_provider, name="Corp", domains=[_domain(user.email)])
+    stranger = f"nobody@{_domain(user.email)}"
+    known, unknown = await signin_form(client, user.email), await signin_form(client, stranger)
+    assert known.status_code == unknown.status_code == 200
+    known_query = parse_qs(urlsplit(_continue_link(known)).query)
+    unknown_query = parse_qs(urlsplit(_continue_link(unknown)).query)
+    assert urlsplit(_continue_link(known)).path == urlsplit(_continue_link(unknown)).path
+    assert known_query["provider"] == unknown_query["provider"]
+    assert unknown_query["login_hint"] == [stranger]
 
 
-async def test_partner_admin_gets_password_and_the_partners_admin_sso(
+async def test_an_sso_org_user_of_an_unclaimed_domain_gets_the_password_form(
+    client: httpx.AsyncClient, tenant: Tenant, oidc_provider: OidcProvider, db: Database
+) -> None:
+    """Without a claimed domain the page cannot tell an SSO user from anybody: the password
+    form, as for an unknown address (the organization's IdP is still reached from its link)."""
+    await register_oidc(client, tenant, oidc_provider, name="Corp")
+    _, user = await make_org(db, tenant, method="partner_oidc", oidc_idp_name="Corp")
+    _, gone = await make_org(db, tenant, method="partner_saml", idp_entity_id="https://gone")
+    for email in (user.email, gone.email, "nobody@nowhere.example"):
+        page = await signin_form(client, email)
+        assert page.status_code == 200, email
+        assert 'action="/signin/password"' in page.text and "sso-continue" not in page.text
+
+
+async def test_partner_admin_gets_the_password_form_unless_the_domain_is_claimed(
     client: httpx.AsyncClient,
     tenant: Tenant,
     saml_idp: SamlIdp,
     oidc_provider: OidcProvider,
 ) -> None:
     plain = await signin_form(client, tenant.admin.email)
-    assert 'action="/signin/password"' in plain.text and "Or sign in with" not in plain.text
-    await register_saml(client, tenant, saml_idp, for_administrators=True, displayName="Acme IdP")
-    await register_oidc(client, tenant, oidc_provider, name="Staff only", for_administrators=False)
+    assert 'action="/signin/password"' in plain.text and "sso-continue" not in plain.text
+    # An IdP for administrators that claims no domain changes nothing on the page.
+    await register_oidc(client, tenant, oidc_provider, name="Staff only", for_administrators=True)
     page = await signin_form(client, tenant.admin.email)
-    assert "Or sign in with" in page.text and "Acme IdP" in page.text
-    assert "Staff only" not in page.text
+    assert 'action="/signin/password"' in page.text and "Staff only" not in page.text
+    # Once one claims the administrators' domain, every address of it goes there.
+    idp = await register_saml(
+        client,
+        tenant,
+        saml_idp,
+        for_administrators=True,
+        displayName="Acme IdP",
+        domains=[_domain(tenant.admin.email)],
+    )
+    page = await signin_form(client, tenant.admin.email)
+    assert "Acme IdP" in page.text
+    assert parse_qs(urlsplit(_continue_link(page)).query)["idp"] == [idp["id"]]
     # The password still works, and opens the partner portal.
     signed = await password_signin(client, tenant.admin.email, tenant.password, "/settings/tokens")
     assert signed.status_code == 303 and signed.headers["location"] == "/settings/tokens"

@@ -11,7 +11,13 @@ typed address are masked — and in the same time:
 
 Kinds of known address: an active partner administrator, a deactivated one, a customer user
 with a password, one invited but without a password yet, a customer user of an organization
-that signs in through single sign-on (for the password forms), and a locked address.
+that signs in through single sign-on, and a locked address.
+
+The email-first step routes by the address's **domain** only: a domain an identity provider
+claims goes to that IdP for every address of it, known or not; any other address gets the
+password form, be it a user of a single sign-on organization, an administrator of a partner
+with an IdP for administrators, or nobody. A domain is claimed once across tenants (409
+``1222``), so no tenant can reroute another's addresses.
 
 Timing: the median of 8 attempts per kind (interleaved, each from its own client address so the
 throttle does not interfere) may differ from the unknown address's by less than 40 % or
@@ -28,13 +34,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import httpx
 
+from partnerhub import ids
 from partnerhub.models import PartnerAdmin
-from tests.conftest import csrf_of
+from tests.conftest import Tenant, assert_error, bearer, csrf_of
 from tests.identity.org.conftest import give_password
+from tests.reliability.isolation.world import saml_metadata
 from tests.reliability.trust.conftest import World
 from tests.reliability.trust.test_throttle_concurrency import (  # noqa: F401 - settled_server: a fixture
     LOCKOUT,
@@ -44,6 +52,8 @@ from tests.reliability.trust.test_throttle_concurrency import (  # noqa: F401 - 
 from tests.sso.conftest import make_org
 
 CSRF_RE = re.compile(r'(name="csrf_token" value=")[^"]+(")')
+CONTINUE_RE = re.compile(r'id="sso-continue" href="([^"]+)"')
+IDPS = "/v1/partner/identityProviders"
 
 
 def masked(response: httpx.Response, email: str) -> str:
@@ -174,11 +184,9 @@ async def test_email_first_step_and_reset_request_answer_every_address_alike(
     world: World,
 ) -> None:
     kinds = await make_kinds(world)
-    password_kinds = {k: v for k, v in kinds.one().items() if k != "sso user"}
-    # The email-first step: the password form for every address that does not sign in
-    # through single sign-on (docs/security.md, "Enumeration": the SSO route is the one
-    # documented exception, decided by the organization's configuration).
-    await same_pages(world, signin_email, password_kinds)
+    # The email-first step: the password form for every address of a domain no IdP claims,
+    # the single sign-on organization's user's too (docs/security.md, "Enumeration").
+    await same_pages(world, signin_email, kinds.one())
     await same_pages(world, forgot, kinds.one())
     # The reset links reached only the platform users (the job's look-up), nobody else.
     messages = await world.mailbox.wait_for(2)
@@ -218,3 +226,152 @@ async def test_a_locked_address_looks_like_a_locked_unknown_one(world: World) ->
                 assert masked(answer, emails[kind]) == masked(base, emails["unknown"]), kind
                 retry = int(answer.headers["Retry-After"])
                 assert abs(retry - int(base.headers["Retry-After"])) <= 30, kind
+
+
+# --- the email-first step routes by domain only ------------------------------------------------
+
+
+def target_kind(response: httpx.Response) -> str:
+    """Where an answer of ``/signin`` sends the browser: a redirect's path, the single sign-on
+    link (its path and IdP), or the password form."""
+    if response.is_redirect:
+        return "redirect " + urlsplit(response.headers["location"]).path
+    found = CONTINUE_RE.search(response.text)
+    if found:
+        link = urlsplit(found.group(1).replace("&amp;", "&"))
+        return f"sso {link.path} {parse_qs(link.query).get('idp')}"
+    if 'action="/signin/password"' in response.text:
+        return "password"
+    return f"other {response.status_code}"
+
+
+async def register_idp(
+    world: World,
+    tenant: Tenant,
+    entity_id: str,
+    *,
+    domains: list[str] | None = None,
+    for_administrators: bool = False,
+) -> httpx.Response:
+    """Register a SAML IdP for ``tenant`` through the hub API (its metadata given inline)."""
+    body: dict[str, object] = {
+        "type": "saml",
+        "metadataXml": saml_metadata(entity_id),
+        "displayName": "Corporate IdP",
+        "forAdministrators": for_administrators,
+    }
+    if domains is not None:
+        body["domains"] = domains
+    async with world.client() as client:
+        return await client.post(
+            IDPS, json=body, headers=bearer(await tenant.token("partnerhub:admin"))
+        )
+
+
+async def indistinguishable(world: World, emails: dict[str, str]) -> dict[str, str]:
+    """The email-first answers for ``emails`` (kind → address; ``"unknown"`` among them) have
+    the same status, send to the same kind of target, and have the same body once the CSRF
+    token and the address are masked. Returns the target kind."""
+    async with world.client() as client:
+        answers = {kind: await signin_email(client, email) for kind, email in emails.items()}
+    base = answers["unknown"]
+    kinds = {kind: target_kind(answer) for kind, answer in answers.items()}
+    for kind, answer in answers.items():
+        assert answer.status_code == base.status_code, (kind, answer.status_code)
+        assert kinds[kind] == kinds["unknown"], kinds
+        assert masked(answer, emails[kind]) == masked(base, emails["unknown"]), kind
+        assert set(answer.cookies) == set(base.cookies), kind
+    return kinds
+
+
+async def test_an_sso_organizations_user_looks_like_an_unknown_address(world: World) -> None:
+    """A user of an organization that signs in through its partner's registered IdP, whose
+    domain no IdP claims: the same password form as an address nobody has."""
+    assert (await register_idp(world, world.b, "https://idp.beta.example")).status_code == 201
+    _, user = await make_org(
+        world.db, world.b, method="partner_saml", idp_entity_id="https://idp.beta.example"
+    )
+    kinds = await indistinguishable(
+        world, {"unknown": f"nobody-{uuid.uuid4().hex[:8]}@elsewhere.example", "sso": user.email}
+    )
+    assert kinds["sso"] == "password"
+
+
+async def test_a_partner_idp_administrator_looks_like_an_unknown_address(world: World) -> None:
+    """An administrator of a partner with an IdP for administrators (no domain claimed): the
+    same password form, no button naming the partner's IdP."""
+    registered = await register_idp(
+        world, world.a, "https://idp.alpha.example", for_administrators=True
+    )
+    assert registered.status_code == 201, registered.text
+    kinds = await indistinguishable(
+        world,
+        {
+            "unknown": f"nobody-{uuid.uuid4().hex[:8]}@elsewhere.example",
+            "admin": world.a.admin.email,
+        },
+    )
+    assert kinds["admin"] == "password"
+
+
+async def test_a_claimed_domain_routes_an_unknown_address_like_a_known_one(world: World) -> None:
+    """Every address of a claimed domain goes to the claiming IdP: a user of the single sign-on
+    organization, a platform user of another partner's organization with that domain, and an
+    address nobody has get the same answer."""
+    domain = f"corp-{uuid.uuid4().hex[:6]}.example"
+    registered = await register_idp(world, world.b, "https://idp.beta.example", domains=[domain])
+    assert registered.status_code == 201, registered.text
+    _, sso = await make_org(
+        world.db,
+        world.b,
+        method="partner_saml",
+        idp_entity_id="https://idp.beta.example",
+        user_email=f"sso-{uuid.uuid4().hex[:6]}@{domain}",
+    )
+    _, platform = await make_org(
+        world.db, world.a, name="Platform", user_email=f"pw-{uuid.uuid4().hex[:6]}@{domain}"
+    )
+    await give_password(world.db, platform)
+    kinds = await indistinguishable(
+        world,
+        {
+            "unknown": f"nobody-{uuid.uuid4().hex[:8]}@{domain}",
+            "sso": sso.email,
+            "platform": platform.email,
+        },
+    )
+    ref = ids.encode("PARTNER", world.b.partner.id, ids.HUB)
+    assert kinds["unknown"] == f"sso /sso/saml/{ref}/login {[registered.json()['id']]}"
+
+
+async def test_email_first_step_takes_the_same_time_for_every_address(world: World) -> None:
+    kinds = await make_kinds(world)
+    assert (await register_idp(world, world.b, "https://idp.example")).status_code == 201
+    registered = await register_idp(
+        world, world.a, "https://idp.alpha.example", for_administrators=True
+    )
+    assert registered.status_code == 201
+    chosen = ("unknown", "partner admin", "customer user", "sso user")
+    await same_time(world, signin_email, {k: v for k, v in kinds.several.items() if k in chosen})
+
+
+async def test_a_second_tenant_cannot_claim_a_claimed_domain(world: World) -> None:
+    """Beta (another partner) and Alpha's own sub-partner try to claim Alpha's domain: 409
+    ``1222`` in the contract's shape, nothing written, and the domain still goes to Alpha's
+    IdP."""
+    domain = f"alpha-{uuid.uuid4().hex[:6]}.example"
+    mine = await register_idp(world, world.a, "https://idp.alpha.example", domains=[domain])
+    assert mine.status_code == 201, mine.text
+    for tenant in (world.b, world.sub):
+        taken = await register_idp(
+            world, tenant, "https://idp.thief.example", domains=[domain.upper()]
+        )
+        error = assert_error(taken, 409, 1222)
+        assert domain in str(error["message"])
+        async with world.client() as client:
+            listed = await client.get(IDPS, headers=bearer(await tenant.token("partnerhub:admin")))
+        assert listed.status_code == 200 and listed.json()["items"] == []
+    async with world.client() as client:
+        answer = await signin_email(client, f"someone@{domain}")
+    ref = ids.encode("PARTNER", world.a.partner.id, ids.HUB)
+    assert target_kind(answer) == f"sso /sso/saml/{ref}/login {[mine.json()['id']]}"
