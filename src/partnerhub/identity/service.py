@@ -91,6 +91,9 @@ EMAIL_TAKEN_CODE = 10022  # CONTRACT section 6: the email already belongs to a u
 ADMIN_EMAIL_TAKEN_CODE = 1204  # hub: the email already belongs to a partner administrator
 # The database's guarantee behind the rule (migration 0007, ``identity_emails``).
 IDENTITY_CONSTRAINT = "uq_identity_emails_one_kind"
+# A person of a domain another partner family's identity provider claims (migration 0011).
+DOMAIN_FAMILY_CONSTRAINT = "uq_sso_domains_one_family"
+DOMAIN_CLAIMED_CODE = 1222  # as sso.service: the same refusal seen from the other side
 
 
 class EmailTaken(Conflict):
@@ -136,12 +139,24 @@ async def check_identity_free(
         )
 
 
+def domain_of_another_family(email: str, field: str = "email") -> Conflict:
+    """The refusal of a person whose e-mail domain another partner family's identity provider
+    claims (they could never sign in: ``/signin`` sends their domain to that IdP)."""
+    return Conflict(
+        f"{field}: the domain of '{email}' signs in through another partner's identity provider",
+        code=DOMAIN_CLAIMED_CODE,
+        field=field,
+    )
+
+
 def identity_clash(exc: IntegrityError, email: str, field: str = "email") -> ApiError | None:
     """The clean error for a lost race on an address (``None``: another constraint)."""
     diag = getattr(exc.orig, "diag", None)
     name = str(getattr(diag, "constraint_name", None) or "")
     if name == IDENTITY_CONSTRAINT:
         return EmailTaken(f"{field}: '{email}' already belongs to another account", field=field)
+    if name == DOMAIN_FAMILY_CONSTRAINT:
+        return domain_of_another_family(email, field)
     if name == "uq_partner_admins_email":
         return Conflict(
             f"{field}: '{email}' is already an administrator",

@@ -41,6 +41,8 @@ from partnerhub.errors import (
     MissingField,
     NotFound,
 )
+from partnerhub.identity.service import DOMAIN_FAMILY_CONSTRAINT, domain_of_another_family
+from partnerhub.kit.constraints import constraint_errors
 from partnerhub.kit.scope import Principal
 from partnerhub.models import Partner, PartnerAdmin
 from partnerhub.partners.repository import OperatorRepository, PartnerRepository, email_in_use
@@ -249,7 +251,8 @@ async def create_partner(
         password_hash=hash_password(password) if password is not None else password_hash,
     )
     repo.add(admin)
-    await repo.flush()
+    with constraint_errors({DOMAIN_FAMILY_CONSTRAINT: domain_of_another_family(email)}):
+        await repo.flush()
     return CreatedPartner(partner, admin)
 
 
@@ -335,7 +338,8 @@ async def add_sub_partner_admin(
         password_hash=None,
     )
     repo.add(admin)
-    await repo.session.flush()
+    with constraint_errors({DOMAIN_FAMILY_CONSTRAINT: domain_of_another_family(clean_email)}):
+        await repo.session.flush()
     return sub, admin
 
 

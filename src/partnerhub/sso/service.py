@@ -64,6 +64,10 @@ ADMIN_SCOPE = "partnerhub:admin"
 ALREADY_REGISTERED_CODE = 1220
 IN_USE_CODE = 1221
 DOMAIN_CLAIMED_CODE = 1222
+# The database's rule (migration 0011): a claimed domain belongs to one partner family (the
+# partner, its parent, its sub-partners); no claim over another family's people, and no
+# person of another family at a claimed domain.
+DOMAIN_FAMILY_CONSTRAINT = "uq_sso_domains_one_family"
 MAX_DOMAINS = 50
 SECRET_PURPOSE_OIDC = "oidc-client-secret"  # noqa: S105 - a key-derivation label, not a secret
 SECRET_PURPOSE_SP_KEY = "saml-sp-key"  # noqa: S105 - a key-derivation label, not a secret
@@ -219,8 +223,17 @@ async def _flush_claims(repo: IdpRepository, domains: list[str] | None) -> None:
         await repo.flush()
     except IntegrityError as exc:
         diag = getattr(exc.orig, "diag", None)
-        if str(getattr(diag, "constraint_name", None) or "") == "pk_sso_domains":
+        name = str(getattr(diag, "constraint_name", None) or "")
+        if name == "pk_sso_domains":
             raise _domain_claimed(domains or [], race=True) from None
+        if name == DOMAIN_FAMILY_CONSTRAINT:
+            listed = ", ".join(f"'{d}'" for d in domains or [])
+            raise Conflict(
+                f"domains: {listed}: people of another organization use this domain; a domain "
+                "is claimed only by the partner whose administrators and customers use it",
+                code=DOMAIN_CLAIMED_CODE,
+                field="domains",
+            ) from None
         raise
 
 

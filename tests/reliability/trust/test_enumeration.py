@@ -316,8 +316,9 @@ async def test_a_partner_idp_administrator_looks_like_an_unknown_address(world: 
 
 async def test_a_claimed_domain_routes_an_unknown_address_like_a_known_one(world: World) -> None:
     """Every address of a claimed domain goes to the claiming IdP: a user of the single sign-on
-    organization, a platform user of another partner's organization with that domain, and an
-    address nobody has get the same answer."""
+    organization, a platform (password) user of another organization of the claiming partner
+    with that domain, and an address nobody has get the same answer. (A person of another
+    partner family at a claimed domain cannot exist: test_domain_family.py.)"""
     domain = f"corp-{uuid.uuid4().hex[:6]}.example"
     registered = await register_idp(world, world.b, "https://idp.beta.example", domains=[domain])
     assert registered.status_code == 201, registered.text
@@ -329,7 +330,7 @@ async def test_a_claimed_domain_routes_an_unknown_address_like_a_known_one(world
         user_email=f"sso-{uuid.uuid4().hex[:6]}@{domain}",
     )
     _, platform = await make_org(
-        world.db, world.a, name="Platform", user_email=f"pw-{uuid.uuid4().hex[:6]}@{domain}"
+        world.db, world.b, name="Platform", user_email=f"pw-{uuid.uuid4().hex[:6]}@{domain}"
     )
     await give_password(world.db, platform)
     kinds = await indistinguishable(
