@@ -126,6 +126,51 @@ class CustomerKey:
     external_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    """What the rules read of a customer, as the facts statement reads it (plain values: an
+    ORM object costs more to build than the whole statement)."""
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    status: str
+    org_id: uuid.UUID | None
+    packages: list[str]
+    provisioning_parameters: dict[str, Any]
+    settings: dict[str, Any]
+    data_region: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceRow:
+    """A location as the rules read it."""
+
+    id: uuid.UUID
+    name: str
+
+
+@dataclass(slots=True)
+class NewSubscriber:
+    """A subscriber row about to be written (or just written) by :meth:`insert_user`."""
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    customer_id: uuid.UUID
+    org_id: uuid.UUID
+    email: str
+    first_name: str | None
+    last_name: str | None
+    roles: list[str]
+    package: str | None
+    location_id: uuid.UUID | None
+    phone_number: str | None
+    extension: str | None
+    status: str | None
+    created: datetime
+    last_status_change: datetime
+
+
 @dataclass(frozen=True)
 class NewSubscriberFacts:
     """Every fact the rules for one new subscriber read, from one statement
@@ -133,9 +178,9 @@ class NewSubscriberFacts:
 
     email: str  # the email asked about (lower-cased)
     package: str  # the package asked about
-    customer: Customer  # built from the row, not attached to the session
+    customer: CustomerRow
     has_hq_record: bool  # provisioning recorded a headquarters (maybe not materialized yet)
-    location: Location | None  # the one asked for, else the headquarters row
+    location: PlaceRow | None  # the one asked for, else the headquarters row
     email_users: list[EmailUser]
     identity_kind: str | None  # which kind of account holds the email (identity_emails)
     number: NumberFact | None  # the asked number in the customer's inventory
@@ -300,20 +345,20 @@ class SubscriberRepository(Repository):
         ).first()
         if row is None:
             return None
-        customer = Customer(
-            id=row.id,
-            partner_id=row.partner_id,
-            status=row.status,
-            org_id=row.org_id,
-            packages=row.packages,
-            provisioning_parameters=row.provisioning_parameters,
-            settings=row.settings,
-            data_region=row.data_region,
-            external_id=row.external_id,
+        customer = CustomerRow(
+            row.id,
+            row.partner_id,
+            row.status,
+            row.org_id,
+            row.packages or [],
+            row.provisioning_parameters or {},
+            row.settings or {},
+            row.data_region,
+            row.external_id,
         )
         location = None
         if row.location_id is not None:
-            location = Location(id=row.location_id, name=row.location_name, customer_id=row.id)
+            location = PlaceRow(row.location_id, row.location_name)
         number = None
         if row.number is not None and e164 is not None:
             loc, main, owner = row.number
@@ -345,7 +390,7 @@ class SubscriberRepository(Repository):
             package_locked=bool(row.locked),
         )
 
-    async def insert_user(self, user: OrgUser) -> IntegrityError | None:
+    async def insert_user(self, user: NewSubscriber) -> IntegrityError | None:
         """One new subscriber in one INSERT (no unit-of-work flush); a violated constraint
         (a lost race) is returned for the caller to map, and the transaction is then spoiled
         (the request rolls back)."""
@@ -700,9 +745,12 @@ VALUES (:id, :partner_id, :customer_id, :org_id, :email, :first_name, :last_name
 __all__ = [
     "PENDING",
     "CustomerKey",
+    "CustomerRow",
     "EmailUser",
+    "NewSubscriber",
     "NewSubscriberFacts",
     "NumberFact",
+    "PlaceRow",
     "SubscriberFilters",
     "SubscriberListing",
     "SubscriberRepository",

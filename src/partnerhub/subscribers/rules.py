@@ -31,6 +31,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -48,13 +49,14 @@ from partnerhub.errors import (
 from partnerhub.identity.service import IDENTITY_CONSTRAINT, refuse_other_identity
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.validators import normalize_email
-from partnerhub.models import Customer, Location, OrgUser
+from partnerhub.models import Customer, OrgUser
 from partnerhub.models.base import utcnow
 from partnerhub.models.identity_email import ORG_USER
 from partnerhub.numbers.service import NumberError, violated_constraint
 from partnerhub.subscribers.repository import (
     PENDING,
     EmailUser,
+    NewSubscriber,
     NumberFact,
     SubscriberListing,
     SubscriberRepository,
@@ -116,6 +118,39 @@ class NoCallingLocation(InvalidValue):
     code = 1006
 
 
+class CustomerFacts(Protocol):
+    """What the rules read of a customer: an ORM :class:`Customer`, or the plain row the API's
+    facts statement reads (:class:`partnerhub.subscribers.repository.CustomerRow`)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def partner_id(self) -> uuid.UUID: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def org_id(self) -> uuid.UUID | None: ...
+    @property
+    def packages(self) -> list[str]: ...
+    @property
+    def provisioning_parameters(self) -> dict[str, Any]: ...
+    @property
+    def settings(self) -> dict[str, Any]: ...
+    @property
+    def data_region(self) -> str: ...
+    @property
+    def external_id(self) -> str: ...
+
+
+class Place(Protocol):
+    """What the rules read of a location (an ORM :class:`Location`, or a plain row)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> str: ...
+
+
 # --- inputs and plans ----------------------------------------------------------------------
 
 
@@ -162,10 +197,13 @@ class Plan:
 # --- facts ---------------------------------------------------------------------------------
 
 
-class Facts:
+CustomerT = TypeVar("CustomerT", bound=CustomerFacts)
+
+
+class Facts(Generic[CustomerT]):
     """What the rules need to know about the database, for one customer."""
 
-    customer: Customer
+    customer: CustomerT
 
     async def email_users(self, email: str) -> list[EmailUser]:
         raise NotImplementedError
@@ -174,13 +212,13 @@ class Facts:
         """Which kind of account holds ``email`` (``identity_emails``; None: free)."""
         raise NotImplementedError
 
-    async def location(self, ref: str) -> Location | None:
+    async def location(self, ref: str) -> Place | None:
         raise NotImplementedError
 
-    async def location_by_id(self, location_id: uuid.UUID) -> Location | None:
+    async def location_by_id(self, location_id: uuid.UUID) -> Place | None:
         raise NotImplementedError
 
-    async def headquarters(self) -> Location | None:
+    async def headquarters(self) -> Place | None:
         raise NotImplementedError
 
     async def number(self, e164: str) -> NumberFact | None:
@@ -247,7 +285,7 @@ def choose_package(inp: SubscriberInput) -> str:
     return name
 
 
-def check_customer(customer: Customer) -> None:
+def check_customer(customer: CustomerFacts) -> None:
     if customer.status not in USABLE_CUSTOMER_STATUSES or customer.org_id is None:
         raise Busy(
             f"customerId: the customer is {customer.status}; subscribers can be added and "
@@ -256,7 +294,7 @@ def check_customer(customer: Customer) -> None:
         )
 
 
-def check_customer_package(customer: Customer, package: str) -> None:
+def check_customer_package(customer: CustomerFacts, package: str) -> None:
     if package not in (customer.packages or []):
         raise InvalidValue(
             f"'{package}' is not one of the customer's packages "
@@ -265,7 +303,7 @@ def check_customer_package(customer: Customer, package: str) -> None:
         )
 
 
-def package_limit(customer: Customer, package: str) -> int | None:
+def package_limit(customer: CustomerFacts, package: str) -> int | None:
     """The customer's limit for ``package`` (``provisioningParameters.packages.limits``)."""
     params = customer.provisioning_parameters or {}
     limits = (params.get("packages") or {}).get("limits") or {}
@@ -285,7 +323,7 @@ async def check_limit(facts: Facts, package: str) -> None:
         )
 
 
-def creation_package(customer: Customer) -> str | None:
+def creation_package(customer: CustomerFacts) -> str | None:
     """The package the organization was created with (S26): the one recorded at creation
     (``settings.creationPackage``), else the highest-tier package of the customer."""
     recorded = (customer.settings or {}).get("creationPackage")
@@ -311,7 +349,7 @@ def check_roles(raw: list[str] | None) -> list[str]:
 
 
 def check_admin_tier(
-    customer: Customer, roles: list[str], package: str | None, current: str | None = None
+    customer: CustomerFacts, roles: list[str], package: str | None, current: str | None = None
 ) -> None:
     """S26 / CONTRACT 1011: administrators hold at least the organization's creation tier,
     and a full administrator's package is never lowered."""
@@ -372,9 +410,7 @@ async def check_email_free(
     return status, moves
 
 
-async def check_number(
-    facts: Facts, location: Location, raw: str, self_id: uuid.UUID | None
-) -> str:
+async def check_number(facts: Facts, location: Place, raw: str, self_id: uuid.UUID | None) -> str:
     e164 = facts.parse_number(raw)
     if e164 is None:
         raise NumberError(f"'{raw}' is not a valid E.164 phone number", field="phone_number")
@@ -396,7 +432,7 @@ async def check_number(
 
 
 async def check_extension(
-    facts: Facts, location: Location, raw: str, self_id: uuid.UUID | None
+    facts: Facts, location: Place, raw: str, self_id: uuid.UUID | None
 ) -> str:
     ext = raw.strip()
     if not EXTENSION_RE.fullmatch(ext):
@@ -426,7 +462,7 @@ async def check_calling(
                 )
         return None, None, None
     self_id = current.id if current is not None else None
-    location: Location | None = None
+    location: Place | None = None
     ref = _text(inp.location)
     if ref is not None:
         location = await facts.location(ref)
@@ -496,10 +532,13 @@ async def plan_new(facts: Facts, inp: SubscriberInput, principal: Principal) -> 
     )
 
 
-def new_user(customer: Customer, plan: Plan, now: datetime | None = None) -> OrgUser:
+def new_subscriber(
+    customer: CustomerFacts, plan: Plan, now: datetime | None = None
+) -> NewSubscriber:
+    """The row a plan writes."""
     now = now or utcnow()
     assert customer.org_id is not None
-    return OrgUser(
+    return NewSubscriber(
         id=plan.user_id,
         partner_id=customer.partner_id,
         customer_id=customer.id,
@@ -516,6 +555,31 @@ def new_user(customer: Customer, plan: Plan, now: datetime | None = None) -> Org
         created=now,
         last_status_change=now,
     )
+
+
+def as_user(row: NewSubscriber) -> OrgUser:
+    """``row`` as an ORM object (not attached to a session)."""
+    return OrgUser(
+        id=row.id,
+        partner_id=row.partner_id,
+        customer_id=row.customer_id,
+        org_id=row.org_id,
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        roles=row.roles,
+        package=row.package,
+        location_id=row.location_id,
+        phone_number=row.phone_number,
+        extension=row.extension,
+        status=row.status,
+        created=row.created,
+        last_status_change=row.last_status_change,
+    )
+
+
+def new_user(customer: CustomerFacts, plan: Plan, now: datetime | None = None) -> OrgUser:
+    return as_user(new_subscriber(customer, plan, now))
 
 
 def integrity_problem(exc: IntegrityError) -> ApiError | None:
@@ -605,7 +669,7 @@ class PrecheckInput:
 # --- answers ---------------------------------------------------------------------------------
 
 
-def wire_status(user: OrgUser | SubscriberListing) -> str:
+def wire_status(user: OrgUser | SubscriberListing | NewSubscriber) -> str:
     return PENDING if user.status == PENDING else PROVISIONED
 
 

@@ -26,7 +26,7 @@ from partnerhub.catalog.roles import PRECHECK_SCOPE
 from partnerhub.errors import MissingField, NotFound
 from partnerhub.identity.repository import IdentityEmailRepository
 from partnerhub.identity.service import refuse_other_identity
-from partnerhub.models import Customer, Location, OrgUser
+from partnerhub.models import Customer, OrgUser
 from partnerhub.models.identity_email import ORG_USER
 from partnerhub.subscribers.consent import (
     ConsentMail,
@@ -49,7 +49,9 @@ from partnerhub.subscribers.listing import (
 from partnerhub.subscribers.repository import (
     PENDING,
     CustomerKey,
+    CustomerRow,
     EmailUser,
+    NewSubscriber,
     NewSubscriberFacts,
     NumberFact,
     SubscriberListing,
@@ -70,12 +72,14 @@ from partnerhub.subscribers.rules import (
     WRITE,
     AdminTier,
     CallingNeedsNumber,
+    CustomerFacts,
     EmailTaken,
     ExtensionTaken,
     Facts,
     LimitReached,
     NoCallingLocation,
     PackageChoice,
+    Place,
     Plan,
     PrecheckInput,
     SubscriberInput,
@@ -83,6 +87,7 @@ from partnerhub.subscribers.rules import (
     _flush,
     _text,
     _valid_email,
+    as_user,
     check_admin_tier,
     check_calling,
     check_customer,
@@ -103,6 +108,7 @@ from partnerhub.subscribers.rules import (
     describe,
     get,
     integrity_problem,
+    new_subscriber,
     new_user,
     package_limit,
     plan_new,
@@ -129,6 +135,7 @@ __all__ = [
     "ConsentMail",
     "ConsentRefused",
     "ConsentTarget",
+    "CustomerFacts",
     "DbFacts",
     "EmailTaken",
     "ExtensionTaken",
@@ -138,6 +145,7 @@ __all__ = [
     "MoveDone",
     "NoCallingLocation",
     "PackageChoice",
+    "Place",
     "Plan",
     "PrecheckInput",
     "PreparedFacts",
@@ -148,6 +156,7 @@ __all__ = [
     "_text",
     "_valid_email",
     "administrators",
+    "as_user",
     "check_admin_tier",
     "check_calling",
     "check_customer",
@@ -176,6 +185,7 @@ __all__ = [
     "integrity_problem",
     "list_subscriber_rows",
     "list_subscribers",
+    "new_subscriber",
     "new_user",
     "notify_left_organization",
     "package_limit",
@@ -196,13 +206,13 @@ __all__ = [
 # --- facts ---------------------------------------------------------------------------------
 
 
-class DbFacts(Facts):
+class DbFacts(Facts[CustomerFacts]):
     """Facts read from the database, for one request."""
 
-    def __init__(self, repo: SubscriberRepository, customer: Customer) -> None:
+    def __init__(self, repo: SubscriberRepository, customer: CustomerFacts) -> None:
         self.repo = repo
         self.customer = customer
-        self._hq: Location | None = None
+        self._hq: Place | None = None
 
     async def email_users(self, email: str) -> list[EmailUser]:
         return await self.repo.users_with_email([email])
@@ -210,18 +220,25 @@ class DbFacts(Facts):
     async def identity_kind(self, email: str) -> str | None:
         return await IdentityEmailRepository(self.repo.session).kind(email)
 
-    async def location(self, ref: str) -> Location | None:
+    async def location(self, ref: str) -> Place | None:
         location_id = ids.decode("LOCATION", ref)
         return await self.location_by_id(location_id) if location_id else None
 
-    async def location_by_id(self, location_id: uuid.UUID) -> Location | None:
+    async def location_by_id(self, location_id: uuid.UUID) -> Place | None:
         return await self.repo.location(self.customer.id, location_id)
 
-    async def headquarters(self) -> Location | None:
+    async def headquarters(self) -> Place | None:
         if self._hq is None:
             from partnerhub.locations.service import headquarters_of
 
-            self._hq = await headquarters_of(self.repo.session, self.customer)
+            # Materializing a recorded headquarters updates the ORM customer.
+            customer: Customer | None = (
+                self.customer
+                if isinstance(self.customer, Customer)
+                else await self.repo.customer(self.customer.id)
+            )
+            if customer is not None:
+                self._hq = await headquarters_of(self.repo.session, customer)
         return self._hq
 
     async def number(self, e164: str) -> NumberFact | None:
@@ -267,24 +284,16 @@ class PreparedFacts(DbFacts):
             return await super().identity_kind(email)
         return self.read.identity_kind
 
-    async def location(self, ref: str) -> Location | None:
+    async def location(self, ref: str) -> Place | None:
         location_id = ids.decode("LOCATION", ref)
         if location_id is None or location_id != self.location_id:
             return await super().location(ref)
         return self.read.location
 
-    async def headquarters(self) -> Location | None:
+    async def headquarters(self) -> Place | None:
         if self.location_id is None and (self.read.location or not self.read.has_hq_record):
             return self.read.location
-        if self._hq is None and self.read.has_hq_record:
-            # Provisioning recorded a headquarters nobody has created yet: materialize it
-            # (through the ORM customer, which the locations service updates).
-            customer = await self.repo.customer(self.customer.id)
-            if customer is not None:
-                from partnerhub.locations.service import headquarters_of
-
-                self._hq = await headquarters_of(self.repo.session, customer)
-            return self._hq
+        # Provisioning recorded a headquarters nobody has created yet: materialize it.
         return await super().headquarters()
 
     async def number(self, e164: str) -> NumberFact | None:
@@ -314,10 +323,10 @@ class PreparedFacts(DbFacts):
 
 @dataclass(frozen=True)
 class Provisioned:
-    """A new subscriber as written (not attached to the session) and its customer."""
+    """A new subscriber as written and its customer."""
 
-    user: OrgUser
-    customer: Customer
+    user: NewSubscriber
+    customer: CustomerRow
 
 
 async def provision(repo: SubscriberRepository, inp: SubscriberInput) -> Provisioned:
@@ -341,7 +350,7 @@ async def provision(repo: SubscriberRepository, inp: SubscriberInput) -> Provisi
         raise NotFound("customer not found", field="customer")
     facts = PreparedFacts(repo, read, location_id, raw_phone, e164, extension)
     plan = await plan_new(facts, inp, repo.principal)
-    user = new_user(read.customer, plan)
+    user = new_subscriber(read.customer, plan)
     lost = await repo.insert_user(user)
     if lost is not None:
         problem = integrity_problem(lost)
@@ -352,8 +361,9 @@ async def provision(repo: SubscriberRepository, inp: SubscriberInput) -> Provisi
 
 
 async def create(repo: SubscriberRepository, inp: SubscriberInput) -> OrgUser:
-    """:func:`provision`, for callers that need only the new user."""
-    return (await provision(repo, inp)).user
+    """:func:`provision`, for callers that need only the new user (not attached to the
+    session)."""
+    return as_user((await provision(repo, inp)).user)
 
 
 async def show(
