@@ -329,8 +329,9 @@ class SubscriberRepository(Repository):
         look-ups are global (:meth:`users_with_email`). When the customer limits
         ``package``, the statement also takes the package's lock (:meth:`lock_package`),
         so the count that follows sees every assignment committed before it."""
+        conn = await self.session.connection()  # Core: no ORM execution on the hot path
         row = (
-            await self.session.execute(
+            await conn.execute(
                 _NEW_SUBSCRIBER_FACTS,
                 {
                     "cid": customer_id,
@@ -394,8 +395,9 @@ class SubscriberRepository(Repository):
         """One new subscriber in one INSERT (no unit-of-work flush); a violated constraint
         (a lost race) is returned for the caller to map, and the transaction is then spoiled
         (the request rolls back)."""
+        conn = await self.session.connection()
         try:
-            await self.session.execute(
+            await conn.execute(
                 _INSERT_USER,
                 {
                     "id": user.id,
@@ -504,7 +506,8 @@ class SubscriberRepository(Repository):
             )
             .order_by(*order)
         )
-        return _with_customers(await self.session.execute(stmt))
+        conn = await self.session.connection()  # Core: plain rows, no ORM execution
+        return _with_customers(await conn.execute(stmt))
 
     async def shown(self, user_id: uuid.UUID) -> tuple[SubscriberListing, CustomerKey] | None:
         """One subscriber as the API shows it, with its customer's keys: one statement."""
@@ -519,7 +522,7 @@ class SubscriberRepository(Repository):
             .join(Customer, Customer.id == OrgUser.customer_id)
             .where(OrgUser.id == user_id)
         )
-        found = _with_customers(await self.session.execute(stmt))
+        found = _with_customers(await (await self.session.connection()).execute(stmt))
         return found[0] if found else None
 
     async def administrators(
