@@ -324,7 +324,7 @@ async def check_limit(facts: Facts, package: str) -> None:
 
 
 def creation_package(customer: CustomerFacts) -> str | None:
-    """The package the organization was created with (S26): the one recorded at creation
+    """The package the organization was created with: the one recorded at creation
     (``settings.creationPackage``), else the highest-tier package of the customer."""
     recorded = (customer.settings or {}).get("creationPackage")
     if isinstance(recorded, str) and recorded in packages.PACKAGES:
@@ -351,7 +351,7 @@ def check_roles(raw: list[str] | None) -> list[str]:
 def check_admin_tier(
     customer: CustomerFacts, roles: list[str], package: str | None, current: str | None = None
 ) -> None:
-    """S26 / CONTRACT 1011: administrators hold at least the organization's creation tier,
+    """Administrators hold at least the organization's creation tier (else 1011),
     and a full administrator's package is never lowered."""
     if not roles:
         return
