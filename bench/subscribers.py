@@ -1,4 +1,4 @@
-"""Benchmark: wholesale subscribers on the embedded database (issue 4).
+"""Benchmark: wholesale subscribers on the embedded database.
 
 Starts its own `partnerhub serve` (fresh data directory, embedded PostgreSQL) and prints:
 
@@ -22,6 +22,13 @@ database and is not measured. Not part of CI; figures depend on the machine.
     .venv/bin/python bench/subscribers.py [--subscribers 10000] [--import-rows 100000]
         [--total 1000000] [--clients 16] [--rate 500] [--gets 500]
         [--only api|import|listing ...]
+    .venv/bin/python bench/subscribers.py --compare [--runs 3] [--requests 3000]
+
+``--compare`` runs only the side-by-side comparison with the reference app (bench/anchor.py):
+both servers on the same embedded database, the same lean client and bodies, one after the
+other, ``--runs`` rounds of unpaced (16 clients) and paced (``--rate``) POSTs; it prints each
+run, the median and spread of req/s, p50/p99 and CPU a request, the ratio PartnerHub/anchor,
+and the load average. Targets: ratio >= 0.6 unpaced, p99 < 50 ms paced at 500/s.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -209,7 +217,7 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def provision(
+async def load(
     base: str,
     token: str,
     customer: Customer,
@@ -218,8 +226,11 @@ async def provision(
     pool: list[str],
     server_pid: int,
     rate: float,
-    via_route: bool = False,
-) -> None:
+    first: int = 0,
+    prefix: str = "api",
+) -> dict[str, Any]:
+    """``count`` subscriber POSTs (numbers ``first``…), half calling (number + extension), half
+    meetings-only; throughput, p50/p99 from when each request was due, server CPU a request."""
     customer_ref = ids.encode("CUSTOMER", customer.id, "us")
     latencies: list[float] = []
     errors: dict[int, int] = {}
@@ -227,8 +238,7 @@ async def provision(
     for i in range(count):
         queue.put_nowait(i)
     host, port = base.removeprefix("http://").split(":")
-    # A query parameter the route ignores sends every POST past the fast lane, to its route.
-    target = "/v1/wholesale/subscribers" + ("?via=route" if via_route else "")
+    target = "/v1/wholesale/subscribers"
 
     async def client() -> None:
         async with Connection(host, int(port), {"Authorization": f"Bearer {token}"}) as http:
@@ -237,17 +247,18 @@ async def provision(
                     i = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
+                n = first + i
                 body: dict[str, Any] = {
                     "customerId": customer_ref,
-                    "email": f"api{i}@bench.example",
+                    "email": f"{prefix}{n}@bench.example",
                 }
-                if i % 2:
+                if n % 2:
                     body["packages"] = ["webex_calling"]
                     body["provisioningParameters"] = {
                         "firstName": "Api",
-                        "lastName": str(i),
-                        "primaryPhoneNumber": pool[i],
-                        "extension": str(100000 + i),
+                        "lastName": str(n),
+                        "primaryPhoneNumber": pool[n],
+                        "extension": str(100000 + n),
                     }
                 else:
                     body["packages"] = ["webex_meetings"]
@@ -266,20 +277,132 @@ async def provision(
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - began
     cpu = process_cpu(server_pid) - cpu_before
+    return {
+        "rps": count / elapsed,
+        "p50": pct(latencies, 0.50),
+        "p99": pct(latencies, 0.99),
+        "cpu": cpu * 1000 / count,
+        "errors": errors,
+        "load": os.getloadavg()[0],
+    }
+
+
+async def provision(
+    base: str,
+    token: str,
+    customer: Customer,
+    count: int,
+    clients: int,
+    pool: list[str],
+    server_pid: int,
+    rate: float,
+) -> None:
+    got = await load(base, token, customer, count, clients, pool, server_pid, rate)
     offered = f"offered at {rate:.0f}/s" if rate > 0 else "as fast as they answer"
-    route = " (through the FastAPI route, --via-route)" if via_route else ""
-    print(f"1. API provisioning: {count} POSTs, {clients} concurrent clients, {offered}{route}")
-    print(f"   throughput {count / elapsed:8.1f} requests/s   (target >= 500)")
-    print(
-        f"   POST p50 {pct(latencies, 0.50):6.1f} ms   p99 {pct(latencies, 0.99):6.1f} ms"
-        "   (target p99 < 50 ms)"
+    print(f"1. API provisioning: {count} POSTs, {clients} concurrent clients, {offered}")
+    print(f"   throughput {got['rps']:8.1f} requests/s   (target >= 500)")
+    print(f"   POST p50 {got['p50']:6.1f} ms   p99 {got['p99']:6.1f} ms   (target p99 < 50 ms)")
+    print(f"   serving process CPU {got['cpu']:5.2f} ms a request   load average {got['load']:.1f}")
+    if got["errors"]:
+        print(f"   non-200 answers: {got['errors']}")
+
+
+def start_anchor(url: str, port: int) -> subprocess.Popen[bytes]:
+    """bench/anchor.py on ``port``, on PartnerHub's database."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("anchor.py")),
+            "--port",
+            str(port),
+            "--database-url",
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    print(
-        f"   serving process CPU {cpu * 1000 / count:5.2f} ms a request   load average "
-        f"{os.getloadavg()[0]:.1f}"
-    )
-    if errors:
-        print(f"   non-200 answers: {errors}")
+    began = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"anchor exited with {proc.returncode}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+            return proc
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() - began > 60:
+            proc.kill()
+            raise SystemExit("the anchor did not start in 60 s")
+        time.sleep(0.1)
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):7.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+async def compare(
+    ph_base: str,
+    anchor_base: str,
+    token: str,
+    customer: Customer,
+    pool: list[str],
+    ph_pid: int,
+    anchor_pid: int,
+    runs: int,
+    count: int,
+    clients: int,
+    rate: float,
+) -> None:
+    """The anchor and PartnerHub one after the other, same client, same bodies; ``runs``
+    rounds of (unpaced, paced at ``rate``), alternating which goes first."""
+    modes = (("unpaced", 0.0), (f"paced {rate:.0f}/s", rate))
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    used = {"anchor": 0, "partnerhub": 0}
+    for warm in ("anchor", "partnerhub"):  # connections, prepared statements, caches
+        base, pid = (anchor_base, anchor_pid) if warm == "anchor" else (ph_base, ph_pid)
+        await load(base, token, customer, 200, clients, pool, pid, 0.0, used[warm], warm)
+        used[warm] += 200
+    for run in range(runs):
+        for mode, mode_rate in modes:
+            order = ("anchor", "partnerhub") if run % 2 == 0 else ("partnerhub", "anchor")
+            line = []
+            for app in order:
+                base, pid = (anchor_base, anchor_pid) if app == "anchor" else (ph_base, ph_pid)
+                got = await load(
+                    base, token, customer, count, clients, pool, pid, mode_rate, used[app], app
+                )
+                used[app] += count
+                results.setdefault((mode, app), []).append(got)
+                failed = f" errors {got['errors']}" if got["errors"] else ""
+                line.append(
+                    f"{app} {got['rps']:6.1f} req/s p50 {got['p50']:6.1f} p99 {got['p99']:6.1f}"
+                    f" ms cpu {got['cpu']:4.2f} ms{failed}"
+                )
+            ratio = results[(mode, "partnerhub")][-1]["rps"] / results[(mode, "anchor")][-1]["rps"]
+            print(
+                f"run {run + 1} {mode:>12}: "
+                + " | ".join(line)
+                + f" | ratio {ratio:.2f} | load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    print(f"\nmedian (min–max) of {runs} runs, {count} POSTs each, {clients} clients:")
+    for mode, _ in modes:
+        for app in ("anchor", "partnerhub"):
+            got = results[(mode, app)]
+            print(
+                f"  {mode:>12} {app:>10}: req/s {spread([g['rps'] for g in got])}"
+                f"  p50 {spread([g['p50'] for g in got])} ms  p99 {spread([g['p99'] for g in got])}"
+                f" ms  cpu {spread([g['cpu'] for g in got])} ms"
+            )
+        ratios = [
+            p["rps"] / a["rps"]
+            for p, a in zip(results[(mode, "partnerhub")], results[(mode, "anchor")], strict=True)
+        ]
+        print(
+            f"  {mode:>12}      ratio: {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}–{max(ratios):.2f})   (target >= 0.6 unpaced; p99 < 50 ms paced)"
+        )
+    print(f"  load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 def import_csv(url: str, path: Path, customer: Customer, pool: list[str], rows: int) -> None:
@@ -402,10 +525,13 @@ def main() -> None:
     )
     parser.add_argument("--gets", type=int, default=500)
     parser.add_argument(
-        "--via-route",
+        "--compare",
         action="store_true",
-        help="send the POSTs to the FastAPI route instead of the fast lane (for comparison)",
+        help="run bench/anchor.py beside PartnerHub and compare their subscriber POSTs "
+        "(--runs rounds of --requests POSTs, unpaced and paced at --rate); nothing else",
     )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument(
         "--only",
         choices=("api", "import", "listing"),
@@ -414,6 +540,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     parts = set(args.only or ("api", "import", "listing"))
+    if args.compare:
+        parts = {"compare"}
 
     work = Path(tempfile.mkdtemp(prefix="partnerhub-bench-"))
     port = free_port()
@@ -422,6 +550,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         api_pool = numbers(args.subscribers) if parts & {"api", "listing"} else []
+        if "compare" in parts:
+            api_pool = numbers(200 + args.runs * 2 * args.requests)
         import_pool = numbers(args.import_rows, start_exchange=300) if "import" in parts else []
         token, customers = asyncio.run(seed(url, 4, [api_pool, import_pool]))
         if parts & {"api", "listing"}:
@@ -435,9 +565,30 @@ def main() -> None:
                     api_pool,
                     proc.pid,
                     args.rate,
-                    args.via_route,
                 )
             )
+        if "compare" in parts:
+            anchor_port = free_port()
+            anchor = start_anchor(url, anchor_port)
+            try:
+                asyncio.run(
+                    compare(
+                        base,
+                        f"http://127.0.0.1:{anchor_port}",
+                        token,
+                        customers[0],
+                        api_pool,
+                        proc.pid,
+                        anchor.pid,
+                        args.runs,
+                        args.requests,
+                        args.clients,
+                        args.rate,
+                    )
+                )
+            finally:
+                anchor.terminate()
+                anchor.wait(30)
         if "import" in parts:
             import_csv(url, work / "bench.csv", customers[1], import_pool, args.import_rows)
         if "listing" in parts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
-from partnerhub.subscribers.service import PrecheckInput, SubscriberInput
+from partnerhub.subscribers.rules import PrecheckInput, SubscriberInput
 
 _CALLING_FIELDS = {
     "primary_phone_number": "phone_number",

@@ -1,0 +1,113 @@
+"""The subscribers list: its query parameters (CONTRACT section 4) become repository filters."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from partnerhub import ids
+from partnerhub.errors import InvalidValue
+from partnerhub.models import OrgUser
+from partnerhub.subscribers.repository import (
+    CustomerKey,
+    SubscriberFilters,
+    SubscriberListing,
+    SubscriberRepository,
+)
+from partnerhub.subscribers.rules import READ, STATUSES, _text
+
+
+def parse_instant(name: str, raw: str | None) -> datetime | None:
+    """ISO 8601 or epoch milliseconds (CONTRACT section 1)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        if re.fullmatch(r"-?[0-9]{1,15}", text):
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        value = datetime.fromisoformat(text.replace("z", "Z"))
+    except (ValueError, OverflowError, OSError):
+        raise InvalidValue(
+            f"{name}: '{text}' is not an ISO 8601 date-time or epoch milliseconds", field=name
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    customer_id: str | None = None
+    person_id: str | None = None
+    external_customer_id: str | None = None
+    email: str | None = None
+    status: list[str] = field(default_factory=list)
+    after: str | None = None
+    last_status_change: str | None = None
+    sort_by: str | None = None
+    sort_order: str | None = None
+    search: str | None = None  # portal search: part of the email or name
+
+
+_NOTHING = SubscriberFilters(person_id=uuid.UUID(int=0), customer_id=uuid.UUID(int=0))
+
+
+def filters_of(query: ListQuery) -> SubscriberFilters:
+    statuses: list[str] = []
+    for raw in query.status:
+        for part in raw.split(","):
+            value = part.strip()
+            if not value:
+                continue
+            if value not in STATUSES:
+                raise InvalidValue(
+                    f"status: '{value}' is not allowed ({', '.join(STATUSES)})", field="status"
+                )
+            statuses.append(value)
+    sort_by = (query.sort_by or "created").strip()
+    if sort_by not in ("created", "lastStatusChange"):
+        raise InvalidValue(
+            f"sortBy: '{sort_by}' is not allowed (created, lastStatusChange)", field="sortBy"
+        )
+    order = (query.sort_order or "ASC").strip().upper()
+    if order not in ("ASC", "DESC"):
+        raise InvalidValue(f"sortOrder: '{query.sort_order}' is not allowed (ASC, DESC)")
+    after = parse_instant("after", query.after)
+    changed = parse_instant("lastStatusChange", query.last_status_change)
+    customer_id = person_id = None
+    if _text(query.customer_id) is not None:
+        customer_id = ids.decode("CUSTOMER", (query.customer_id or "").strip())
+        if customer_id is None:
+            return _NOTHING
+    if _text(query.person_id) is not None:
+        person_id = ids.decode("PEOPLE", (query.person_id or "").strip())
+        if person_id is None:
+            return _NOTHING
+    return SubscriberFilters(
+        customer_id=customer_id,
+        person_id=person_id,
+        external_customer_id=_text(query.external_customer_id),
+        email=_text(query.email),
+        statuses=tuple(dict.fromkeys(statuses)),
+        after=after,
+        last_status_change=changed,
+        sort_by=sort_by,
+        descending=order == "DESC",
+        search=_text(query.search),
+    )
+
+
+async def list_subscribers(
+    repo: SubscriberRepository, query: ListQuery, offset: int, limit: int
+) -> list[OrgUser]:
+    repo.principal.require(READ)
+    return await repo.page(filters_of(query), offset, limit)
+
+
+async def list_subscriber_rows(
+    repo: SubscriberRepository, query: ListQuery, offset: int, limit: int
+) -> list[tuple[SubscriberListing, CustomerKey]]:
+    """:func:`list_subscribers` as plain rows of the listed columns, each with what its answer
+    shows of its customer (the API list: one statement)."""
+    repo.principal.require(READ)
+    return await repo.listing(filters_of(query), offset, limit)

@@ -1,0 +1,190 @@
+"""Statement budgets of the hottest subscriber requests: what each sends to PostgreSQL, counted
+at the driver (every psycopg cursor execute, from the ORM's engine and from the autocommit
+pool alike, and every transaction: its BEGIN and COMMIT are two more round trips). A change
+that adds a statement fails here; raise a budget only with a reason written beside it.
+
+Each request is made once first (warm-up: pools connected, the token's last use recorded, so
+the once-a-minute ``last_used`` touch is not counted), then counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg.pq import TransactionStatus
+
+from partnerhub.db import Database
+from tests.conftest import Tenant, bearer
+from tests.subscribers.factories import (
+    NUM_WRITE,
+    SUB_READ,
+    SUB_WRITE,
+    Setup,
+    add_numbers,
+    make_customer,
+    number,
+)
+
+URL = "/v1/wholesale/subscribers"
+
+# POST /v1/wholesale/subscribers, a calling subscriber with number and extension:
+# 1. the bearer check with both rate-limit counters (autocommit pool, one statement),
+# 2. every fact the rules read (customer, location, email holders and identity, number with
+#    its holder, extension holder; SubscriberRepository.new_subscriber_facts),
+# 3. the INSERT; in one transaction (BEGIN, COMMIT).
+POST_STATEMENTS = 3
+POST_TRANSACTIONS = 1
+# The same with a package the customer limits: the facts statement takes the package's lock,
+# and one more statement counts the package's assignments under it.
+POST_LIMITED_STATEMENTS = 4
+# GET /v1/wholesale/subscribers/{id}: the bearer check; the subscriber with its customer's
+# keys (one statement); in one transaction.
+GET_STATEMENTS = 2
+GET_TRANSACTIONS = 1
+# GET /v1/wholesale/subscribers?customerId=...: the bearer check; the page (plain rows); the
+# keys of the page's customers; in one transaction. (The page joined to its customers in one
+# statement measured four times slower with 1,000,000 subscribers: docs/performance.md.)
+LIST_STATEMENTS = 3
+LIST_TRANSACTIONS = 1
+
+
+@dataclass
+class Sent:
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+    counting: bool = False
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
+    """Counts what every psycopg connection of this process sends while ``counting``."""
+    seen = Sent()
+    execute = psycopg.AsyncCursor.execute
+    executemany = psycopg.AsyncCursor.executemany
+    commit = psycopg.AsyncConnection.commit
+    rollback = psycopg.AsyncConnection.rollback
+
+    def text_of(query: Any) -> str:
+        return " ".join(str(getattr(query, "text", query)).split())[:120]
+
+    async def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if seen.counting:
+            seen.statements.append(text_of(query))
+        return await execute(self, query, *args, **kwargs)
+
+    async def counted_executemany(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if seen.counting:
+            seen.statements.append("many: " + text_of(query))
+        return await executemany(self, query, *args, **kwargs)
+
+    def ends(method: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        async def counted(self: Any) -> None:
+            # BEGIN/COMMIT (or ROLLBACK) go out only for a transaction in progress.
+            if seen.counting and self.info.transaction_status != TransactionStatus.IDLE:
+                seen.transactions += 1
+            await method(self)
+
+        return counted
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counted_execute)
+    monkeypatch.setattr(psycopg.AsyncCursor, "executemany", counted_executemany)
+    monkeypatch.setattr(psycopg.AsyncConnection, "commit", ends(commit))
+    monkeypatch.setattr(psycopg.AsyncConnection, "rollback", ends(rollback))
+    yield seen
+
+
+async def counting(
+    sent: Sent, request: Callable[[], Awaitable[httpx.Response]], status: int = 200
+) -> httpx.Response:
+    sent.statements.clear()
+    sent.transactions = 0
+    sent.counting = True
+    try:
+        response = await request()
+    finally:
+        sent.counting = False
+    assert response.status_code == status, response.text
+    return response
+
+
+@pytest.fixture
+async def token(tenant: Tenant) -> str:
+    return await tenant.token(SUB_WRITE, SUB_READ, NUM_WRITE)
+
+
+@pytest.fixture
+async def stocked(client: httpx.AsyncClient, setup: Setup, token: str) -> Setup:
+    await add_numbers(client, token, setup.hq_id, [f"{number(100)}..0109"])
+    return setup
+
+
+def calling(setup: Setup, i: int) -> dict[str, Any]:
+    return {
+        "customerId": setup.id,
+        "email": f"user{i}@customer.example",
+        "packages": ["webex_calling"],
+        "provisioningParameters": {
+            "firstName": "Ada",
+            "lastName": f"User {i}",
+            "primaryPhoneNumber": number(100 + i),
+            "extension": f"52{i:02d}",
+        },
+    }
+
+
+async def test_post_budget(
+    client: httpx.AsyncClient, stocked: Setup, token: str, sent: Sent
+) -> None:
+    warm = await client.post(URL, json=calling(stocked, 1), headers=bearer(token))
+    assert warm.status_code == 200, warm.text
+    await counting(sent, lambda: client.post(URL, json=calling(stocked, 2), headers=bearer(token)))
+    assert len(sent.statements) == POST_STATEMENTS, sent.statements
+    assert sent.transactions == POST_TRANSACTIONS
+    assert sent.statements[-1].startswith("INSERT INTO org_users"), sent.statements
+
+
+async def test_post_of_a_limited_package_budget(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, token: str, sent: Sent
+) -> None:
+    limited = await make_customer(db, tenant, limits={"webex_meetings": 5})
+
+    def body(i: int) -> dict[str, Any]:
+        return {"customerId": limited.id, "email": f"m{i}@c.example", "package": "webex_meetings"}
+
+    warm = await client.post(URL, json=body(1), headers=bearer(token))
+    assert warm.status_code == 200, warm.text
+    await counting(sent, lambda: client.post(URL, json=body(2), headers=bearer(token)))
+    assert len(sent.statements) == POST_LIMITED_STATEMENTS, sent.statements
+    assert sent.transactions == POST_TRANSACTIONS
+
+
+async def test_get_one_budget(
+    client: httpx.AsyncClient, stocked: Setup, token: str, sent: Sent
+) -> None:
+    created = await client.post(URL, json=calling(stocked, 1), headers=bearer(token))
+    assert created.status_code == 200, created.text
+    url = created.headers["Location"]
+    assert (await client.get(url, headers=bearer(token))).status_code == 200  # warm-up
+    got = await counting(sent, lambda: client.get(url, headers=bearer(token)))
+    assert got.json() == created.json()
+    assert len(sent.statements) == GET_STATEMENTS, sent.statements
+    assert sent.transactions == GET_TRANSACTIONS
+
+
+async def test_list_budget(
+    client: httpx.AsyncClient, stocked: Setup, token: str, sent: Sent
+) -> None:
+    for i in range(1, 4):
+        created = await client.post(URL, json=calling(stocked, i), headers=bearer(token))
+        assert created.status_code == 200, created.text
+    params = {"customerId": stocked.id, "max": "2"}
+    assert (await client.get(URL, params=params, headers=bearer(token))).status_code == 200
+    page = await counting(sent, lambda: client.get(URL, params=params, headers=bearer(token)))
+    assert len(page.json()["items"]) == 2 and "next" in page.headers["Link"]
+    assert len(sent.statements) == LIST_STATEMENTS, sent.statements
+    assert sent.transactions == LIST_TRANSACTIONS
