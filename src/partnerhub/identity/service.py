@@ -139,11 +139,12 @@ async def check_identity_free(
         )
 
 
-def domain_of_another_family(email: str, field: str = "email") -> Conflict:
+def domain_of_another_family(email: str | None, field: str = "email") -> Conflict:
     """The refusal of a person whose e-mail domain another partner family's identity provider
     claims (they could never sign in: ``/signin`` sends their domain to that IdP)."""
+    whose = f"the domain of '{email}'" if email else "the address's domain"
     return Conflict(
-        f"{field}: the domain of '{email}' signs in through another partner's identity provider",
+        f"{field}: {whose} signs in through another partner's identity provider",
         code=DOMAIN_CLAIMED_CODE,
         field=field,
     )

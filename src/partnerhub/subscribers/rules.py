@@ -46,7 +46,12 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
-from partnerhub.identity.service import IDENTITY_CONSTRAINT, refuse_other_identity
+from partnerhub.identity.service import (
+    DOMAIN_FAMILY_CONSTRAINT,
+    IDENTITY_CONSTRAINT,
+    domain_of_another_family,
+    refuse_other_identity,
+)
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.validators import normalize_email
 from partnerhub.models import Customer, OrgUser
@@ -602,6 +607,8 @@ def constraint_problem(name: str) -> ApiError | None:
         return EmailTaken("the email already belongs to a user", field="email")
     if name == "fk_org_users_location_id_locations":
         return NotFound("location not found in the customer's organization", field="location")
+    if name == DOMAIN_FAMILY_CONSTRAINT:
+        return domain_of_another_family(None, field="email")
     return None
 
 
