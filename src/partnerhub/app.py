@@ -31,13 +31,10 @@ STATIC_DIR = Path(__file__).parent / "portal" / "static"
 
 def fast_routes() -> dict[tuple[str, str], Handler]:
     """The requests the fast lane answers (each falls back to its ordinary route)."""
-    from partnerhub.customers import fast as customers_fast
     from partnerhub.subscribers import fast as subscribers_fast
 
     return {
         ("POST", subscribers_fast.PATH): subscribers_fast.provision_subscriber,
-        ("POST", customers_fast.PATH): customers_fast.provision_customer,
-        ("GET", customers_fast.PATH): customers_fast.list_customers,
     }
 
 

@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from partnerhub import ids
 from partnerhub.catalog import geo, languages, packages, phones, regions, timezones
-from partnerhub.customers.repository import CustomerFilters, CustomerListing, CustomerRepository
+from partnerhub.customers.repository import (
+    ConstraintViolated,
+    CustomerFilters,
+    CustomerListing,
+    CustomerRepository,
+    NewCustomerFacts,
+    RememberedAnswer,
+)
 from partnerhub.errors import (
     ApiError,
     Busy,
@@ -37,9 +44,8 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
-from partnerhub.kit.scope import Principal
 from partnerhub.kit.validators import normalize_email
-from partnerhub.models import Customer, Template
+from partnerhub.models import Customer, CustomerEvent, Template
 from partnerhub.models.base import utcnow
 
 READ = "spark-admin:wholesale_customers_read"
@@ -71,6 +77,8 @@ EMAIL_TAKEN_CODE = 10022
 NOT_PENDING_CODE = 1204
 WARNING_CODE = 2560  # background warning: a downstream service is unavailable, will retry
 FAILED_CODE = 2561  # background error: a downstream service failed (or retries ran out)
+
+IDEMPOTENCY_CONSTRAINT = "uq_idempotency_keys_partner_key"
 
 PRECHECK_OK = "Provisioning precheck validation successful."
 
@@ -440,39 +448,57 @@ def check_fields(body: dict[str, Any], *, precheck: bool = False) -> tuple[Check
     return out, problems
 
 
-async def _check_references(repo: References, body: dict[str, Any], checked: Checked) -> str | None:
-    """The rules that need the database: template (404), externalId/orgId (409), email.
+def _check_references(
+    facts: NewCustomerFacts, provisioning_id: str | None, checked: Checked
+) -> str | None:
+    """The rules that need the database, over the facts read beforehand: template (404),
+    externalId/orgId (409), email (409).
 
     Returns the email of the template's service-provider administrator."""
-    admin_email: str | None = None
-    provisioning_id = _text(body.get("provisioningId"))
     if provisioning_id is not None:
-        found = await repo.template_and_admin_email(provisioning_id)
-        if found is None:
+        if facts.template is None:
             raise NotFound(
                 f"provisioningId: no onboarding template of yours has the provisioning ID "
                 f"'{provisioning_id}'",
                 field="provisioningId",
             )
-        checked.template, admin_email = found
+        checked.template = facts.template
     email = (checked.customer_info or {}).get("primaryEmail")
-    external_taken, org_taken, email_taken = await repo.conflicts(
-        checked.external_id, checked.org_id, email
-    )
+    external_taken, org_taken, email_taken = facts.conflicts
     if external_taken:
-        raise Conflict(
-            f"externalId: '{checked.external_id}' is already used by another customer",
-            field="externalId",
-        )
+        raise _external_id_taken(checked.external_id)
     if org_taken:
-        raise Conflict("orgId: this organization already belongs to a customer", field="orgId")
+        raise _org_taken()
     if email_taken:
         raise Conflict(
             f"customerInfo.primaryEmail: '{email}' already belongs to a user",
             code=EMAIL_TAKEN_CODE,
             field="customerInfo.primaryEmail",
         )
-    return admin_email
+    return facts.admin_email
+
+
+def _external_id_taken(external_id: str | None) -> Conflict:
+    if external_id is None:
+        return Conflict("externalId: already used by another customer", field="externalId")
+    return Conflict(
+        f"externalId: '{external_id}' is already used by another customer", field="externalId"
+    )
+
+
+def _org_taken() -> Conflict:
+    return Conflict("orgId: this organization already belongs to a customer", field="orgId")
+
+
+async def _facts(
+    repo: CustomerRepository, body: dict[str, Any], checked: Checked, key: str | None = None
+) -> tuple[str | None, NewCustomerFacts]:
+    provisioning_id = _text(body.get("provisioningId"))
+    email = (checked.customer_info or {}).get("primaryEmail")
+    facts = await repo.new_customer_facts(
+        provisioning_id, checked.external_id, checked.org_id, email, key
+    )
+    return provisioning_id, facts
 
 
 def template_snapshot(template: Template, admin_email: str | None) -> dict[str, Any]:
@@ -526,43 +552,29 @@ def _set_status(repo: CustomerRepository, customer: Customer, status: str, **det
 # --- operations ----------------------------------------------------------------------------
 
 
-class References(Protocol):
-    """What the provisioning rules read (a :class:`CustomerRepository`, or the facts the fast
-    lane read beforehand, customers/fast.py)."""
-
-    @property
-    def principal(self) -> Principal: ...
-
-    async def template_and_admin_email(
-        self, provisioning_id: str
-    ) -> tuple[Template, str | None] | None: ...
-
-    async def conflicts(
-        self, external_id: str | None, org_id: uuid.UUID | None, email: str | None
-    ) -> tuple[bool, bool, bool]: ...
-
-
 async def provision(repo: CustomerRepository, body: dict[str, Any]) -> Customer:
-    """Create a customer from ``POST /v1/wholesale/customers``; the job does the rest."""
+    """Create a customer (the portal wizard; the API goes through :func:`new_customer` and
+    :func:`create` to remember its answer with the customer)."""
     customer = await new_customer(repo, body)
-    repo.add(customer)
-    await _flush(repo)
-    repo.add_event(customer, "status", customer.status, {"by": _actor(repo)})
+    assert customer is not None  # no idempotency key
+    await create(repo, customer)
     return customer
 
 
 async def new_customer(
-    repo: References, body: dict[str, Any], checked: Checked | None = None
-) -> Customer:
-    """Every rule of a new customer; the :class:`Customer` to write (not yet added).
-
-    ``checked``: what :func:`check_fields` already made of ``body`` without a problem (the
-    fast lane checks the fields before it reads the facts)."""
+    repo: CustomerRepository, body: dict[str, Any], idempotency_key: str | None = None
+) -> Customer | None:
+    """Every rule of a new customer (``POST /v1/wholesale/customers``), on the facts read in
+    one statement; the :class:`Customer` to :func:`create`. ``None`` when the request's
+    ``idempotency_key`` is already known: the caller replays (or refuses) it before any rule,
+    since the first request with it took this externalId."""
     repo.principal.require(WRITE)
-    if checked is None:
-        checked, problems = check_fields(body)
-        problems.raise_if_any()
-    admin_email = await _check_references(repo, body, checked)
+    checked, problems = check_fields(body)
+    problems.raise_if_any()
+    provisioning_id, facts = await _facts(repo, body, checked, idempotency_key)
+    if idempotency_key is not None and facts.key_known:
+        return None
+    admin_email = _check_references(facts, provisioning_id, checked)
     template = checked.template
     assert template is not None and checked.external_id is not None
     info = checked.customer_info or {}
@@ -598,18 +610,64 @@ async def new_customer(
     return customer
 
 
+async def create(
+    repo: CustomerRepository, customer: Customer, remembered: RememberedAnswer | None = None
+) -> None:
+    """Write the new ``customer`` with its first event and, when it is to be provisioned now,
+    its provisioning job (one statement, in the caller's transaction: the job exists exactly
+    when the customer does); ``remembered``: the ``Idempotency-Key`` with its answer, in the
+    same statement. A concurrent request that took the externalId or the organization first
+    gives the contract's 409."""
+    event = CustomerEvent(
+        id=uuid.uuid4(),
+        partner_id=customer.partner_id,
+        customer_id=customer.id,
+        kind="status",
+        status=customer.status,
+        detail={"by": _actor(repo)},
+        created=utcnow(),
+    )
+    try:
+        await repo.insert_new(
+            customer, event, provision=customer.status in BUSY, remembered=remembered
+        )
+    except ConstraintViolated as exc:
+        raise _lost_race(exc.constraint, customer.external_id) from None
+
+
+def _lost_race(constraint: str | None, external_id: str | None = None) -> ApiError:
+    """The contract's error for a constraint a concurrent request made us violate."""
+    if constraint == "uq_customers_partner_external_id":
+        return _external_id_taken(external_id)
+    if constraint == "ix_customers_org_id":
+        return _org_taken()
+    if constraint == IDEMPOTENCY_CONSTRAINT:
+        return Conflict("Idempotency-Key: a request with this key is under way; retry it")
+    return Conflict("A concurrent request changed the same customer; retry")
+
+
 async def precheck(repo: CustomerRepository, body: dict[str, Any]) -> str:
     """``POST /v1/wholesale/customers/validate``: the same rules, nothing written."""
     repo.principal.require(WRITE, PRECHECK)
     checked, problems = check_fields(body, precheck=True)
     problems.raise_if_any()
-    await _check_references(repo, body, checked)
+    provisioning_id, facts = await _facts(repo, body, checked)
+    _check_references(facts, provisioning_id, checked)
     return PRECHECK_OK
 
 
 async def get(repo: CustomerRepository, customer_id: uuid.UUID | None) -> Customer:
     repo.principal.require(READ)
     customer = await repo.get(customer_id) if customer_id else None
+    if customer is None:
+        raise NotFound("Customer not found")
+    return customer
+
+
+async def get_listed(repo: CustomerRepository, customer_id: uuid.UUID | None) -> CustomerListing:
+    """A customer as the API shows it (one statement, no ORM object)."""
+    repo.principal.require(READ)
+    customer = await repo.listing(customer_id) if customer_id else None
     if customer is None:
         raise NotFound("Customer not found")
     return customer
@@ -778,7 +836,7 @@ async def approve(repo: CustomerRepository, customer_id: uuid.UUID | None) -> Cu
     return customer
 
 
-def _actor(repo: References) -> str:
+def _actor(repo: CustomerRepository) -> str:
     p = repo.principal
     return p.actor_email or f"{p.kind}:{p.actor_id}"
 
@@ -787,16 +845,8 @@ async def _flush(repo: CustomerRepository) -> None:
     try:
         await repo.session.flush()
     except IntegrityError as exc:
-        text = str(exc.orig)
-        if "uq_customers_partner_external_id" in text:
-            raise Conflict(
-                "externalId: already used by another customer", field="externalId"
-            ) from None
-        if "ix_customers_org_id" in text:
-            raise Conflict(
-                "orgId: this organization already belongs to a customer", field="orgId"
-            ) from None
-        raise
+        diag = getattr(exc.orig, "diag", None)
+        raise _lost_race(getattr(diag, "constraint_name", None)) from None
 
 
 # --- for other domains -------------------------------------------------------------------

@@ -495,6 +495,7 @@ async def _create(request: Request, ctx: portal.PortalContext, state: dict[str, 
     data = state.get("data") or {}
     try:
         async with unit_of_work(request) as db:
+            # The provisioning job is written with the customer (service.create).
             customer = await service.provision(CustomerRepository(db, ctx.principal), body_of(data))
     except ApiError as exc:
         problems = _problems(exc)
@@ -509,8 +510,6 @@ async def _create(request: Request, ctx: portal.PortalContext, state: dict[str, 
             status=exc.status,
             general_error=problems[0].description,
         )
-    if customer.status in service.BUSY:
-        await tasks.enqueue(customer.id)
     await _save_wizard(request, ctx, {})
     return RedirectResponse(customer_path(customer) + "?created=1", status_code=303)
 
