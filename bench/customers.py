@@ -216,13 +216,15 @@ async def busy(client: httpx.AsyncClient) -> int:
     return len(response.json()["items"])
 
 
-async def wait_provisioned(client: httpx.AsyncClient, within: float) -> float:
+async def wait_provisioned(client: httpx.AsyncClient, within: float) -> float | None:
+    """Seconds until no customer is provisioning; ``None`` if some still are after ``within``
+    (a loaded machine: the worker runs at a lower priority, see docs/performance.md)."""
     began = time.perf_counter()
     while time.perf_counter() - began < within:
         if await busy(client) == 0:
             return time.perf_counter() - began
         await asyncio.sleep(0.05)
-    raise SystemExit(f"customers still provisioning after {within} s")
+    return None
 
 
 async def timed_gets(client: httpx.AsyncClient, params: dict[str, str], n: int) -> list[float]:
@@ -262,7 +264,7 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
         cpu_before = [process_cpu(p) for p in args.pids]
         latencies, began, ended = await post_at_rate(client, pid, 0, args.count, args.rate)
         cpu_posting = [process_cpu(p) - b for p, b in zip(args.pids, cpu_before, strict=True)]
-        settle = await wait_provisioned(client, 300)
+        settle = await wait_provisioned(client, args.settle)
         cpu_all = [process_cpu(p) - b for p, b in zip(args.pids, cpu_before, strict=True)]
         print(f"POST /v1/wholesale/customers: {args.count} requests at {args.rate:.0f}/s")
         print(
@@ -270,7 +272,10 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
             f"p99 {pct(latencies, 0.99) * 1000:7.1f} ms   target p99 < 50 ms"
         )
         print(f"  throughput {args.count / (ended - began):7.1f} requests/s")
-        print(f"  all provisioned {settle:7.2f} s after the last POST   target < 10 s")
+        if settle is None:
+            print(f"  NOT all provisioned {args.settle:.0f} s after the last POST   target < 10 s")
+        else:
+            print(f"  all provisioned {settle:7.2f} s after the last POST   target < 10 s")
         print(
             f"  CPU a customer: serving process {cpu_posting[0] * 1000 / args.count:5.2f} ms "
             f"while posting; "
@@ -295,7 +300,8 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
                 f"filled to {args.total} customers: {missing} POSTs in {fill_seconds:.1f} s "
                 f"({missing / fill_seconds:.0f}/s with 16 clients)"
             )
-            await wait_provisioned(client, 600)
+            if await wait_provisioned(client, args.settle) is None:
+                print(f"  (still provisioning after {args.settle:.0f} s: lists measured anyway)")
         first_page = await timed_gets(client, {"max": "100"}, args.gets)
         filtered = await timed_gets(client, {"status": "provisioned", "max": "100"}, args.gets)
         deep = await timed_gets(client, {"offset": str(args.total - 150), "max": "100"}, args.gets)
@@ -317,6 +323,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="POSTs per second")
     parser.add_argument("--total", type=int, default=10_000, help="customers for the list test")
     parser.add_argument("--gets", type=int, default=300, help="GETs per list measurement")
+    parser.add_argument(
+        "--settle", type=float, default=300.0, help="seconds to wait for provisioning to settle"
+    )
     parser.add_argument(
         "--one-process", action="store_true", help="serve with its in-process worker"
     )

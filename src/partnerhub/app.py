@@ -18,7 +18,6 @@ from partnerhub import __version__, jobs, runtime
 from partnerhub.config import Settings, get_settings
 from partnerhub.identity import service as identity_service
 from partnerhub.kit import openapi, web
-from partnerhub.kit.fastlane import FastLane, Handler
 from partnerhub.ops import metrics, tracing
 from partnerhub.partners import service as partners_service
 from partnerhub.portal import render as portal_render
@@ -26,16 +25,6 @@ from partnerhub.portal import session as portal_session
 
 log = logging.getLogger("partnerhub")
 STATIC_DIR = Path(__file__).parent / "portal" / "static"
-
-
-def fast_routes() -> dict[tuple[str, str], Handler]:
-    """The requests the fast lane answers (each falls back to its ordinary route)."""
-    from partnerhub.customers import fast as customers_fast
-
-    return {
-        ("POST", customers_fast.PATH): customers_fast.provision_customer,
-        ("GET", customers_fast.PATH): customers_fast.list_customers,
-    }
 
 
 def create_app(
@@ -168,13 +157,10 @@ def create_app(
     app.include_router(customer_portal_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    # Innermost: the fast lane for the hottest API requests (kit/fastlane.py).
-    fast = fast_routes()
-    app.add_middleware(FastLane, routes=fast)
-    # Then: tracking ids, 413 and 415 for every path, before routing.
+    # Innermost: tracking ids, 413 and 415 for every path, before routing.
     app.add_middleware(web.HttpGuard, max_body=settings.max_body_bytes)
     if settings.metrics_enabled() or settings.log_format == "json":
         # Outermost: the request's log context, its metrics, /metrics (ops/metrics.py).
-        app.add_middleware(metrics.Observe, settings=settings, fast_paths=list(fast))
+        app.add_middleware(metrics.Observe, settings=settings)
     tracing.install(app, settings)  # OpenTelemetry, when configured (ops/tracing.py)
     return app

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.customers import service, tasks
-from partnerhub.customers.repository import CustomerListing, CustomerRepository
+from partnerhub.customers.repository import CustomerListing, CustomerRepository, RememberedAnswer
 from partnerhub.customers.schemas import (
     CustomerIn,
     CustomerList,
@@ -25,6 +25,7 @@ from partnerhub.customers.schemas import (
     PrecheckOut,
     ResourceUrl,
 )
+from partnerhub.errors import Conflict
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import page_params, set_next_link
 from partnerhub.kit.schemas import IntegerQuery, iso_z
@@ -106,7 +107,7 @@ def _dump(model: Any) -> dict[str, Any]:
     return out
 
 
-def customer_url(request: Request, customer: Customer) -> str:
+def customer_url(request: Request, customer: Customer | CustomerListing) -> str:
     """Absolute URL of the customer; keeps ``onBehalfOfSubPartnerOrgId`` when acting for a
     sub-partner (the parent's plain URL would be 404)."""
     url = str(request.url_for("get_customer", customer_id=customer_id(customer)))
@@ -116,7 +117,7 @@ def customer_url(request: Request, customer: Customer) -> str:
     return url
 
 
-def _accepted(request: Request, customer: Customer) -> JSONResponse:
+def _accepted(request: Request, customer: Customer | CustomerListing) -> JSONResponse:
     url = customer_url(request, customer)
     return JSONResponse(_dump(ResourceUrl(url=url)), status_code=202, headers={"Location": url})
 
@@ -148,15 +149,52 @@ async def list_customers(
 async def provision_customer(
     body: CustomerIn, request: Request, principal: Principal = Depends(wholesale_principal)
 ) -> Response:
-    async with unit_of_work(request) as session:
-        replay = await idempotency.claim(session, request, principal)
-        if replay is not None:
+    """Two statements in the request's transaction (tests/customers/test_statement_budget.py):
+    every fact the rules read (with whether the ``Idempotency-Key`` is known), then the
+    customer, its first event, its provisioning job and the key with its answer."""
+    key = idempotency.key_of(request)
+    wire = body.wire()
+    try:
+        async with unit_of_work(request) as session:
+            repo = CustomerRepository(session, principal)
+            customer = await service.new_customer(repo, wire, key)
+            if customer is None:  # the key is known: replay or refuse (or, expired, claim) it
+                replay = await idempotency.claim(session, request, principal)
+                if replay is not None:
+                    return replay
+                customer = await service.new_customer(repo, wire)
+                assert customer is not None
+                response = _accepted(request, customer)
+                await service.create(repo, customer)
+                await idempotency.remember(session, request, principal, response)
+                return response
+            response = _accepted(request, customer)
+            remembered = None
+            if key is not None:
+                remembered = RememberedAnswer(
+                    key=key,
+                    fingerprint=idempotency.fingerprint(
+                        request.method, request.url.path, principal.partner_id, await request.body()
+                    ),
+                    status=response.status_code,
+                    headers={
+                        "location": response.headers["location"],
+                        "content-type": response.headers["content-type"],
+                    },
+                    body=bytes(response.body),
+                    ttl=idempotency.TTL,
+                )
+            await service.create(repo, customer, remembered)
+    except Conflict:
+        if key is None:
+            raise
+        # Lost a race to a request with the same key (its answer is to be replayed) or to
+        # another one (the conflict stands; the claim is rolled back with it).
+        async with unit_of_work(request) as session:
+            replay = await idempotency.claim(session, request, principal)
+            if replay is None:
+                raise
             return replay
-        customer = await service.provision(CustomerRepository(session, principal), body.wire())
-        response = _accepted(request, customer)
-        await idempotency.remember(session, request, principal, response)
-    if customer.status in service.BUSY:
-        await tasks.enqueue(customer.id)
     return response
 
 
@@ -188,7 +226,7 @@ async def get_customer(
     principal: Principal = Depends(wholesale_principal),
 ) -> Response:
     async with unit_of_work(request) as session:
-        customer = await service.get(
+        customer = await service.get_listed(
             CustomerRepository(session, principal), ids.decode("CUSTOMER", customer_id)
         )
     return JSONResponse(present(customer, include_licenses))

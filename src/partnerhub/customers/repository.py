@@ -7,13 +7,16 @@ organization is already attached to *any* customer; both only answer yes/no.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import exists, false, func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from psycopg.types.json import Jsonb
+from sqlalchemy import Table, TextClause, exists, false, func, select, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.kit.repository import Repository
@@ -22,7 +25,6 @@ from partnerhub.models import (
     CustomerEvent,
     IdentityEmail,
     OrgUser,
-    PartnerAdmin,
     Template,
 )
 from partnerhub.models.base import utcnow
@@ -85,26 +87,204 @@ LISTING_COLUMNS = (
 )
 
 
+# --- a new customer: its facts in one statement, its writes in one statement -------------
+
+_TEMPLATE_FIELDS = tuple(
+    (prop.key, prop.columns[0].name) for prop in Template.__mapper__.column_attrs
+)
+_NEW_CUSTOMER_FACTS = text(
+    f"""
+SELECT {", ".join(f"t.{name}" for _, name in _TEMPLATE_FIELDS)}, a.email,
+       CAST(:ext AS text) IS NOT NULL AND EXISTS (
+           SELECT 1 FROM customers c WHERE c.partner_id = :pid AND c.external_id = :ext),
+       CAST(:org AS uuid) IS NOT NULL AND EXISTS (SELECT 1 FROM customers c WHERE c.org_id = :org),
+       CAST(:email AS text) IS NOT NULL AND EXISTS (
+           SELECT 1 FROM identity_emails i WHERE i.email = lower(:email)),
+       CAST(:key AS text) IS NOT NULL AND EXISTS (
+           SELECT 1 FROM idempotency_keys k WHERE k.partner_id = :owner AND k.key = :key)
+FROM (SELECT 1) AS one
+LEFT JOIN templates t ON t.partner_id = :pid AND t.provisioning_id = :prov
+LEFT JOIN partner_admins a ON a.id = t.service_provider_admin_id
+"""  # noqa: S608 - column names from the mapper
+)
+
+
+@dataclass(frozen=True)
+class NewCustomerFacts:
+    """What the rules of a new customer read (:meth:`CustomerRepository.new_customer_facts`):
+    the acting partner's template with the provisioning ID (``None``: none), its
+    service-provider administrator's email, whether the externalId (this partner), the
+    organization (any customer) and the email (any user, or a partner administrator: one
+    identity per address, identity.service.refuse_other_identity) are taken, and whether the
+    request's ``Idempotency-Key`` is known."""
+
+    template: Template | None
+    admin_email: str | None
+    conflicts: tuple[bool, bool, bool]
+    key_known: bool
+
+
+@dataclass(frozen=True)
+class RememberedAnswer:
+    """An ``Idempotency-Key`` with the answer to replay (kit/idempotency.py), written with
+    the customer."""
+
+    key: str
+    fingerprint: bytes
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    ttl: timedelta
+
+
+class ConstraintViolated(Exception):
+    """A write refused by a constraint (a concurrent request won a race); names it."""
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+# The provisioning job, written with the customer (procrastinate's own defer function, as
+# ``tasks.enqueue`` calls it): tasks.py registers the task under these names.
+PROVISION_TASK = "customers.provision"
+PROVISION_QUEUE = "provisioning"
+
+
+def job_lock(customer_id: uuid.UUID | str) -> str:
+    """The job's lock and queueing lock: one job per customer at a time."""
+    return f"customer:{customer_id}"
+
+
+def _columns(table: Table, prefix: str) -> tuple[str, str]:
+    names = ", ".join(c.name for c in table.columns)
+    values = ", ".join(f":{prefix}{c.name}" for c in table.columns)
+    return names, values
+
+
+def _row_values(prefix: str, obj: Any) -> dict[str, Any]:
+    """Every column of the new mapped object ``obj``: what was set, else the column's Python
+    default (as a flush would, and left on the object); JSON columns as ``jsonb``."""
+    table = obj.__table__
+    given = obj.__dict__
+    out: dict[str, Any] = {}
+    for column in table.columns:
+        key = column.key
+        if key in given:
+            value = given[key]
+        else:
+            default = column.default
+            value = None
+            if default is not None and getattr(default, "is_callable", False):
+                value = default.arg(None)
+            elif default is not None and getattr(default, "is_scalar", False):
+                value = default.arg
+            setattr(obj, key, value)
+        if isinstance(column.type, JSONB) and value is not None:
+            value = Jsonb(value)
+        out[prefix + column.name] = value
+    return out
+
+
+@functools.cache
+def _new_customer_statement(provision: bool, remember: bool) -> TextClause:
+    """``INSERT`` customer, event [, idempotency key] as data-modifying CTEs of one statement
+    whose ``SELECT`` [defers the provisioning job]. One statement, one round trip; every
+    variant keeps its prepared plan."""
+    customer_names, customer_values = _columns(Customer.__table__, "c_")  # type: ignore[arg-type]
+    event_names, event_values = _columns(CustomerEvent.__table__, "e_")  # type: ignore[arg-type]
+    # Column names come from the metadata; every value is a bound parameter.
+    customer = f"INSERT INTO customers ({customer_names}) VALUES ({customer_values})"  # noqa: S608
+    event = f"INSERT INTO customer_events ({event_names}) VALUES ({event_values})"  # noqa: S608
+    parts = [f"WITH new_customer AS ({customer} RETURNING id), new_event AS ({event})"]
+    if remember:
+        parts.append(
+            ", new_key AS (INSERT INTO idempotency_keys (id, partner_id, key, fingerprint, "
+            "status_code, headers, body, created, expires) VALUES (:k_id, :k_owner, :k_key, "
+            ":k_fingerprint, :k_status, :k_headers, :k_body, :k_created, :k_expires))"
+        )
+    if provision:
+        parts.append(
+            " SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(CAST(:job_queue AS varchar), "
+            "CAST(:job_task AS varchar), 0, CAST(:job_lock AS text), CAST(:job_lock AS text), "
+            "CAST(:job_args AS jsonb), CAST(NULL AS timestamptz))"
+            "::procrastinate_job_to_defer_v1]) FROM new_customer"
+        )
+    else:
+        parts.append(" SELECT id FROM new_customer")
+    return text("".join(parts))
+
+
+def _constraint_of(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return str(name) if name else None
+
+
+# The page is chosen on the narrow index ``ix_customers_partner_created`` (partner_id,
+# created, id) first and only its rows are then read whole: the rows an offset skips are
+# never fetched with their JSON columns. Each filter adds a fixed fragment (no outside text
+# reaches the statement), so every combination keeps its own prepared plan.
+#
+# Profiled with 10,000 customers of one partner at offset 9,850 (EXPLAIN ANALYZE): the ORM
+# query sorted every whole row (parallel seq scan, external sort on disk) in 28-34 ms; this
+# statement walks the index in 1 ms once the table's visibility map is set (VACUUM), 6 ms
+# when it is not (heap visibility checks). But when one partner owns most rows and the map
+# is stale the planner prefers a seq scan of the whole table and a sort (11-15 ms, growing
+# with the table's bloat), so the page is read with sequential and bitmap scans disabled for
+# the rest of the request's transaction (:data:`_INDEX_SCANS`, ``set_config(..., true)`` is
+# ``SET LOCAL``): index scans remain, on whichever index fits the filters.
+_PAGE = """
+SELECT c.id, c.org_id, c.external_id, c.name, c.status, c.packages, c.resource_details,
+       c.errors, c.address, c.data_region, c.provisioning_id, c.created, c.last_status_change
+FROM (SELECT id, created FROM customers
+      WHERE partner_id = :pid{filters}
+      ORDER BY created, id OFFSET :offset LIMIT :limit) AS page
+JOIN customers c ON c.id = page.id AND c.partner_id = :pid
+ORDER BY page.created, page.id
+"""
+_INDEX_SCANS = text(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+)
+_PAGE_FILTERS = (
+    ("external_id", " AND external_id = :external_id"),
+    ("org_id", " AND org_id = :org_id"),
+    ("statuses", " AND status = ANY(:statuses)"),
+    ("search", " AND (name ILIKE :search ESCAPE '\\' OR external_id ILIKE :search ESCAPE '\\')"),
+)
+
+
 class CustomerRepository(Repository):
     async def page(
         self, filters: CustomerFilters, offset: int, limit: int
     ) -> list[CustomerListing]:
-        """A page of customers: only the columns lists show."""
-        stmt = self.scoped(select(*LISTING_COLUMNS), Customer)
-        if filters.external_id is not None:
-            stmt = stmt.where(Customer.external_id == filters.external_id)
-        if filters.org_id is not None:
-            stmt = stmt.where(Customer.org_id == filters.org_id)
-        if filters.statuses:
-            stmt = stmt.where(Customer.status.in_(filters.statuses))
-        if filters.search:
-            like = "%" + filters.search.replace("\\", "\\\\").replace("%", "\\%") + "%"
-            stmt = stmt.where(
-                Customer.name.ilike(like, escape="\\")
-                | Customer.external_id.ilike(like, escape="\\")
-            )
-        stmt = stmt.order_by(Customer.created, Customer.id).offset(offset).limit(limit)
-        return list((await self.session.execute(stmt)).all())
+        """A page of customers (API and portal): only the columns lists show, scoped to the
+        acting partner; two statements (:data:`_INDEX_SCANS`, :data:`_PAGE`)."""
+        params: dict[str, Any] = {
+            "pid": self.principal.partner_id,
+            "offset": offset,
+            "limit": limit,
+        }
+        fragments = []
+        for name, fragment in _PAGE_FILTERS:
+            value = getattr(filters, name)
+            if value:
+                if name == "search":
+                    value = (
+                        "%"
+                        + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                        + "%"
+                    )
+                params[name] = value
+                fragments.append(fragment)
+        await self.session.execute(_INDEX_SCANS)
+        stmt = text(_PAGE.format(filters="".join(fragments)))
+        return list((await self.session.execute(stmt, params)).all())
+
+    async def listing(self, customer_id: uuid.UUID) -> CustomerListing | None:
+        """One customer as lists show it (what ``GET`` answers): one statement, no ORM object."""
+        stmt = self.scoped(select(*LISTING_COLUMNS), Customer).where(Customer.id == customer_id)
+        return (await self.session.execute(stmt)).one_or_none()
 
     async def count(self, filters: CustomerFilters) -> int:
         stmt = self.scoped(select(func.count(Customer.id)), Customer)
@@ -117,20 +297,6 @@ class CustomerRepository(Repository):
         if for_update:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def template_and_admin_email(
-        self, provisioning_id: str
-    ) -> tuple[Template, str | None] | None:
-        """The acting partner's template with this provisioning ID, and the email of its
-        service-provider administrator (one round trip)."""
-        stmt = (
-            self.scoped(select(Template), Template)
-            .add_columns(PartnerAdmin.email)
-            .outerjoin(PartnerAdmin, PartnerAdmin.id == Template.service_provider_admin_id)
-            .where(Template.provisioning_id == provisioning_id)
-        )
-        row = (await self.session.execute(stmt)).one_or_none()
-        return (row[0], row[1]) if row is not None else None
 
     async def conflicts(
         self, external_id: str | None, org_id: uuid.UUID | None, email: str | None
@@ -199,6 +365,81 @@ class CustomerRepository(Repository):
             )
         )
 
+    async def new_customer_facts(
+        self,
+        provisioning_id: str | None,
+        external_id: str | None,
+        org_id: uuid.UUID | None,
+        email: str | None,
+        idempotency_key: str | None = None,
+    ) -> NewCustomerFacts:
+        """Every fact the rules of a new customer read, in one statement
+        (:data:`_NEW_CUSTOMER_FACTS`)."""
+        row = (
+            await self.session.execute(
+                _NEW_CUSTOMER_FACTS,
+                {
+                    "pid": self.principal.partner_id,
+                    "owner": self.principal.home_partner_id,
+                    "prov": provisioning_id,
+                    "ext": external_id,
+                    "org": org_id,
+                    "email": email,
+                    "key": idempotency_key,
+                },
+            )
+        ).one()
+        n = len(_TEMPLATE_FIELDS)
+        template = None
+        if row[0] is not None:
+            values = zip(_TEMPLATE_FIELDS, row[:n], strict=True)
+            template = Template(**{attr: value for (attr, _), value in values})
+        return NewCustomerFacts(
+            template=template,
+            admin_email=row[n],
+            conflicts=(bool(row[n + 1]), bool(row[n + 2]), bool(row[n + 3])),
+            key_known=bool(row[n + 4]),
+        )
+
+    async def insert_new(
+        self,
+        customer: Customer,
+        event: CustomerEvent,
+        *,
+        provision: bool,
+        remembered: RememberedAnswer | None = None,
+    ) -> None:
+        """Write a new customer, its first event, (``provision``) its provisioning job and
+        (``remembered``) the ``Idempotency-Key`` with its answer, in one statement
+        (:func:`_new_customer_statement`). A constraint the statement violates (a request
+        that won a race) raises :class:`ConstraintViolated` naming it."""
+        params = {
+            **_row_values("c_", customer),
+            **_row_values("e_", event),
+            "job_queue": PROVISION_QUEUE,
+            "job_task": PROVISION_TASK,
+            "job_lock": job_lock(customer.id),
+            "job_args": Jsonb({"customer_id": str(customer.id)}),
+        }
+        if remembered is not None:
+            now = utcnow()
+            params.update(
+                k_id=uuid.uuid4(),
+                k_owner=self.principal.home_partner_id,
+                k_key=remembered.key,
+                k_fingerprint=remembered.fingerprint,
+                k_status=remembered.status,
+                k_headers=Jsonb(remembered.headers),
+                k_body=remembered.body,
+                k_created=now,
+                k_expires=now + remembered.ttl,
+            )
+        statement = _new_customer_statement(provision, remembered is not None)
+        try:
+            await self.session.execute(statement, params)
+        except IntegrityError as exc:
+            raise ConstraintViolated(_constraint_of(exc)) from None
+
 
 # --- system look-ups of the provisioning machinery (no principal: jobs act for every partner)
 
@@ -237,146 +478,3 @@ async def insert_org_user_once(session: AsyncSession, **values: Any) -> uuid.UUI
     """Insert an organization user unless the email is taken; its id, or None."""
     stmt = insert(OrgUser).values(**values).on_conflict_do_nothing().returning(OrgUser.id)
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-# --- the fast lane (one driver connection; see customers/fast.py) -------------------------
-
-_TEMPLATE_FIELDS = tuple(
-    (prop.key, prop.columns[0].name) for prop in Template.__mapper__.column_attrs
-)
-_NEW_CUSTOMER_FACTS = f"""
-SELECT {", ".join(f"t.{name}" for _, name in _TEMPLATE_FIELDS)}, a.email,
-       %(ext)s::text IS NOT NULL AND EXISTS (
-           SELECT 1 FROM customers c WHERE c.partner_id = %(pid)s AND c.external_id = %(ext)s),
-       %(org)s::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM customers c WHERE c.org_id = %(org)s),
-       %(email)s::text IS NOT NULL AND EXISTS (
-           SELECT 1 FROM identity_emails i WHERE i.email = lower(%(email)s)),
-       %(key)s::text IS NOT NULL AND EXISTS (
-           SELECT 1 FROM idempotency_keys k WHERE k.partner_id = %(owner)s AND k.key = %(key)s)
-FROM (SELECT 1) AS one
-LEFT JOIN templates t ON t.partner_id = %(pid)s AND t.provisioning_id = %(prov)s
-LEFT JOIN partner_admins a ON a.id = t.service_provider_admin_id
-"""  # noqa: S608 - column names from the mapper
-
-
-@dataclass(frozen=True)
-class NewCustomerFacts:
-    """What the rules of a new customer read, in one statement (:func:`new_customer_facts`):
-    the acting partner's template with the provisioning ID (``None``: none), its
-    service-provider administrator's email, the three conflicts of
-    :meth:`CustomerRepository.conflicts`, and whether the idempotency key is known."""
-
-    template: Template | None
-    admin_email: str | None
-    conflicts: tuple[bool, bool, bool]
-    key_known: bool
-
-
-async def new_customer_facts(
-    conn: Any,
-    partner_id: uuid.UUID,
-    owner_id: uuid.UUID,
-    provisioning_id: str,
-    external_id: str | None,
-    org_id: uuid.UUID | None,
-    email: str | None,
-    key: str | None,
-) -> NewCustomerFacts:
-    cur = await conn.execute(
-        _NEW_CUSTOMER_FACTS,
-        {
-            "pid": partner_id,
-            "owner": owner_id,
-            "prov": provisioning_id,
-            "ext": external_id,
-            "org": org_id,
-            "email": email,
-            "key": key,
-        },
-    )
-    row = await cur.fetchone()
-    assert row is not None  # one row always
-    n = len(_TEMPLATE_FIELDS)
-    template = None
-    if row[0] is not None:
-        values = zip(_TEMPLATE_FIELDS, row[:n], strict=True)
-        template = Template(**{attr: value for (attr, _), value in values})
-    return NewCustomerFacts(
-        template=template,
-        admin_email=row[n],
-        conflicts=(bool(row[n + 1]), bool(row[n + 2]), bool(row[n + 3])),
-        key_known=bool(row[n + 4]),
-    )
-
-
-# --- the fast lane (one driver connection, autocommit; see customers/fast.py) ------------
-
-
-class ListedCustomer(NamedTuple):
-    """A :class:`CustomerListing` read by :func:`fast_page` (the columns of
-    :data:`LISTING_COLUMNS`, in that order)."""
-
-    id: uuid.UUID
-    org_id: uuid.UUID | None
-    external_id: str
-    name: str | None
-    status: str
-    packages: list[str]
-    resource_details: dict[str, Any]
-    errors: list[dict[str, Any]]
-    address: dict[str, Any]
-    data_region: str
-    provisioning_id: str
-    created: datetime
-    last_status_change: datetime
-
-
-# The page is chosen on the narrow index ``ix_customers_partner_created`` (partner_id,
-# created, id) first and only its rows are then read whole: the rows an offset skips are
-# never fetched with their JSON columns. Each filter adds a fixed fragment (no outside text
-# reaches the statement), so every combination keeps its own prepared plan.
-#
-# Profiled with 10,000 customers of one partner at offset 9,850 (EXPLAIN ANALYZE): the ORM
-# query sorts every whole row (parallel seq scan, external sort on disk) in 28-34 ms; this
-# statement walks the index in 1 ms once the table's visibility map is set (VACUUM), 6 ms
-# when it is not (heap visibility checks). But when one partner owns most rows and the map
-# is stale the planner prefers a seq scan of the whole table and a sort (11-15 ms, growing
-# with the table's bloat), so the page is read with sequential and bitmap scans disabled for
-# this one transaction (SET LOCAL): index scans remain, on whichever index fits the filters.
-_FAST_PAGE = """
-SELECT c.id, c.org_id, c.external_id, c.name, c.status, c.packages, c.resource_details,
-       c.errors, c.address, c.data_region, c.provisioning_id, c.created, c.last_status_change
-FROM (SELECT id, created FROM customers
-      WHERE partner_id = %(pid)s{filters}
-      ORDER BY created, id OFFSET %(offset)s LIMIT %(limit)s) AS page
-JOIN customers c ON c.id = page.id AND c.partner_id = %(pid)s
-ORDER BY page.created, page.id
-"""
-_INDEX_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
-_FAST_FILTERS = (
-    ("external_id", " AND external_id = %(external_id)s"),
-    ("org_id", " AND org_id = %(org_id)s"),
-    ("statuses", " AND status = ANY(%(statuses)s)"),
-)
-
-
-async def fast_page(
-    conn: Any, partner_id: uuid.UUID, filters: CustomerFilters, offset: int, limit: int
-) -> list[ListedCustomer]:
-    """:meth:`CustomerRepository.page` as one plain statement (in a short transaction that
-    steers its plan, see :data:`_FAST_PAGE`), scoped to the partner; the API's filters
-    only (the portal's ``search`` is not offered here)."""
-    if filters.search:
-        raise ValueError("fast_page does not search")
-    params: dict[str, Any] = {"pid": partner_id, "offset": offset, "limit": limit}
-    fragments = []
-    for name, fragment in _FAST_FILTERS:
-        value = getattr(filters, name)
-        if value:
-            params[name] = value
-            fragments.append(fragment)
-    async with conn.transaction():
-        await conn.execute(_INDEX_ONLY)
-        cur = await conn.execute(_FAST_PAGE.format(filters="".join(fragments)), params)
-        rows = await cur.fetchall()
-    return [ListedCustomer(*row) for row in rows]

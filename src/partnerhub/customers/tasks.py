@@ -14,20 +14,20 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from partnerhub import runtime
 from partnerhub.config import get_settings
 from partnerhub.customers import provisioning
-from partnerhub.customers.repository import stuck_customers
+from partnerhub.customers.repository import (
+    PROVISION_QUEUE,
+    PROVISION_TASK,
+    job_lock,
+    stuck_customers,
+)
 from partnerhub.customers.service import BUSY
 from partnerhub.jobs import app
 from partnerhub.kit import idempotency
 
 log = logging.getLogger(__name__)
 
-PROVISION_TASK = "customers.provision"
 # Jobs whose worker died are finished as failed by the reconciler, which then defers anew.
 RECOVERED_TASKS = (PROVISION_TASK, "notifications.deliver_email")
-
-
-def lock_of(customer_id: uuid.UUID | str) -> str:
-    return f"customer:{customer_id}"
 
 
 class ProvisioningRetry(BaseRetryStrategy):
@@ -42,7 +42,7 @@ class ProvisioningRetry(BaseRetryStrategy):
         return RetryDecision(retry_in={"seconds": min(wait, 600.0)})
 
 
-@app.task(name=PROVISION_TASK, queue="provisioning", pass_context=True, retry=ProvisioningRetry())
+@app.task(name=PROVISION_TASK, queue=PROVISION_QUEUE, pass_context=True, retry=ProvisioningRetry())
 async def provision(context: JobContext, customer_id: str) -> None:
     """Move one customer towards the state its row asks for (idempotent)."""
     attempts = context.job.attempts
@@ -54,7 +54,7 @@ async def enqueue(customer_id: uuid.UUID) -> None:
     """Defer the customer's job; call only after the transaction that set its status has
     committed. A job already waiting is enough (queueing lock); a failure to defer is left to
     the reconciler."""
-    lock = lock_of(customer_id)
+    lock = job_lock(customer_id)
     try:
         await provision.configure(lock=lock, queueing_lock=lock).defer_async(
             customer_id=str(customer_id)

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from partnerhub import ids
 from partnerhub.catalog import geo, languages, packages, timezones
-from partnerhub.customers import api, service, tasks
+from partnerhub.customers import api, rules, service, tasks
 from partnerhub.customers.repository import (
     CustomerFilters,
     CustomerListing,
@@ -298,18 +298,18 @@ async def check_step(
 ) -> dict[str, str]:
     """The problems of one step, as ``{form field: message}``; the API's rules."""
     _ = gettext_for(request)
-    problems = service.Problems()
+    problems = rules.Problems()
     errors: dict[str, str] = {}
     if step == "customer":
-        service.check_customer_info(
+        rules.check_customer_info(
             problems, {"name": data.get("name"), "primaryEmail": data.get("email")}
         )
-        external = service._checked_text(
+        external = rules.checked_text(
             problems,
             "externalId",
             data.get("external_id"),
             required=True,
-            max_length=service.EXTERNAL_ID_MAX,
+            max_length=rules.EXTERNAL_ID_MAX,
         )
         country = (data.get("country") or "").strip().upper()
         data["country"] = country
@@ -337,19 +337,19 @@ async def check_step(
         if not data.get("supported"):
             errors["supported"] = _(SUPPORTED_MESSAGE)
     elif step == "packages":
-        chosen = service.check_packages(problems, data.get("packages") or [])
+        chosen = rules.check_packages(problems, data.get("packages") or [])
         raw_limits = {p: v for p, v in (data.get("limits") or {}).items() if str(v).strip()}
         limits: dict[str, Any] = {}
         for pkg, value in raw_limits.items():
             text = str(value).strip()
             limits[pkg] = int(text) if text.isdigit() else text
         if limits:
-            service.check_limits(problems, {p: v for p, v in limits.items() if p in chosen}, chosen)
+            rules.check_limits(problems, {p: v for p, v in limits.items() if p in chosen}, chosen)
         errors = _errors(problems)
     elif step == "location":
         body = body_of(data)
         location = body["provisioningParameters"]["calling"]["location"]
-        service.check_location(problems, location)
+        rules.check_location(problems, location)
         errors = _errors(problems)
     return errors
 
@@ -495,6 +495,7 @@ async def _create(request: Request, ctx: portal.PortalContext, state: dict[str, 
     data = state.get("data") or {}
     try:
         async with unit_of_work(request) as db:
+            # The provisioning job is written with the customer (service.create).
             customer = await service.provision(CustomerRepository(db, ctx.principal), body_of(data))
     except ApiError as exc:
         problems = _problems(exc)
@@ -509,8 +510,6 @@ async def _create(request: Request, ctx: portal.PortalContext, state: dict[str, 
             status=exc.status,
             general_error=problems[0].description,
         )
-    if customer.status in service.BUSY:
-        await tasks.enqueue(customer.id)
     await _save_wizard(request, ctx, {})
     return RedirectResponse(customer_path(customer) + "?created=1", status_code=303)
 

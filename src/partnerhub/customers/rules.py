@@ -1,0 +1,391 @@
+"""Field rules of wholesale customers: what a provisioning body (``POST``, the precheck, the
+portal wizard's steps, ``PUT``) must hold, with the contract's error code for each problem
+(CONTRACT section 6). Pure functions of the body; the rules that need the database and the
+lifecycle are :mod:`partnerhub.customers.service`.
+
+The rules work on request bodies as camelCase ``dict`` (the wire shape), so every message
+names the field as the client wrote it (``address.zipOrPostalCode``,
+``provisioningParameters.calling.location.timezone``). Reference data comes from
+:mod:`partnerhub.catalog` only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from partnerhub import ids
+from partnerhub.catalog import geo, languages, packages, phones, timezones
+from partnerhub.errors import ApiError, InvalidAddress, InvalidValue, MissingField, ValidationFailed
+from partnerhub.kit.validators import normalize_email
+from partnerhub.models import Template
+
+ADDRESS_LINE_MAX = 50
+EXTERNAL_ID_MAX = 256
+NAME_MAX = 256
+LOCATION_NAME_MAX = 80
+ELIN_MAX = 80
+EMAIL_MAX = 320
+
+
+class NeitherInfoNorOrg(ApiError):
+    status, code = 400, 1005
+
+
+class CallingLocationRequired(ApiError):
+    status, code = 400, 1006
+
+
+class DependencyNotMet(ApiError):
+    status, code = 400, 1007
+
+
+class PercentInName(ApiError):
+    status, code = 400, 1012
+
+
+class InvalidNumber(ApiError):
+    status, code = 400, 1013
+
+
+class Problems(list[ApiError]):
+    def missing(self, name: str, detail: str = "is required") -> None:
+        self.append(MissingField(f"{name}: {detail}", field=name))
+
+    def invalid(self, name: str, detail: str) -> None:
+        self.append(InvalidValue(f"{name}: {detail}", field=name))
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise ValidationFailed(list(self))
+
+
+def clean_text(value: Any) -> str | None:
+    """A stripped string, or None for absent/blank values."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def checked_text(
+    problems: Problems, name: str, value: Any, *, required: bool, max_length: int
+) -> str | None:
+    text = clean_text(value)
+    if text is None:
+        if required:
+            problems.missing(name)
+        return None
+    if len(text) > max_length:
+        problems.invalid(name, f"'{text[:60]}' is longer than {max_length} characters")
+    return text
+
+
+def check_email(problems: Problems, name: str, value: Any, *, required: bool) -> str | None:
+    text = checked_text(problems, name, value, required=required, max_length=EMAIL_MAX)
+    if text is None:
+        return None
+    normalized = normalize_email(text)
+    if normalized is None:
+        problems.invalid(name, f"'{text}' is not a valid email address")
+    return normalized
+
+
+def check_address(problems: Problems, prefix: str, address: Any) -> dict[str, str]:
+    """An address in the wholesale shape; ``{}`` (and a problem) when absent."""
+    if not isinstance(address, dict):
+        problems.missing(prefix)
+        return {}
+    out: dict[str, str] = {}
+    for key, required in (
+        ("addressLine1", True),
+        ("addressLine2", False),
+        ("city", True),
+        ("stateOrProvince", False),
+        ("zipOrPostalCode", False),
+        ("country", True),
+    ):
+        text = checked_text(
+            problems,
+            f"{prefix}.{key}",
+            address.get(key),
+            required=required,
+            max_length=ADDRESS_LINE_MAX,
+        )
+        if text is not None:
+            out[key] = text
+    country = out.get("country")
+    if country is None:
+        return out
+    if geo.country(country) is None:
+        problems.invalid(f"{prefix}.country", f"'{country}' is not an ISO 3166-1 alpha-2 code")
+        return out
+    out["country"] = country.upper()
+    for fld, message in geo.validate_address(
+        out["country"],
+        out.get("stateOrProvince"),
+        out.get("zipOrPostalCode"),
+        country_field=f"{prefix}.country",
+        state_field=f"{prefix}.stateOrProvince",
+        postal_field=f"{prefix}.zipOrPostalCode",
+    ):
+        problems.append(InvalidAddress(message, field=fld))
+    return out
+
+
+def check_packages(problems: Problems, value: Any, name: str = "packages") -> list[str]:
+    if value is None:
+        problems.missing(name)
+        return []
+    if not isinstance(value, list) or not value:
+        problems.missing(name, "at least one package is required")
+        return []
+    chosen: list[str] = []
+    for item in value:
+        pkg = clean_text(item)
+        if pkg is None or pkg not in packages.CUSTOMER_PACKAGES:
+            problems.invalid(name, f"'{item}' is not a customer package")
+        elif pkg not in chosen:
+            chosen.append(pkg)
+    for pkg, needs in packages.unmet_dependencies(chosen):
+        options = ", ".join(p for p in packages.PACKAGES if p in needs)
+        problems.append(
+            DependencyNotMet(f"{name}: '{pkg}' needs one of {options} in the same list", field=name)
+        )
+    return chosen
+
+
+def check_customer_info(problems: Problems, info: Any, *, precheck: bool = False) -> dict[str, str]:
+    """``customerInfo``; the precheck's short variant needs only ``primaryEmail``."""
+    prefix = "customerInfo"
+    if not isinstance(info, dict):
+        problems.missing(prefix)
+        return {}
+    out: dict[str, str] = {}
+    name = checked_text(
+        problems, f"{prefix}.name", info.get("name"), required=not precheck, max_length=NAME_MAX
+    )
+    if name is not None:
+        if "%" in name:
+            problems.append(
+                PercentInName(
+                    f"{prefix}.name: '{name}' must not contain '%'", field=f"{prefix}.name"
+                )
+            )
+        out["name"] = name
+    email = check_email(problems, f"{prefix}.primaryEmail", info.get("primaryEmail"), required=True)
+    if email is not None:
+        out["primaryEmail"] = email
+    lang = clean_text(info.get("language"))
+    if lang is not None:
+        norm = languages.normalize_language(lang)
+        if norm is None:
+            problems.invalid(f"{prefix}.language", f"'{lang}' is not a language like en or en_US")
+        else:
+            out["language"] = norm
+    return out
+
+
+def check_location(problems: Problems, location: Any) -> dict[str, Any]:
+    prefix = "provisioningParameters.calling.location"
+    if not isinstance(location, dict):
+        problems.missing(prefix)
+        return {}
+    out: dict[str, Any] = {}
+    name = checked_text(
+        problems,
+        f"{prefix}.name",
+        location.get("name"),
+        required=True,
+        max_length=LOCATION_NAME_MAX,
+    )
+    if name is not None:
+        out["name"] = name
+    out["address"] = check_address(problems, f"{prefix}.address", location.get("address"))
+    zone = clean_text(location.get("timezone"))
+    if zone is None:
+        problems.missing(f"{prefix}.timezone")
+    elif not timezones.is_timezone(zone):
+        problems.invalid(f"{prefix}.timezone", f"'{zone}' is not an IANA time zone")
+    else:
+        out["timezone"] = zone
+    lang = clean_text(location.get("language"))
+    if lang is None:
+        problems.missing(f"{prefix}.language")
+    elif (norm := languages.normalize_language(lang)) is None:
+        problems.invalid(f"{prefix}.language", f"'{lang}' is not a language like en or en_US")
+    else:
+        out["language"] = norm
+    elin = checked_text(
+        problems,
+        f"{prefix}.emergencyLocationIdentifier",
+        location.get("emergencyLocationIdentifier"),
+        required=False,
+        max_length=ELIN_MAX,
+    )
+    if elin is not None:
+        out["emergencyLocationIdentifier"] = elin
+    country = out["address"].get("country")
+    numbers: list[str] = []
+    raw_numbers = location.get("numbers")
+    if raw_numbers is not None and not isinstance(raw_numbers, list):
+        problems.invalid(f"{prefix}.numbers", "must be a list of phone numbers")
+        raw_numbers = []
+    for i, raw in enumerate(raw_numbers or []):
+        number = _number(problems, f"{prefix}.numbers[{i}]", raw, country)
+        if number is not None and number not in numbers:
+            numbers.append(number)
+    main = location.get("mainNumber")
+    if clean_text(main) is not None:
+        main_number = _number(problems, f"{prefix}.mainNumber", main, country)
+        if main_number is not None:
+            out["mainNumber"] = main_number
+            if main_number not in numbers:
+                numbers.insert(0, main_number)
+    if numbers:
+        out["numbers"] = numbers
+    return out
+
+
+def _number(problems: Problems, name: str, raw: Any, country: str | None) -> str | None:
+    e164 = phones.parse_e164(raw) if isinstance(raw, str) else None
+    if e164 is None:
+        problems.append(
+            InvalidNumber(f"{name}: '{raw}' is not a valid E.164 phone number", field=name)
+        )
+        return None
+    if (
+        country
+        and geo.country(country) is not None
+        and not phones.is_valid_for_country(e164, country)
+    ):
+        problems.append(
+            InvalidNumber(
+                f"{name}: '{e164}' is not a number of the location's country {country}",
+                field=name,
+            )
+        )
+        return None
+    return e164
+
+
+def check_limits(problems: Problems, limits: Any, chosen: list[str]) -> dict[str, int]:
+    prefix = "provisioningParameters.packages.limits"
+    if not isinstance(limits, dict):
+        problems.invalid(prefix, "must be an object of package: maximum")
+        return {}
+    out: dict[str, int] = {}
+    for pkg, value in limits.items():
+        name = f"{prefix}.{pkg}"
+        if pkg not in packages.CUSTOMER_PACKAGES:
+            problems.invalid(name, f"'{pkg}' is not a customer package")
+            continue
+        if chosen and pkg not in chosen:
+            problems.invalid(name, f"'{pkg}' is not one of the customer's packages")
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.invalid(name, f"'{value}' is not a whole number")
+            continue
+        if isinstance(value, float) and not value.is_integer():
+            problems.invalid(name, f"'{value}' is not a whole number")
+            continue
+        if value < 0:
+            problems.invalid(name, f"{value} must be 0 or more")
+            continue
+        out[pkg] = int(value)
+    return out
+
+
+def check_parameters(
+    problems: Problems,
+    params: Any,
+    chosen: list[str] | None,
+    *,
+    location_known: bool = False,
+) -> dict[str, Any]:
+    """``provisioningParameters``; a calling location is required with calling packages
+    unless ``location_known`` (an update of a customer that has one)."""
+    params = params if isinstance(params, dict) else {}
+    out: dict[str, Any] = {}
+    calling = params.get("calling")
+    location = calling.get("location") if isinstance(calling, dict) else None
+    if location is not None:
+        out["calling"] = {"location": check_location(problems, location)}
+    elif chosen and packages.has_calling(chosen) and not location_known:
+        calling_names = ", ".join(p for p in chosen if p in packages.CALLING_PACKAGES)
+        problems.append(
+            CallingLocationRequired(
+                "provisioningParameters.calling.location: is required with calling packages "
+                f"({calling_names})",
+                field="provisioningParameters.calling.location",
+            )
+        )
+    meetings = params.get("meetings")
+    if isinstance(meetings, dict) and clean_text(meetings.get("timezone")) is not None:
+        zone = clean_text(meetings.get("timezone"))
+        if not timezones.is_timezone(zone):
+            problems.invalid(
+                "provisioningParameters.meetings.timezone", f"'{zone}' is not an IANA time zone"
+            )
+        else:
+            out["meetings"] = {"timezone": zone}
+    pkg_params = params.get("packages")
+    if isinstance(pkg_params, dict) and pkg_params.get("limits") is not None:
+        out["packages"] = {"limits": check_limits(problems, pkg_params["limits"], chosen or [])}
+    return out
+
+
+@dataclass
+class Checked:
+    """A validated provisioning request, normalized."""
+
+    template: Template | None = None
+    packages: list[str] = field(default_factory=list)
+    external_id: str | None = None
+    address: dict[str, str] = field(default_factory=dict)
+    customer_info: dict[str, str] | None = None
+    org_id: uuid.UUID | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    sub_partner_admin_email: str | None = None
+
+
+def check_fields(body: dict[str, Any], *, precheck: bool = False) -> tuple[Checked, Problems]:
+    """The field rules of a provisioning body (400s). ``precheck`` only requires ``address``
+    and checks whatever else is present."""
+    problems = Problems()
+    out = Checked()
+    if clean_text(body.get("provisioningId")) is None and not precheck:
+        problems.missing("provisioningId")
+    if body.get("packages") is not None or not precheck:
+        out.packages = check_packages(problems, body.get("packages"))
+    out.external_id = checked_text(
+        problems,
+        "externalId",
+        body.get("externalId"),
+        required=not precheck,
+        max_length=EXTERNAL_ID_MAX,
+    )
+    out.address = check_address(problems, "address", body.get("address"))
+    raw_org = clean_text(body.get("orgId"))
+    if raw_org is not None:
+        out.org_id = ids.decode("ORGANIZATION", raw_org)
+        if out.org_id is None:
+            problems.invalid("orgId", f"'{raw_org}' is not an organization id")
+    if body.get("customerInfo") is not None:
+        out.customer_info = check_customer_info(
+            problems, body.get("customerInfo"), precheck=precheck
+        )
+    elif raw_org is None and not precheck:
+        problems.append(
+            NeitherInfoNorOrg(
+                "customerInfo: is required unless orgId is given", field="customerInfo"
+            )
+        )
+    out.parameters = check_parameters(
+        problems, body.get("provisioningParameters"), out.packages or None
+    )
+    out.sub_partner_admin_email = check_email(
+        problems, "subPartnerAdminEmail", body.get("subPartnerAdminEmail"), required=False
+    )
+    return out, problems
