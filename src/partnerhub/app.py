@@ -19,7 +19,6 @@ from partnerhub.config import Settings, get_settings
 from partnerhub.identity import service as identity_service
 from partnerhub.kit import openapi, web
 from partnerhub.ops import metrics, tracing
-from partnerhub.partners import service as partners_service
 from partnerhub.portal import render as portal_render
 from partnerhub.portal import session as portal_session
 
@@ -75,7 +74,6 @@ def create_app(
         web.Plugins(
             authenticate=identity_service.authenticate_on,
             error_page=portal_render.error_page,
-            refuse_if_suspended=partners_service.refuse_if_suspended,
         ),
     )
 

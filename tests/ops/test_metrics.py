@@ -1,5 +1,5 @@
 """/metrics: Prometheus's text format, parsed by prometheus_client's own parser; request
-counters move with requests (fast lane and ordinary routes, labelled by route template), the
+counters move with requests (labelled by route template), the
 job queues are read from the database, provisioning outcomes and email deliveries are
 counted once done; only the token or a listed network may read it, and without either
 setting it does not exist."""
@@ -81,7 +81,7 @@ async def test_requests_are_counted_by_route_template_and_status(
 ) -> None:
     token = await tenant.token(READ)
     before = await scrape(client)
-    for _ in range(3):  # the fast lane's list
+    for _ in range(3):  # the customers list
         assert (await client.get(BASE, headers=bearer(token))).status_code == 200
     missing = await client.get(
         f"{BASE}/Y2lzY29zcGFyazovL3VzL0NVU1RPTUVSL25vbmU", headers=bearer(token)

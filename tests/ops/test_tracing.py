@@ -1,5 +1,5 @@
 """OpenTelemetry (the ``otel`` extra): a real ``partnerhub serve`` with an OTLP endpoint sends
-the spans of a request (the fast lane's too) and of its database statements to an OTLP/HTTP
+the spans of a request and of its database statements to an OTLP/HTTP
 receiver on this machine; without an endpoint nothing is instrumented."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_spans_reach_the_otlp_endpoint(database_url: str, tmp_path: Path) -> Non
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         listed = httpx.get(f"{url}/v1/wholesale/customers", headers={"Authorization": "Bearer x"})
-        assert listed.status_code == 401  # the fast lane's bearer check, on the database
+        assert listed.status_code == 401  # the bearer check, on the database
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             names = [name for name, _ in Receiver.spans]

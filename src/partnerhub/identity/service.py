@@ -273,7 +273,7 @@ async def authenticate_on(
     per_token: int,
 ) -> Principal:
     """:func:`authenticate_bearer` on a connection of the autocommit pool the caller holds
-    (the fast lane reuses it for the request's other statements)."""
+    (the caller may reuse it for the request's other statements)."""
     try:
         secret: str | None = bearer_secret(authorization)
     except Unauthorized:
@@ -314,7 +314,7 @@ def token_scopes(
     it (a ``_write`` scope of either side grants its ``_read``), so demoting the administrator
     narrows the token at once; ``None`` (401) when that administrator is inactive. A token
     the operator made with the CLI has no creator: its own scopes (the operator's authority
-    over the installation). The one rule for every bearer check (route and fast lane alike,
+    over the installation). The one rule for every bearer check (every route alike,
     both through :func:`authenticate_on`)."""
     if not has_creator:
         return frozenset(granted)

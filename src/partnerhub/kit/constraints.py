@@ -25,7 +25,7 @@ from partnerhub.errors import ApiError
 
 def violated_constraint(exc: IntegrityError | psycopg.IntegrityError) -> str:
     """The name of the constraint an INSERT/UPDATE/DELETE violated ('' if unknown); from the
-    ORM's :class:`IntegrityError` or the driver's (the plain statements of ``kit.direct``)."""
+    ORM's :class:`IntegrityError` or the driver's (plain statements on the autocommit pool)."""
     driver = exc.orig if isinstance(exc, IntegrityError) else exc
     diag = getattr(driver, "diag", None)
     return str(getattr(diag, "constraint_name", None) or "")

@@ -28,13 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from datetime import timedelta
-from typing import Any
 
-import psycopg
 from fastapi import Request, Response
-from psycopg.types.json import Jsonb
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,42 +80,6 @@ def fingerprint(method: str, path: str, partner_id: object, raw: bytes) -> bytes
 async def _fingerprint(request: Request, principal: Principal) -> bytes:
     raw = await request.body()
     return fingerprint(request.method, request.url.path, principal.partner_id, raw)
-
-
-_STORE = """
-INSERT INTO idempotency_keys (id, partner_id, key, fingerprint, status_code, headers, body,
-                              created, expires)
-VALUES (%(id)s, %(owner)s, %(key)s, %(fingerprint)s, %(status)s, %(headers)s, %(body)s,
-        %(now)s, %(expires)s)
-"""
-
-
-async def store_direct(
-    conn: psycopg.AsyncConnection[Any],
-    owner: uuid.UUID,
-    key: str,
-    print_: bytes,
-    status: int,
-    headers: dict[str, str],
-    body: bytes,
-) -> None:
-    """Record a key with its response at once (the fast lane, inside its transaction; a
-    concurrent request with the same key makes this raise a unique violation)."""
-    now = utcnow()
-    await conn.execute(
-        _STORE,
-        {
-            "id": uuid.uuid4(),
-            "owner": owner,
-            "key": key,
-            "fingerprint": print_,
-            "status": status,
-            "headers": Jsonb({k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}),
-            "body": body,
-            "now": now,
-            "expires": now + TTL,
-        },
-    )
 
 
 async def claim(session: AsyncSession, request: Request, principal: Principal) -> Response | None:

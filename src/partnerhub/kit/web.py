@@ -127,7 +127,6 @@ ErrorPage = Callable[[Request, int, str], Awaitable[Response]]
 BearerCheck = Callable[
     [psycopg.AsyncConnection[Any], str | None, str, int, int], Awaitable[Principal]
 ]
-MethodRule = Callable[[Principal, str], Principal]
 
 
 @dataclass(frozen=True)
@@ -135,16 +134,12 @@ class Plugins:
     """The domain's pieces kit calls, registered by the app with :func:`install`:
 
     * ``authenticate``: the bearer check with its rate-limit counters, on a connection of the
-      autocommit pool (``identity.service.authenticate_on``), for :func:`api_principal` and
-      the fast lane;
+      autocommit pool (``identity.service.authenticate_on``), for :func:`api_principal`;
     * ``error_page``: the HTML error page of a path outside the API (the portal's, translated;
       :func:`plain_error_page` when none is registered);
-    * ``refuse_if_suspended``: the suspended sub-partner rule the fast lane applies after the
-      bearer check (``partners.service.refuse_if_suspended``).
     """
 
     authenticate: BearerCheck
-    refuse_if_suspended: MethodRule
     error_page: ErrorPage = plain_error_page
 
 
@@ -431,7 +426,7 @@ def classify_unhandled(exc: Exception, tid: str) -> tuple[int, str, int, str | N
         psycopg.OperationalError,
     )
     # An InternalError of psycopg's own, without a server's SQLSTATE ("got no result from the
-    # query"): the connection dropped under a raw driver statement (the fast lane) — as when
+    # query"): the connection dropped under a raw driver statement (the autocommit pool) — as when
     # PgBouncer closes a client whose server went away mid-query.
     lost = isinstance(exc, psycopg.InternalError) and exc.sqlstate is None
     if (
@@ -490,11 +485,6 @@ async def api_principal(request: Request) -> Principal:
 
     Counts the request against the client address's and the token's rate limits (429).
     """
-    checked = getattr(request.state, "authenticated", None)  # by the fast lane (kit/fastlane)
-    if isinstance(checked, ApiError):
-        raise checked
-    if isinstance(checked, Principal):
-        return checked
     settings = request.app.state.settings
     pool = await database(request).autocommit()
     async with pool.connection() as conn:  # one autocommit statement

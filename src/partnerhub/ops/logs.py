@@ -16,7 +16,6 @@ import copy
 import json
 import logging
 import sys
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +27,8 @@ REQUEST: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
 UNMATCHED = "unmatched"  # the route of a request no route took (404s, 413/415 before routing)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Where the caller of a request is kept in its state: the API's bearer check (``principal``),
-# the fast lane's (``authenticated``), the portal's session (``portal``), the customer portal's.
-_CALLER_KEYS = ("principal", "authenticated", "portal", "org_access")
+# the portal's session (``portal``), the customer portal's (``org_access``).
+_CALLER_KEYS = ("principal", "portal", "org_access")
 
 
 def partner_of(state: dict[str, Any]) -> str | None:
@@ -47,26 +46,13 @@ def partner_of(state: dict[str, Any]) -> str | None:
     return None
 
 
-_fast: frozenset[tuple[str, str]] = frozenset()  # the fast lane's (method, path)
-
-
-def remember_fast_paths(paths: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
-    """The ``(method, path)`` pairs the fast lane answers (their path is their template);
-    :class:`partnerhub.ops.metrics.Observe` tells them when the app is built."""
-    global _fast
-    _fast = frozenset(paths)
-    return _fast
-
-
-def route_of(scope: Scope, fast: frozenset[tuple[str, str]] | None = None) -> str:
+def route_of(scope: Scope) -> str:
     """The template of the route that took the request (bounded: never the raw path)."""
     route = scope.get("route")
     if route is not None:
         path = getattr(route, "path", None)
         if isinstance(path, str):
             return path
-    if (scope.get("method"), scope.get("path")) in (_fast if fast is None else fast):
-        return str(scope["path"])
     return UNMATCHED
 
 

@@ -5,8 +5,8 @@ them at ``/metrics``: ``serve`` on its HTTP port, ``partnerhub worker`` on
 ``PARTNERHUB_WORKER_METRICS_PORT``. What the database knows (the job queues) is read when
 Prometheus scrapes, with one cheap statement, so every process reports the same queue figures.
 
-Request metrics are taken by :class:`Observe`, the outermost ASGI layer: it sees the fast
-lane's requests and the ordinary routes alike, and labels them with the route's template
+Request metrics are taken by :class:`Observe`, the outermost ASGI layer: it sees every request
+and labels it with the route's template
 (``/v1/wholesale/customers/{customerId}``), never the raw path, so the number of series stays
 bounded.
 """
@@ -380,21 +380,18 @@ class Observe:
     """Pure ASGI, outermost: the request's log context (ops.logs), its count and latency by
     route template and status, and ``/metrics`` itself.
 
-    ``fast_paths``: the ``(method, path)`` pairs the fast lane answers (there the path is the
-    template); every other template comes from the route FastAPI matched (``scope["route"]``),
-    read after the response, so this costs two clock readings and a few additions.
+    The template comes from the route FastAPI matched (``scope["route"]``), read after the
+    response, so this costs two clock readings and a few additions.
     """
 
     def __init__(
         self,
         app: ASGIApp,
         settings: Settings,
-        fast_paths: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.app = app
         self.metrics = settings.metrics_enabled()
         self.endpoint = MetricsEndpoint(settings) if self.metrics else None
-        self.fast = logs.remember_fast_paths(fast_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -427,7 +424,7 @@ class Observe:
         finally:
             method = scope["method"]
             REQUEST_STATS.record(
-                (method if method in METHODS else "other", logs.route_of(scope, self.fast), status),
+                (method if method in METHODS else "other", logs.route_of(scope), status),
                 time.perf_counter() - began,
             )
             logs.REQUEST.reset(token)

@@ -2,7 +2,7 @@
 
 On only when an OTLP endpoint is configured (``PARTNERHUB_OTEL_ENDPOINT`` or the standard
 ``OTEL_EXPORTER_OTLP_ENDPOINT``/``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``): then every request
-(the fast lane's too: the instrumentation wraps the whole ASGI stack) and every psycopg
+(the instrumentation wraps the whole ASGI stack) and every psycopg
 statement becomes a span, exported in batches over OTLP/HTTP. Off, nothing is imported and
 nothing is wrapped.
 """

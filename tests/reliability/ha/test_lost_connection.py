@@ -1,13 +1,13 @@
 """A connection that drops under a raw driver statement answers 503, not 500.
 
 Behind PgBouncer, a PostgreSQL restart can close a client connection in the middle of a
-fast-lane statement (kit/fastlane.py, plain psycopg without the ORM). psycopg then raises an
-``InternalError`` of its own, with no SQLSTATE from a server ("got no result from the query"),
-which SQLAlchemy recognises as a disconnect but the fast lane handed on unclassified: the
-request answered 500. (The first PgBouncer scale-out run, scripts/ci_pgbouncer.sh, answered
-three customer POSTs 500 at the instant of the restart; their tracebacks went with that run's
-logs, and this is the one exception of that path that was not classified. No 500 since.) A
-server's internal error (SQLSTATE XX000) remains a 500.
+statement on the autocommit pool (plain psycopg without the ORM, e.g. the bearer check).
+psycopg then raises an ``InternalError`` of its own, with no SQLSTATE from a server ("got no
+result from the query"), which SQLAlchemy recognises as a disconnect but the plain path handed
+on unclassified: the request answered 500. (The first PgBouncer scale-out run,
+scripts/ci_pgbouncer.sh, answered three customer POSTs 500 at the instant of the restart;
+their tracebacks went with that run's logs, and this is the one exception of that path that
+was not classified. No 500 since.) A server's internal error (SQLSTATE XX000) remains a 500.
 """
 
 from __future__ import annotations

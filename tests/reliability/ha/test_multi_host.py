@@ -82,7 +82,7 @@ async def test_the_app_serves_through_a_multi_host_url(clean_db: str, tmp_path: 
             template = await create_template(c, tenant)
             assert template["provisioningId"]
             token = await tenant.token(READ)
-            listed = await c.get(BASE, headers=bearer(token))  # the fast lane's pool
+            listed = await c.get(BASE, headers=bearer(token))  # the autocommit pool (bearer check)
             assert listed.status_code == 200, listed.text
             assert listed.json()["items"] == []
         from partnerhub import jobs

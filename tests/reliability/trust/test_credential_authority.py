@@ -2,7 +2,7 @@
 
 An API token acts with at most the current rights of the administrator who created it (its
 scopes ∩ the creator's current role; an inactive creator → 401), on the ordinary routes and on
-the fast lane alike. A password reset, a password change, a TOTP change and an
+the hot routes alike. A password reset, a password change, a TOTP change and an
 administrator's deactivation end every other session of that person.
 """
 
@@ -89,7 +89,7 @@ async def test_a_deactivated_full_admins_token_dies_at_once(world: World) -> Non
         made = await client.post(ADMINS, json=_new_admin("before"), headers=bearer(token))
         assert made.status_code == 201, made.text
         await _change(world, admin, active=False)
-        # Every route refuses the token: the hub API, the fast lane's POST and GET.
+        # Every route refuses the token: the hub API, the subscribers POST and the customers GET.
         assert_error(
             await client.post(ADMINS, json=_new_admin("after"), headers=bearer(token)), 401, 1500
         )
@@ -122,7 +122,7 @@ async def test_a_demoted_admins_token_narrows_to_the_new_role(world: World) -> N
             "email": {"brandName": "Alpha"},
         }
         assert_error(await client.post(TEMPLATES, json=template, headers=bearer(token)), 403, 1300)
-        # The fast lane too: a read-only administrator's token writes no subscriber.
+        # The subscribers POST too: a read-only administrator's token writes no subscriber.
         subscriber = {
             "customerId": ids.encode("CUSTOMER", customer.id, ids.HUB),
             "email": f"u-{uuid.uuid4().hex[:6]}@alpha-org.example",

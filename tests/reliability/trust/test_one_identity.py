@@ -2,7 +2,7 @@
 
 A partner administrator record can never shadow a user of a customer organization (or the
 reverse): creating one with an e-mail the other kind holds is refused (409 ``10022``) on every
-path (hub API, partner portal, subscribers API and its fast lane, customers API), so another
+path (hub API, partner portal, subscribers API, customers API), so another
 tenant's data can never change where ``/signin`` sends a person; concurrent creations cannot
 both win (the database guarantees it, migration ``identity_emails``).
 """
@@ -122,7 +122,7 @@ async def test_a_partner_admin_cannot_take_the_email_of_a_user_waiting_to_move(
 
 
 async def test_a_subscriber_with_a_partner_admins_email_is_refused(world: World) -> None:
-    """The subscribers POST (answered by the fast lane) and the precheck refuse it."""
+    """The subscribers POST and the precheck refuse it."""
     customer, _user = await make_org(world.db, world.b, name="Beta Org")
     token = await world.b.token(SUBSCRIBERS_WRITE)
     body = {

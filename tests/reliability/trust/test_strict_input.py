@@ -200,7 +200,7 @@ async def test_an_empty_or_wrong_integer_or_boolean_query_parameter_is_a_400(
         if kinds & {"integer", "boolean"}
     ]
     names = {(path, name) for _, path, name, _ in targets}
-    assert ("/v1/wholesale/customers", "max") in names, names  # the fast lane's own route
+    assert ("/v1/wholesale/customers", "max") in names, names
     assert ("/v1/wholesale/subscribers", "offset") in names
     assert ("/v1/telephony/config/numbers", "available") in names
     assert ("/v1/partner/customers/{customer_id}/imports", "dryRun") in names  # a POST
@@ -222,9 +222,9 @@ async def test_an_empty_or_wrong_integer_or_boolean_query_parameter_is_a_400(
             assert str(err["message"]).startswith(f"{name}:"), (path, name, err)
 
 
-async def test_the_fast_lane_refuses_an_empty_max_like_the_route(world: World) -> None:
-    """``GET /v1/wholesale/customers`` is answered by the fast lane; ``?max=`` and
-    ``?offset=`` are 400 there too, for the partner and acting for its sub-partner."""
+async def test_the_customers_list_refuses_an_empty_max(world: World) -> None:
+    """``GET /v1/wholesale/customers``: ``?max=`` and ``?offset=`` are 400, for the partner
+    and acting for its sub-partner."""
     token = await _full_token(world.a)
     sub = {"onBehalfOfSubPartnerOrgId": ids.encode("ORGANIZATION", world.sub.partner.id, ids.HUB)}
     async with world.client() as client:

@@ -1,0 +1,1 @@
+"""Subscribers: users of customer organizations, their packages, numbers, roles, bulk import."""
