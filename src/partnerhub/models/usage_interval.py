@@ -5,7 +5,8 @@ Written only by the database's own triggers on ``customers`` and ``org_users`` (
 0010), in the transaction of the change: no code path can change a package without its ledger
 row. A running interval has ``valid_to = 'infinity'``. Range-partitioned on ``valid_to``
 (``usage_ledger_open`` for the running intervals, one partition per year for closed ones); no
-foreign keys: the history outlives the customers and subscribers it describes.
+foreign keys: the history outlives the customers and subscribers it describes. Python's
+``datetime`` cannot hold ``infinity``: read ``nullif(valid_to, 'infinity')`` in plain SQL.
 """
 
 from __future__ import annotations
