@@ -86,7 +86,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/sso/oidc/{partner_ref}/login"): "starts single sign-on",
     ("GET", "/sso/oidc/{partner_ref}/callback"): "the IdP's code and state are the credential",
     ("POST", "/org/logout"): "ends the caller's own session",
-    ("GET", "/v1/wholesale/billing/reports/{report_id}/download"): "the signed link is the credential (tempDownloadURL)",
+    (
+        "GET",
+        "/v1/wholesale/billing/reports/{report_id}/download",
+    ): "the signed link is the credential (tempDownloadURL)",
 }
 
 TEMPLATE_BODY: dict[str, Any] = {
