@@ -59,7 +59,7 @@ SELECT c.partner_id, c.customer_id, md5('s' || i)::uuid,
        'user' || i || '@bench.example',
        %(before)s - make_interval(days => mod(i, 300)),
        CASE WHEN mod(i, 20) = 0
-            THEN %(first)s + make_interval(secs => mod(i * 7919, %(month_secs)s))
+            THEN %(first)s + make_interval(secs => mod(i::bigint * 7919, %(month_secs)s))
             ELSE 'infinity' END
 FROM generate_series(1, %(subscribers)s) AS i
 JOIN usage_customers AS c ON c.customer_id = md5('c' || (1 + mod(i, %(customers)s)))::uuid;
@@ -188,14 +188,30 @@ def main() -> None:
                 response = client.post(base, json=payload, headers=bearer)
                 latencies.append((time.perf_counter() - t0) * 1000)
                 assert response.status_code == 200, response.text
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("DELETE FROM billing_reports")
-                conn.execute("DELETE FROM procrastinate_jobs")
             latencies.sort()
             print(
                 f"POST billing report: p50 {statistics.median(latencies):.1f} ms, "
                 f"p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms (200 requests)"
             )
+            # The machine's own pace at the same moment: a GET of the same router (one page of
+            # the 200 reports) and the liveness probe (no database).
+            for label, target in (
+                ("GET billing reports (max=10)", base + "?max=10"),
+                ("GET /healthz", f"http://127.0.0.1:{port}/healthz"),
+            ):
+                times = []
+                for _ in range(200):
+                    t0 = time.perf_counter()
+                    client.get(target, headers=bearer)
+                    times.append((time.perf_counter() - t0) * 1000)
+                times.sort()
+                print(
+                    f"{label}: p50 {statistics.median(times):.1f} ms, "
+                    f"p99 {times[int(len(times) * 0.99) - 1]:.1f} ms (reference)"
+                )
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("DELETE FROM billing_reports")
+                conn.execute("DELETE FROM procrastinate_jobs")
             for kind in ("USER", "PARTNER"):
                 created = client.post(
                     base,
