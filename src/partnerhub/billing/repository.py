@@ -187,16 +187,28 @@ COLUMNS = (
     "usage_days",
 )
 
-# Constants only; the values are parameters.
-_SUBJECTS = f"""
+
+# Constants only; the values are parameters. One line per subject (customer or subscriber)
+# and package: its days in the period (a subject may hold a package in several intervals).
+def _subjects(email: bool) -> str:
+    return f"""
 subjects AS (
-    SELECT l.partner_id, l.customer_id, l.subscriber_id, l.package, max(l.email) AS email,
-           sum({_DAYS}) AS days
+    SELECT l.partner_id, l.customer_id, l.subscriber_id, l.package,
+           {"max(l.email)" if email else "NULL"} AS email, sum({_DAYS}) AS days
     FROM usage_ledger AS l
     WHERE l.partner_id = ANY(%(partners)s) AND l.valid_to > %(s)s AND l.valid_from < %(e1)s
-    GROUP BY l.partner_id, l.customer_id, l.subscriber_id, l.package
+    GROUP BY l.customer_id, l.subscriber_id, l.package, l.partner_id
     HAVING sum({_DAYS}) > 0
+),
+customer_ids AS (  -- the customers' ids, encoded once per customer rather than once per line
+    SELECT c.customer_id, c.external_id, coalesce(c.subscription_id, p.subscription_id) AS sub,
+           lower(coalesce(c.data_region, 'us')) AS region,
+           partnerhub_id('CUSTOMER', c.customer_id, lower(coalesce(c.data_region, 'us'))) AS cid,
+           partnerhub_id('ORGANIZATION', c.org_id, lower(coalesce(c.data_region, 'us'))) AS oid
+    FROM usage_customers AS c JOIN partners AS p ON p.id = c.partner_id
+    WHERE c.partner_id = ANY(%(partners)s)
 )"""  # noqa: S608
+
 
 _HEAD = f"""
 SELECT {CSV_VERSION} AS report_version, %(start)s::date AS billing_start_date,
@@ -205,54 +217,50 @@ SELECT {CSV_VERSION} AS report_version, %(start)s::date AS billing_start_date,
        CASE WHEN g.partner_id <> %(owner)s::uuid
             THEN partnerhub_id('ORGANIZATION', g.partner_id, 'us') END AS sub_partner_org_id,"""
 
-_REGION = "lower(coalesce(c.data_region, 'us'))"
-
 QUERIES = {
     # Built from constants only (no outside input): the values travel as parameters.
     "USER": f"""
-WITH {_SUBJECTS}
+WITH {_subjects(email=True)}
 {_HEAD}
-       coalesce(c.subscription_id, p.subscription_id) AS subscription_id,
-       partnerhub_id('CUSTOMER', g.customer_id, {_REGION}) AS customer_id,
-       partnerhub_id('ORGANIZATION', c.org_id, {_REGION}) AS customer_org_id,
+       c.sub AS subscription_id, c.cid AS customer_id, c.oid AS customer_org_id,
        c.external_id AS customer_external_id,
-       partnerhub_id('SUBSCRIBER', g.subscriber_id, {_REGION}) AS subscriber_id,
+       partnerhub_id('SUBSCRIBER', g.subscriber_id, c.region) AS subscriber_id,
        g.email AS subscriber_email, g.package,
        CASE WHEN g.subscriber_id IS NULL THEN 'CUSTOMER' ELSE 'SUBSCRIBER' END AS assigned_to,
        1 AS quantity, g.days AS usage_days
 FROM subjects AS g
-LEFT JOIN usage_customers AS c ON c.customer_id = g.customer_id
-LEFT JOIN partners AS p ON p.id = g.partner_id
+LEFT JOIN customer_ids AS c ON c.customer_id = g.customer_id
 ORDER BY g.customer_id, g.subscriber_id NULLS FIRST, g.package""",
     "CUSTOMER": f"""
-WITH {_SUBJECTS},
+WITH {_subjects(email=False)},
 grouped AS (
     SELECT partner_id, customer_id, package, subscriber_id IS NULL AS org,
            count(*) AS quantity, sum(days) AS days
     FROM subjects GROUP BY partner_id, customer_id, package, subscriber_id IS NULL
 )
 {_HEAD}
-       coalesce(c.subscription_id, p.subscription_id) AS subscription_id,
-       partnerhub_id('CUSTOMER', g.customer_id, {_REGION}) AS customer_id,
-       partnerhub_id('ORGANIZATION', c.org_id, {_REGION}) AS customer_org_id,
+       c.sub AS subscription_id, c.cid AS customer_id, c.oid AS customer_org_id,
        c.external_id AS customer_external_id,
        NULL AS subscriber_id, NULL AS subscriber_email, g.package,
        CASE WHEN g.org THEN 'CUSTOMER' ELSE 'SUBSCRIBER' END AS assigned_to,
        g.quantity, g.days AS usage_days
 FROM grouped AS g
-LEFT JOIN usage_customers AS c ON c.customer_id = g.customer_id
-LEFT JOIN partners AS p ON p.id = g.partner_id
+LEFT JOIN customer_ids AS c ON c.customer_id = g.customer_id
 ORDER BY c.external_id, g.customer_id, g.package, g.org DESC""",  # noqa: S608
     "PARTNER": f"""
-WITH {_SUBJECTS},
+WITH {_subjects(email=False)},
+per_customer AS (
+    SELECT partner_id, customer_id, package, subscriber_id IS NULL AS org,
+           count(*) AS quantity, sum(days) AS days
+    FROM subjects GROUP BY partner_id, customer_id, package, subscriber_id IS NULL
+),
 grouped AS (
-    SELECT s.partner_id, coalesce(c.subscription_id, p.subscription_id) AS subscription_id,
-           s.package, s.subscriber_id IS NULL AS org, count(*) AS quantity, sum(s.days) AS days
-    FROM subjects AS s
-    LEFT JOIN usage_customers AS c ON c.customer_id = s.customer_id
+    SELECT s.partner_id, coalesce(c.sub, p.subscription_id) AS subscription_id, s.package, s.org,
+           sum(s.quantity) AS quantity, sum(s.days) AS days
+    FROM per_customer AS s
+    LEFT JOIN customer_ids AS c ON c.customer_id = s.customer_id
     LEFT JOIN partners AS p ON p.id = s.partner_id
-    GROUP BY s.partner_id, coalesce(c.subscription_id, p.subscription_id), s.package,
-             s.subscriber_id IS NULL
+    GROUP BY s.partner_id, coalesce(c.sub, p.subscription_id), s.package, s.org
 )
 {_HEAD}
        g.subscription_id, NULL AS customer_id, NULL AS customer_org_id,

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 RENDER_TASK = "billing.render"
 RETRIES = 2
-CHUNK_LOG_BYTES = 64 * 1024 * 1024
+WORK_MEM = "256MB"
 
 
 def lock_of(report_id: uuid.UUID | str) -> str:
@@ -57,12 +57,17 @@ async def render_now(report_id: uuid.UUID, final: bool = True) -> str | None:
         async with await psycopg.AsyncConnection.connect(
             db.url, autocommit=True, **driver_options(settings.database_prepared_statements)
         ) as conn:
-            await conn.execute("SET TIME ZONE 'UTC'")
-            async with conn.cursor() as cur, cur.copy(statement, params) as copy:
-                with part.open("wb") as out:
-                    async for chunk in copy:
-                        out.write(chunk)
-                        size += len(chunk)
+            # One transaction, its settings LOCAL: nothing is left on a server connection
+            # (PgBouncer in transaction pooling mode). The grouping of a million lines stays in
+            # the server's memory rather than on disk; the rendering process streams either way.
+            async with conn.transaction():
+                await conn.execute("SET LOCAL TIME ZONE 'UTC'")
+                await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+                async with conn.cursor() as cur, cur.copy(statement, params) as copy:
+                    with part.open("wb") as out:
+                        async for chunk in copy:
+                            out.write(chunk)
+                            size += len(chunk)
         os.replace(part, target)
     except Exception as exc:
         with contextlib.suppress(OSError):
