@@ -97,8 +97,34 @@ def render_child(data_dir: str, url: str, report_id: str) -> None:
     began = time.perf_counter()
     status = asyncio.run(run())
     elapsed = time.perf_counter() - began
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"status": status, "seconds": elapsed, "peak_mb": peak_mb}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "status": status,
+                "seconds": elapsed,
+                "peak_mb": usage.ru_maxrss / 1024,
+                "cpu": usage.ru_utime + usage.ru_stime,
+            }
+        )
+    )
+
+
+def postgres_cpu(data_dir: Path) -> float:
+    """CPU seconds used so far by the embedded PostgreSQL's processes (server and backends)."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if (proc.info["name"] or "").startswith("postgres"):
+                parent = proc if "-D" in (proc.info["cmdline"] or []) else proc.parent()
+                if parent is not None and str(data_dir) in " ".join(parent.cmdline()):
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
 
 
 def render(data_dir: Path, url: str, report_id: str, env: dict[str, str]) -> dict[str, float]:
@@ -229,7 +255,9 @@ def main() -> None:
                 raw = str(ids.decode("BILLING_REPORT", report_id))
                 with psycopg.connect(url, autocommit=True) as conn:  # the bench renders it
                     conn.execute("DELETE FROM procrastinate_jobs")
+                pg_before = postgres_cpu(data_dir)
                 result = render(data_dir, url, raw, env)
+                pg_cpu = postgres_cpu(data_dir) - pg_before
                 path = data_dir / "billing" / f"{raw}.csv"
                 with path.open("rb") as fh:
                     rows = sum(1 for _ in fh) - 1
@@ -237,7 +265,8 @@ def main() -> None:
                     f"{kind} report {first}..{last}: {result['status']} in "
                     f"{result['seconds']:.1f} s, {rows:,} rows, "
                     f"{path.stat().st_size / 1e6:.0f} MB CSV, rendering process peak RSS "
-                    f"{result['peak_mb']:.0f} MB"
+                    f"{result['peak_mb']:.0f} MB; CPU: PostgreSQL {pg_cpu:.1f} s, rendering "
+                    f"process {result['cpu']:.1f} s"
                 )
     finally:
         stop(proc)
