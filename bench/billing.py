@@ -111,20 +111,26 @@ def render_child(data_dir: str, url: str, report_id: str) -> None:
 
 
 def postgres_cpu(data_dir: Path) -> float:
-    """CPU seconds used so far by the embedded PostgreSQL's processes (server and backends)."""
+    """CPU seconds used so far by the embedded PostgreSQL: the postmaster, its live children
+    and the children it has reaped (a backend's time stays counted after its connection
+    closed)."""
     import psutil
 
-    total = 0.0
     for proc in psutil.process_iter(["name", "cmdline"]):
-        try:
-            if (proc.info["name"] or "").startswith("postgres"):
-                parent = proc if "-D" in (proc.info["cmdline"] or []) else proc.parent()
-                if parent is not None and str(data_dir) in " ".join(parent.cmdline()):
-                    times = proc.cpu_times()
-                    total += times.user + times.system
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return total
+        cmdline = proc.info["cmdline"] or []
+        if (proc.info["name"] or "").startswith("postgres") and "-D" in cmdline:
+            if str(data_dir) not in " ".join(cmdline):
+                continue
+            times = proc.cpu_times()
+            total = times.user + times.system + times.children_user + times.children_system
+            for child in proc.children(recursive=True):
+                try:
+                    child_times = child.cpu_times()
+                    total += child_times.user + child_times.system
+                except psutil.NoSuchProcess:
+                    continue
+            return total
+    return float("nan")
 
 
 def render(data_dir: Path, url: str, report_id: str, env: dict[str, str]) -> dict[str, float]:
