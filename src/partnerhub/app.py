@@ -101,6 +101,8 @@ def create_app(
 
     from partnerhub.assistance import api as assistance_api
     from partnerhub.assistance import views as assistance_views
+    from partnerhub.billing import api as billing_api
+    from partnerhub.billing import views as billing_views
     from partnerhub.customer_portal import views as customer_portal_views
     from partnerhub.customers import api as customers_api
     from partnerhub.customers import views as customers_views
@@ -131,6 +133,7 @@ def create_app(
     app.include_router(identity_api.router)
     app.include_router(identity_views.router)
     app.include_router(partners_api.router)
+    app.include_router(billing_api.router)
     app.include_router(locations_api.router)
     app.include_router(numbers_api.router)
     app.include_router(subscribers_api.consent_router)
@@ -139,6 +142,7 @@ def create_app(
     app.include_router(partner_settings_api.router)
     app.include_router(partners_views.router)
     app.include_router(sub_partner_views.router)
+    app.include_router(billing_views.router)
     app.include_router(portal_views.router)
     app.include_router(onboarding_views.router)
     # after the templates pages: /customers/{id} must not catch /customers/templates

@@ -29,6 +29,7 @@ TASK_MODULES = [
     "partnerhub.notifications.tasks",
     "partnerhub.subscribers.tasks",
     "partnerhub.sso.tasks",
+    "partnerhub.billing.tasks",
 ]
 
 STATUS_WRITE_SECONDS = 30.0  # how long a worker keeps trying to record a job's outcome

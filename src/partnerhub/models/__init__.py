@@ -2,6 +2,7 @@
 
 from partnerhub.models.api_token import ApiToken
 from partnerhub.models.base import Base
+from partnerhub.models.billing_report import BillingReport
 from partnerhub.models.customer import Customer
 from partnerhub.models.customer_event import CustomerEvent
 from partnerhub.models.idempotency_key import IdempotencyKey
@@ -29,10 +30,13 @@ from partnerhub.models.sso_request import SsoRequest
 from partnerhub.models.sso_sp_key import SsoSpKey
 from partnerhub.models.subscriber_import import SubscriberImport
 from partnerhub.models.template import Template
+from partnerhub.models.usage_customer import UsageCustomer
+from partnerhub.models.usage_interval import UsageInterval
 
 __all__ = [
     "ApiToken",
     "Base",
+    "BillingReport",
     "Customer",
     "CustomerEvent",
     "IdempotencyKey",
@@ -60,4 +64,6 @@ __all__ = [
     "SsoSpKey",
     "SubscriberImport",
     "Template",
+    "UsageCustomer",
+    "UsageInterval",
 ]

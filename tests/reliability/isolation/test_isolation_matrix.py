@@ -86,6 +86,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/sso/oidc/{partner_ref}/login"): "starts single sign-on",
     ("GET", "/sso/oidc/{partner_ref}/callback"): "the IdP's code and state are the credential",
     ("POST", "/org/logout"): "ends the caller's own session",
+    (
+        "GET",
+        "/v1/wholesale/billing/reports/{report_id}/download",
+    ): "the signed link is the credential (tempDownloadURL)",
 }
 
 TEMPLATE_BODY: dict[str, Any] = {
@@ -220,6 +224,11 @@ ROWS: list[Row] = [
     api("DELETE", "/v1/wholesale/subscribers/{subscriber_id}", fill={"subscriber_id": "subscriber"}),
     api("POST", "/v1/wholesale/subscribers/{subscriber_id}/emails/consentMove", fill={"subscriber_id": "subscriber"}),
     api("POST", "/v1/subscribers/{subscriber_id}/emails/consentMove", fill={"subscriber_id": "subscriber"}),
+    # --- billing reports (subPartnerOrgId, not onBehalfOfSubPartnerOrgId) ------------------------
+    api("GET", "/v1/wholesale/billing/reports", foreign=200, ok=200),
+    api("POST", "/v1/wholesale/billing/reports", json={"billingStartDate": "2026-01-01", "billingEndDate": "2026-01-31", "subPartnerOrgId": "@sub_org"}),
+    api("GET", "/v1/wholesale/billing/reports/{report_id}", fill={"report_id": "billing_report"}, ok=200),
+    api("DELETE", "/v1/wholesale/billing/reports/{report_id}", fill={"report_id": "billing_report"}),
     # --- customer administrators, imports, installation requests ------------------------------
     api("GET", "/v1/partner/customerRoles", foreign=200, ok=200),
     api("GET", "/v1/partner/customers/{customer_id}/administrators", fill=C, ok=200),
@@ -238,6 +247,11 @@ ROWS: list[Row] = [
     Row("POST", "/settings/administrators/{admin_id}", fill={"admin_id": "admin_uuid"}, form={"role": "read_only"}, write=True),
     Row("POST", "/settings/administrators/{admin_id}/unlock", fill={"admin_id": "admin_uuid"}, form={}, write=True),
     Row("GET", "/settings/partner", foreign=200, ok=200),
+    Row("GET", "/billing", foreign=200, ok=200, parent_sees=True),  # its sub-partners to choose from
+    Row("GET", "/billing/reports", foreign=200, ok=200),
+    Row("POST", "/billing", form={"start": "", "end": ""}, foreign=400, write=True, parent_sees=True),
+    Row("GET", "/billing/{report_ref}/download", fill={"report_ref": "billing_report"}),
+    Row("POST", "/billing/{report_ref}/delete", fill={"report_ref": "billing_report"}, form={}, write=True),
     Row("GET", "/sub-partners", foreign=200, ok=200, parent_sees=True),
     Row("POST", "/sub-partners", form={"name": "", "admin_email": "x@matrix.example"}, foreign=400, write=True, parent_sees=True),
     Row("GET", "/sub-partners/{sub_ref}", fill={"sub_ref": "sub_org"}, ok=200),

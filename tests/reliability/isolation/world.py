@@ -48,9 +48,9 @@ from tests.subscribers.factories import Setup, add_numbers, make_customer, numbe
 
 ORG_COOKIE = org_auth.ORG_COOKIE
 PASSWORD = "correct horse battery staple"
-# A scope no endpoint asks for (billing reports are not served): a token holding only it is
-# "a token missing the scope" for every endpoint.
-UNUSED_SCOPE = "spark-admin:wholesale_billing_reports_read"
+# Every scope is asked for by some endpoint now (billing reports are served): the token
+# "missing the scope" for every endpoint is made with this one and then stripped of it.
+UNUSED_SCOPE = "partnerhub:templates_read"
 
 
 @dataclass
@@ -406,6 +406,15 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
         },
     )
     w["sub_org"] = sub.json()["orgId"]
+    report = await _api(
+        client,
+        token,
+        "POST",
+        "/v1/wholesale/billing/reports",
+        200,
+        json={"billingStartDate": "2026-02-01", "billingEndDate": "2026-02-28", "type": "USER"},
+    )
+    w["billing_report"] = report.json()["id"]
     sub_admins = await _api(
         client, token, "GET", f"/v1/wholesale/subPartners/{w['sub_org']}/administrators", 200
     )
@@ -418,6 +427,12 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
 
     # the victim's other credentials
     world.scopeless_token = await victim.token(UNUSED_SCOPE)
+    async with db.transaction() as session:
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == hash_secret(world.scopeless_token))
+            .values(scopes=[])
+        )
     world.expired_token = await victim.token(*ALL_SCOPES)
     world.revoked_token = await victim.token(*ALL_SCOPES)
     async with db.transaction() as session:

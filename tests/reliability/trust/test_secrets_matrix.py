@@ -134,6 +134,9 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/"): Page(),
     ("GET", "/settings/administrators"): Page(),
     ("GET", "/settings/partner"): Page(),
+    ("GET", "/billing"): Page(),
+    ("GET", "/billing/reports"): Page(),
+    ("GET", "/billing/{report_ref}/download"): Page({"report_ref": "billing_report"}),
     ("GET", "/settings/tokens"): Page(shows="tokens by name (the secret only in the creation answer)"),
     ("GET", "/settings/identity-providers"): Page(shows="identity providers (never a client secret)"),
     ("GET", "/customers"): Page(),
@@ -182,6 +185,9 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/v1/partner/customers/{customer_id}/imports/{import_id}"): Page({**C, "import_id": "import"}),
     ("GET", "/v1/partner/customers/{customer_id}/imports/{import_id}/result"): Page({**C, "import_id": "import"}),
     ("GET", "/v1/partner/customers/{customer_id}/installationRequests"): Page(C),
+    ("GET", "/v1/wholesale/billing/reports"): Page(),
+    ("GET", "/v1/wholesale/billing/reports/{report_id}"): Page({"report_id": "billing_report"}, shows="tempDownloadURL, to readers of billing reports"),
+    ("GET", "/v1/wholesale/billing/reports/{report_id}/download"): Page({"report_id": "billing_report"}),
     ("GET", "/v1/wholesale/subPartners"): Page(),
     ("GET", "/v1/wholesale/subPartners/{org_id}"): Page({"org_id": "sub"}),
     ("GET", "/v1/wholesale/subPartners/{org_id}/administrators"): Page({"org_id": "sub"}),
@@ -410,6 +416,13 @@ async def test_secrets_matrix(world: World, actors: dict[str, Actor]) -> None:
             )
         ).json()
         values["org"] = str(customer.get("orgId") or "none")
+        report = await client.post(
+            "/v1/wholesale/billing/reports",
+            json={"billingStartDate": "2026-02-01", "billingEndDate": "2026-02-28"},
+            headers=bearer(victim.token),
+        )
+        assert report.status_code == 200, report.text
+        values["billing_report"] = report.json()["id"]
         locations = (
             await client.get(
                 "/v1/locations", params={"orgId": values["org"]}, headers=bearer(victim.token)

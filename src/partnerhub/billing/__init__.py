@@ -1,0 +1,1 @@
+"""Wholesale billing reports over the usage ledger (CONTRACT section 5, docs/billing.md)."""
