@@ -337,17 +337,23 @@ async def read_link_token(
     return link_id
 
 
-async def peek_link(db: AsyncSession, token: str, purpose: str) -> tuple[IdentityLink, OrgUser]:
-    """The link and its user, if the link can still be used (nothing is consumed)."""
-    link_id = await read_link_token(db, token, purpose)
-    repo = OrgIdentityRepository(db)
-    link = await repo.link(link_id)
+def usable_link(link: Any, purpose: str) -> Any:
+    """*link* (a single-use link row: ``IdentityLink`` or ``PartnerAdminLink``; None when
+    unknown) if it is of *purpose*, unused and unexpired; ``LinkRefused`` otherwise."""
     if link is None or link.purpose != purpose:
         raise LinkRefused("invalid")
     if link.used is not None:
         raise LinkRefused("used")
     if link.expires <= utcnow():
         raise LinkRefused("expired")
+    return link
+
+
+async def peek_link(db: AsyncSession, token: str, purpose: str) -> tuple[IdentityLink, OrgUser]:
+    """The link and its user, if the link can still be used (nothing is consumed)."""
+    link_id = await read_link_token(db, token, purpose)
+    repo = OrgIdentityRepository(db)
+    link: IdentityLink = usable_link(await repo.link(link_id), purpose)
     user = await repo.org_user(link.org_user_id)
     if user is None:
         raise LinkRefused("invalid")
@@ -525,8 +531,9 @@ async def sign_in_url(db: AsyncSession, org_user_id: uuid.UUID, customer: Custom
 
 
 def _brand(customer: Customer) -> str:
-    email_settings: dict[str, Any] = (customer.settings or {}).get("email") or {}
-    return str(email_settings.get("brandName") or "PartnerHub")
+    from partnerhub.notifications import service as notifications
+
+    return notifications.brand_of(customer)
 
 
 async def send_invitation(
@@ -536,29 +543,19 @@ async def send_invitation(
     from partnerhub.notifications import service as notifications
 
     url = await sign_in_url(db, user.id, customer)
-    kind = "user_invitation"
-    language = notifications.pick_language(
-        kind, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
-    )
-    brand = _brand(customer)
-    return await notifications.queue(
+    return await notifications.queue_for_customer(
         db,
-        partner_id=customer.partner_id,
-        customer_id=customer.id,
-        dedupe_key=f"org-user:{user.id}:invitation:{uuid.uuid4()}",
-        kind=kind,
+        customer,
+        kind="user_invitation",
         to=user.email,
-        language=language,
+        dedupe_key=f"org-user:{user.id}:invitation:{uuid.uuid4()}",
         context={
-            "brand_name": brand,
-            "customer_name": customer.name or customer.external_id,
             "user_email": user.email,
             "invited_by": invited_by,
             "sign_in_url": url,
             "platform": auth_method(customer) == "platform",
             "hours": runtime.settings().invitation_hours,
         },
-        from_name=brand,
     )
 
 
@@ -586,24 +583,15 @@ async def request_password_reset(db: AsyncSession, email: str) -> uuid.UUID | No
     if auth_method(customer) != "platform" or not usable(customer):
         return None
     link, url = await issue_link(db, user.id, PASSWORD_RESET)
-    kind = "password_reset"
-    language = notifications.pick_language(
-        kind, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
-    )
-    brand = _brand(customer)
-    return await notifications.queue(
+    return await notifications.queue_for_customer(
         db,
-        partner_id=customer.partner_id,
-        customer_id=customer.id,
-        dedupe_key=f"identity-link:{link.id}",
-        kind=kind,
+        customer,
+        kind="password_reset",
         to=user.email,
-        language=language,
+        dedupe_key=f"identity-link:{link.id}",
         context={
-            "brand_name": brand,
             "user_email": user.email,
             "reset_url": url,
             "minutes": runtime.settings().password_reset_minutes,
         },
-        from_name=brand,
     )

@@ -21,6 +21,7 @@ from partnerhub.identity.org_auth import (
     check_password_strength,
     read_link_token,
     sign_link_token,
+    usable_link,
 )
 from partnerhub.models import Partner, PartnerAdmin, PartnerAdminLink
 from partnerhub.models.base import utcnow
@@ -58,13 +59,7 @@ async def peek(db: AsyncSession, token: str) -> tuple[PartnerAdminLink, PartnerA
     """The link and its administrator, if the link can still be used (nothing consumed)."""
     link_id = await read_link_token(db, token, INVITATION, LINK_PURPOSE)
     repo = AdminLinkRepository(db)
-    link = await repo.link(link_id)
-    if link is None or link.purpose != INVITATION:
-        raise LinkRefused("invalid")
-    if link.used is not None:
-        raise LinkRefused("used")
-    if link.expires <= utcnow():
-        raise LinkRefused("expired")
+    link: PartnerAdminLink = usable_link(await repo.link(link_id), INVITATION)
     admin = await repo.admin(link.admin_id)
     if admin is None or not admin.active:
         raise LinkRefused("invalid")
