@@ -364,7 +364,21 @@ async def account(request: Request, ctx: OrgContext) -> Response:
         raise NotFound("Page not found")
     async with unit_of_work(request) as db:
         enabled = await org_auth.totp_enabled(db, ctx.org_user.id)
-    return _page(request, ctx, "account", "account", {"totp_enabled": enabled, "setup": None})
+    return _account_page(request, ctx, enabled)
+
+
+def _account_page(
+    request: Request, ctx: OrgContext, totp_enabled: bool, failure: str | None = None, **extra: Any
+) -> Response:
+    """The own-account page; 400 when *failure* says what went wrong."""
+    return _page(
+        request,
+        ctx,
+        "account",
+        "account",
+        {"totp_enabled": totp_enabled, "setup": None, **extra},
+        status=400 if failure else 200,
+    )
 
 
 NEEDS_PROOF = N_(
@@ -428,14 +442,7 @@ async def totp(request: Request, ctx: OrgContext) -> Response:
             else:
                 error = _("Wrong code: the second factor is not on yet")
         enabled = await org_auth.totp_enabled(db, own.user.id)
-    return _page(
-        request,
-        ctx,
-        "account",
-        "account",
-        {"totp_enabled": enabled, "setup": setup, "error": error, "recovery": recovery},
-        status=400 if error else 200,
-    )
+    return _account_page(request, ctx, enabled, error, setup=setup, error=error, recovery=recovery)
 
 
 async def _count_attempt(request: Request, email: str) -> ratelimit.Attempt:
@@ -479,18 +486,8 @@ async def change_password(request: Request, ctx: OrgContext) -> Response:
             else:
                 error = _("Your current password is not right")
         enabled = await org_auth.totp_enabled(db, own.user.id)
-    return _page(
-        request,
-        ctx,
-        "account",
-        "account",
-        {
-            "totp_enabled": enabled,
-            "setup": None,
-            "password_error": error,
-            "password_changed": changed,
-        },
-        status=400 if error else 200,
+    return _account_page(
+        request, ctx, enabled, error, password_error=error, password_changed=changed
     )
 
 
