@@ -325,7 +325,8 @@ async def forgot_submit(request: Request) -> Response:
 # --- links from emails ------------------------------------------------------------------------
 
 
-def _link_refused(request: Request, reason: str) -> Response:
+def link_refused(request: Request, reason: str) -> Response:
+    """The page of a single-use link that cannot be used (404 unknown, 410 used or expired)."""
     _ = gettext_for(request)
     return render(
         request,
@@ -341,7 +342,7 @@ async def _link_page(request: Request, token: str, purpose: str) -> Response:
         async with unit_of_work(request) as db:
             _link, user = await org_auth.peek_link(db, token, purpose)
     except org_auth.LinkRefused as exc:
-        return _link_refused(request, exc.reason)
+        return link_refused(request, exc.reason)
     return render(
         request,
         "sso/set_password.html",
@@ -364,7 +365,7 @@ async def _link_submit(request: Request, token: str, purpose: str) -> Response:
                 raise ApiError("The two passwords differ", field="confirm")
             await org_auth.use_link(db, token, purpose, password)
     except org_auth.LinkRefused as exc:
-        return _link_refused(request, exc.reason)
+        return link_refused(request, exc.reason)
     except ApiError as exc:
         return render(
             request,

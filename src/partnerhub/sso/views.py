@@ -15,18 +15,22 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
-from partnerhub.errors import ApiError, NotFound
+from partnerhub.errors import NotFound
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import CredentialRepository
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models.base import utcnow
+from partnerhub.portal import forms
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, render
@@ -308,10 +312,7 @@ async def add_saml(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    values = {
-        k: str(form.get(k) or "") for k in ("metadata_url", "display_name", "email_attribute")
-    }
+    values = forms.values_of(form, ("metadata_url", "display_name", "email_attribute"))
     upload = form.get("metadata_file")
     xml = str(form.get("metadata_xml") or "")
     if upload is not None and not isinstance(upload, str):
@@ -319,23 +320,30 @@ async def add_saml(
         raw = await upload.read(limit + 1)
         if raw:
             xml = raw.decode("utf-8", errors="replace")
-    try:
-        async with unit_of_work(request) as db:
-            await service.create_saml(
-                IdpRepository(db, ctx.principal),
-                service.SamlInput(
-                    metadata_xml=xml or None,
-                    metadata_url=values["metadata_url"] or None,
-                    display_name=values["display_name"],
-                    email_attribute=values["email_attribute"] or None,
-                    for_administrators=_checked(form, "for_administrators"),
-                ),
-            )
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            raise
-        return await _page(request, ctx, _(exc.description), exc.status, {**values, "kind": "saml"})
-    return RedirectResponse(PAGE + "?saved=1", status_code=303)
+    data = service.SamlInput(
+        metadata_xml=xml or None,
+        metadata_url=values["metadata_url"] or None,
+        display_name=values["display_name"],
+        email_attribute=values["email_attribute"] or None,
+        for_administrators=_checked(form, "for_administrators"),
+    )
+    return await _save(request, ctx, service.create_saml, data, {**values, "kind": "saml"})
+
+
+async def _save(
+    request: Request,
+    ctx: portal.PortalContext,
+    create: Callable[[IdpRepository, Any], Awaitable[object]],
+    data: object,
+    values: dict[str, str],
+) -> Response:
+    """Register a provider; a refusal shows the page again with the form as typed."""
+
+    async def register(db: AsyncSession) -> object:
+        return await create(IdpRepository(db, ctx.principal), data)
+
+    refused = partial(_page, request, ctx, form=values)
+    return await forms.submit(request, register, refused, PAGE + "?saved=1", passthrough=(403, 404))
 
 
 @router.post(PAGE + "/oidc")
@@ -343,28 +351,17 @@ async def add_oidc(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    keys = ("name", "issuer", "client_id", "discovery_url", "scopes")
-    values = {k: str(form.get(k) or "") for k in keys}
-    try:
-        async with unit_of_work(request) as db:
-            await service.create_oidc(
-                IdpRepository(db, ctx.principal),
-                service.OidcInput(
-                    name=values["name"],
-                    issuer=values["issuer"],
-                    client_id=values["client_id"],
-                    client_secret=str(form.get("client_secret") or ""),
-                    discovery_url=values["discovery_url"] or None,
-                    scopes=values["scopes"] or None,
-                    for_administrators=_checked(form, "for_administrators"),
-                ),
-            )
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            raise
-        return await _page(request, ctx, _(exc.description), exc.status, {**values, "kind": "oidc"})
-    return RedirectResponse(PAGE + "?saved=1", status_code=303)
+    values = forms.values_of(form, ("name", "issuer", "client_id", "discovery_url", "scopes"))
+    data = service.OidcInput(
+        name=values["name"],
+        issuer=values["issuer"],
+        client_id=values["client_id"],
+        client_secret=str(form.get("client_secret") or ""),
+        discovery_url=values["discovery_url"] or None,
+        scopes=values["scopes"] or None,
+        for_administrators=_checked(form, "for_administrators"),
+    )
+    return await _save(request, ctx, service.create_oidc, data, {**values, "kind": "oidc"})
 
 
 @router.post(PAGE + "/{provider_id}/delete")
@@ -372,17 +369,14 @@ async def delete_provider(
     provider_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    try:
-        async with unit_of_work(request) as db:
-            repo = IdpRepository(db, ctx.principal)
-            saml_id = ids.decode(sso_api.SAML_KIND, provider_id)
-            if saml_id is not None:
-                await service.delete_saml(repo, saml_id)
-            else:
-                await service.delete_oidc(repo, ids.decode(sso_api.OIDC_KIND, provider_id))
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            raise
-        return await _page(request, ctx, _(exc.description), exc.status)
-    return RedirectResponse(PAGE, status_code=303)
+
+    async def delete(db: AsyncSession) -> None:
+        repo = IdpRepository(db, ctx.principal)
+        saml_id = ids.decode(sso_api.SAML_KIND, provider_id)
+        if saml_id is not None:
+            await service.delete_saml(repo, saml_id)
+        else:
+            await service.delete_oidc(repo, ids.decode(sso_api.OIDC_KIND, provider_id))
+
+    refused = partial(_page, request, ctx)
+    return await forms.submit(request, delete, refused, PAGE, passthrough=(403, 404))
