@@ -46,11 +46,7 @@ async def _page(
     )
 
 
-@router.get("")
-async def administrators(
-    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
-) -> Response:
-    return await _page(request, ctx)
+forms.show(router, "", _page, "administrators")
 
 
 @router.post("")

@@ -68,11 +68,7 @@ async def _list_page(
     )
 
 
-@router.get("/sub-partners")
-async def sub_partners(
-    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
-) -> Response:
-    return await _list_page(request, ctx)
+forms.show(router, "/sub-partners", _list_page, "sub_partners")
 
 
 @router.post("/sub-partners")

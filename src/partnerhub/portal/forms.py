@@ -1,23 +1,40 @@
-"""What the partner portal's forms share: a submitted form runs one action in its own
-transaction; a refusal of the rules shows the form again with the message and what was typed,
-a success redirects (303)."""
+"""What the partner portal's pages share: a page is shown by ``GET`` (:func:`show`); a submitted
+form runs one action in its own transaction; a refusal of the rules shows the form again with
+the message and what was typed, a success redirects (303)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.errors import ApiError
 from partnerhub.kit.web import unit_of_work
 from partnerhub.portal.render import gettext_for
+from partnerhub.portal.session import PortalContext, require_admin
 
 T = TypeVar("T")
 Refused = Callable[[str, int], Awaitable[Response]]
 """The form again: called with the refusal's message (translated) and its status."""
+
+
+def show(
+    router: APIRouter,
+    path: str,
+    page: Callable[[Request, PortalContext], Awaitable[Response]],
+    name: str,
+) -> None:
+    """Route ``GET path`` (named *name*) to *page* as it stands, for any signed-in
+    administrator."""
+
+    async def endpoint(request: Request, ctx: PortalContext = Depends(require_admin)) -> Response:
+        return await page(request, ctx)
+
+    endpoint.__name__ = endpoint.__qualname__ = name
+    router.add_api_route(path, endpoint, methods=["GET"], name=name)
 
 
 def values_of(form: Any, keys: Iterable[str]) -> dict[str, str]:

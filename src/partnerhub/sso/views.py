@@ -296,11 +296,7 @@ async def _page(
     )
 
 
-@router.get(PAGE)
-async def identity_providers(
-    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
-) -> Response:
-    return await _page(request, ctx)
+forms.show(router, PAGE, _page, "identity_providers")
 
 
 def _checked(form: Any, name: str) -> bool:
