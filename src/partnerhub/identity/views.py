@@ -15,7 +15,6 @@ from partnerhub.identity.repository import AdminRepository
 from partnerhub.kit.web import unit_of_work
 from partnerhub.portal import forms
 from partnerhub.portal import session as portal
-from partnerhub.portal.render import render
 
 PAGE = "/settings/administrators"
 router = APIRouter(prefix=PAGE, include_in_schema=False)
@@ -31,18 +30,18 @@ async def _page(
     async with unit_of_work(request) as db:
         admins = await service.list_admins(AdminRepository(db, ctx.principal))
         locked = {a.id for a in admins if await service.admin_locked(db, a)}
-    return render(
+    return forms.form_page(
         request,
         "identity/administrators.html",
         {
             "admins": admins,
             "roles": PARTNER_ROLES,
             "can_manage": ctx.principal.has(service.ADMIN_SCOPE),
-            "error": error,
-            "form": form or {},
             "locked": locked,
         },
-        status=status,
+        error,
+        status,
+        form,
     )
 
 

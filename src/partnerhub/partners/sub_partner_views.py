@@ -54,17 +54,17 @@ async def _list_page(
 ) -> Response:
     async with unit_of_work(request) as db:
         subs = await service.list_sub_partners(PartnerRepository(db, ctx.principal), None, 0, 1000)
-    return render(
+    return forms.form_page(
         request,
         "partners/sub_partners.html",
         {
             "subs": subs,
             "ref": ref,
             "can_manage": ctx.principal.has(SUB_PARTNERS_WRITE),
-            "error": error,
-            "form": form or {},
         },
-        status=status,
+        error,
+        status,
+        form,
     )
 
 
@@ -113,7 +113,7 @@ async def _detail_page(
         sub = await service.get_sub_partner(repo, _sub_id(sub_ref))
         admins = await service.list_sub_partner_admins(repo, sub.id)
     query = request.query_params
-    return render(
+    return forms.form_page(
         request,
         "partners/sub_partner.html",
         {
@@ -124,10 +124,10 @@ async def _detail_page(
             "can_manage": ctx.principal.has(SUB_PARTNERS_WRITE),
             "created": query.get("created") == "1",
             "invited": query.get("invited") == "1",
-            "error": error,
-            "form": form or {},
         },
-        status=status,
+        error,
+        status,
+        form,
     )
 
 

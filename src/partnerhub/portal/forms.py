@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.errors import ApiError
 from partnerhub.kit.web import unit_of_work
-from partnerhub.portal.render import gettext_for
+from partnerhub.portal.render import gettext_for, render
 from partnerhub.portal.session import PortalContext, require_admin
 
 T = TypeVar("T")
@@ -35,6 +35,18 @@ def show(
 
     endpoint.__name__ = endpoint.__qualname__ = name
     router.add_api_route(path, endpoint, methods=["GET"], name=name)
+
+
+def form_page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    error: str | None,
+    status: int,
+    form: dict[str, str] | None,
+) -> Response:
+    """*template* with *context*, the refusal's *error* (None) and the *form* as typed."""
+    return render(request, template, {**context, "error": error, "form": form or {}}, status=status)
 
 
 def values_of(form: Any, keys: Iterable[str]) -> dict[str, str]:

@@ -278,21 +278,21 @@ async def _page(
         saml_rows = [sso_api.present(r) for r in saml_list]
         oidc_rows = [sso_api.present(r) for r in oidc_list]
     partner_id = ctx.principal.partner_id
-    return render(
+    return forms.form_page(
         request,
         "sso/identity_providers.html",
         {
             "saml": saml_rows,
             "oidc": oidc_rows,
             "can_manage": can_manage,
-            "error": error,
-            "form": form or {},
             "sp_entity_id": service.sp_entity_id(partner_id),
             "acs_url": service.acs_url(partner_id),
             "redirect_uri": service.oidc_redirect_uri(partner_id),
             "saved": request.query_params.get("saved") == "1",
         },
-        status=status,
+        error,
+        status,
+        form,
     )
 
 
