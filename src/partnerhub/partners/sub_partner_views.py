@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,7 +20,7 @@ from partnerhub import ids
 from partnerhub.catalog.roles import PARTNER_ROLES, SUB_PARTNERS_WRITE
 from partnerhub.errors import ApiError, NotFound
 from partnerhub.identity.org_auth import LinkRefused, deliver_later
-from partnerhub.identity.signin_views import link_refused
+from partnerhub.identity.signin_views import link_refused, set_password_page
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Partner, PartnerAdmin
 from partnerhub.partners import invitations, service
@@ -237,11 +236,6 @@ async def change_state(
 # --- the invited administrator's set-password page (the signed link is the credential) -------
 
 
-def _password_page(request: Request, email: str, error: str | None, status: int) -> Response:
-    context: dict[str, Any] = {"email": email, "purpose": invitations.INVITATION, "error": error}
-    return render(request, "sso/set_password.html", context, status=status)
-
-
 @router.get(f"{invitations.LINK_PATH}/{{token}}")
 async def invitation_page(token: str, request: Request) -> Response:
     await portal.load(request)  # a visitor: the form's CSRF token needs no row (render sets it)
@@ -250,7 +244,7 @@ async def invitation_page(token: str, request: Request) -> Response:
             _link, admin = await invitations.peek(db, token)
     except LinkRefused as exc:
         return link_refused(request, exc.reason)
-    return _password_page(request, admin.email, None, 200)
+    return set_password_page(request, admin.email, invitations.INVITATION)
 
 
 @router.post(f"{invitations.LINK_PATH}/{{token}}")
@@ -270,5 +264,5 @@ async def invitation_submit(token: str, request: Request) -> Response:
     except LinkRefused as exc:
         return link_refused(request, exc.reason)
     except ApiError as exc:
-        return _password_page(request, email, _(exc.description), 400)
+        return set_password_page(request, email, invitations.INVITATION, _(exc.description), 400)
     return RedirectResponse("/login", status_code=303)

@@ -96,6 +96,13 @@ def _browser_cookie(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(32), True
 
 
+def _bound(response: Response, request: Request, browser: str, new: bool) -> Response:
+    """*response*, setting the browser's binding cookie when it is *new*."""
+    if new:
+        _set_browser_cookie(response, request, browser)
+    return response
+
+
 def _set_browser_cookie(response: Response, request: Request, value: str) -> None:
     settings = portal.settings_of(request)
     response.set_cookie(
@@ -183,9 +190,7 @@ async def saml_login(
             {"action": authn.url, "fields": authn.form},
             headers={"Content-Security-Policy": csp},
         )
-    if new:
-        _set_browser_cookie(response, request, browser)
-    return response
+    return _bound(response, request, browser, new)
 
 
 @router.post("/sso/saml/{partner_ref}/acs")
@@ -193,16 +198,27 @@ async def saml_acs(partner_ref: str, request: Request) -> Response:
     partner_id = _partner_id(partner_ref)
     form = await request.form()
     saml_response = str(form.get("SAMLResponse") or "")
+    browser = request.cookies.get(SSO_COOKIE)
+    return await _finish(
+        request, "SAML", lambda repo: service.finish_saml(repo, partner_id, saml_response, browser)
+    )
+
+
+async def _finish(
+    request: Request,
+    kind: str,
+    finish: Callable[[SignInRepository], Awaitable[service.SignedIn]],
+) -> Response:
+    """The IdP's answer to an attempt: signed in, or the refusal page (logged). The attempt is
+    used up (committed) either way."""
     outcome: service.SignedIn | service.SignInRefused
-    async with unit_of_work(request) as db:  # commits even when refused: the attempt is used
+    async with unit_of_work(request) as db:
         try:
-            outcome = await service.finish_saml(
-                SignInRepository(db), partner_id, saml_response, request.cookies.get(SSO_COOKIE)
-            )
+            outcome = await finish(SignInRepository(db))
         except service.SignInRefused as exc:
             outcome = exc
     if isinstance(outcome, service.SignInRefused):
-        log.info("SAML sign-in refused (%s): %s", outcome.reason, outcome.detail)
+        log.info("%s sign-in refused (%s): %s", kind, outcome.reason, outcome.detail)
         return refused_page(request, outcome.reason, outcome.email)
     return await _signed_in(request, outcome)
 
@@ -233,28 +249,17 @@ async def oidc_login(
     except service.SignInRefused as exc:
         log.info("OIDC sign-in not started (%s): %s", exc.reason, exc.detail)
         return refused_page(request, exc.reason)
-    response = RedirectResponse(url, status_code=303)
-    if new:
-        _set_browser_cookie(response, request, browser)
-    return response
+    return _bound(RedirectResponse(url, status_code=303), request, browser, new)
 
 
 @router.get("/sso/oidc/{partner_ref}/callback")
 async def oidc_callback(partner_ref: str, request: Request) -> Response:
     partner_id = _partner_id(partner_ref)
     params = {k: v for k, v in request.query_params.items() if len(v) <= 4096}
-    outcome: service.SignedIn | service.SignInRefused
-    async with unit_of_work(request) as db:  # commits even when refused: the attempt is used
-        try:
-            outcome = await service.finish_oidc(
-                SignInRepository(db), partner_id, params, request.cookies.get(SSO_COOKIE)
-            )
-        except service.SignInRefused as exc:
-            outcome = exc
-    if isinstance(outcome, service.SignInRefused):
-        log.info("OIDC sign-in refused (%s): %s", outcome.reason, outcome.detail)
-        return refused_page(request, outcome.reason, outcome.email)
-    return await _signed_in(request, outcome)
+    browser = request.cookies.get(SSO_COOKIE)
+    return await _finish(
+        request, "OIDC", lambda repo: service.finish_oidc(repo, partner_id, params, browser)
+    )
 
 
 # --- settings page ----------------------------------------------------------------------------
