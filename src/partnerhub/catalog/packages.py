@@ -64,64 +64,32 @@ _CALLING_SIX: Final = frozenset(
     }
 )
 
+
+def _seat(name: str, label: str, *, tier: int, calling: bool = True) -> Package:
+    """A tiered package sold to customers and assigned per subscriber, also in the deprecated
+    singular subscriber ``package``."""
+    return Package(
+        name=name,
+        customer=True,
+        subscriber=True,
+        legacy_subscriber=True,
+        calling=calling,
+        tier=tier,
+        label=label,
+    )
+
+
 # One entry per package, in the contract's order; flags left out are False.
 _CATALOG: Final = (
     Package(
         name="common_area_calling", customer=True, calling=True, label="Webex Common Area Calling"
     ),
-    Package(
-        name="webex_calling",
-        customer=True,
-        subscriber=True,
-        legacy_subscriber=True,
-        calling=True,
-        tier=3,
-        label="Webex Calling",
-    ),
-    Package(
-        name="webex_meetings",
-        customer=True,
-        subscriber=True,
-        legacy_subscriber=True,
-        tier=1,
-        label="Webex Meetings",
-    ),
-    Package(
-        name="webex_suite",
-        customer=True,
-        subscriber=True,
-        legacy_subscriber=True,
-        calling=True,
-        tier=4,
-        label="Webex Suite",
-    ),
-    Package(
-        name="webex_voice",
-        customer=True,
-        subscriber=True,
-        legacy_subscriber=True,
-        calling=True,
-        tier=2,
-        label="Webex Voice",
-    ),
-    Package(
-        name="cx_essentials",
-        customer=True,
-        subscriber=True,
-        legacy_subscriber=True,
-        calling=True,
-        tier=2,
-        label="Customer Assist",
-    ),
-    Package(
-        name="webex_calling_standard",
-        customer=True,
-        subscriber=True,
-        legacy_subscriber=True,
-        calling=True,
-        tier=2,
-        label="Webex Calling Standard",
-    ),
+    _seat("webex_calling", "Webex Calling", tier=3),
+    _seat("webex_meetings", "Webex Meetings", tier=1, calling=False),
+    _seat("webex_suite", "Webex Suite", tier=4),
+    _seat("webex_voice", "Webex Voice", tier=2),
+    _seat("cx_essentials", "Customer Assist", tier=2),
+    _seat("webex_calling_standard", "Webex Calling Standard", tier=2),
     Package(
         name="cisco_calling_plan",
         customer=True,
@@ -137,17 +105,12 @@ _CATALOG: Final = (
         requires_one_of=frozenset({"webex_calling", "webex_suite", "cx_essentials"}),
         label="Attendant Console",
     ),
-    Package(
-        name="cx_premium_agent",
-        customer=True,
-        subscriber=True,
-        label="Contact Center Premium Agent",
-    ),
-    Package(
-        name="cx_standard_agent",
-        customer=True,
-        subscriber=True,
-        label="Contact Center Standard Agent",
+    *(  # the contact-center agent seats: no tier, no calling
+        Package(name=name, customer=True, subscriber=True, label=label)
+        for name, label in (
+            ("cx_premium_agent", "Contact Center Premium Agent"),
+            ("cx_standard_agent", "Contact Center Standard Agent"),
+        )
     ),
     Package(name="cx_voice_ports", customer=True, label="Contact Center Voice Ports"),
     Package(name="cx_ai_assistant", customer=True, label="Contact Center AI Assistant"),

@@ -8,6 +8,9 @@ locations, numbers and the emails sent to it, and act within their role
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -35,6 +38,35 @@ from partnerhub.subscribers.service import ListQuery, SubscriberInput
 
 router = APIRouter(prefix="/org", include_in_schema=False)
 PAGE_SIZE = 100
+OrgHandler = Callable[..., Awaitable[Response]]
+
+
+def _org_page(handler: OrgHandler) -> OrgHandler:
+    """A route of one organization's pages: ``{customer_ref}`` becomes the visitor's
+    :class:`OrgContext` (or the answer that sends them to sign in) before *handler* runs;
+    *handler*'s other parameters are the route's."""
+
+    async def route(customer_ref: str, request: Request, **params: Any) -> Response:
+        ctx = await access.resolve(request, customer_ref)
+        if isinstance(ctx, Response):
+            return ctx
+        return await handler(request, ctx, **params)
+
+    functools.update_wrapper(route, handler)
+    own = list(inspect.signature(handler).parameters.values())[2:]
+    route.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "customer_ref", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str
+            ),
+            inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+            ),
+            *own,
+        ],
+        return_annotation=Response,
+    )
+    return route
 
 
 def _page(
@@ -92,10 +124,8 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/{customer_ref}")
-async def overview(customer_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def overview(request: Request, ctx: OrgContext) -> Response:
     return RedirectResponse(f"/org/{ctx.ref}/users", status_code=303)
 
 
@@ -152,18 +182,14 @@ async def _users_page(
 
 
 @router.get("/{customer_ref}/users")
-async def users(customer_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def users(request: Request, ctx: OrgContext) -> Response:
     return await _users_page(request, ctx, notice=request.query_params.get("notice"))
 
 
 @router.post("/{customer_ref}/users")
-async def add_user(customer_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def add_user(request: Request, ctx: OrgContext) -> Response:
     form = await request.form()
     ctx.check_form(form)
     ctx.require("manage_users")
@@ -203,10 +229,8 @@ async def _user(db: Any, ctx: OrgContext, user_ref: str) -> OrgUser:
 
 
 @router.post("/{customer_ref}/users/{user_ref}/remove")
-async def remove_user(customer_ref: str, user_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def remove_user(request: Request, ctx: OrgContext, user_ref: str) -> Response:
     ctx.check_form(await request.form())
     ctx.require("manage_users")
     _ = gettext_for(request)
@@ -227,10 +251,8 @@ async def remove_user(customer_ref: str, user_ref: str, request: Request) -> Res
 
 
 @router.post("/{customer_ref}/users/{user_ref}/unlock")
-async def unlock_user(customer_ref: str, user_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def unlock_user(request: Request, ctx: OrgContext, user_ref: str) -> Response:
     ctx.check_form(await request.form())
     ctx.require("unlock_users")
     async with unit_of_work(request) as db:
@@ -267,18 +289,14 @@ async def _admins_page(
 
 
 @router.get("/{customer_ref}/administrators")
-async def administrators(customer_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def administrators(request: Request, ctx: OrgContext) -> Response:
     return await _admins_page(request, ctx)
 
 
 @router.post("/{customer_ref}/administrators/{user_ref}")
-async def set_roles(customer_ref: str, user_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def set_roles(request: Request, ctx: OrgContext, user_ref: str) -> Response:
     form = await request.form()
     ctx.check_form(form)
     ctx.require("manage_admins")
@@ -308,10 +326,8 @@ async def set_roles(customer_ref: str, user_ref: str, request: Request) -> Respo
 
 
 @router.get("/{customer_ref}/locations")
-async def locations(customer_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def locations(request: Request, ctx: OrgContext) -> Response:
     ctx.principal.require("partnerhub:locations_read")
     async with unit_of_work(request) as db:
         rows = await LocationRepository(db, ctx.principal).page(ctx.customer.id, None, 0, 1000)
@@ -319,10 +335,8 @@ async def locations(customer_ref: str, request: Request) -> Response:
 
 
 @router.get("/{customer_ref}/numbers")
-async def numbers(customer_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def numbers(request: Request, ctx: OrgContext) -> Response:
     ctx.principal.require("partnerhub:numbers_read")
     async with unit_of_work(request) as db:
         rows = await NumberRepository(db, ctx.principal).page(
@@ -332,10 +346,8 @@ async def numbers(customer_ref: str, request: Request) -> Response:
 
 
 @router.get("/{customer_ref}/emails")
-async def emails(customer_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def emails(request: Request, ctx: OrgContext) -> Response:
     ctx.require("view")
     async with unit_of_work(request) as db:
         rows = await OutboxRepository(db, ctx.principal).for_customer(ctx.customer.id)
@@ -346,15 +358,27 @@ async def emails(customer_ref: str, request: Request) -> Response:
 
 
 @router.get("/{customer_ref}/account")
-async def account(customer_ref: str, request: Request) -> Response:
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
+@_org_page
+async def account(request: Request, ctx: OrgContext) -> Response:
     if ctx.org_user is None:
         raise NotFound("Page not found")
     async with unit_of_work(request) as db:
         enabled = await org_auth.totp_enabled(db, ctx.org_user.id)
-    return _page(request, ctx, "account", "account", {"totp_enabled": enabled, "setup": None})
+    return _account_page(request, ctx, enabled)
+
+
+def _account_page(
+    request: Request, ctx: OrgContext, totp_enabled: bool, failure: str | None = None, **extra: Any
+) -> Response:
+    """The own-account page; 400 when *failure* says what went wrong."""
+    return _page(
+        request,
+        ctx,
+        "account",
+        "account",
+        {"totp_enabled": totp_enabled, "setup": None, **extra},
+        status=400 if failure else 200,
+    )
 
 
 NEEDS_PROOF = N_(
@@ -372,15 +396,13 @@ def _own_access(request: Request, ctx: OrgContext) -> org_auth.OrgAccess:
 
 
 @router.post("/{customer_ref}/account/totp")
-async def totp(customer_ref: str, request: Request) -> Response:
+@_org_page
+async def totp(request: Request, ctx: OrgContext) -> Response:
     """``step=begin`` shows a new authenticator's secret; ``step=confirm`` turns it on with a
     first code (and shows the recovery codes, once); ``step=disable`` turns it off. While a
     second factor is on, ``begin`` and ``disable`` need a current ``code`` of it, or the
     ``password`` plus a ``recovery`` code (issue 10): a stolen session has neither. Failed
     proofs count like failed sign-ins."""
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
     own = _own_access(request, ctx)
     form = await request.form()
     ctx.check_form(form)
@@ -420,14 +442,7 @@ async def totp(customer_ref: str, request: Request) -> Response:
             else:
                 error = _("Wrong code: the second factor is not on yet")
         enabled = await org_auth.totp_enabled(db, own.user.id)
-    return _page(
-        request,
-        ctx,
-        "account",
-        "account",
-        {"totp_enabled": enabled, "setup": setup, "error": error, "recovery": recovery},
-        status=400 if error else 200,
-    )
+    return _account_page(request, ctx, enabled, error, setup=setup, error=error, recovery=recovery)
 
 
 async def _count_attempt(request: Request, email: str) -> ratelimit.Attempt:
@@ -443,12 +458,10 @@ async def _count_attempt(request: Request, email: str) -> ratelimit.Attempt:
 
 
 @router.post("/{customer_ref}/account/password")
-async def change_password(customer_ref: str, request: Request) -> Response:
+@_org_page
+async def change_password(request: Request, ctx: OrgContext) -> Response:
     """The user changes their own password (the current one, the new one twice); every other
     session of theirs ends."""
-    ctx = await access.resolve(request, customer_ref)
-    if isinstance(ctx, Response):
-        return ctx
     own = _own_access(request, ctx)
     form = await request.form()
     ctx.check_form(form)
@@ -473,18 +486,8 @@ async def change_password(customer_ref: str, request: Request) -> Response:
             else:
                 error = _("Your current password is not right")
         enabled = await org_auth.totp_enabled(db, own.user.id)
-    return _page(
-        request,
-        ctx,
-        "account",
-        "account",
-        {
-            "totp_enabled": enabled,
-            "setup": None,
-            "password_error": error,
-            "password_changed": changed,
-        },
-        status=400 if error else 200,
+    return _account_page(
+        request, ctx, enabled, error, password_error=error, password_changed=changed
     )
 
 

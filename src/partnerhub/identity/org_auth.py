@@ -287,19 +287,22 @@ async def issue_link(
             if purpose == INVITATION
             else timedelta(minutes=settings.password_reset_minutes)
         )
-    now = utcnow()
-    link = IdentityLink(
-        id=uuid.uuid4(),
-        purpose=purpose,
-        org_user_id=org_user_id,
-        created=now,
-        expires=now + lifetime,
-    )
     repo = OrgIdentityRepository(db)
-    repo.add(link)
-    await repo.flush()
+    link = await write_link(repo, IdentityLink, purpose, lifetime, org_user_id=org_user_id)
     token = await sign_link_token(db, purpose, link.id, link.expires)
     return link, f"{settings.base_url()}{LINK_PATHS[purpose]}/{token}"
+
+
+async def write_link(
+    repo: Any, model: Any, purpose: str, lifetime: timedelta, **holder: uuid.UUID
+) -> Any:
+    """A new single-use link row of *model* (``IdentityLink`` or ``PartnerAdminLink``, its
+    holder's column in *holder*), valid for *lifetime*, written through *repo*."""
+    now = utcnow()
+    link = model(id=uuid.uuid4(), purpose=purpose, created=now, expires=now + lifetime, **holder)
+    repo.add(link)
+    await repo.flush()
+    return link
 
 
 async def sign_link_token(
@@ -336,33 +339,44 @@ async def read_link_token(
     return link_id
 
 
-async def peek_link(db: AsyncSession, token: str, purpose: str) -> tuple[IdentityLink, OrgUser]:
-    """The link and its user, if the link can still be used (nothing is consumed)."""
-    link_id = await read_link_token(db, token, purpose)
-    repo = OrgIdentityRepository(db)
-    link = await repo.link(link_id)
+def usable_link(link: Any, purpose: str) -> Any:
+    """*link* (a single-use link row: ``IdentityLink`` or ``PartnerAdminLink``; None when
+    unknown) if it is of *purpose*, unused and unexpired; ``LinkRefused`` otherwise."""
     if link is None or link.purpose != purpose:
         raise LinkRefused("invalid")
     if link.used is not None:
         raise LinkRefused("used")
     if link.expires <= utcnow():
         raise LinkRefused("expired")
+    return link
+
+
+async def peek_link(db: AsyncSession, token: str, purpose: str) -> tuple[IdentityLink, OrgUser]:
+    """The link and its user, if the link can still be used (nothing is consumed)."""
+    link_id = await read_link_token(db, token, purpose)
+    repo = OrgIdentityRepository(db)
+    link: IdentityLink = usable_link(await repo.link(link_id), purpose)
     user = await repo.org_user(link.org_user_id)
     if user is None:
         raise LinkRefused("invalid")
     return link, user
 
 
+async def consume_link(repo: Any, link_id: uuid.UUID, holder_id: uuid.UUID) -> None:
+    """Use a single-use link (``LinkRefused("used")`` when a concurrent request was first);
+    every other outstanding link of its holder stops working too. *repo* is the repository of
+    the links' table (``take_link``, ``retire_links``)."""
+    now = utcnow()
+    if not await repo.take_link(link_id, now):
+        raise LinkRefused("used")
+    await repo.retire_links(holder_id, now)
+
+
 async def use_link(db: AsyncSession, token: str, purpose: str, password: str) -> OrgUser:
     """Set the password through the link, once: a second use is refused (``used``)."""
     link, user = await peek_link(db, token, purpose)
     check_password_strength(password, user.email)
-    now = utcnow()
-    repo = OrgIdentityRepository(db)
-    if not await repo.take_link(link.id, now):
-        raise LinkRefused("used")
-    # Every other outstanding link of the user stops working too.
-    await repo.retire_links(user.id, now)
+    await consume_link(OrgIdentityRepository(db), link.id, user.id)
     await set_password(db, user, password)
     await end_sessions(db, user.id)  # whoever was signed in with the old password is out
     return user
@@ -524,40 +538,47 @@ async def sign_in_url(db: AsyncSession, org_user_id: uuid.UUID, customer: Custom
 
 
 def _brand(customer: Customer) -> str:
-    email_settings: dict[str, Any] = (customer.settings or {}).get("email") or {}
-    return str(email_settings.get("brandName") or "PartnerHub")
+    from partnerhub.notifications import service as notifications
+
+    return notifications.brand_of(customer)
 
 
 async def send_invitation(
     db: AsyncSession, user: OrgUser, customer: Customer, invited_by: str
 ) -> uuid.UUID | None:
     """Email a user added to an organization (by an administrator) how to sign in."""
+    url = await sign_in_url(db, user.id, customer)
+    return await _mail_user(
+        db,
+        user,
+        customer,
+        "user_invitation",
+        f"org-user:{user.id}:invitation:{uuid.uuid4()}",
+        invited_by=invited_by,
+        sign_in_url=url,
+        platform=auth_method(customer) == "platform",
+        hours=runtime.settings().invitation_hours,
+    )
+
+
+async def _mail_user(
+    db: AsyncSession,
+    user: OrgUser,
+    customer: Customer,
+    kind: str,
+    dedupe_key: str,
+    **context: Any,
+) -> uuid.UUID | None:
+    """Queue an email of *kind* to an organization's user about their own account."""
     from partnerhub.notifications import service as notifications
 
-    url = await sign_in_url(db, user.id, customer)
-    kind = "user_invitation"
-    language = notifications.pick_language(
-        kind, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
-    )
-    brand = _brand(customer)
-    return await notifications.queue(
+    return await notifications.queue_for_customer(
         db,
-        partner_id=customer.partner_id,
-        customer_id=customer.id,
-        dedupe_key=f"org-user:{user.id}:invitation:{uuid.uuid4()}",
+        customer,
         kind=kind,
         to=user.email,
-        language=language,
-        context={
-            "brand_name": brand,
-            "customer_name": customer.name or customer.external_id,
-            "user_email": user.email,
-            "invited_by": invited_by,
-            "sign_in_url": url,
-            "platform": auth_method(customer) == "platform",
-            "hours": runtime.settings().invitation_hours,
-        },
-        from_name=brand,
+        dedupe_key=dedupe_key,
+        context={"user_email": user.email, **context},
     )
 
 
@@ -576,8 +597,6 @@ async def request_password_reset(db: AsyncSession, email: str) -> uuid.UUID | No
 
     The caller shows the same page either way, so the answer reveals no account.
     """
-    from partnerhub.notifications import service as notifications
-
     found = await SignInRepository(db).org_user_by_email((email or "").strip())
     if found is None:
         return None
@@ -585,24 +604,8 @@ async def request_password_reset(db: AsyncSession, email: str) -> uuid.UUID | No
     if auth_method(customer) != "platform" or not usable(customer):
         return None
     link, url = await issue_link(db, user.id, PASSWORD_RESET)
-    kind = "password_reset"
-    language = notifications.pick_language(
-        kind, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
-    )
-    brand = _brand(customer)
-    return await notifications.queue(
-        db,
-        partner_id=customer.partner_id,
-        customer_id=customer.id,
-        dedupe_key=f"identity-link:{link.id}",
-        kind=kind,
-        to=user.email,
-        language=language,
-        context={
-            "brand_name": brand,
-            "user_email": user.email,
-            "reset_url": url,
-            "minutes": runtime.settings().password_reset_minutes,
-        },
-        from_name=brand,
+    minutes = runtime.settings().password_reset_minutes
+    key = f"identity-link:{link.id}"
+    return await _mail_user(
+        db, user, customer, "password_reset", key, reset_url=url, minutes=minutes
     )

@@ -216,23 +216,11 @@ class OrgIdentityRepository:
 
     async def take_link(self, link_id: uuid.UUID, now: datetime) -> bool:
         """Mark the link used; False when it was used (or expired) already."""
-        taken = await self.session.execute(
-            update(IdentityLink)
-            .where(
-                IdentityLink.id == link_id, IdentityLink.used.is_(None), IdentityLink.expires > now
-            )
-            .values(used=now)
-            .returning(IdentityLink.id)
-        )
-        return taken.scalar_one_or_none() is not None
+        return await take_link(self.session, IdentityLink, link_id, now)
 
     async def retire_links(self, org_user_id: uuid.UUID, now: datetime) -> None:
         """Mark every outstanding link of the user used."""
-        await self.session.execute(
-            update(IdentityLink)
-            .where(IdentityLink.org_user_id == org_user_id, IdentityLink.used.is_(None))
-            .values(used=now)
-        )
+        await retire_links(self.session, IdentityLink.org_user_id, org_user_id, now)
 
     async def purge(self, sessions_before: datetime, links_before: datetime) -> None:
         """Delete sessions expired before ``sessions_before`` and links expired before
@@ -348,3 +336,27 @@ async def touch_token_direct(
     conn: AsyncConnection[Any], token_id: uuid.UUID, when: datetime
 ) -> None:
     await conn.execute("UPDATE api_tokens SET last_used = %s WHERE id = %s", (when, token_id))
+
+
+# Single-use links (``identity_links``, ``partner_admin_links``): one statement each way.
+
+
+async def take_link(session: AsyncSession, model: Any, link_id: uuid.UUID, now: datetime) -> bool:
+    """Mark the link of *model* used; False when it was used (or expired) already."""
+    taken = await session.execute(
+        update(model)
+        .where(model.id == link_id, model.used.is_(None), model.expires > now)
+        .values(used=now)
+        .returning(model.id)
+    )
+    return taken.scalar_one_or_none() is not None
+
+
+async def retire_links(
+    session: AsyncSession, holder: Any, holder_id: uuid.UUID, now: datetime
+) -> None:
+    """Mark every outstanding link of the holder (*holder*: the table's holder column) used."""
+    model = holder.class_
+    await session.execute(
+        update(model).where(holder == holder_id, model.used.is_(None)).values(used=now)
+    )

@@ -19,6 +19,7 @@ the single-use links sent by email. The partner portal's own ``/login`` stays as
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -292,7 +293,8 @@ async def forgot_submit(request: Request) -> Response:
 # --- links from emails ------------------------------------------------------------------------
 
 
-def _link_refused(request: Request, reason: str) -> Response:
+def link_refused(request: Request, reason: str) -> Response:
+    """The page of a single-use link that cannot be used (404 unknown, 410 used or expired)."""
     _ = gettext_for(request)
     return render(
         request,
@@ -302,18 +304,22 @@ def _link_refused(request: Request, reason: str) -> Response:
     )
 
 
+def set_password_page(
+    request: Request, email: str, purpose: str, error: str | None = None, status: int = 200
+) -> Response:
+    """The form that sets a password through a single-use link."""
+    context: dict[str, Any] = {"email": email, "purpose": purpose, "error": error}
+    return render(request, "sso/set_password.html", context, status=status)
+
+
 async def _link_page(request: Request, token: str, purpose: str) -> Response:
     await _anonymous(request)
     try:
         async with unit_of_work(request) as db:
             _link, user = await org_auth.peek_link(db, token, purpose)
     except org_auth.LinkRefused as exc:
-        return _link_refused(request, exc.reason)
-    return render(
-        request,
-        "sso/set_password.html",
-        {"email": user.email, "purpose": purpose, "error": None},
-    )
+        return link_refused(request, exc.reason)
+    return set_password_page(request, user.email, purpose)
 
 
 async def _link_submit(request: Request, token: str, purpose: str) -> Response:
@@ -331,14 +337,9 @@ async def _link_submit(request: Request, token: str, purpose: str) -> Response:
                 raise ApiError("The two passwords differ", field="confirm")
             await org_auth.use_link(db, token, purpose, password)
     except org_auth.LinkRefused as exc:
-        return _link_refused(request, exc.reason)
+        return link_refused(request, exc.reason)
     except ApiError as exc:
-        return render(
-            request,
-            "sso/set_password.html",
-            {"email": email, "purpose": purpose, "error": _(exc.description)},
-            status=400,
-        )
+        return set_password_page(request, email, purpose, _(exc.description), 400)
     query = urlencode({"email": email, "next": "/org", "done": purpose})
     return RedirectResponse(f"/signin/done?{query}", status_code=303)
 
@@ -358,21 +359,19 @@ async def password_set(request: Request, email: str = "", done: str = "") -> Res
     )
 
 
-@router.get("/account/set-password/{token}")
-async def invitation_page(token: str, request: Request) -> Response:
-    return await _link_page(request, token, org_auth.INVITATION)
+def _link_routes(purpose: str) -> None:
+    """``GET`` shows and ``POST`` takes the set-password form of a link of *purpose*."""
+    path = org_auth.LINK_PATHS[purpose] + "/{token}"
+
+    async def page(token: str, request: Request) -> Response:
+        return await _link_page(request, token, purpose)
+
+    async def submit(token: str, request: Request) -> Response:
+        return await _link_submit(request, token, purpose)
+
+    router.add_api_route(path, page, methods=["GET"], name=f"{purpose}_page")
+    router.add_api_route(path, submit, methods=["POST"], name=f"{purpose}_submit")
 
 
-@router.post("/account/set-password/{token}")
-async def invitation_submit(token: str, request: Request) -> Response:
-    return await _link_submit(request, token, org_auth.INVITATION)
-
-
-@router.get("/account/reset-password/{token}")
-async def reset_page(token: str, request: Request) -> Response:
-    return await _link_page(request, token, org_auth.PASSWORD_RESET)
-
-
-@router.post("/account/reset-password/{token}")
-async def reset_submit(token: str, request: Request) -> Response:
-    return await _link_submit(request, token, org_auth.PASSWORD_RESET)
+for _purpose in (org_auth.INVITATION, org_auth.PASSWORD_RESET):
+    _link_routes(_purpose)

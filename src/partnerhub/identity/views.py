@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.catalog.roles import PARTNER_ROLES
-from partnerhub.errors import ApiError
 from partnerhub.identity import service
 from partnerhub.identity.repository import AdminRepository
 from partnerhub.kit.web import unit_of_work
+from partnerhub.portal import forms
 from partnerhub.portal import session as portal
-from partnerhub.portal.render import gettext_for, render
 
-router = APIRouter(prefix="/settings/administrators", include_in_schema=False)
+PAGE = "/settings/administrators"
+router = APIRouter(prefix=PAGE, include_in_schema=False)
 
 
 async def _page(
@@ -28,26 +30,22 @@ async def _page(
     async with unit_of_work(request) as db:
         admins = await service.list_admins(AdminRepository(db, ctx.principal))
         locked = {a.id for a in admins if await service.admin_locked(db, a)}
-    return render(
+    return forms.form_page(
         request,
         "identity/administrators.html",
         {
             "admins": admins,
             "roles": PARTNER_ROLES,
             "can_manage": ctx.principal.has(service.ADMIN_SCOPE),
-            "error": error,
-            "form": form or {},
             "locked": locked,
         },
-        status=status,
+        error,
+        status,
+        form,
     )
 
 
-@router.get("")
-async def administrators(
-    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
-) -> Response:
-    return await _page(request, ctx)
+forms.show(router, "", _page, "administrators")
 
 
 @router.post("")
@@ -55,20 +53,18 @@ async def add_administrator(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    values = {k: str(form.get(k) or "") for k in ("email", "display_name", "role")}
-    try:
-        async with unit_of_work(request) as db:
-            await service.create_admin(
-                AdminRepository(db, ctx.principal),
-                values["email"],
-                values["display_name"],
-                values["role"],
-                str(form.get("password") or ""),
-            )
-    except ApiError as exc:
-        return await _page(request, ctx, _(exc.description), exc.status, values)
-    return RedirectResponse("/settings/administrators", status_code=303)
+    values = forms.values_of(form, ("email", "display_name", "role"))
+
+    async def create(db: AsyncSession) -> object:
+        return await service.create_admin(
+            AdminRepository(db, ctx.principal),
+            values["email"],
+            values["display_name"],
+            values["role"],
+            str(form.get("password") or ""),
+        )
+
+    return await forms.submit(request, create, partial(_page, request, ctx, form=values), PAGE)
 
 
 @router.post("/{admin_id}")
@@ -78,22 +74,20 @@ async def change_administrator(
     ctx: portal.PortalContext = Depends(portal.require_admin),
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
     role = form.get("role")
     active = form.get("active")
-    try:
-        async with unit_of_work(request) as db:
-            await service.update_admin(
-                AdminRepository(db, ctx.principal),
-                admin_id,
-                role=str(role) if role else None,
-                active=(active == "true") if active in ("true", "false") else None,
-            )
-    except ApiError as exc:
-        if exc.status == 404:
-            raise
-        return await _page(request, ctx, _(exc.description), exc.status)
-    return RedirectResponse("/settings/administrators", status_code=303)
+
+    async def change(db: AsyncSession) -> object:
+        return await service.update_admin(
+            AdminRepository(db, ctx.principal),
+            admin_id,
+            role=str(role) if role else None,
+            active=(active == "true") if active in ("true", "false") else None,
+        )
+
+    return await forms.submit(
+        request, change, partial(_page, request, ctx), PAGE, passthrough=(404,)
+    )
 
 
 @router.post("/{admin_id}/unlock")
@@ -106,4 +100,4 @@ async def unlock_administrator(
     await portal.form_of(request, ctx)
     async with unit_of_work(request) as db:
         await service.unlock_admin(AdminRepository(db, ctx.principal), admin_id)
-    return RedirectResponse("/settings/administrators", status_code=303)
+    return RedirectResponse(PAGE, status_code=303)

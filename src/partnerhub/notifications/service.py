@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partnerhub import runtime
 from partnerhub.catalog.languages import normalize_language
 from partnerhub.config import Settings
-from partnerhub.models import OutboxEmail
+from partnerhub.models import Customer, OutboxEmail
 from partnerhub.models.base import utcnow
 from partnerhub.notifications import repository
 from partnerhub.ops import metrics
@@ -172,6 +172,44 @@ async def queue(
         status="pending" if smtp_configured(settings) else "stored",
         attempts=0,
         created=utcnow(),
+    )
+
+
+def brand_of(customer: Customer) -> str:
+    """The name a customer organization's emails are sent under (its template's brand)."""
+    email_settings: dict[str, Any] = (customer.settings or {}).get("email") or {}
+    return str(email_settings.get("brandName") or "PartnerHub")
+
+
+async def queue_for_customer(
+    session: AsyncSession,
+    customer: Customer,
+    *,
+    kind: str,
+    to: str,
+    dedupe_key: str,
+    context: dict[str, Any],
+) -> uuid.UUID | None:
+    """:func:`queue` an email about a customer organization: in the customer's email language,
+    from its brand, with ``brand_name`` and ``customer_name`` added to *context*."""
+    brand = brand_of(customer)
+    language = pick_language(
+        kind, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
+    )
+    return await queue(
+        session,
+        partner_id=customer.partner_id,
+        customer_id=customer.id,
+        dedupe_key=dedupe_key,
+        kind=kind,
+        to=to,
+        language=language,
+        context={
+            "brand_name": brand,
+            "customer_name": customer.name or customer.external_id,
+            **context,
+        },
+        from_name=brand,
     )
 
 

@@ -25,6 +25,26 @@ from partnerhub.models import Partner, PartnerAdmin, Template
 from partnerhub.onboarding.repository import TemplateRepository
 from partnerhub.sso.repository import IdpRepository
 
+# The partner IdP an authentication method names: its field, the other method's field (cleared),
+# label, hint when missing, longest value, and what the registered ones are.
+_PARTNER_IDP = {
+    "partner_saml": (
+        "idp_entity_id",
+        "oidc_idp_name",
+        "IdP entity ID",
+        " (from the IdP's SAML metadata)",
+        1024,
+        "registered SAML identity providers",
+    ),
+    "partner_oidc": (
+        "oidc_idp_name",
+        "idp_entity_id",
+        "OpenID Connect IdP name",
+        "",
+        200,
+        "registered OpenID Connect providers",
+    ),
+}
 READ = "partnerhub:templates_read"
 WRITE = "partnerhub:templates_write"
 OFFERS = ("wholesale",)
@@ -101,15 +121,20 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
     def invalid(fld: str, message: str) -> None:
         problems.append(InvalidValue(message, field=fld))
 
+    def required(fld: str, label: str) -> None:
+        """A text field, cleaned, that must be given (200 characters at most)."""
+        value = _clean(getattr(data, fld))
+        setattr(data, fld, value)
+        if not value:
+            missing(fld, label)
+        elif len(value) > 200:
+            invalid(fld, f"{label}: at most 200 characters")
+
     if section == "offer":
         if data.offer not in OFFERS:
             invalid("offer", f"offer: '{data.offer}' is not an offer (allowed: wholesale)")
     elif section == "core":
-        data.name = _clean(data.name)
-        if not data.name:
-            missing("name", "Template name")
-        elif len(data.name) > 200:
-            invalid("name", "Template name: at most 200 characters")
+        required("name", "Template name")
         email = _clean(data.service_provider_admin_email)
         data.service_provider_admin_email = email
         if not email:
@@ -165,38 +190,21 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
                 "auth_method",
                 f"Authentication method: '{method}' is not one of {', '.join(AUTH_METHODS)}",
             )
-        elif method == "partner_saml":
-            data.oidc_idp_name = None
-            if not data.idp_entity_id:
-                missing("idp_entity_id", "IdP entity ID (from the IdP's SAML metadata)")
-            elif len(data.idp_entity_id) > 1024:
-                invalid("idp_entity_id", "IdP entity ID: at most 1024 characters")
-            elif ctx.saml_entity_ids and data.idp_entity_id not in ctx.saml_entity_ids:
-                invalid(
-                    "idp_entity_id",
-                    f"IdP entity ID: '{data.idp_entity_id}' is not one of this partner's "
-                    "registered SAML identity providers",
-                )
-        elif method == "partner_oidc":
-            data.idp_entity_id = None
-            if not data.oidc_idp_name:
-                missing("oidc_idp_name", "OpenID Connect IdP name")
-            elif len(data.oidc_idp_name) > 200:
-                invalid("oidc_idp_name", "OpenID Connect IdP name: at most 200 characters")
-            elif ctx.oidc_names and data.oidc_idp_name not in ctx.oidc_names:
-                invalid(
-                    "oidc_idp_name",
-                    f"OpenID Connect IdP name: '{data.oidc_idp_name}' is not one of this "
-                    "partner's registered OpenID Connect providers",
-                )
+        elif method in _PARTNER_IDP:
+            field, other, label, hint, limit, what = _PARTNER_IDP[method]
+            known = ctx.saml_entity_ids if method == "partner_saml" else ctx.oidc_names
+            setattr(data, other, None)
+            value = getattr(data, field)
+            if not value:
+                missing(field, label + hint)
+            elif len(value) > limit:
+                invalid(field, f"{label}: at most {limit} characters")
+            elif known and value not in known:
+                invalid(field, f"{label}: '{value}' is not one of this partner's {what}")
         else:
             data.idp_entity_id = data.oidc_idp_name = None
     elif section == "email":
-        data.brand_name = _clean(data.brand_name)
-        if not data.brand_name:
-            missing("brand_name", "Brand name")
-        elif len(data.brand_name) > 200:
-            invalid("brand_name", "Brand name: at most 200 characters")
+        required("brand_name", "Brand name")
         if data.allow_platform_calling and not ctx.platform_calling_available:
             invalid(
                 "allow_platform_calling",
@@ -321,20 +329,10 @@ async def list_templates(
 
 
 def data_of(template: Template, admin_email: str) -> TemplateData:
-    return TemplateData(
-        name=template.name,
-        offer=template.offer,
-        service_provider_admin_email=admin_email,
-        country=template.country,
-        default_email_language=template.default_email_language,
-        wholesale_subscription_id=template.wholesale_subscription_id,
-        pstn_provider=template.pstn_provider,
-        auth_method=template.auth_method,
-        idp_entity_id=template.idp_entity_id,
-        oidc_idp_name=template.oidc_idp_name,
-        brand_name=template.brand_name,
-        allow_admin_invite_on_link=template.allow_admin_invite_on_link,
-        allow_platform_calling=template.allow_platform_calling,
-        data_region=template.data_region,
-        require_approval=template.require_approval,
-    )
+    """A template's settings as :class:`TemplateData` (the administrator by email)."""
+    copied = {
+        name: getattr(template, name)
+        for name in TemplateData.__dataclass_fields__
+        if name != "service_provider_admin_email"
+    }
+    return TemplateData(**copied, service_provider_admin_email=admin_email)

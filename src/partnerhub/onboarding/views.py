@@ -21,6 +21,7 @@ from partnerhub.catalog import geo, languages, regions
 from partnerhub.errors import ApiError, Conflict, Forbidden
 from partnerhub.identity.repository import CredentialRepository
 from partnerhub.kit.web import unit_of_work
+from partnerhub.models import Template
 from partnerhub.onboarding import service
 from partnerhub.onboarding.repository import TemplateRepository
 from partnerhub.onboarding.service import TemplateData
@@ -121,6 +122,9 @@ async def _save_wizard(request: Request, ctx: portal.PortalContext, state: dict[
     ctx.session.data = {**(ctx.session.data or {}), WIZARD_KEY: state}
 
 
+CANNOT_WRITE = N_("Your role cannot create or change templates")
+
+
 def _require_write(ctx: portal.PortalContext, message: str) -> None:
     if not ctx.principal.has(service.WRITE):
         raise Forbidden(message)
@@ -134,25 +138,15 @@ def _lang(ctx: portal.PortalContext) -> str:
     return ctx.session.language if ctx.session else "en"
 
 
-def _country_label(lang: str) -> Callable[[str], str]:
-    def label(code: str) -> str:
-        return geo.country_name(code, lang) or code
-
-    return label
-
-
-def _language_label(lang: str) -> Callable[[str], str]:
-    def label(code: str) -> str:
-        return languages.language_label(code, lang) if code else ""
-
-    return label
-
-
-def _region_label(lang: str) -> Callable[[str], str]:
-    def label(code: str) -> str:
-        return territory_label(code, lang) if regions.is_region(code) else code
-
-    return label
+def _labels(lang: str) -> dict[str, Callable[[str], str]]:
+    """The pages' functions that name a country, a language and a data region in *lang*."""
+    return {
+        "country_name": lambda code: geo.country_name(code, lang) or code,
+        "language_label": lambda code: languages.language_label(code, lang) if code else "",
+        "region_label": lambda code: (
+            territory_label(code, lang) if regions.is_region(code) else code
+        ),
+    }
 
 
 def _first_open_step(state: dict[str, Any]) -> str:
@@ -180,7 +174,7 @@ async def list_page(
             "counts": counts,
             "tid": lambda t: ids.encode("TEMPLATE", t.id, ids.HUB),
             "can_write": ctx.principal.has(service.WRITE),
-            "country_name": _country_label(_lang(ctx)),
+            "country_name": _labels(_lang(ctx))["country_name"],
             "deleted": request.query_params.get("deleted") == "1",
         },
     )
@@ -237,25 +231,31 @@ async def _step_page(
                 for code in languages.SUPPORTED_EMAIL_LANGUAGES
             ],
             "regions": [(code, territory_label(code, lang)) for code in regions.REGIONS],
-            "country_name": _country_label(lang),
-            "language_label": _language_label(lang),
-            "region_label": _region_label(lang),
+            **_labels(lang),
         },
         status=status,
     )
 
 
-@router.get("/wizard/{step}")
-async def wizard_step(
-    step: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
-) -> Response:
-    _require_write(ctx, N_("Your role cannot create or change templates"))
+def _open_step(ctx: portal.PortalContext, step: str) -> dict[str, Any] | Response:
+    """The wizard's state when *step* can be shown now; otherwise where to go instead."""
+    _require_write(ctx, CANNOT_WRITE)
     state = _wizard(ctx)
     if step not in STEPS or not state:
         return RedirectResponse("/customers/templates/new", status_code=303)
     first_open = _first_open_step(state)
     if STEPS.index(step) > STEPS.index(first_open):
         return RedirectResponse(f"/customers/templates/wizard/{first_open}", status_code=303)
+    return state
+
+
+@router.get("/wizard/{step}")
+async def wizard_step(
+    step: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    state = _open_step(ctx, step)
+    if isinstance(state, Response):
+        return state
     return_to = _return_to(request.query_params.get("return_to"))
     return await _step_page(request, ctx, step, state, return_to=return_to)
 
@@ -265,13 +265,9 @@ async def wizard_submit(
     step: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _require_write(ctx, N_("Your role cannot create or change templates"))
-    state = _wizard(ctx)
-    if step not in STEPS or not state:
-        return RedirectResponse("/customers/templates/new", status_code=303)
-    first_open = _first_open_step(state)
-    if STEPS.index(step) > STEPS.index(first_open):
-        return RedirectResponse(f"/customers/templates/wizard/{first_open}", status_code=303)
+    state = _open_step(ctx, step)
+    if isinstance(state, Response):
+        return state
     _ = gettext_for(request)
     if step == "review":
         return await _submit(request, ctx, state)
@@ -323,6 +319,13 @@ async def _submit(request: Request, ctx: portal.PortalContext, state: dict[str, 
     return RedirectResponse(_detail_url(template.id) + "?saved=1", status_code=303)
 
 
+async def _template_of(repo: TemplateRepository, template_id: str) -> tuple[Template, str]:
+    """The template of the URL and its administrator's email."""
+    template = await service.get(repo, ids.decode("TEMPLATE", template_id))
+    emails = await repo.admin_emails({template.service_provider_admin_id})
+    return template, emails.get(template.service_provider_admin_id, "")
+
+
 @router.get("/{template_id}")
 async def detail(
     template_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
@@ -339,8 +342,7 @@ async def _detail_page(
 ) -> Response:
     async with unit_of_work(request) as db:
         repo = TemplateRepository(db, ctx.principal)
-        template = await service.get(repo, ids.decode("TEMPLATE", template_id))
-        emails = await repo.admin_emails({template.service_provider_admin_id})
+        template, admin_email = await _template_of(repo, template_id)
         used = (await repo.usage_counts([template.id])).get(template.id, 0)
     lang = _lang(ctx)
     return render(
@@ -349,14 +351,12 @@ async def _detail_page(
         {
             "template": template,
             "tid": template_id,
-            "admin_email": emails.get(template.service_provider_admin_id, ""),
+            "admin_email": admin_email,
             "used": used,
             "saved": request.query_params.get("saved") == "1",
             "error": error,
             "can_write": ctx.principal.has(service.WRITE),
-            "country_name": _country_label(lang),
-            "language_label": _language_label(lang),
-            "region_label": _region_label(lang),
+            **_labels(lang),
         },
         status=status,
     )
@@ -366,12 +366,12 @@ async def _detail_page(
 async def edit(
     template_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
-    _require_write(ctx, N_("Your role cannot create or change templates"))
+    _require_write(ctx, CANNOT_WRITE)
     async with unit_of_work(request) as db:
-        repo = TemplateRepository(db, ctx.principal)
-        template = await service.get(repo, ids.decode("TEMPLATE", template_id))
-        emails = await repo.admin_emails({template.service_provider_admin_id})
-    data = service.data_of(template, emails.get(template.service_provider_admin_id, ""))
+        template, admin_email = await _template_of(
+            TemplateRepository(db, ctx.principal), template_id
+        )
+    data = service.data_of(template, admin_email)
     await _save_wizard(
         request,
         ctx,

@@ -19,11 +19,13 @@ from partnerhub import runtime
 from partnerhub.identity.org_auth import (
     LinkRefused,
     check_password_strength,
+    consume_link,
     read_link_token,
     sign_link_token,
+    usable_link,
+    write_link,
 )
 from partnerhub.models import Partner, PartnerAdmin, PartnerAdminLink
-from partnerhub.models.base import utcnow
 from partnerhub.partners.repository import AdminLinkRepository
 
 LINK_PURPOSE = "partner-admin-link"  # the signing key's purpose (not the customer users' one)
@@ -39,17 +41,11 @@ async def issue(
 ) -> tuple[PartnerAdminLink, str]:
     """A new single-use invitation link: the row and the absolute URL to send."""
     settings = runtime.settings()
-    now = utcnow()
-    link = PartnerAdminLink(
-        id=uuid.uuid4(),
-        purpose=INVITATION,
-        admin_id=admin_id,
-        created=now,
-        expires=now + (lifetime or timedelta(hours=settings.invitation_hours)),
-    )
+    lifetime = lifetime or timedelta(hours=settings.invitation_hours)
     repo = AdminLinkRepository(db)
-    repo.add(link)
-    await repo.flush()
+    link: PartnerAdminLink = await write_link(
+        repo, PartnerAdminLink, INVITATION, lifetime, admin_id=admin_id
+    )
     token = await sign_link_token(db, INVITATION, link.id, link.expires, LINK_PURPOSE)
     return link, f"{settings.base_url()}{LINK_PATH}/{token}"
 
@@ -58,13 +54,7 @@ async def peek(db: AsyncSession, token: str) -> tuple[PartnerAdminLink, PartnerA
     """The link and its administrator, if the link can still be used (nothing consumed)."""
     link_id = await read_link_token(db, token, INVITATION, LINK_PURPOSE)
     repo = AdminLinkRepository(db)
-    link = await repo.link(link_id)
-    if link is None or link.purpose != INVITATION:
-        raise LinkRefused("invalid")
-    if link.used is not None:
-        raise LinkRefused("used")
-    if link.expires <= utcnow():
-        raise LinkRefused("expired")
+    link: PartnerAdminLink = usable_link(await repo.link(link_id), INVITATION)
     admin = await repo.admin(link.admin_id)
     if admin is None or not admin.active:
         raise LinkRefused("invalid")
@@ -77,11 +67,8 @@ async def use(db: AsyncSession, token: str, password: str) -> PartnerAdmin:
 
     link, admin = await peek(db, token)
     check_password_strength(password, admin.email)
-    now = utcnow()
     repo = AdminLinkRepository(db)
-    if not await repo.take_link(link.id, now):
-        raise LinkRefused("used")
-    await repo.retire_links(admin.id, now)
+    await consume_link(repo, link.id, admin.id)
     locked = await repo.admin(admin.id, lock=True)
     assert locked is not None
     locked.password_hash = hash_password(password)

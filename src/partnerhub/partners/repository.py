@@ -13,9 +13,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnerhub.identity.repository import retire_links, take_link
 from partnerhub.kit.repository import Repository
 from partnerhub.models import OrgUser, Partner, PartnerAdmin, PartnerAdminLink, Template
 
@@ -145,25 +146,11 @@ class AdminLinkRepository:
 
     async def take_link(self, link_id: uuid.UUID, now: datetime) -> bool:
         """Mark the link used; False when it was used (or expired) already."""
-        taken = await self.session.execute(
-            update(PartnerAdminLink)
-            .where(
-                PartnerAdminLink.id == link_id,
-                PartnerAdminLink.used.is_(None),
-                PartnerAdminLink.expires > now,
-            )
-            .values(used=now)
-            .returning(PartnerAdminLink.id)
-        )
-        return taken.scalar_one_or_none() is not None
+        return await take_link(self.session, PartnerAdminLink, link_id, now)
 
     async def retire_links(self, admin_id: uuid.UUID, now: datetime) -> None:
         """Mark every outstanding link of the administrator used."""
-        await self.session.execute(
-            update(PartnerAdminLink)
-            .where(PartnerAdminLink.admin_id == admin_id, PartnerAdminLink.used.is_(None))
-            .values(used=now)
-        )
+        await retire_links(self.session, PartnerAdminLink.admin_id, admin_id, now)
 
     def add(self, obj: object) -> None:
         self.session.add(obj)

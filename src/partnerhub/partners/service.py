@@ -242,18 +242,32 @@ async def create_partner(
     )
     repo.add(partner)
     await repo.flush()
+    digest = hash_password(password) if password is not None else password_hash
+    admin = await _add_admin(session, partner, email, admin_name, FIRST_ADMIN_ROLE, digest)
+    return CreatedPartner(partner, admin)
+
+
+async def _add_admin(
+    session: AsyncSession,
+    partner: Partner,
+    email: str,
+    display_name: str,
+    role: str,
+    password_hash: str | None,
+) -> PartnerAdmin:
+    """Write an administrator of *partner* (checked by the caller)."""
     admin = PartnerAdmin(
         id=uuid.uuid4(),
         partner_id=partner.id,
         email=email,
-        display_name=admin_name,
-        role=FIRST_ADMIN_ROLE,
-        password_hash=hash_password(password) if password is not None else password_hash,
+        display_name=display_name,
+        role=role,
+        password_hash=password_hash,
     )
-    repo.add(admin)
+    session.add(admin)
     with constraint_errors({DOMAIN_FAMILY_CONSTRAINT: domain_of_another_family(email)}):
-        await repo.flush()
-    return CreatedPartner(partner, admin)
+        await session.flush()
+    return admin
 
 
 async def create_sub_partner(repo: PartnerRepository, new: NewPartner) -> CreatedPartner:
@@ -329,18 +343,7 @@ async def add_sub_partner_admin(
     clean_name = _check_display_name(display_name, "displayName")
     _check_role(role)
     await _check_email_free(repo.session, clean_email, "email")
-    admin = PartnerAdmin(
-        id=uuid.uuid4(),
-        partner_id=sub.id,
-        email=clean_email,
-        display_name=clean_name,
-        role=role,
-        password_hash=None,
-    )
-    repo.add(admin)
-    with constraint_errors({DOMAIN_FAMILY_CONSTRAINT: domain_of_another_family(clean_email)}):
-        await repo.session.flush()
-    return sub, admin
+    return sub, await _add_admin(repo.session, sub, clean_email, clean_name, role, None)
 
 
 async def update_sub_partner_admin(

@@ -10,20 +10,22 @@ partner's sub-partner is not found (404).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from functools import partial
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
 from partnerhub.catalog.roles import PARTNER_ROLES, SUB_PARTNERS_WRITE
 from partnerhub.errors import ApiError, NotFound
 from partnerhub.identity.org_auth import LinkRefused, deliver_later
-from partnerhub.identity.signin_views import LINK_REFUSALS
+from partnerhub.identity.signin_views import link_refused, set_password_page
 from partnerhub.kit.web import unit_of_work
-from partnerhub.models import Partner
+from partnerhub.models import Partner, PartnerAdmin
 from partnerhub.partners import invitations, service
 from partnerhub.partners.repository import PartnerRepository
+from partnerhub.portal import forms
 from partnerhub.portal import session as portal
 from partnerhub.portal.render import gettext_for, render
 
@@ -51,25 +53,21 @@ async def _list_page(
 ) -> Response:
     async with unit_of_work(request) as db:
         subs = await service.list_sub_partners(PartnerRepository(db, ctx.principal), None, 0, 1000)
-    return render(
+    return forms.form_page(
         request,
         "partners/sub_partners.html",
         {
             "subs": subs,
             "ref": ref,
             "can_manage": ctx.principal.has(SUB_PARTNERS_WRITE),
-            "error": error,
-            "form": form or {},
         },
-        status=status,
+        error,
+        status,
+        form,
     )
 
 
-@router.get("/sub-partners")
-async def sub_partners(
-    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
-) -> Response:
-    return await _list_page(request, ctx)
+forms.show(router, "/sub-partners", _list_page, "sub_partners")
 
 
 @router.post("/sub-partners")
@@ -77,27 +75,28 @@ async def create_sub_partner(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_active_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    values = {k: str(form.get(k) or "") for k in ("name", "admin_email", "admin_name")}
-    try:
-        async with unit_of_work(request) as db:
-            created = await service.create_sub_partner(
-                PartnerRepository(db, ctx.principal),
-                service.NewPartner(
-                    name=values["name"],
-                    admin_email=values["admin_email"],
-                    admin_name=values["admin_name"],
-                ),
-            )
-            email_id = await invitations.send_invitation(
-                db, created.admin, created.partner, ctx.principal.actor_email or ""
-            )
-    except ApiError as exc:
-        if exc.status == 403:
-            raise
-        return await _list_page(request, ctx, _(exc.description), exc.status, values)
-    await deliver_later(email_id)
-    return RedirectResponse(f"/sub-partners/{ref(created.partner)}?created=1", status_code=303)
+    values = forms.values_of(form, ("name", "admin_email", "admin_name"))
+    wanted = service.NewPartner(
+        name=values["name"], admin_email=values["admin_email"], admin_name=values["admin_name"]
+    )
+
+    async def create(db: AsyncSession) -> tuple[Partner, uuid.UUID | None]:
+        created = await service.create_sub_partner(PartnerRepository(db, ctx.principal), wanted)
+        return created.partner, await _invite(db, ctx, created.admin, created.partner)
+
+    refused = partial(_list_page, request, ctx, form=values)
+    outcome = await forms.attempt(request, create, refused, passthrough=(403,))
+    if isinstance(outcome, Response):
+        return outcome
+    await deliver_later(outcome[1])
+    return RedirectResponse(f"/sub-partners/{ref(outcome[0])}?created=1", status_code=303)
+
+
+async def _invite(
+    db: AsyncSession, ctx: portal.PortalContext, admin: PartnerAdmin, partner: Partner
+) -> uuid.UUID | None:
+    """Queue the new administrator's invitation (the id of the email to deliver after commit)."""
+    return await invitations.send_invitation(db, admin, partner, ctx.principal.actor_email or "")
 
 
 async def _detail_page(
@@ -113,7 +112,7 @@ async def _detail_page(
         sub = await service.get_sub_partner(repo, _sub_id(sub_ref))
         admins = await service.list_sub_partner_admins(repo, sub.id)
     query = request.query_params
-    return render(
+    return forms.form_page(
         request,
         "partners/sub_partner.html",
         {
@@ -124,10 +123,10 @@ async def _detail_page(
             "can_manage": ctx.principal.has(SUB_PARTNERS_WRITE),
             "created": query.get("created") == "1",
             "invited": query.get("invited") == "1",
-            "error": error,
-            "form": form or {},
         },
-        status=status,
+        error,
+        status,
+        form,
     )
 
 
@@ -145,27 +144,25 @@ async def add_administrator(
     ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    values = {k: str(form.get(k) or "") for k in ("email", "display_name", "role")}
+    values = forms.values_of(form, ("email", "display_name", "role"))
     sub_id = _sub_id(sub_ref)
-    try:
-        async with unit_of_work(request) as db:
-            sub, admin = await service.add_sub_partner_admin(
-                PartnerRepository(db, ctx.principal),
-                sub_id,
-                values["email"],
-                values["display_name"],
-                values["role"],
-            )
-            email_id = await invitations.send_invitation(
-                db, admin, sub, ctx.principal.actor_email or ""
-            )
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            raise
-        return await _detail_page(request, ctx, sub_ref, _(exc.description), exc.status, values)
-    await deliver_later(email_id)
-    return RedirectResponse(f"/sub-partners/{ref(sub)}?invited=1", status_code=303)
+
+    async def add(db: AsyncSession) -> tuple[Partner, uuid.UUID | None]:
+        sub, admin = await service.add_sub_partner_admin(
+            PartnerRepository(db, ctx.principal),
+            sub_id,
+            values["email"],
+            values["display_name"],
+            values["role"],
+        )
+        return sub, await _invite(db, ctx, admin, sub)
+
+    refused = partial(_detail_page, request, ctx, sub_ref, form=values)
+    outcome = await forms.attempt(request, add, refused, passthrough=(403, 404))
+    if isinstance(outcome, Response):
+        return outcome
+    await deliver_later(outcome[1])
+    return RedirectResponse(f"/sub-partners/{ref(outcome[0])}?invited=1", status_code=303)
 
 
 @router.post("/sub-partners/{sub_ref}/administrators/{admin_id}")
@@ -176,23 +173,21 @@ async def change_administrator(
     ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
     active = form.get("active")
     role = form.get("role")
-    try:
-        async with unit_of_work(request) as db:
-            await service.update_sub_partner_admin(
-                PartnerRepository(db, ctx.principal),
-                _sub_id(sub_ref),
-                admin_id,
-                role=str(role) if role else None,
-                active=(active == "true") if active in ("true", "false") else None,
-            )
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            raise
-        return await _detail_page(request, ctx, sub_ref, _(exc.description), exc.status)
-    return RedirectResponse(f"/sub-partners/{sub_ref}", status_code=303)
+
+    async def change(db: AsyncSession) -> object:
+        return await service.update_sub_partner_admin(
+            PartnerRepository(db, ctx.principal),
+            _sub_id(sub_ref),
+            admin_id,
+            role=str(role) if role else None,
+            active=(active == "true") if active in ("true", "false") else None,
+        )
+
+    refused = partial(_detail_page, request, ctx, sub_ref)
+    done = f"/sub-partners/{sub_ref}"
+    return await forms.submit(request, change, refused, done, passthrough=(403, 404))
 
 
 # Declared after the administrators' routes: ``/{action}`` must not catch them.
@@ -241,21 +236,6 @@ async def change_state(
 # --- the invited administrator's set-password page (the signed link is the credential) -------
 
 
-def _link_refused(request: Request, reason: str) -> Response:
-    _ = gettext_for(request)
-    return render(
-        request,
-        "sso/link_refused.html",
-        {"reason": reason, "message": _(LINK_REFUSALS.get(reason, LINK_REFUSALS["invalid"]))},
-        status=404 if reason == "invalid" else 410,
-    )
-
-
-def _password_page(request: Request, email: str, error: str | None, status: int) -> Response:
-    context: dict[str, Any] = {"email": email, "purpose": invitations.INVITATION, "error": error}
-    return render(request, "sso/set_password.html", context, status=status)
-
-
 @router.get(f"{invitations.LINK_PATH}/{{token}}")
 async def invitation_page(token: str, request: Request) -> Response:
     await portal.load(request)  # a visitor: the form's CSRF token needs no row (render sets it)
@@ -263,8 +243,8 @@ async def invitation_page(token: str, request: Request) -> Response:
         async with unit_of_work(request) as db:
             _link, admin = await invitations.peek(db, token)
     except LinkRefused as exc:
-        return _link_refused(request, exc.reason)
-    return _password_page(request, admin.email, None, 200)
+        return link_refused(request, exc.reason)
+    return set_password_page(request, admin.email, invitations.INVITATION)
 
 
 @router.post(f"{invitations.LINK_PATH}/{{token}}")
@@ -282,7 +262,7 @@ async def invitation_submit(token: str, request: Request) -> Response:
                 raise ApiError("The two passwords differ", field="confirm")
             await invitations.use(db, token, password)
     except LinkRefused as exc:
-        return _link_refused(request, exc.reason)
+        return link_refused(request, exc.reason)
     except ApiError as exc:
-        return _password_page(request, email, _(exc.description), 400)
+        return set_password_page(request, email, invitations.INVITATION, _(exc.description), 400)
     return RedirectResponse("/login", status_code=303)

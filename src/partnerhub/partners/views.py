@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from functools import partial
 
-from partnerhub.errors import ApiError
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from partnerhub.kit.web import unit_of_work
 from partnerhub.partners import service
 from partnerhub.partners.repository import PartnerRepository
 from partnerhub.partners.service import PartnerSettings
+from partnerhub.portal import forms
 from partnerhub.portal import session as portal
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import render
 
 router = APIRouter(prefix="/settings/partner", include_in_schema=False)
 
@@ -52,16 +55,15 @@ async def save_settings(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
     wanted = PartnerSettings(
         name=str(form.get("name") or ""),
         pstn_providers=str(form.get("pstn_providers") or "").splitlines(),
         hosted_calling=form.get("hosted_calling") == "on",
         support_email=str(form.get("support_email") or "").strip() or None,
     )
-    try:
-        async with unit_of_work(request) as db:
-            await service.update_settings(PartnerRepository(db, ctx.principal), wanted)
-    except ApiError as exc:
-        return await _page(request, ctx, wanted, _(exc.description), exc.status)
-    return RedirectResponse("/settings/partner?saved=1", status_code=303)
+
+    async def save(db: AsyncSession) -> object:
+        return await service.update_settings(PartnerRepository(db, ctx.principal), wanted)
+
+    refused = partial(_page, request, ctx, wanted)
+    return await forms.submit(request, save, refused, "/settings/partner?saved=1")

@@ -16,6 +16,7 @@ from partnerhub.identity.repository import AdminRepository, CredentialRepository
 from partnerhub.identity.signin_views import TOO_MANY
 from partnerhub.kit import ratelimit
 from partnerhub.kit.web import unit_of_work
+from partnerhub.portal import forms
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, render
@@ -181,11 +182,7 @@ async def _tokens_page(
     )
 
 
-@router.get("/settings/tokens")
-async def tokens(
-    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
-) -> Response:
-    return await _tokens_page(request, ctx)
+forms.show(router, "/settings/tokens", _tokens_page, "tokens")
 
 
 @router.post("/settings/tokens")

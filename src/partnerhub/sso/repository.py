@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -37,22 +38,15 @@ from partnerhub.models.identity_email import ORG_USER
 
 class IdpRepository(Repository):
     async def saml_page(self, offset: int = 0, limit: int = 1000) -> list[SamlIdentityProvider]:
-        stmt = (
-            self.scoped(select(SamlIdentityProvider), SamlIdentityProvider)
-            .order_by(SamlIdentityProvider.entity_id, SamlIdentityProvider.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return list((await self.session.execute(stmt)).scalars())
+        return await self._page(SamlIdentityProvider, SamlIdentityProvider.entity_id, offset, limit)
 
     async def oidc_page(self, offset: int = 0, limit: int = 1000) -> list[OidcProvider]:
-        stmt = (
-            self.scoped(select(OidcProvider), OidcProvider)
-            .order_by(OidcProvider.name, OidcProvider.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return list((await self.session.execute(stmt)).scalars())
+        return await self._page(OidcProvider, OidcProvider.name, offset, limit)
+
+    async def _page(self, model: Any, order: Any, offset: int, limit: int) -> list[Any]:
+        """The partner's providers of *model*, by *order* then id."""
+        stmt = self.scoped(select(model), model).order_by(order, model.id).offset(offset)
+        return list((await self.session.execute(stmt.limit(limit))).scalars())
 
     async def saml(self, idp_id: uuid.UUID) -> SamlIdentityProvider | None:
         stmt = self.scoped(select(SamlIdentityProvider), SamlIdentityProvider).where(

@@ -27,7 +27,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import email_validator
 from email_validator import EmailNotValidError
@@ -71,6 +71,7 @@ DOMAIN_FAMILY_CONSTRAINT = "uq_sso_domains_one_family"
 MAX_DOMAINS = 50
 SECRET_PURPOSE_OIDC = "oidc-client-secret"  # noqa: S105 - a key-derivation label, not a secret
 SECRET_PURPOSE_SP_KEY = "saml-sp-key"  # noqa: S105 - a key-derivation label, not a secret
+_Provider = TypeVar("_Provider", SamlIdentityProvider, OidcProvider)
 
 
 # --- URLs -----------------------------------------------------------------------------------
@@ -305,12 +306,7 @@ async def create_saml(repo: IdpRepository, data: SamlInput) -> SamlIdentityProvi
     display, attribute = _saml_options(data)
     domains = check_domains(data.domains)
     xml, parsed, fetched = await _metadata_of(data)
-    if await repo.saml_entity_taken(parsed.entity_id):
-        raise Conflict(
-            f"entityId: a SAML IdP with entity ID '{parsed.entity_id}' is already registered",
-            code=ALREADY_REGISTERED_CODE,
-            field="entity_id",
-        )
+    await _refuse_taken(repo, "saml", parsed.entity_id)
     idp = SamlIdentityProvider(id=uuid.uuid4(), partner_id=repo.principal.partner_id)
     await _check_claims(repo, idp.id, domains)
     _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
@@ -343,7 +339,32 @@ def _apply_saml(
     idp.for_administrators = bool(data.for_administrators)
 
 
-async def _in_use(repo: IdpRepository, method: str, key: str, what: str) -> None:
+async def _refuse_taken(
+    repo: IdpRepository, kind: str, key: str, exclude: uuid.UUID | None = None
+) -> None:
+    """409 when another IdP of the partner has this SAML entity ID / OIDC name."""
+    if kind == "saml" and await repo.saml_entity_taken(key, exclude=exclude):
+        raise Conflict(
+            f"entityId: a SAML IdP with entity ID '{key}' is already registered",
+            code=ALREADY_REGISTERED_CODE,
+            field="entity_id",
+        )
+    if kind == "oidc" and await repo.oidc_name_taken(key, exclude=exclude):
+        raise Conflict(
+            f"name: an OpenID Connect provider named '{key}' is already registered",
+            code=ALREADY_REGISTERED_CODE,
+            field="name",
+        )
+
+
+async def _in_use(repo: IdpRepository, provider: SamlIdentityProvider | OidcProvider) -> None:
+    """409 while a template or an organization of the partner signs in through *provider*."""
+    if isinstance(provider, SamlIdentityProvider):
+        method, key = "partner_saml", provider.entity_id
+        what = f"The SAML IdP '{key}'"
+    else:
+        method, key = "partner_oidc", provider.name
+        what = f"The OIDC provider '{key}'"
     templates, customers = await repo.usage(method, key)
     if templates or customers:
         raise Conflict(
@@ -353,12 +374,20 @@ async def _in_use(repo: IdpRepository, method: str, key: str, what: str) -> None
         )
 
 
+def _found(provider: _Provider | None) -> _Provider:
+    if provider is None:
+        raise NotFound("Identity provider not found")
+    return provider
+
+
 async def get_saml(repo: IdpRepository, idp_id: uuid.UUID | None) -> SamlIdentityProvider:
     repo.principal.require(ADMIN_SCOPE)
-    idp = await repo.saml(idp_id) if idp_id else None
-    if idp is None:
-        raise NotFound("Identity provider not found")
-    return idp
+    return _found(await repo.saml(idp_id) if idp_id else None)
+
+
+async def get_oidc(repo: IdpRepository, provider_id: uuid.UUID | None) -> OidcProvider:
+    repo.principal.require(ADMIN_SCOPE)
+    return _found(await repo.oidc(provider_id) if provider_id else None)
 
 
 async def update_saml(
@@ -370,13 +399,8 @@ async def update_saml(
     domains = check_domains(data.domains)
     xml, parsed, fetched = await _metadata_of(data)
     if parsed.entity_id != idp.entity_id:
-        await _in_use(repo, "partner_saml", idp.entity_id, f"The SAML IdP '{idp.entity_id}'")
-        if await repo.saml_entity_taken(parsed.entity_id, exclude=idp.id):
-            raise Conflict(
-                f"entityId: a SAML IdP with entity ID '{parsed.entity_id}' is already registered",
-                code=ALREADY_REGISTERED_CODE,
-                field="entity_id",
-            )
+        await _in_use(repo, idp)
+        await _refuse_taken(repo, "saml", parsed.entity_id, exclude=idp.id)
     await _check_claims(repo, idp.id, domains)
     _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
     _set_claims(idp, domains)
@@ -385,9 +409,14 @@ async def update_saml(
 
 
 async def delete_saml(repo: IdpRepository, idp_id: uuid.UUID | None) -> None:
-    idp = await get_saml(repo, idp_id)
-    await _in_use(repo, "partner_saml", idp.entity_id, f"The SAML IdP '{idp.entity_id}'")
-    await repo.delete(idp)
+    await _delete_unused(repo, await get_saml(repo, idp_id))
+
+
+async def _delete_unused(
+    repo: IdpRepository, provider: SamlIdentityProvider | OidcProvider
+) -> None:
+    await _in_use(repo, provider)
+    await repo.delete(provider)
     await repo.flush()
 
 
@@ -444,12 +473,7 @@ async def create_oidc(repo: IdpRepository, data: OidcInput) -> OidcProvider:
     repo.principal.require(ADMIN_SCOPE)
     name, issuer, client_id, discovery, scopes = _check_oidc(data, creating=True)
     domains = check_domains(data.domains)
-    if await repo.oidc_name_taken(name):
-        raise Conflict(
-            f"name: an OpenID Connect provider named '{name}' is already registered",
-            code=ALREADY_REGISTERED_CODE,
-            field="name",
-        )
+    await _refuse_taken(repo, "oidc", name)
     provider_id = uuid.uuid4()
     await _check_claims(repo, provider_id, domains)
     await _check_discovery(issuer, client_id, discovery, scopes)
@@ -472,14 +496,6 @@ async def create_oidc(repo: IdpRepository, data: OidcInput) -> OidcProvider:
     return provider
 
 
-async def get_oidc(repo: IdpRepository, provider_id: uuid.UUID | None) -> OidcProvider:
-    repo.principal.require(ADMIN_SCOPE)
-    provider = await repo.oidc(provider_id) if provider_id else None
-    if provider is None:
-        raise NotFound("Identity provider not found")
-    return provider
-
-
 async def update_oidc(
     repo: IdpRepository, provider_id: uuid.UUID | None, data: OidcInput
 ) -> OidcProvider:
@@ -489,13 +505,8 @@ async def update_oidc(
     name, issuer, client_id, discovery, scopes = _check_oidc(data, creating=False)
     domains = check_domains(data.domains)
     if name != provider.name:
-        await _in_use(repo, "partner_oidc", provider.name, f"The OIDC provider '{provider.name}'")
-        if await repo.oidc_name_taken(name, exclude=provider.id):
-            raise Conflict(
-                f"name: an OpenID Connect provider named '{name}' is already registered",
-                code=ALREADY_REGISTERED_CODE,
-                field="name",
-            )
+        await _in_use(repo, provider)
+        await _refuse_taken(repo, "oidc", name, exclude=provider.id)
     await _check_claims(repo, provider.id, domains)
     await _check_discovery(issuer, client_id, discovery, scopes)
     provider.name = name
@@ -514,10 +525,7 @@ async def update_oidc(
 
 
 async def delete_oidc(repo: IdpRepository, provider_id: uuid.UUID | None) -> None:
-    provider = await get_oidc(repo, provider_id)
-    await _in_use(repo, "partner_oidc", provider.name, f"The OIDC provider '{provider.name}'")
-    await repo.delete(provider)
-    await repo.flush()
+    await _delete_unused(repo, await get_oidc(repo, provider_id))
 
 
 async def list_all(
@@ -616,27 +624,38 @@ async def start_saml(
     next_url: str,
     browser_secret: str,
 ) -> saml.AuthnRequest:
-    idp = await repo.saml(partner_id, idp_id) if idp_id else None
-    if idp is None:
-        raise NotFound("Identity provider not found")
+    idp = _found(await repo.saml(partner_id, idp_id) if idp_id else None)
     sp = await service_provider(repo, partner_id)
     request = await asyncio.to_thread(saml.authn_request, sp, _idp(idp), idp.sso_url)
+    await _record_request(
+        repo,
+        browser_secret,
+        next_url,
+        kind="saml",
+        request_key=request.request_id,
+        partner_id=partner_id,
+        saml_idp_id=idp.id,
+    )
+    return request
+
+
+async def _record_request(
+    repo: SignInRepository, browser_secret: str, next_url: str, **columns: Any
+) -> None:
+    """Write the attempt (``sso_requests``) that the IdP's answer must come back to, bound to
+    the browser that started it and valid for ``PARTNERHUB_SSO_REQUEST_MINUTES``."""
     now = utcnow()
     repo.add(
         SsoRequest(
             id=uuid.uuid4(),
-            kind="saml",
-            request_key=request.request_id,
-            partner_id=partner_id,
-            saml_idp_id=idp.id,
             browser_hash=browser_hash(browser_secret),
             next_url=next_url[:2048],
             created=now,
             expires=now + _request_lifetime(),
+            **columns,
         )
     )
     await repo.flush()
-    return request
 
 
 async def _take(
@@ -752,9 +771,7 @@ async def start_oidc(
     login_hint: str | None = None,
 ) -> str:
     """The provider's authorization URL for a new attempt (PKCE, state, nonce)."""
-    row = await repo.oidc(partner_id, provider_id) if provider_id else None
-    if row is None:
-        raise NotFound("Identity provider not found")
+    row = _found(await repo.oidc(partner_id, provider_id) if provider_id else None)
     try:
         meta = await oidc.discover(_provider(row))
     except FetchError as exc:
@@ -765,23 +782,17 @@ async def start_oidc(
     url = await oidc.authorization_url(
         meta, _provider(row), oidc_redirect_uri(partner_id), state, nonce, verifier, login_hint
     )
-    now = utcnow()
-    repo.add(
-        SsoRequest(
-            id=uuid.uuid4(),
-            kind="oidc",
-            request_key=state_key(state),
-            partner_id=partner_id,
-            oidc_provider_id=row.id,
-            browser_hash=browser_hash(browser_secret),
-            nonce=nonce,
-            code_verifier=verifier,
-            next_url=next_url[:2048],
-            created=now,
-            expires=now + _request_lifetime(),
-        )
+    await _record_request(
+        repo,
+        browser_secret,
+        next_url,
+        kind="oidc",
+        request_key=state_key(state),
+        partner_id=partner_id,
+        oidc_provider_id=row.id,
+        nonce=nonce,
+        code_verifier=verifier,
     )
-    await repo.flush()
     return url
 
 

@@ -15,18 +15,22 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
-from partnerhub.errors import ApiError, NotFound
+from partnerhub.errors import NotFound
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import CredentialRepository
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models.base import utcnow
+from partnerhub.portal import forms
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, render
@@ -86,6 +90,13 @@ def _browser_cookie(request: Request) -> tuple[str, bool]:
     if existing and 20 <= len(existing) <= 100:
         return existing, False
     return secrets.token_urlsafe(32), True
+
+
+def _bound(response: Response, request: Request, browser: str, new: bool) -> Response:
+    """*response*, setting the browser's binding cookie when it is *new*."""
+    if new:
+        _set_browser_cookie(response, request, browser)
+    return response
 
 
 def _set_browser_cookie(response: Response, request: Request, value: str) -> None:
@@ -175,9 +186,7 @@ async def saml_login(
             {"action": authn.url, "fields": authn.form},
             headers={"Content-Security-Policy": csp},
         )
-    if new:
-        _set_browser_cookie(response, request, browser)
-    return response
+    return _bound(response, request, browser, new)
 
 
 @router.post("/sso/saml/{partner_ref}/acs")
@@ -185,16 +194,27 @@ async def saml_acs(partner_ref: str, request: Request) -> Response:
     partner_id = _partner_id(partner_ref)
     form = await request.form()
     saml_response = str(form.get("SAMLResponse") or "")
+    browser = request.cookies.get(SSO_COOKIE)
+    return await _finish(
+        request, "SAML", lambda repo: service.finish_saml(repo, partner_id, saml_response, browser)
+    )
+
+
+async def _finish(
+    request: Request,
+    kind: str,
+    finish: Callable[[SignInRepository], Awaitable[service.SignedIn]],
+) -> Response:
+    """The IdP's answer to an attempt: signed in, or the refusal page (logged). The attempt is
+    used up (committed) either way."""
     outcome: service.SignedIn | service.SignInRefused
-    async with unit_of_work(request) as db:  # commits even when refused: the attempt is used
+    async with unit_of_work(request) as db:
         try:
-            outcome = await service.finish_saml(
-                SignInRepository(db), partner_id, saml_response, request.cookies.get(SSO_COOKIE)
-            )
+            outcome = await finish(SignInRepository(db))
         except service.SignInRefused as exc:
             outcome = exc
     if isinstance(outcome, service.SignInRefused):
-        log.info("SAML sign-in refused (%s): %s", outcome.reason, outcome.detail)
+        log.info("%s sign-in refused (%s): %s", kind, outcome.reason, outcome.detail)
         return refused_page(request, outcome.reason, outcome.email)
     return await _signed_in(request, outcome)
 
@@ -225,28 +245,17 @@ async def oidc_login(
     except service.SignInRefused as exc:
         log.info("OIDC sign-in not started (%s): %s", exc.reason, exc.detail)
         return refused_page(request, exc.reason)
-    response = RedirectResponse(url, status_code=303)
-    if new:
-        _set_browser_cookie(response, request, browser)
-    return response
+    return _bound(RedirectResponse(url, status_code=303), request, browser, new)
 
 
 @router.get("/sso/oidc/{partner_ref}/callback")
 async def oidc_callback(partner_ref: str, request: Request) -> Response:
     partner_id = _partner_id(partner_ref)
     params = {k: v for k, v in request.query_params.items() if len(v) <= 4096}
-    outcome: service.SignedIn | service.SignInRefused
-    async with unit_of_work(request) as db:  # commits even when refused: the attempt is used
-        try:
-            outcome = await service.finish_oidc(
-                SignInRepository(db), partner_id, params, request.cookies.get(SSO_COOKIE)
-            )
-        except service.SignInRefused as exc:
-            outcome = exc
-    if isinstance(outcome, service.SignInRefused):
-        log.info("OIDC sign-in refused (%s): %s", outcome.reason, outcome.detail)
-        return refused_page(request, outcome.reason, outcome.email)
-    return await _signed_in(request, outcome)
+    browser = request.cookies.get(SSO_COOKIE)
+    return await _finish(
+        request, "OIDC", lambda repo: service.finish_oidc(repo, partner_id, params, browser)
+    )
 
 
 # --- settings page ----------------------------------------------------------------------------
@@ -270,29 +279,25 @@ async def _page(
         saml_rows = [sso_api.present(r) for r in saml_list]
         oidc_rows = [sso_api.present(r) for r in oidc_list]
     partner_id = ctx.principal.partner_id
-    return render(
+    return forms.form_page(
         request,
         "sso/identity_providers.html",
         {
             "saml": saml_rows,
             "oidc": oidc_rows,
             "can_manage": can_manage,
-            "error": error,
-            "form": form or {},
             "sp_entity_id": service.sp_entity_id(partner_id),
             "acs_url": service.acs_url(partner_id),
             "redirect_uri": service.oidc_redirect_uri(partner_id),
             "saved": request.query_params.get("saved") == "1",
         },
-        status=status,
+        error,
+        status,
+        form,
     )
 
 
-@router.get(PAGE)
-async def identity_providers(
-    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
-) -> Response:
-    return await _page(request, ctx)
+forms.show(router, PAGE, _page, "identity_providers")
 
 
 def _checked(form: Any, name: str) -> bool:
@@ -304,11 +309,7 @@ async def add_saml(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    values = {
-        k: str(form.get(k) or "")
-        for k in ("metadata_url", "display_name", "email_attribute", "domains")
-    }
+    values = forms.values_of(form, ("metadata_url", "display_name", "email_attribute", "domains"))
     upload = form.get("metadata_file")
     xml = str(form.get("metadata_xml") or "")
     if upload is not None and not isinstance(upload, str):
@@ -316,24 +317,31 @@ async def add_saml(
         raw = await upload.read(limit + 1)
         if raw:
             xml = raw.decode("utf-8", errors="replace")
-    try:
-        async with unit_of_work(request) as db:
-            await service.create_saml(
-                IdpRepository(db, ctx.principal),
-                service.SamlInput(
-                    metadata_xml=xml or None,
-                    metadata_url=values["metadata_url"] or None,
-                    display_name=values["display_name"],
-                    email_attribute=values["email_attribute"] or None,
-                    for_administrators=_checked(form, "for_administrators"),
-                    domains=service.split_domains(values["domains"]),
-                ),
-            )
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            raise
-        return await _page(request, ctx, _(exc.description), exc.status, {**values, "kind": "saml"})
-    return RedirectResponse(PAGE + "?saved=1", status_code=303)
+    data = service.SamlInput(
+        metadata_xml=xml or None,
+        metadata_url=values["metadata_url"] or None,
+        display_name=values["display_name"],
+        email_attribute=values["email_attribute"] or None,
+        for_administrators=_checked(form, "for_administrators"),
+        domains=service.split_domains(values["domains"]),
+    )
+    return await _save(request, ctx, service.create_saml, data, {**values, "kind": "saml"})
+
+
+async def _save(
+    request: Request,
+    ctx: portal.PortalContext,
+    create: Callable[[IdpRepository, Any], Awaitable[object]],
+    data: object,
+    values: dict[str, str],
+) -> Response:
+    """Register a provider; a refusal shows the page again with the form as typed."""
+
+    async def register(db: AsyncSession) -> object:
+        return await create(IdpRepository(db, ctx.principal), data)
+
+    refused = partial(_page, request, ctx, form=values)
+    return await forms.submit(request, register, refused, PAGE + "?saved=1", passthrough=(403, 404))
 
 
 @router.post(PAGE + "/oidc")
@@ -341,29 +349,20 @@ async def add_oidc(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     form = await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    keys = ("name", "issuer", "client_id", "discovery_url", "scopes", "domains")
-    values = {k: str(form.get(k) or "") for k in keys}
-    try:
-        async with unit_of_work(request) as db:
-            await service.create_oidc(
-                IdpRepository(db, ctx.principal),
-                service.OidcInput(
-                    name=values["name"],
-                    issuer=values["issuer"],
-                    client_id=values["client_id"],
-                    client_secret=str(form.get("client_secret") or ""),
-                    discovery_url=values["discovery_url"] or None,
-                    scopes=values["scopes"] or None,
-                    for_administrators=_checked(form, "for_administrators"),
-                    domains=service.split_domains(values["domains"]),
-                ),
-            )
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            raise
-        return await _page(request, ctx, _(exc.description), exc.status, {**values, "kind": "oidc"})
-    return RedirectResponse(PAGE + "?saved=1", status_code=303)
+    values = forms.values_of(
+        form, ("name", "issuer", "client_id", "discovery_url", "scopes", "domains")
+    )
+    data = service.OidcInput(
+        name=values["name"],
+        issuer=values["issuer"],
+        client_id=values["client_id"],
+        client_secret=str(form.get("client_secret") or ""),
+        discovery_url=values["discovery_url"] or None,
+        scopes=values["scopes"] or None,
+        for_administrators=_checked(form, "for_administrators"),
+        domains=service.split_domains(values["domains"]),
+    )
+    return await _save(request, ctx, service.create_oidc, data, {**values, "kind": "oidc"})
 
 
 @router.post(PAGE + "/{provider_id}/delete")
@@ -371,17 +370,14 @@ async def delete_provider(
     provider_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     await portal.form_of(request, ctx)
-    _ = gettext_for(request)
-    try:
-        async with unit_of_work(request) as db:
-            repo = IdpRepository(db, ctx.principal)
-            saml_id = ids.decode(sso_api.SAML_KIND, provider_id)
-            if saml_id is not None:
-                await service.delete_saml(repo, saml_id)
-            else:
-                await service.delete_oidc(repo, ids.decode(sso_api.OIDC_KIND, provider_id))
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            raise
-        return await _page(request, ctx, _(exc.description), exc.status)
-    return RedirectResponse(PAGE, status_code=303)
+
+    async def delete(db: AsyncSession) -> None:
+        repo = IdpRepository(db, ctx.principal)
+        saml_id = ids.decode(sso_api.SAML_KIND, provider_id)
+        if saml_id is not None:
+            await service.delete_saml(repo, saml_id)
+        else:
+            await service.delete_oidc(repo, ids.decode(sso_api.OIDC_KIND, provider_id))
+
+    refused = partial(_page, request, ctx)
+    return await forms.submit(request, delete, refused, PAGE, passthrough=(403, 404))

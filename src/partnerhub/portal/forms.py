@@ -1,0 +1,88 @@
+"""What the partner portal's pages share: a page is shown by ``GET`` (:func:`show`); a submitted
+form runs one action in its own transaction; a refusal of the rules shows the form again with
+the message and what was typed, a success redirects (303)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnerhub.errors import ApiError
+from partnerhub.kit.web import unit_of_work
+from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.session import PortalContext, require_admin
+
+T = TypeVar("T")
+Refused = Callable[[str, int], Awaitable[Response]]
+"""The form again: called with the refusal's message (translated) and its status."""
+
+
+def show(
+    router: APIRouter,
+    path: str,
+    page: Callable[[Request, PortalContext], Awaitable[Response]],
+    name: str,
+) -> None:
+    """Route ``GET path`` (named *name*) to *page* as it stands, for any signed-in
+    administrator."""
+
+    async def endpoint(request: Request, ctx: PortalContext = Depends(require_admin)) -> Response:
+        return await page(request, ctx)
+
+    endpoint.__name__ = endpoint.__qualname__ = name
+    router.add_api_route(path, endpoint, methods=["GET"], name=name)
+
+
+def form_page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    error: str | None,
+    status: int,
+    form: dict[str, str] | None,
+) -> Response:
+    """*template* with *context*, the refusal's *error* (None) and the *form* as typed."""
+    return render(request, template, {**context, "error": error, "form": form or {}}, status=status)
+
+
+def values_of(form: Any, keys: Iterable[str]) -> dict[str, str]:
+    """The text fields *keys* of a submitted form ("" when absent), to fill the form again."""
+    return {k: str(form.get(k) or "") for k in keys}
+
+
+async def attempt(
+    request: Request,
+    action: Callable[[AsyncSession], Awaitable[T]],
+    refused: Refused,
+    *,
+    passthrough: Collection[int] = (),
+) -> T | Response:
+    """What *action* returns, run in one transaction (committed when it returns), or, when
+    the rules refuse (:class:`ApiError`, nothing written), the answer of *refused*. Refusals
+    with a status in *passthrough* (403, 404) go to the portal's error page instead."""
+    try:
+        async with unit_of_work(request) as db:
+            return await action(db)
+    except ApiError as exc:
+        if exc.status in passthrough:
+            raise
+        return await refused(gettext_for(request)(exc.description), exc.status)
+
+
+async def submit(
+    request: Request,
+    action: Callable[[AsyncSession], Awaitable[object]],
+    refused: Refused,
+    done: str,
+    *,
+    passthrough: Collection[int] = (),
+) -> Response:
+    """:func:`attempt`, then a redirect (303) to *done* when it succeeded."""
+    outcome = await attempt(request, action, refused, passthrough=passthrough)
+    if isinstance(outcome, Response):
+        return outcome
+    return RedirectResponse(done, status_code=303)
