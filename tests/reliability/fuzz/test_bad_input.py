@@ -43,6 +43,9 @@ TABLES = (
     "idempotency_keys",
     "saml_identity_providers",
     "oidc_providers",
+    "sso_domains",
+    "billing_reports",
+    "usage_ledger",
     "procrastinate_jobs",
 )
 COUNTS = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in TABLES)
