@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,7 @@ from fastapi import FastAPI
 
 from partnerhub.config import Settings
 from partnerhub.db import Database, upgrade
-from partnerhub.identity import service as identity
-from partnerhub.models import Partner, PartnerAdmin
+from tests.factories import Tenant, bearer, make_tenant  # noqa: F401 - bearer: re-exported
 
 TEST_DB = "partnerhub_test"
 
@@ -131,81 +129,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-# --- factories ---------------------------------------------------------------------------
-
-
-@dataclass
-class Tenant:
-    partner: Partner
-    admin: PartnerAdmin
-    password: str
-    db: Database
-
-    async def add_admin(self, role: str, email: str | None = None) -> tuple[PartnerAdmin, str]:
-        """Another administrator of the partner, added as its full administrator would
-        (``identity.service.create_admin``)."""
-        from partnerhub.identity.repository import AdminRepository
-
-        email = (
-            email
-            or f"{role}-{uuid.uuid4().hex[:6]}@{self.partner.name.lower().replace(' ', '')}.example"
-        )
-        password = f"pw-{uuid.uuid4().hex[:10]}"
-        async with self.db.transaction() as session:
-            admin = await identity.create_admin(
-                AdminRepository(session, identity.principal_for_admin(self.admin)),
-                email,
-                role,
-                role,
-                password,
-            )
-        return admin, password
-
-    async def token(self, *scopes: str, expires_hours: float | None = 24) -> str:
-        from datetime import timedelta
-
-        async with self.db.transaction() as session:
-            new = identity.create_token(
-                session,
-                self.partner.id,
-                "test",
-                list(scopes),
-                timedelta(hours=expires_hours) if expires_hours else None,
-            )
-        return new.secret
-
-
-async def make_tenant(
-    db: Database,
-    name: str = "Acme",
-    *,
-    parent: Partner | None = None,
-    pstn_providers: list[str] | None = None,
-    hosted_calling: bool = False,
-    state: str = "active",
-) -> Tenant:
-    """A partner (a sub-partner of ``parent``) and its full administrator, created by the
-    supported operation (``partners.service.create_partner``, what ``partnerhub partner
-    create`` runs)."""
-    from partnerhub.partners import service as partners
-
-    password = f"pw-{uuid.uuid4().hex[:10]}"
-    async with db.transaction() as session:
-        created = await partners.create_partner(
-            session,
-            partners.NewPartner(
-                name=name,
-                admin_email=f"admin-{uuid.uuid4().hex[:6]}@{name.lower().replace(' ', '')}.example",
-                admin_name=f"{name} admin",
-                parent_id=parent.id if parent else None,
-                subscription_id=f"sub-{uuid.uuid4().hex[:8]}",
-                pstn_providers=pstn_providers if pstn_providers is not None else ["PSTN Co"],
-                hosted_calling=hosted_calling,
-                provisioning_state=state,
-            ),
-            password=password,
-        )
-    return Tenant(created.partner, created.admin, password, db)
+# --- partners (tests/factories.py makes them) -----------------------------------------
 
 
 @pytest.fixture
@@ -216,10 +140,6 @@ async def tenant(db: Database) -> Tenant:
 @pytest.fixture
 async def other_tenant(db: Database) -> Tenant:
     return await make_tenant(db, "Globex")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def assert_error(response: httpx.Response, status: int, code: int) -> dict[str, object]:

@@ -13,7 +13,8 @@ from partnerhub.errors import Forbidden, InvalidValue, MissingField
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import AdminRepository
 from partnerhub.models import ApiToken
-from tests.conftest import Tenant, assert_error, bearer
+from tests.conftest import assert_error, bearer
+from tests.factories import Tenant
 
 
 async def test_only_the_hash_is_stored(tenant: Tenant) -> None:

@@ -14,7 +14,8 @@ from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import Customer
 from tests.conftest import assert_error, bearer
-from tests.customers.helpers import BASE, meetings_body
+from tests.customers.helpers import BASE
+from tests.factories import meetings_body
 
 LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 

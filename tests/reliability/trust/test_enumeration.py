@@ -34,14 +34,13 @@ import httpx
 
 from partnerhub.models import PartnerAdmin
 from tests.conftest import csrf_of
-from tests.identity.org.conftest import give_password
+from tests.factories import give_password, make_org
 from tests.reliability.trust.conftest import World
 from tests.reliability.trust.test_throttle_concurrency import (  # noqa: F401 - settled_server: a fixture
     LOCKOUT,
     client_address,
     settled_server,
 )
-from tests.sso.conftest import make_org
 
 CSRF_RE = re.compile(r'(name="csrf_token" value=")[^"]+(")')
 

@@ -28,9 +28,9 @@ import pytest
 
 from partnerhub import ids
 from tests.conftest import csrf_of
-from tests.identity.org.conftest import PASSWORD, give_password
+from tests.factories import give_password, make_org
+from tests.identity.org.conftest import PASSWORD
 from tests.reliability.trust.conftest import TrustServer, World
-from tests.sso.conftest import make_org
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -23,8 +23,8 @@ from partnerhub.locations.service import system_principal
 from partnerhub.models import OrgUser
 from partnerhub.subscribers import imports
 from partnerhub.subscribers.repository import SubscriberRepository
-from tests.conftest import Tenant, bearer
-from tests.subscribers.factories import NUM_WRITE, SUB_WRITE, Setup, add_numbers
+from tests.conftest import bearer
+from tests.factories import NUM_WRITE, SUB_WRITE, Setup, Tenant, add_numbers
 
 
 def test_rows_are_read_cell_by_cell() -> None:
