@@ -9,7 +9,8 @@ import sys
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import Tenant, bearer
+from tests.conftest import bearer
+from tests.factories import Tenant
 
 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:

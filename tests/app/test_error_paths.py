@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import Tenant, assert_error, bearer
+from tests.conftest import assert_error, bearer
+from tests.factories import Tenant
 
 TEMPLATES = "/v1/partner/templates"
 

@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from partnerhub.config import Settings
-from tests.conftest import Tenant, assert_error, bearer, csrf_of, make_tenant
+from tests.conftest import assert_error, bearer, csrf_of
+from tests.factories import Tenant, make_tenant
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from partnerhub.db import Database
-from tests.conftest import LiveServer, Tenant, make_tenant
-from tests.subscribers.factories import ALL_WRITE, SUB_READ, Setup, make_customer
+from tests.conftest import LiveServer
+from tests.factories import ALL_WRITE, SUB_READ, Setup, Tenant, make_customer, make_tenant
 
 CUSTOMERS_READ = "spark-admin:wholesale_customers_read"
 

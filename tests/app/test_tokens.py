@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import httpx
@@ -13,7 +15,8 @@ from partnerhub.errors import Forbidden, InvalidValue, MissingField
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import AdminRepository
 from partnerhub.models import ApiToken
-from tests.conftest import Tenant, assert_error, bearer
+from tests.conftest import assert_error, bearer
+from tests.factories import Tenant
 
 
 async def test_only_the_hash_is_stored(tenant: Tenant) -> None:
@@ -93,3 +96,28 @@ def test_passwords_are_argon2() -> None:
     assert identity.verify_password(hashed, "correct horse")
     assert not identity.verify_password(hashed, "wrong")
     assert not identity.verify_password(None, "anything")
+
+
+def test_a_process_hashes_at_argon2s_default_cost() -> None:
+    """The service's own cost (the suite hashes at argon2's cheapest in-process:
+    ``cheap_password_hashes``): a fresh process, as ``partnerhub serve`` is, hashes at
+    argon2-cffi's default parameters, and verifies a cheap hash too."""
+    from argon2 import PasswordHasher
+
+    cheap = identity.hash_password("correct horse")
+    program = (
+        "import sys; from partnerhub.identity import service as s; "
+        "print(s.hash_password('correct horse')); "
+        "print(s.verify_password(sys.argv[1], 'correct horse'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, cheap], capture_output=True, text=True, check=True
+    )
+    hashed, verified = done.stdout.split()
+    default = PasswordHasher()
+    assert hashed.startswith(
+        f"$argon2id$v=19$m={default.memory_cost},t={default.time_cost},p={default.parallelism}$"
+    ), hashed
+    assert (default.memory_cost, default.time_cost) >= (65536, 3)
+    assert verified == "True"
+    assert not cheap.startswith(hashed.rsplit("$", 2)[0])

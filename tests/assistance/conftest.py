@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from partnerhub.db import Database
-from tests.conftest import Tenant
 from tests.customers.helpers import running_worker
-from tests.subscribers.factories import Setup, make_customer, number
+from tests.factories import Setup, Tenant, make_customer, number
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import httpx
 from sqlalchemy import text
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, assert_error, bearer, make_tenant, portal_login
+from tests.conftest import assert_error, bearer, portal_login
 from tests.customers.portal.helpers import post
-from tests.subscribers.factories import Setup
+from tests.factories import Setup, Tenant, make_tenant
 
 FORM = {
     "contact_name": "Carla Rossi",

@@ -11,9 +11,9 @@ import time
 import httpx
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, make_tenant, portal_login
+from tests.conftest import portal_login
 from tests.customers.portal.helpers import scalar, unescape
-from tests.subscribers.factories import Setup, number
+from tests.factories import Setup, Tenant, make_tenant, number
 
 HEADER = "first_name,last_name,email,package,location,phone_number,extension\n"
 GOOD = (

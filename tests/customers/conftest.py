@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from partnerhub.config import Settings
-from tests.conftest import Tenant
-from tests.customers.helpers import READ, WRITE, create_template, running_worker
+from tests.customers.helpers import READ, WRITE, running_worker
+from tests.factories import Tenant, create_template
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Shared helpers for customer tests: bodies, templates, waiting for jobs."""
+"""Shared helpers for customer tests: scopes, waiting for jobs, a worker (the bodies and the
+template factory are in :mod:`tests.factories`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Any
 import httpx
 
 from partnerhub import jobs
-from tests.conftest import Tenant, bearer
+from tests.conftest import bearer
+from tests.factories import (  # noqa: F401 - re-exported while tests/customers/test_fast_*.py import them here
+    create_template,
+    customer_body,
+    location,
+    meetings_body,
+)
 
 READ = "spark-admin:wholesale_customers_read"
 WRITE = "spark-admin:wholesale_customers_write"
@@ -20,83 +27,6 @@ PRECHECK = "partnerhub:precheck"
 TEMPLATES_WRITE = "partnerhub:templates_write"
 BASE = "/v1/wholesale/customers"
 SETTLED = {"provisioned", "provisioned_with_errors", "error"}
-
-
-async def create_template(
-    client: httpx.AsyncClient, tenant: Tenant, **overrides: Any
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": f"Template {time.monotonic_ns()}",
-        "offer": "wholesale",
-        "serviceProviderAdminEmail": tenant.admin.email,
-        "country": "IT",
-        "defaultEmailLanguage": "it_IT",
-        "wholesaleSubscriptionId": "Sub-1234",
-        "authentication": {"method": "platform"},
-        "email": {"brandName": "Acme Cloud", "allowAdminInviteOnLink": False},
-    }
-    body.update(overrides)
-    token = await tenant.token(TEMPLATES_WRITE)
-    response = await client.post("/v1/partner/templates", json=body, headers=bearer(token))
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-def location(country: str = "US", **overrides: Any) -> dict[str, Any]:
-    addresses = {
-        "US": {
-            "addressLine1": "771 Alder Drive",
-            "city": "Milpitas",
-            "stateOrProvince": "CA",
-            "zipOrPostalCode": "95035",
-            "country": "US",
-        },
-        "IT": {
-            "addressLine1": "Via Roma 1",
-            "city": "Milano",
-            "stateOrProvince": "MI",
-            "zipOrPostalCode": "20121",
-            "country": "IT",
-        },
-    }
-    body: dict[str, Any] = {
-        "name": "Head Office",
-        "address": dict(addresses[country]),
-        "timezone": "America/Los_Angeles" if country == "US" else "Europe/Rome",
-        "language": "en_US" if country == "US" else "it_IT",
-    }
-    body.update(overrides)
-    return body
-
-
-def customer_body(provisioning_id: str, n: int | str = 1, **overrides: Any) -> dict[str, Any]:
-    """A valid US customer with webex_calling and webex_meetings."""
-    body: dict[str, Any] = {
-        "provisioningId": provisioning_id,
-        "packages": ["webex_calling", "webex_meetings"],
-        "externalId": f"ext-{n}",
-        "address": {
-            "addressLine1": "771 Alder Drive",
-            "addressLine2": "Cisco Site 5",
-            "city": "Milpitas",
-            "stateOrProvince": "CA",
-            "zipOrPostalCode": "95035",
-            "country": "US",
-        },
-        "customerInfo": {"name": f"John's Pizza {n}", "primaryEmail": f"john{n}@pizza.example"},
-        "provisioningParameters": {"calling": {"location": location("US")}},
-    }
-    body.update(overrides)
-    return body
-
-
-def meetings_body(provisioning_id: str, n: int | str = 1, **overrides: Any) -> dict[str, Any]:
-    """A valid customer without calling packages (no location needed)."""
-    body = customer_body(provisioning_id, n, packages=["webex_meetings"])
-    del body["provisioningParameters"]
-    body.update(overrides)
-    return body
 
 
 async def wait_for(

@@ -17,7 +17,8 @@ import httpx
 import psycopg
 
 from tests.conftest import bearer
-from tests.customers.helpers import BASE, customer_body
+from tests.customers.helpers import BASE
+from tests.factories import customer_body
 
 COUNT = 50
 

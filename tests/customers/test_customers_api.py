@@ -13,18 +13,9 @@ from sqlalchemy import func, select, text
 from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import Customer, OrgUser
-from tests.conftest import Tenant, assert_error, bearer
-from tests.customers.helpers import (
-    BASE,
-    PRECHECK,
-    READ,
-    WRITE,
-    create_template,
-    customer_body,
-    location,
-    meetings_body,
-    wait_for,
-)
+from tests.conftest import assert_error, bearer
+from tests.customers.helpers import BASE, PRECHECK, READ, WRITE, wait_for
+from tests.factories import Tenant, create_template, customer_body, location, meetings_body
 
 
 async def count_customers(db: Database) -> int:

@@ -16,7 +16,8 @@ from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.models import Customer
 from tests.conftest import Tenant, assert_error, bearer
-from tests.customers.helpers import BASE, READ, TEMPLATES_WRITE, meetings_body
+from tests.customers.helpers import BASE, READ, TEMPLATES_WRITE
+from tests.factories import meetings_body
 
 LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 

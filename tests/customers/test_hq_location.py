@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, bearer
-from tests.customers.helpers import BASE, customer_body, location, wait_for
+from tests.conftest import bearer
+from tests.customers.helpers import BASE, wait_for
+from tests.factories import Tenant, customer_body, location
 
 
 async def test_hq_location_and_numbers_appear_after_provisioning(

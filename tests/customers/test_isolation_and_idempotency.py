@@ -9,8 +9,9 @@ from sqlalchemy import func, select, update
 
 from partnerhub.db import Database
 from partnerhub.models import Customer, IdempotencyKey
-from tests.conftest import Tenant, assert_error, bearer
-from tests.customers.helpers import BASE, WRITE, create_template, customer_body, meetings_body
+from tests.conftest import assert_error, bearer
+from tests.customers.helpers import BASE, WRITE
+from tests.factories import Tenant, create_template, customer_body, meetings_body
 
 
 async def test_another_partner_gets_404_everywhere(

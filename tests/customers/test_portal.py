@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from partnerhub.db import Database
 from partnerhub.models import Customer
-from tests.conftest import Tenant, bearer, csrf_of, portal_login
-from tests.customers.helpers import BASE, meetings_body, wait_for
+from tests.conftest import bearer, csrf_of, portal_login
+from tests.customers.helpers import BASE, wait_for
+from tests.factories import Tenant, meetings_body
 from tests.portal.helpers import browser_session
 
 WIZ = "/customers/wizard"

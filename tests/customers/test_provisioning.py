@@ -14,7 +14,8 @@ from partnerhub.customers import provisioning, tasks
 from partnerhub.db import Database
 from partnerhub.models import Customer, CustomerEvent, OrgUser, OutboxEmail
 from tests.conftest import bearer
-from tests.customers.helpers import BASE, customer_body, running_worker, wait_for
+from tests.customers.helpers import BASE, running_worker, wait_for
+from tests.factories import customer_body
 
 
 def use_fault(settings: Settings, **options: Any) -> None:

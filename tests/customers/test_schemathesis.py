@@ -24,8 +24,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import LiveServer, Tenant, bearer
-from tests.customers.helpers import SUB_READ, WRITE, create_template, customer_body
+from tests.conftest import LiveServer, bearer
+from tests.customers.helpers import SUB_READ, WRITE
+from tests.factories import Tenant, create_template, customer_body
 
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "webex-wholesale.json"
 PATHS = {

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, bearer, portal_login
-from tests.subscribers.factories import ALL_WRITE, LOC_READ, NUM_READ, SUB_READ, make_customer
+from tests.conftest import bearer, portal_login
+from tests.factories import ALL_WRITE, LOC_READ, NUM_READ, SUB_READ, Tenant, make_customer
 
 CUSTOMERS_READ = "spark-admin:wholesale_customers_read"
 CUSTOMERS_WRITE = "spark-admin:wholesale_customers_write"

@@ -11,8 +11,9 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 
 from partnerhub.db import Database
-from tests.conftest import LiveServer, bearer, make_tenant
+from tests.conftest import LiveServer, bearer
 from tests.e2e.test_template_wizard import sign_in
+from tests.factories import make_tenant
 
 pytestmark = pytest.mark.browser
 

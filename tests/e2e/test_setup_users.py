@@ -19,9 +19,10 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from partnerhub.db import Database
-from tests.conftest import LiveServer, bearer, make_tenant
-from tests.customers.helpers import BASE, WRITE, create_template
+from tests.conftest import LiveServer, bearer
+from tests.customers.helpers import BASE, WRITE
 from tests.e2e.test_template_wizard import sign_in
+from tests.factories import create_template, make_tenant
 
 pytestmark = pytest.mark.browser
 NUMBERS = ["+390212345601", "+390212345602", "+390212345603"]

@@ -14,7 +14,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from partnerhub.db import Database
-from tests.conftest import LiveServer, Tenant, bearer, make_tenant
+from tests.conftest import LiveServer, bearer
+from tests.factories import Tenant, make_tenant
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from partnerhub import ids
 from partnerhub.models import PartnerAdmin
-from tests.conftest import Tenant, assert_error, bearer, csrf_of, portal_login
+from tests.conftest import assert_error, bearer, csrf_of, portal_login
+from tests.factories import Tenant
 
 URL = "/v1/partner/administrators"
 

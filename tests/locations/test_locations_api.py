@@ -11,8 +11,8 @@ import pytest
 from partnerhub.db import Database
 from partnerhub.locations.service import ensure_hq_location
 from partnerhub.models import Customer
-from tests.conftest import Tenant, assert_error, bearer
-from tests.subscribers.factories import LOC_READ, LOC_WRITE, NUM_WRITE, Setup, make_customer
+from tests.conftest import assert_error, bearer
+from tests.factories import LOC_READ, LOC_WRITE, NUM_WRITE, Setup, Tenant, make_customer
 
 
 def location_body(setup: Setup, **overrides: Any) -> dict[str, Any]:

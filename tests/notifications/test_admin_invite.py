@@ -12,15 +12,9 @@ from sqlalchemy import select
 
 from partnerhub.db import Database
 from partnerhub.models import OutboxEmail
-from tests.conftest import Tenant, bearer
-from tests.customers.helpers import (
-    BASE,
-    WRITE,
-    create_template,
-    meetings_body,
-    running_worker,
-    wait_for,
-)
+from tests.conftest import bearer
+from tests.customers.helpers import BASE, WRITE, running_worker, wait_for
+from tests.factories import Tenant, create_template, meetings_body
 from tests.notifications.conftest import Mailbox
 
 

@@ -6,15 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Tenant, assert_error, bearer
-from tests.subscribers.factories import (
-    NUM_READ,
-    NUM_WRITE,
-    SUB_WRITE,
-    Setup,
-    add_numbers,
-    number,
-)
+from tests.conftest import assert_error, bearer
+from tests.factories import NUM_READ, NUM_WRITE, SUB_WRITE, Setup, Tenant, add_numbers, number
 
 LIST = "/v1/telephony/config/numbers"
 

@@ -19,17 +19,9 @@ import psycopg
 import pytest
 
 from partnerhub.db import DATABASE_NAME, Database
-from tests.conftest import Tenant, bearer
-from tests.customers.helpers import (
-    BASE,
-    READ,
-    WRITE,
-    create_template,
-    meetings_body,
-    running_worker,
-    wait_for,
-)
-from tests.subscribers.factories import SUB_WRITE, make_customer
+from tests.conftest import bearer
+from tests.customers.helpers import BASE, READ, WRITE, running_worker, wait_for
+from tests.factories import SUB_WRITE, Tenant, create_template, make_customer, meetings_body
 
 Rows = dict[str, list[str]]
 

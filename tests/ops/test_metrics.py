@@ -18,18 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from partnerhub import __version__, jobs
 from partnerhub.config import Settings
 from partnerhub.db import Database
-from tests.conftest import Tenant, bearer
-from tests.customers.helpers import (
-    BASE,
-    READ,
-    WRITE,
-    create_template,
-    meetings_body,
-    running_worker,
-    wait_for,
-)
+from tests.conftest import bearer
+from tests.customers.helpers import BASE, READ, WRITE, running_worker, wait_for
+from tests.factories import SUB_WRITE, Tenant, create_template, make_customer, meetings_body
 from tests.notifications.conftest import Mailbox
-from tests.subscribers.factories import SUB_WRITE, make_customer
 
 TOKEN = "metrics-token-3f9a0c5e7d"
 ALLOWED = "10.1.2.0/24"

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import Partner
-from tests.conftest import Tenant, bearer, portal_login
+from tests.conftest import bearer, portal_login
+from tests.factories import Tenant
 
 SUB_READ = "spark-admin:wholesale_sub_partners_read"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import Tenant, assert_error, bearer, portal_login
+from tests.conftest import assert_error, bearer, portal_login
+from tests.factories import Tenant
 from tests.onboarding.test_templates_api import template_body
 
 URL = "/v1/partner/settings"

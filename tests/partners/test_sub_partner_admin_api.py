@@ -24,10 +24,10 @@ from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.identity import service as identity
 from partnerhub.models import OutboxEmail, Partner, PartnerAdmin
-from tests.conftest import Tenant, assert_error, bearer, csrf_of, free_port, make_tenant
-from tests.customers.helpers import BASE, create_template, meetings_body, running_worker
+from tests.conftest import assert_error, bearer, csrf_of, free_port
+from tests.customers.helpers import BASE, running_worker
+from tests.factories import Tenant, create_template, make_org, make_tenant, meetings_body
 from tests.notifications.conftest import Mailbox
-from tests.sso.conftest import make_org
 
 SUBS = "/v1/wholesale/subPartners"
 SUB_WRITE = "partnerhub:sub_partners_write"

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import OutboxEmail, Partner, PartnerAdmin
-from tests.conftest import Tenant, bearer, csrf_of, make_tenant, portal_login
+from tests.conftest import bearer, csrf_of, portal_login
+from tests.factories import Tenant, make_tenant
 
 SUB_READ = "spark-admin:wholesale_sub_partners_read"
 REF = re.compile(r"^/sub-partners/([A-Za-z0-9_\-]+)\?created=1$")

@@ -8,15 +8,9 @@ import httpx
 
 from partnerhub import ids
 from partnerhub.db import Database
-from tests.conftest import Tenant, assert_error, bearer, make_tenant
-from tests.customers.helpers import (
-    BASE,
-    READ,
-    SUB_READ,
-    WRITE,
-    create_template,
-    meetings_body,
-)
+from tests.conftest import assert_error, bearer
+from tests.customers.helpers import BASE, READ, SUB_READ, WRITE
+from tests.factories import Tenant, create_template, make_tenant, meetings_body
 
 
 def org(tenant: Tenant) -> str:

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, csrf_of, portal_login
+from tests.conftest import csrf_of, portal_login
+from tests.factories import Tenant
 
 BASE = "https://testserver"
 WIZARD = "/customers/templates/wizard"

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 
 from partnerhub.db import Database
 from partnerhub.portal import i18n
-from tests.conftest import Tenant, csrf_of, portal_login
+from tests.conftest import csrf_of, portal_login
+from tests.factories import Tenant
 from tests.portal.helpers import (
     WIZARD,
     browser_session,

@@ -9,7 +9,8 @@ import httpx
 from fastapi import FastAPI
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, csrf_of, portal_login
+from tests.conftest import csrf_of, portal_login
+from tests.factories import Tenant
 from tests.portal.helpers import browser_session, snapshot
 
 

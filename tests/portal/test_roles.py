@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, portal_login
+from tests.conftest import portal_login
+from tests.factories import Tenant
 from tests.portal.helpers import (
     WIZARD,
     browser_session,

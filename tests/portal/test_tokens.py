@@ -8,7 +8,8 @@ import re
 import httpx
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, assert_error, bearer, portal_login
+from tests.conftest import assert_error, bearer, portal_login
+from tests.factories import Tenant
 from tests.portal.helpers import snapshot
 
 SECRET_RE = re.compile(r'<code id="new-token">([^<]+)</code>')

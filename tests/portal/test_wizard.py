@@ -13,7 +13,8 @@ from partnerhub.db import Database
 from partnerhub.models import Customer, Template
 from partnerhub.onboarding import service
 from partnerhub.onboarding.views import MESSAGES, message_for
-from tests.conftest import Tenant, make_tenant, portal_login
+from tests.conftest import portal_login
+from tests.factories import Tenant, make_tenant
 from tests.portal.helpers import (
     WIZARD,
     browser_session,

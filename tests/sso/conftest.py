@@ -8,7 +8,6 @@ tests set it (one test checks the refusal with it unset).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,8 @@ import pytest
 
 from partnerhub import ids
 from partnerhub.config import Settings
-from partnerhub.db import Database
-from partnerhub.models import Customer, OrgUser, Template
-from tests.conftest import Tenant, bearer
+from tests.conftest import bearer
+from tests.factories import Tenant
 from tests.sso.oidc_provider import OidcProvider
 from tests.sso.saml_idp import SamlIdp, form_of
 
@@ -186,76 +184,3 @@ def refusal_reason(page: httpx.Response) -> str:
     marker = 'data-reason="'
     assert marker in page.text, page.text[:1000]
     return page.text.split(marker, 1)[1].split('"', 1)[0]
-
-
-# --- organizations with users (customer rows made directly: provisioning is not under test) --
-
-
-async def make_org(
-    db: Database,
-    tenant: Tenant,
-    *,
-    method: str = "platform",
-    idp_entity_id: str | None = None,
-    oidc_idp_name: str | None = None,
-    name: str = "Org",
-    user_email: str | None = None,
-    roles: list[str] | None = None,
-) -> tuple[Customer, OrgUser]:
-    """A provisioned customer organization of ``tenant`` with one user (a full administrator)."""
-    template = Template(
-        id=uuid.uuid4(),
-        partner_id=tenant.partner.id,
-        provisioning_id=uuid.uuid4().hex,
-        name=f"{name}-{uuid.uuid4().hex[:6]}",
-        service_provider_admin_id=tenant.admin.id,
-        country="US",
-        default_email_language="en",
-        wholesale_subscription_id="sub",
-        auth_method=method,
-        idp_entity_id=idp_entity_id,
-        oidc_idp_name=oidc_idp_name,
-        brand_name="Brand",
-    )
-    customer = Customer(
-        id=uuid.uuid4(),
-        partner_id=tenant.partner.id,
-        template_id=template.id,
-        provisioning_id=template.provisioning_id,
-        external_id=f"ext-{uuid.uuid4().hex[:8]}",
-        name=name,
-        primary_email=user_email,
-        language="en",
-        org_id=uuid.uuid4(),
-        status="provisioned",
-        data_region="US",
-        address={"addressLine1": "1 Main St", "city": "Austin", "country": "US"},
-        packages=["webex_meetings"],
-        settings={
-            "authentication": {
-                "method": method,
-                "idpEntityId": idp_entity_id,
-                "oidcIdpName": oidc_idp_name,
-            },
-            "email": {"brandName": "Brand"},
-        },
-    )
-    user = OrgUser(
-        id=uuid.uuid4(),
-        partner_id=tenant.partner.id,
-        customer_id=customer.id,
-        org_id=customer.org_id,
-        email=user_email or f"user-{uuid.uuid4().hex[:6]}@{name.lower()}.example",
-        first_name="Org",
-        last_name="User",
-        roles=["full_admin"] if roles is None else roles,
-        package="webex_meetings",
-        status="provisioned",
-    )
-    async with db.transaction() as session:
-        session.add(template)
-        await session.flush()
-        session.add(customer)
-        await session.flush()
-        session.add(user)
-    return customer, user

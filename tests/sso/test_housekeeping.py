@@ -12,8 +12,7 @@ from partnerhub.identity import org_auth
 from partnerhub.models import IdentityLink, OrgSession, SsoRequest
 from partnerhub.models.base import utcnow
 from partnerhub.sso import tasks
-from tests.conftest import Tenant
-from tests.sso.conftest import make_org
+from tests.factories import Tenant, make_org
 
 
 async def _count(db: Database, model: type) -> int:

@@ -17,8 +17,9 @@ from partnerhub import ids, runtime
 from partnerhub.db import Database
 from partnerhub.models import OidcProvider as OidcRow
 from partnerhub.models import SamlIdentityProvider, SsoDomain
-from tests.conftest import Tenant, assert_error, bearer
-from tests.sso.conftest import ADMIN, make_org, register_oidc, register_saml
+from tests.conftest import assert_error, bearer
+from tests.factories import Tenant, make_org
+from tests.sso.conftest import ADMIN, register_oidc, register_saml
 from tests.sso.oidc_provider import OidcProvider
 from tests.sso.saml_idp import SamlIdp
 

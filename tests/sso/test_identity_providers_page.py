@@ -9,7 +9,8 @@ from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import OidcProvider as OidcRow
 from partnerhub.models import SamlIdentityProvider
-from tests.conftest import Tenant, portal_login
+from tests.conftest import portal_login
+from tests.factories import Tenant
 from tests.sso.conftest import partner_ref
 from tests.sso.oidc_provider import OidcProvider
 from tests.sso.saml_idp import SamlIdp

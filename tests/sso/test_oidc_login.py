@@ -6,16 +6,18 @@ client (cookies included), as the browser would.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from partnerhub.db import Database
 from partnerhub.models import OidcProvider as OidcProviderRow
 from partnerhub.models import SsoRequest
 from partnerhub.sso.service import state_key
-from tests.conftest import Tenant
+from tests.factories import Tenant, make_tenant
 from tests.sso.conftest import (
     oidc_round,
     partner_ref,
@@ -81,99 +83,41 @@ async def test_wrong_state_is_refused(
     assert await signed_in_as(client) is None
 
 
-async def test_wrong_nonce_is_refused(
+# A completed round whose answer the callback refuses: (what the provider does, the reason).
+REFUSALS = {
+    "nonce of another sign-in": ({"nonce_override": "a-nonce-from-another-sign-in"}, "nonce"),
+    "ID token for another client": ({"audience_override": "some-other-client"}, "audience"),
+    "expired ID token": ({"expires_in": -600}, "expired"),
+    # Same kid, a key that is not in the JWKS.
+    "ID token not signed by the provider's keys": ({"sign_with_rogue_key": True}, "signature"),
+    "unverified email": ({"email_verified": False}, "email_unverified"),
+    "unknown user": ({"user": "nobody@acme.example"}, "unknown_user"),
+    "another partner's administrator": ({"user": "other admin"}, "unknown_user"),
+}
+
+
+@pytest.mark.parametrize(("provider_does", "reason"), REFUSALS.values(), ids=REFUSALS.keys())
+async def test_refused_sign_in(
+    provider_does: dict[str, Any],
+    reason: str,
     client: httpx.AsyncClient,
     idp_http: httpx.AsyncClient,
     tenant: Tenant,
     oidc_provider: OidcProvider,
+    db: Database,
 ) -> None:
     provider = await register_oidc(client, tenant, oidc_provider)
-    oidc_provider.nonce_override = "a-nonce-from-another-sign-in"
-    callback = await oidc_round(
-        client, idp_http, tenant, oidc_provider, provider["id"], tenant.admin.email
-    )
+    settings = dict(provider_does)
+    email = settings.pop("user", tenant.admin.email)
+    if email == "other admin":
+        email = (await make_tenant(db, "Globex")).admin.email
+    for name, value in settings.items():
+        assert hasattr(oidc_provider, name)
+        setattr(oidc_provider, name, value)
+    callback = await oidc_round(client, idp_http, tenant, oidc_provider, provider["id"], email)
     answer = await client.get(callback)
     assert answer.status_code == 403
-    assert refusal_reason(answer) == "nonce"
-    assert await signed_in_as(client) is None
-
-
-async def test_id_token_for_another_client_is_refused(
-    client: httpx.AsyncClient,
-    idp_http: httpx.AsyncClient,
-    tenant: Tenant,
-    oidc_provider: OidcProvider,
-) -> None:
-    provider = await register_oidc(client, tenant, oidc_provider)
-    oidc_provider.audience_override = "some-other-client"
-    callback = await oidc_round(
-        client, idp_http, tenant, oidc_provider, provider["id"], tenant.admin.email
-    )
-    answer = await client.get(callback)
-    assert refusal_reason(answer) == "audience"
-    assert await signed_in_as(client) is None
-
-
-async def test_expired_id_token_is_refused(
-    client: httpx.AsyncClient,
-    idp_http: httpx.AsyncClient,
-    tenant: Tenant,
-    oidc_provider: OidcProvider,
-) -> None:
-    provider = await register_oidc(client, tenant, oidc_provider)
-    oidc_provider.expires_in = -600
-    callback = await oidc_round(
-        client, idp_http, tenant, oidc_provider, provider["id"], tenant.admin.email
-    )
-    answer = await client.get(callback)
-    assert refusal_reason(answer) == "expired"
-    assert await signed_in_as(client) is None
-
-
-async def test_id_token_not_signed_by_the_providers_keys_is_refused(
-    client: httpx.AsyncClient,
-    idp_http: httpx.AsyncClient,
-    tenant: Tenant,
-    oidc_provider: OidcProvider,
-) -> None:
-    provider = await register_oidc(client, tenant, oidc_provider)
-    oidc_provider.sign_with_rogue_key = True  # same kid, a key that is not in the JWKS
-    callback = await oidc_round(
-        client, idp_http, tenant, oidc_provider, provider["id"], tenant.admin.email
-    )
-    answer = await client.get(callback)
-    assert refusal_reason(answer) == "signature"
-    assert await signed_in_as(client) is None
-
-
-async def test_unknown_user_and_other_partners_admin_are_refused(
-    client: httpx.AsyncClient,
-    idp_http: httpx.AsyncClient,
-    tenant: Tenant,
-    other_tenant: Tenant,
-    oidc_provider: OidcProvider,
-) -> None:
-    provider = await register_oidc(client, tenant, oidc_provider)
-    for email in ("nobody@acme.example", other_tenant.admin.email):
-        callback = await oidc_round(client, idp_http, tenant, oidc_provider, provider["id"], email)
-        answer = await client.get(callback)
-        assert answer.status_code == 403
-        assert refusal_reason(answer) == "unknown_user"
-        assert await signed_in_as(client) is None
-
-
-async def test_unverified_email_is_refused(
-    client: httpx.AsyncClient,
-    idp_http: httpx.AsyncClient,
-    tenant: Tenant,
-    oidc_provider: OidcProvider,
-) -> None:
-    provider = await register_oidc(client, tenant, oidc_provider)
-    oidc_provider.email_verified = False
-    callback = await oidc_round(
-        client, idp_http, tenant, oidc_provider, provider["id"], tenant.admin.email
-    )
-    assert refusal_reason(await client.get(callback)) == "email_unverified"
+    assert refusal_reason(answer) == reason
     assert await signed_in_as(client) is None
 
 

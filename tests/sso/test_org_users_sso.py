@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from partnerhub.db import Database
 from partnerhub.models import Customer, OrgSession
-from tests.conftest import Tenant, assert_error, bearer
+from tests.conftest import assert_error, bearer
+from tests.factories import Tenant, make_org
 from tests.sso.conftest import (
     ADMIN,
-    make_org,
     oidc_round,
     refusal_reason,
     register_oidc,

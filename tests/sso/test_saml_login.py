@@ -7,16 +7,18 @@ PartnerHub's ACS with the same client (cookies included), as the browser would.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from partnerhub.db import Database
 from partnerhub.models import PortalSession, SamlAssertion, SsoRequest
 from partnerhub.models.base import utcnow
 from partnerhub.sso.repository import SignInRepository
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 from tests.sso.conftest import (
     partner_ref,
     refusal_reason,
@@ -75,74 +77,75 @@ async def test_signed_authn_request_when_the_idp_wants_it(
         strict.close()
 
 
-async def test_admin_of_another_partner_is_refused(
+@dataclass(frozen=True)
+class Refusal:
+    """A completed sign-in round the ACS refuses: who the IdP vouches for, what changed."""
+
+    reason: str
+    email: str = "admin"  # "admin": the partner's own; "other admin": another partner's
+    for_administrators: bool = True
+    clock_offset_minutes: int = 0
+    other_sp_audience: bool = False  # the assertion names another partner's SP
+    forge_email: bool = False  # the email in the signed response rewritten to the admin's
+    page_says: str = ""  # "{email}": the address the IdP vouched for
+    unknown: bool = False  # no account of any kind has that address, before or after
+
+
+REFUSALS = {
+    "admin of another partner": Refusal(
+        "unknown_user", email="other admin", page_says="never created"
+    ),
+    "unknown user, not created": Refusal(
+        "unknown_user", email="stranger@acme.example", page_says="{email}", unknown=True
+    ),
+    "IdP not open to administrators": Refusal("unknown_user", for_administrators=False),
+    # Issued 20 minutes ago with a 5-minute lifetime (as if it sat in a browser that long).
+    "expired assertion": Refusal("expired", clock_offset_minutes=-20),
+    # The IdP also serves another partner's SP; its assertion for that SP (audience) is
+    # posted to this partner's ACS.
+    "assertion for another service provider": Refusal("audience", other_sp_audience=True),
+    # An attacker signed in as someone unknown rewrites the email to the administrator's.
+    "tampered response": Refusal("signature", email="mallory@evil.example", forge_email=True),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS.values(), ids=REFUSALS.keys())
+async def test_refused_sign_in(
+    case: Refusal,
     client: httpx.AsyncClient,
     idp_http: httpx.AsyncClient,
     tenant: Tenant,
-    other_tenant: Tenant,
     saml_idp: SamlIdp,
     db: Database,
 ) -> None:
-    idp = await register_saml(client, tenant, saml_idp)
-    rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], other_tenant.admin.email)
-    answer = await client.post(rnd.acs_path, data=rnd.fields)
-    assert answer.status_code == 403
-    assert refusal_reason(answer) == "unknown_user"
-    assert "never created" in answer.text
-    assert await signed_in_as(client) is None
-    assert await _sessions(db) == 0
-
-
-async def test_unknown_user_is_refused_and_not_created(
-    client: httpx.AsyncClient,
-    idp_http: httpx.AsyncClient,
-    tenant: Tenant,
-    saml_idp: SamlIdp,
-    db: Database,
-) -> None:
-    idp = await register_saml(client, tenant, saml_idp)
-    email = "stranger@acme.example"
+    email = {
+        "admin": tenant.admin.email,
+        "other admin": (await make_tenant(db, "Globex")).admin.email,
+    }.get(case.email, case.email)
+    if case.other_sp_audience:
+        other = await make_tenant(db, "Initech")
+        await register_saml(client, other, saml_idp)
+        saml_idp.audience = f"https://testserver/sso/saml/{partner_ref(other)}/metadata"
+    idp = await register_saml(client, tenant, saml_idp, for_administrators=case.for_administrators)
+    saml_idp.clock_offset_minutes = case.clock_offset_minutes
     rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], email)
-    answer = await client.post(rnd.acs_path, data=rnd.fields)
-    assert answer.status_code == 403
-    assert refusal_reason(answer) == "unknown_user"
-    assert email in answer.text
-    assert await signed_in_as(client) is None
-    async with db.transaction() as session:
-        repo = SignInRepository(session)
-        assert await repo.admin_by_email(email) is None
-        assert await repo.org_user_by_email(email) is None
-
-
-async def test_idp_not_open_to_administrators_refuses_them(
-    client: httpx.AsyncClient, idp_http: httpx.AsyncClient, tenant: Tenant, saml_idp: SamlIdp
-) -> None:
-    idp = await register_saml(client, tenant, saml_idp, for_administrators=False)
-    rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], tenant.admin.email)
-    answer = await client.post(rnd.acs_path, data=rnd.fields)
-    assert refusal_reason(answer) == "unknown_user"
-    assert await signed_in_as(client) is None
-
-
-async def test_tampered_response_is_refused(
-    client: httpx.AsyncClient,
-    idp_http: httpx.AsyncClient,
-    tenant: Tenant,
-    saml_idp: SamlIdp,
-    db: Database,
-) -> None:
-    """An attacker signed in as someone unknown rewrites the email to the administrator's."""
-    idp = await register_saml(client, tenant, saml_idp)
-    rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], "mallory@evil.example")
-    xml = base64.b64decode(rnd.fields["SAMLResponse"]).decode()
-    assert "mallory@evil.example" in xml
-    forged = xml.replace("mallory@evil.example", tenant.admin.email)
-    fields = {**rnd.fields, "SAMLResponse": base64.b64encode(forged.encode()).decode()}
+    fields = rnd.fields
+    if case.forge_email:
+        xml = base64.b64decode(rnd.fields["SAMLResponse"]).decode()
+        assert email in xml
+        forged = xml.replace(email, tenant.admin.email)
+        fields = {**rnd.fields, "SAMLResponse": base64.b64encode(forged.encode()).decode()}
     answer = await client.post(rnd.acs_path, data=fields)
     assert answer.status_code == 403
-    assert refusal_reason(answer) == "signature"
+    assert refusal_reason(answer) == case.reason
+    assert case.page_says.format(email=email) in answer.text
     assert await signed_in_as(client) is None
     assert await _sessions(db) == 0
+    if case.unknown:
+        async with db.transaction() as session:
+            repo = SignInRepository(session)
+            assert await repo.admin_by_email(email) is None
+            assert await repo.org_user_by_email(email) is None
 
 
 async def test_replayed_response_is_refused(
@@ -170,39 +173,6 @@ async def test_replayed_response_is_refused(
         assert not await SignInRepository(session).consume_assertion(
             rows[0].saml_idp_id, rows[0].assertion_id, rows[0].expires
         )
-
-
-async def test_expired_assertion_is_refused(
-    client: httpx.AsyncClient, idp_http: httpx.AsyncClient, tenant: Tenant, saml_idp: SamlIdp
-) -> None:
-    idp = await register_saml(client, tenant, saml_idp)
-    # Issued 20 minutes ago with a 5-minute lifetime (as if it sat in a browser that long).
-    saml_idp.clock_offset_minutes = -20
-    rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], tenant.admin.email)
-    answer = await client.post(rnd.acs_path, data=rnd.fields)
-    assert answer.status_code == 403
-    assert refusal_reason(answer) == "expired"
-    assert await signed_in_as(client) is None
-
-
-async def test_assertion_for_another_service_provider_is_refused(
-    client: httpx.AsyncClient,
-    idp_http: httpx.AsyncClient,
-    tenant: Tenant,
-    saml_idp: SamlIdp,
-    db: Database,
-) -> None:
-    """The IdP also serves another partner's SP; its assertion for that SP (audience) is
-    posted to this partner's ACS."""
-    other = await make_tenant(db, "Initech")
-    await register_saml(client, other, saml_idp)
-    idp = await register_saml(client, tenant, saml_idp)
-    saml_idp.audience = f"https://testserver/sso/saml/{partner_ref(other)}/metadata"
-    rnd = await saml_round(client, idp_http, tenant, saml_idp, idp["id"], tenant.admin.email)
-    answer = await client.post(rnd.acs_path, data=rnd.fields)
-    assert answer.status_code == 403
-    assert refusal_reason(answer) == "audience"
-    assert await signed_in_as(client) is None
 
 
 async def test_response_from_another_browser_is_refused(

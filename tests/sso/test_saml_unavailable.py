@@ -15,7 +15,8 @@ import pytest
 
 from partnerhub.config import Settings
 from partnerhub.sso import saml
-from tests.conftest import Tenant, bearer
+from tests.conftest import bearer
+from tests.factories import Tenant
 from tests.sso.conftest import ADMIN, partner_ref
 from tests.sso.saml_idp import SamlIdp
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from partnerhub.db import Database
-from tests.conftest import Tenant
-from tests.subscribers.factories import Setup, make_customer
+from tests.factories import Setup, Tenant, make_customer
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from partnerhub.db import Database
 from partnerhub.models import OrgUser
-from tests.conftest import Tenant, assert_error, bearer
-from tests.subscribers.factories import NUM_WRITE, SUB_WRITE, Setup, add_numbers, number
+from tests.conftest import assert_error, bearer
+from tests.factories import NUM_WRITE, SUB_WRITE, Setup, Tenant, add_numbers, number
 
 URL = "/v1/wholesale/subscribers"
 RACERS = 50

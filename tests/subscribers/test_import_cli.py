@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 
 from partnerhub.db import Database
 from partnerhub.models import OrgUser, SubscriberImport
-from tests.conftest import Tenant
-from tests.subscribers.factories import NUM_WRITE, Setup, add_numbers
+from tests.factories import NUM_WRITE, Setup, Tenant, add_numbers
 
 
 async def cli(database_url: str, *args: str) -> tuple[int, str]:

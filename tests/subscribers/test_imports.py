@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from partnerhub import jobs
 from partnerhub.db import Database
 from partnerhub.models import OrgUser
-from tests.conftest import Tenant, assert_error, bearer
-from tests.subscribers.factories import NUM_WRITE, SUB_WRITE, Setup, add_numbers
+from tests.conftest import assert_error, bearer
+from tests.factories import NUM_WRITE, SUB_WRITE, Setup, Tenant, add_numbers
 
 HEADER = "First name,Last name,Email,Package,Location,Phone number,Extension,Admin role"
 

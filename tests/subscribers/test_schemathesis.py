@@ -24,8 +24,8 @@ from schemathesis import DataGenerationMethod
 from schemathesis.specs.openapi import checks
 
 from partnerhub.db import Database
-from tests.conftest import LiveServer, make_tenant
-from tests.subscribers.factories import NUM_WRITE, SUB_WRITE, make_customer
+from tests.conftest import LiveServer
+from tests.factories import NUM_WRITE, SUB_WRITE, make_customer, make_tenant
 
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "webex-wholesale.json"
 schema = schemathesis.from_path(

@@ -14,17 +14,20 @@ from sqlalchemy import select
 from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import OrgUser, OutboxEmail
-from tests.conftest import Tenant, assert_error, bearer, make_tenant
-from tests.identity.org.conftest import PASSWORD, give_password, password_signin
-from tests.subscribers.factories import (
+from tests.conftest import assert_error, bearer
+from tests.factories import (
     NUM_WRITE,
     SUB_READ,
     SUB_WRITE,
     Setup,
+    Tenant,
     add_numbers,
+    give_password,
     make_customer,
+    make_tenant,
     number,
 )
+from tests.identity.org.conftest import PASSWORD, password_signin
 
 URL = "/v1/wholesale/subscribers"
 

@@ -12,8 +12,8 @@ from sqlalchemy import update
 from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import OrgUser
-from tests.conftest import Tenant, assert_error, bearer
-from tests.subscribers.factories import SUB_READ, SUB_WRITE, Setup, make_customer
+from tests.conftest import assert_error, bearer
+from tests.factories import SUB_READ, SUB_WRITE, Setup, Tenant, make_customer
 
 URL = "/v1/wholesale/subscribers"
 BASE = datetime(2026, 1, 1, tzinfo=UTC)

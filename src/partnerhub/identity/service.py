@@ -42,7 +42,18 @@ from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
 from partnerhub.models.base import utcnow
 from partnerhub.models.identity_email import PARTNER_ADMIN
 
-_hasher = PasswordHasher()
+_hasher = PasswordHasher()  # argon2-cffi's default cost (RFC 9106, low memory)
+
+
+def use_password_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Hash passwords (and the dummy hash) with ``hasher`` in this process; returns the one it
+    replaces. Only the test suite calls it (argon2's cheapest parameters: it makes a partner
+    administrator in most of its tests); a hash names its own parameters, so hashes of either
+    cost verify under the other."""
+    global _hasher
+    previous, _hasher = _hasher, hasher
+    _dummy_hash.cache_clear()
+    return previous
 
 
 @functools.cache

@@ -13,12 +13,11 @@ from sqlalchemy import text
 
 from partnerhub import ids
 from partnerhub.db import Database
-from tests.conftest import Tenant, portal_login
-from tests.customers.helpers import create_template
+from tests.conftest import portal_login
 from tests.customers.portal.helpers import post, scalar, unescape
+from tests.factories import Tenant, create_template, make_customer
 from tests.portal.helpers import browser_session
 from tests.portal.test_i18n import switch_to_italian
-from tests.subscribers.factories import make_customer
 
 WIZ = "/customers/wizard"
 HQ = {

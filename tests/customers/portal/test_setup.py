@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import OrgUser
-from tests.conftest import Tenant, bearer, csrf_of, portal_login
+from tests.conftest import bearer, csrf_of, portal_login
 from tests.customers.portal.helpers import (
     audit_actions,
     post,
@@ -23,9 +23,9 @@ from tests.customers.portal.helpers import (
     unescape,
     users_of,
 )
-from tests.identity.org.conftest import PASSWORD, give_password, password_signin
+from tests.factories import LOC_WRITE, Setup, Tenant, give_password, make_customer, number
+from tests.identity.org.conftest import PASSWORD, password_signin
 from tests.portal.helpers import browser_session
-from tests.subscribers.factories import LOC_WRITE, Setup, make_customer, number
 
 ANN = {
     "first_name": "Ann",

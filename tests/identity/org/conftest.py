@@ -9,17 +9,15 @@ import httpx
 import pytest
 
 from partnerhub.config import Settings
-from partnerhub.db import Database
-from partnerhub.identity import org_auth
-from partnerhub.models import OrgUser
 from tests.conftest import csrf_of
+from tests.factories import USER_PASSWORD
 from tests.sso.conftest import (  # noqa: F401 - fixtures shared with the SSO tests
     idp_http,
     oidc_provider,
     saml_idp,
 )
 
-PASSWORD = "correct horse battery"
+PASSWORD = USER_PASSWORD  # what tests.factories.give_password sets
 
 
 @pytest.fixture
@@ -34,11 +32,6 @@ def settings(tmp_path: Path) -> Settings:
         lockout_minutes=15,
         login_failures_per_window=100,
     )
-
-
-async def give_password(db: Database, user: OrgUser, password: str = PASSWORD) -> None:
-    async with db.transaction() as session:
-        await org_auth.set_password(session, user, password)
 
 
 async def signin_form(client: httpx.AsyncClient, email: str) -> httpx.Response:

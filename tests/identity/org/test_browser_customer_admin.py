@@ -22,11 +22,11 @@ from playwright.async_api import Browser, BrowserContext, expect
 
 from partnerhub import ids
 from partnerhub.db import Database
-from tests.conftest import bearer, free_port, make_tenant
-from tests.customers.helpers import BASE, WRITE, create_template, meetings_body
+from tests.conftest import bearer, free_port
+from tests.customers.helpers import BASE, WRITE
 from tests.e2e.conftest import browser  # noqa: F401 - the shared Chromium fixture
+from tests.factories import create_template, make_org, make_tenant, meetings_body
 from tests.notifications.conftest import Mailbox
-from tests.sso.conftest import make_org
 
 pytestmark = pytest.mark.browser
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/account/set-password/[A-Za-z0-9_\-.]+)")

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import Customer, CustomerEvent, OrgUser, OutboxEmail
-from tests.conftest import Tenant, csrf_of, make_tenant, portal_login
-from tests.identity.org.conftest import PASSWORD, give_password, link_in, password_signin
-from tests.sso.conftest import make_org
+from tests.conftest import csrf_of, portal_login
+from tests.factories import Tenant, give_password, make_org, make_tenant
+from tests.identity.org.conftest import PASSWORD, link_in, password_signin
 
 VIEW = "view"
 USERS = "users"

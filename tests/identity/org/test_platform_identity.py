@@ -16,10 +16,10 @@ from partnerhub.identity import org_auth
 from partnerhub.identity.service import sign_in_email_key
 from partnerhub.models import IdentityLink, OrgCredential, OutboxEmail, SignInAttempt
 from partnerhub.models.base import utcnow
-from tests.conftest import Tenant, csrf_of
+from tests.conftest import csrf_of
 from tests.customers.helpers import running_worker
-from tests.identity.org.conftest import PASSWORD, give_password, link_in, password_signin
-from tests.sso.conftest import make_org
+from tests.factories import Tenant, give_password, make_org
+from tests.identity.org.conftest import PASSWORD, link_in, password_signin
 
 NEW_PASSWORD = "a much better passphrase"
 

@@ -10,9 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, csrf_of
+from tests.conftest import csrf_of
+from tests.factories import Tenant, make_org
 from tests.identity.org.conftest import password_signin, signin_form
-from tests.sso.conftest import make_org, register_oidc, register_saml
+from tests.sso.conftest import register_oidc, register_saml
 from tests.sso.oidc_provider import OidcProvider
 from tests.sso.saml_idp import SamlIdp
 

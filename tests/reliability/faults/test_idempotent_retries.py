@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from partnerhub import jobs
 from partnerhub.db import Database
 from partnerhub.models import OrgUser, SubscriberImport
-from tests.conftest import Tenant, assert_error, bearer
-from tests.subscribers.factories import NUM_WRITE, SUB_WRITE, Setup, add_numbers, make_customer
+from tests.conftest import assert_error, bearer
+from tests.factories import NUM_WRITE, SUB_WRITE, Setup, Tenant, add_numbers, make_customer
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ from sqlalchemy import text
 from partnerhub import jobs
 from partnerhub.config import Settings
 from partnerhub.db import Database
-from tests.conftest import Tenant, bearer
-from tests.customers.helpers import BASE, WRITE, create_template, meetings_body
-from tests.subscribers.factories import SUB_WRITE, make_customer
+from tests.conftest import bearer
+from tests.customers.helpers import BASE, WRITE
+from tests.factories import SUB_WRITE, Tenant, create_template, make_customer, meetings_body
 
 LISTENER = "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
 STALLED = 3  # seconds: the worker's heartbeat must come well within this

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.customers.helpers import customer_body
-from tests.subscribers.factories import Setup, number
+from tests.factories import Setup, customer_body, number
 
 # Each value mixes an SQL and an HTML injection (at most 50 characters: address lines allow no
 # more), so that every text field meets both kinds in two requests.

@@ -18,7 +18,8 @@ from sqlalchemy import text
 
 from partnerhub.catalog.roles import ALL_SCOPES
 from partnerhub.db import Database
-from tests.conftest import LiveServer, Tenant
+from tests.conftest import LiveServer
+from tests.factories import Tenant
 from tests.reliability.fuzz import engine
 
 POSITIVE = 3  # schema-valid cases per operation (modes mixed); about 200 cases in all

@@ -22,11 +22,10 @@ from sqlalchemy import text
 
 from partnerhub.catalog.roles import ALL_SCOPES
 from partnerhub.db import Database
-from tests.conftest import Tenant, bearer, portal_login
-from tests.customers.helpers import create_template
+from tests.conftest import bearer, portal_login
+from tests.factories import Tenant, create_template, make_customer
 from tests.reliability.fuzz import corpus
 from tests.reliability.fuzz.corpus import TARGETS, Target, World
-from tests.subscribers.factories import make_customer
 
 # Every table a create endpoint may write, and the job queue (a refused request defers nothing).
 TABLES = (

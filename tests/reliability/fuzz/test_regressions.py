@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from partnerhub.catalog.roles import ALL_SCOPES
 from partnerhub.db import Database
-from tests.conftest import Tenant, assert_error, bearer, portal_login
-from tests.subscribers.factories import make_customer
+from tests.conftest import assert_error, bearer, portal_login
+from tests.factories import Tenant, make_customer
 
 
 async def _count(db: Database, table: str) -> int:

@@ -20,8 +20,9 @@ from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Status
 
 from partnerhub import jobs
-from tests.conftest import Tenant, bearer
-from tests.customers.helpers import BASE, WRITE, create_template, meetings_body
+from tests.conftest import bearer
+from tests.customers.helpers import BASE, WRITE
+from tests.factories import Tenant, create_template, meetings_body
 
 CUT = (
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"

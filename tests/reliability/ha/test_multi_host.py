@@ -19,8 +19,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from partnerhub.config import Settings
 from partnerhub.db import migration_status, upgrade, with_database
-from tests.conftest import bearer, free_port, make_tenant
-from tests.customers.helpers import BASE, READ, create_template
+from tests.conftest import bearer, free_port
+from tests.customers.helpers import BASE, READ
+from tests.factories import create_template, make_tenant
 
 
 def multi_host_url(url: str) -> str:

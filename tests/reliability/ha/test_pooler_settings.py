@@ -26,8 +26,9 @@ from sqlalchemy import text
 from partnerhub import jobs
 from partnerhub.config import Settings
 from partnerhub.db import Database, sync_engine
-from tests.conftest import Tenant, bearer
-from tests.customers.helpers import BASE, WRITE, create_template, meetings_body
+from tests.conftest import bearer
+from tests.customers.helpers import BASE, WRITE
+from tests.factories import Tenant, create_template, meetings_body
 
 PREPARED = "SELECT count(*) FROM pg_prepared_statements"
 LISTENERS = (

@@ -24,8 +24,9 @@ from aiosmtpd.controller import Controller
 from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.models import PartnerAdmin
-from tests.conftest import Tenant, free_port
+from tests.conftest import free_port
 from tests.customers.helpers import running_worker
+from tests.factories import Tenant
 from tests.reliability.isolation import secret_walk as walk
 from tests.sso.oidc_provider import OidcProvider
 

@@ -18,7 +18,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.kit import logsafe
-from tests.conftest import Tenant, assert_error, bearer
+from tests.conftest import assert_error, bearer
+from tests.factories import Tenant
 from tests.reliability.isolation.headers import frame_and_script_policy
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,8 +10,8 @@ from sqlalchemy import func, select, update
 
 from partnerhub.db import Database
 from partnerhub.models import Customer, InstallationRequest, OrgUser, Partner, PhoneNumber
-from tests.conftest import Tenant, make_tenant, portal_login
-from tests.subscribers.factories import Setup, make_customer, number
+from tests.conftest import portal_login
+from tests.factories import Setup, Tenant, make_customer, make_tenant, number
 
 
 async def _suspend(db: Database, tenant: Tenant, state: str = "suspended") -> None:

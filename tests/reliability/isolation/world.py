@@ -43,8 +43,8 @@ from partnerhub.models import (
 )
 from partnerhub.models.base import utcnow
 from partnerhub.portal.session import COOKIE as PORTAL_COOKIE
-from tests.conftest import Tenant, bearer, csrf_of
-from tests.subscribers.factories import Setup, add_numbers, make_customer, number
+from tests.conftest import bearer, csrf_of
+from tests.factories import Setup, Tenant, add_numbers, make_customer, number
 
 ORG_COOKIE = org_auth.ORG_COOKIE
 PASSWORD = "correct horse battery staple"

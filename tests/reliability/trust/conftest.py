@@ -27,7 +27,8 @@ import httpx
 import pytest
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, csrf_of, free_port, make_tenant
+from tests.conftest import csrf_of, free_port
+from tests.factories import Tenant, make_tenant
 from tests.notifications.conftest import Mailbox
 
 TRUST_SECRET_KEY = "trust-tests-secret-key-0123456789abcdef"

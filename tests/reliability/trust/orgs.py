@@ -8,14 +8,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
-from dataclasses import dataclass
 from email.message import EmailMessage
 
 import httpx
 
-from partnerhub.catalog.roles import ALL_SCOPES
-from tests.conftest import Tenant, bearer, csrf_of
+from tests.conftest import csrf_of
 from tests.notifications.conftest import Mailbox
 
 ORG_COOKIE = "partnerhub_org_session"
@@ -23,24 +20,6 @@ ORG_PASSWORD = "org-user-Secret-pw-5a9c"
 LINK_RE = re.compile(
     r"https?://[^\s/]+(/(?:account/(?:set|reset|admin)-password|consent)/[^\s<>\"]+)"
 )
-ADDRESS = {
-    "addressLine1": "771 Alder Drive",
-    "city": "Milpitas",
-    "stateOrProvince": "CA",
-    "zipOrPostalCode": "95035",
-    "country": "US",
-}
-
-
-@dataclass
-class Org:
-    """A provisioned customer of ``tenant`` and its first (full) administrator's address."""
-
-    tenant: Tenant
-    token: str
-    customer_id: str
-    name: str
-    admin_email: str
 
 
 def text_of(message: EmailMessage) -> str:
@@ -72,57 +51,6 @@ def link_path(message: EmailMessage) -> str:
     match = LINK_RE.search(text_of(message))
     assert match, text_of(message)
     return match.group(1)
-
-
-async def provisioned_org(
-    client: httpx.AsyncClient, tenant: Tenant, name: str, admin_email: str
-) -> Org:
-    token = await tenant.token(*ALL_SCOPES)
-    template = await client.post(
-        "/v1/partner/templates",
-        json={
-            "name": f"{name} template {uuid.uuid4().hex[:6]}",
-            "offer": "wholesale",
-            "serviceProviderAdminEmail": tenant.admin.email,
-            "country": "US",
-            "defaultEmailLanguage": "en_US",
-            "wholesaleSubscriptionId": "Sub-1",
-            "authentication": {"method": "platform"},
-            "email": {"brandName": f"{name} Cloud"},
-        },
-        headers=bearer(token),
-    )
-    assert template.status_code == 201, template.text
-    created = await client.post(
-        "/v1/wholesale/customers",
-        json={
-            "provisioningId": template.json()["provisioningId"],
-            "packages": ["webex_meetings"],
-            "externalId": f"ext-{uuid.uuid4().hex[:8]}",
-            "address": ADDRESS,
-            "customerInfo": {"name": name, "primaryEmail": admin_email},
-        },
-        headers=bearer(token),
-    )
-    assert created.status_code == 202, created.text
-    customer_id = created.headers["Location"].rstrip("/").rsplit("/", 1)[1]
-    deadline = time.monotonic() + 60
-    while True:
-        got = await client.get(f"/v1/wholesale/customers/{customer_id}", headers=bearer(token))
-        assert got.status_code == 200, got.text
-        if got.json()["status"] == "provisioned":
-            break
-        assert time.monotonic() < deadline, got.text
-        await asyncio.sleep(0.2)
-    return Org(tenant, token, customer_id, name, admin_email)
-
-
-async def add_user(client: httpx.AsyncClient, org: Org, email: str) -> httpx.Response:
-    return await client.post(
-        "/v1/wholesale/subscribers",
-        json={"customerId": org.customer_id, "email": email, "packages": ["webex_meetings"]},
-        headers=bearer(org.token),
-    )
 
 
 async def use_password_link(client: httpx.AsyncClient, path: str, password: str) -> None:

@@ -16,15 +16,13 @@ import httpx
 from sqlalchemy import text
 
 from tests.conftest import bearer, csrf_of
+from tests.factories import Org, add_user, provisioned_org
 from tests.reliability.trust.conftest import World
 from tests.reliability.trust.orgs import (
-    Org,
-    add_user,
     give_password,
     link_path,
     mail_to,
     org_sign_in,
-    provisioned_org,
     text_of,
     use_password_link,
 )

@@ -19,9 +19,9 @@ from partnerhub import ids
 from partnerhub.models import Customer, OrgUser, PartnerAdmin
 from tests.conftest import assert_error, bearer, csrf_of
 from tests.customers.helpers import BASE as CUSTOMERS
-from tests.identity.org.conftest import PASSWORD, give_password, password_signin
+from tests.factories import give_password, make_org
+from tests.identity.org.conftest import PASSWORD, password_signin
 from tests.reliability.trust.conftest import World
-from tests.sso.conftest import make_org
 
 ADMINS = "/v1/partner/administrators"
 TEMPLATES = "/v1/partner/templates"

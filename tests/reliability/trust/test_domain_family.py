@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from partnerhub import ids
 from tests.conftest import Tenant, assert_error, bearer
+from tests.factories import make_org
 from tests.reliability.trust.conftest import World
 from tests.reliability.trust.test_enumeration import (
     IDPS,
@@ -26,7 +27,6 @@ from tests.reliability.trust.test_enumeration import (
     signin_email,
     target_kind,
 )
-from tests.sso.conftest import make_org
 
 ADMINS = "/v1/partner/administrators"
 SUBSCRIBERS = "/v1/wholesale/subscribers"

@@ -37,11 +37,12 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import httpx
+import pytest
 
 from partnerhub import ids
 from partnerhub.models import PartnerAdmin
 from tests.conftest import Tenant, assert_error, bearer, csrf_of
-from tests.identity.org.conftest import give_password
+from tests.factories import give_password, make_org
 from tests.reliability.isolation.world import saml_metadata
 from tests.reliability.trust.conftest import World
 from tests.reliability.trust.test_throttle_concurrency import (  # noqa: F401 - settled_server: a fixture
@@ -49,7 +50,6 @@ from tests.reliability.trust.test_throttle_concurrency import (  # noqa: F401 - 
     client_address,
     settled_server,
 )
-from tests.sso.conftest import make_org
 
 CSRF_RE = re.compile(r'(name="csrf_token" value=")[^"]+(")')
 CONTINUE_RE = re.compile(r'id="sso-continue" href="([^"]+)"')
@@ -62,6 +62,11 @@ def masked(response: httpx.Response, email: str) -> str:
     for form in (email, quote(email, safe=""), quote_plus(email)):  # links carry it encoded
         text = text.replace(form, "EMAIL")
     return text
+
+
+# Sign-ins are timed: the addresses' hashes are made at the production cost, as the server's
+# dummy hash is (the suite hashes cheaply in-process: tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("real_password_cost")
 
 
 @dataclass

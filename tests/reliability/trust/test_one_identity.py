@@ -16,12 +16,11 @@ import httpx
 
 from partnerhub import ids
 from partnerhub.models import Customer, OrgUser
-from tests.conftest import Tenant, assert_error, bearer, csrf_of
+from tests.conftest import assert_error, bearer, csrf_of
 from tests.customers.helpers import BASE as CUSTOMERS
-from tests.customers.helpers import create_template, meetings_body
-from tests.identity.org.conftest import PASSWORD, give_password, password_signin
+from tests.factories import Tenant, create_template, give_password, make_org, meetings_body
+from tests.identity.org.conftest import PASSWORD, password_signin
 from tests.reliability.trust.conftest import World
-from tests.sso.conftest import make_org
 
 ADMINS = "/v1/partner/administrators"
 SUBSCRIBERS = "/v1/wholesale/subscribers"

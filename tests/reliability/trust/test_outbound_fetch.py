@@ -44,7 +44,8 @@ from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.models import OidcProvider as OidcRow
 from partnerhub.models import SamlIdentityProvider
-from tests.conftest import Tenant, assert_error, bearer
+from tests.conftest import assert_error, bearer
+from tests.factories import Tenant
 
 URL = "/v1/partner/identityProviders"
 ADMIN = "partnerhub:admin"

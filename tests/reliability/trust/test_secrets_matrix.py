@@ -41,18 +41,17 @@ from partnerhub.catalog.roles import PARTNER_ROLES
 from partnerhub.config import Settings
 from partnerhub.notifications.service import TEMPLATE_DIR
 from tests.conftest import bearer, csrf_of
+from tests.factories import add_user, provisioned_org
 from tests.reliability.isolation.test_isolation_matrix import route_keys
 from tests.reliability.isolation.world import saml_metadata
 from tests.reliability.trust.conftest import World
 from tests.reliability.trust.orgs import (
     ORG_PASSWORD,
-    add_user,
     give_password,
     html_of,
     link_path,
     mail_to,
     org_sign_in,
-    provisioned_org,
     text_of,
     use_password_link,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from partnerhub.catalog.roles import PARTNER_ROLES
+from tests.factories import provisioned_org
 from tests.reliability.trust.conftest import World
 from tests.reliability.trust.orgs import (
     ORG_PASSWORD,
@@ -18,7 +19,6 @@ from tests.reliability.trust.orgs import (
     link_path,
     mail_to,
     org_sign_in,
-    provisioned_org,
     use_password_link,
 )
 

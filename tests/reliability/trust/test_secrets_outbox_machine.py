@@ -16,14 +16,10 @@ import httpx
 import pytest
 
 from partnerhub.db import Database
-from tests.conftest import Tenant, csrf_of, make_tenant
+from tests.conftest import csrf_of
+from tests.factories import Tenant, make_tenant, provisioned_org
 from tests.reliability.trust.conftest import TrustServer, partnerhub_cli
-from tests.reliability.trust.orgs import (
-    ORG_PASSWORD,
-    org_sign_in,
-    provisioned_org,
-    use_password_link,
-)
+from tests.reliability.trust.orgs import ORG_PASSWORD, org_sign_in, use_password_link
 from tests.reliability.trust.test_secrets_outbox import OUTBOX_ID
 
 LINK = re.compile(r"https?://\S+(/account/set-password/[A-Za-z0-9_\-.]+)")

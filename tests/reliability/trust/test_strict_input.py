@@ -20,7 +20,8 @@ import pytest
 
 from partnerhub import ids
 from partnerhub.catalog.roles import ALL_SCOPES
-from tests.conftest import Tenant, assert_error, bearer
+from tests.conftest import assert_error, bearer
+from tests.factories import Tenant
 from tests.reliability.trust.conftest import World
 
 NOT_BOOLEANS: list[Any] = [0, 1, 0.0, 1.0, "true", "false", "on", "", [], {}]

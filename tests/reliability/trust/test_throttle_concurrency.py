@@ -28,16 +28,16 @@ import pytest
 
 from partnerhub import ids
 from tests.conftest import csrf_of
-from tests.identity.org.conftest import PASSWORD, give_password
+from tests.factories import give_password, make_org
+from tests.identity.org.conftest import PASSWORD
 from tests.reliability.trust.conftest import TrustServer, World
-from tests.sso.conftest import make_org
 
 
 @pytest.fixture(scope="module", autouse=True)
 def settled_server(trust_server: TrustServer) -> None:
     """The module's fresh server: its worker registers and defers its periodic jobs as it
-    starts; the first test's table cleaning (a TRUNCATE of every table) waits for that, as the
-    two racing can deadlock."""
+    starts; the first test's table emptying (tests/conftest.py, ``_clean``) waits for that, as
+    the two racing can deadlock."""
     deadline = time.monotonic() + 20
     with psycopg.connect(trust_server.database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:

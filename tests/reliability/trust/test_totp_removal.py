@@ -18,9 +18,9 @@ from partnerhub import ids
 from partnerhub.identity.org_auth import ORG_COOKIE
 from partnerhub.models import Customer, OrgUser
 from tests.conftest import csrf_of
-from tests.identity.org.conftest import PASSWORD, give_password, password_signin
+from tests.factories import give_password, make_org
+from tests.identity.org.conftest import PASSWORD, password_signin
 from tests.reliability.trust.conftest import World
-from tests.sso.conftest import make_org
 
 RECOVERY_RE = re.compile(r'<code class="recovery-code">([^<]+)</code>')
 

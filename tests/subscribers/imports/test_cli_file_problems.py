@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from partnerhub.db import Database
 from partnerhub.models import OrgUser, SubscriberImport
-from tests.subscribers.factories import Setup
+from tests.factories import Setup
 from tests.subscribers.test_import_cli import cli
 
 

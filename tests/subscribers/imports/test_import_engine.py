@@ -24,8 +24,8 @@ from partnerhub.models import OrgUser
 from partnerhub.subscribers import imports
 from partnerhub.subscribers.imports import checking, phone_numbers, reporting, writing
 from partnerhub.subscribers.repository import SubscriberRepository
-from tests.conftest import Tenant, bearer
-from tests.subscribers.factories import NUM_WRITE, SUB_WRITE, Setup, add_numbers
+from tests.conftest import bearer
+from tests.factories import NUM_WRITE, SUB_WRITE, Setup, Tenant, add_numbers
 
 
 def test_rows_are_read_cell_by_cell() -> None:
