@@ -16,6 +16,7 @@ with it (:func:`create`); a change's job is deferred after the commit.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,8 @@ STATUSES = (
 BUSY = frozenset({"provisioning", "updating", "deleting"})
 SETTLED = frozenset({"provisioned", "provisioned_with_errors", "error"})
 PENDING = "pending_rpl_review"
+
+log = logging.getLogger(__name__)
 
 
 # Error codes (CONTRACT section 6; hub numbering).
@@ -272,6 +275,8 @@ def _lost_race(constraint: str | None, external_id: str | None = None) -> ApiErr
         return _org_taken()
     if constraint == IDEMPOTENCY_CONSTRAINT:
         return Conflict("Idempotency-Key: a request with this key is under way; retry it")
+    # Not a rule of ours: say which constraint, for the operator (the caller gets a 409).
+    log.warning("customer write refused by constraint %s", constraint)
     return Conflict("A concurrent request changed the same customer; retry")
 
 
