@@ -18,7 +18,7 @@ from partnerhub.models import OrgUser
 from tests.billing.conftest import READ
 from tests.conftest import Tenant, bearer
 from tests.customers.helpers import create_template, meetings_body, wait_for
-from tests.subscribers.factories import make_customer
+from tests.factories import make_customer
 
 CUSTOMERS_WRITE = "spark-admin:wholesale_customers_write"
 

@@ -21,8 +21,8 @@ from partnerhub.db import Database
 from partnerhub.identity import service as identity
 from tests.billing.test_reports_api import FIRST, LAST
 from tests.conftest import Tenant, portal_login
+from tests.factories import make_customer
 from tests.portal.helpers import browser_session
-from tests.subscribers.factories import make_customer
 
 REPORT_LINK = re.compile(r'href="/billing/([A-Za-z0-9_-]+)/download"')
 

@@ -27,7 +27,7 @@ from partnerhub.db import Database
 from tests.billing.conftest import BASE, READ, WRITE, wait_report
 from tests.conftest import Tenant, bearer, make_tenant
 from tests.customers.helpers import wait_for
-from tests.subscribers.factories import SUB_READ, SUB_WRITE, Setup, make_customer
+from tests.factories import SUB_READ, SUB_WRITE, Setup, make_customer
 
 TODAY = datetime.now(UTC).date()
 LAST = TODAY.replace(day=1) - timedelta(days=1)

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from partnerhub.db import Database
 from tests.billing.conftest import WRITE
 from tests.conftest import LiveServer, Tenant, make_tenant
-from tests.subscribers.factories import make_customer
+from tests.factories import make_customer
 
 TODAY = datetime.now(UTC).date()
 LAST = TODAY.replace(day=1) - timedelta(days=1)

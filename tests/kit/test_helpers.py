@@ -19,7 +19,7 @@ from partnerhub.kit.repository import Repository
 from partnerhub.kit.scope import system_principal
 from partnerhub.models import Location
 from tests.conftest import Tenant, assert_error, bearer
-from tests.subscribers.factories import make_customer
+from tests.factories import make_customer
 
 
 async def test_get_or_404_finds_only_the_acting_partners_row(

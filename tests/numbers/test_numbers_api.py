@@ -90,7 +90,7 @@ async def test_duplicates_refused_even_across_partners(
         headers=bearer(token),
     )
     assert_error(again, 409, 1212)
-    from tests.subscribers.factories import make_customer
+    from tests.factories import make_customer
 
     other = await make_customer(setup.tenant.db, other_tenant)
     other_token = await other_tenant.token(NUM_WRITE)

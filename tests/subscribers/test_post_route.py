@@ -18,7 +18,7 @@ from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.models import Location, OrgUser
 from tests.conftest import Tenant, assert_error, bearer
-from tests.subscribers.factories import (
+from tests.factories import (
     NUM_WRITE,
     SUB_READ,
     SUB_WRITE,

@@ -20,7 +20,7 @@ from psycopg.pq import TransactionStatus
 
 from partnerhub.db import Database
 from tests.conftest import Tenant, bearer
-from tests.subscribers.factories import (
+from tests.factories import (
     NUM_WRITE,
     SUB_READ,
     SUB_WRITE,

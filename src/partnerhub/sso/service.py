@@ -44,6 +44,10 @@ from partnerhub.errors import (
     ValidationFailed,
 )
 from partnerhub.identity import keys
+
+# A claimed domain belongs to one partner family (migration 0011); the same code and
+# constraint as a person refused at another family's domain (identity.service).
+from partnerhub.identity.service import DOMAIN_CLAIMED_CODE, DOMAIN_FAMILY_CONSTRAINT
 from partnerhub.models import (
     Customer,
     OidcProvider,
@@ -63,11 +67,6 @@ from partnerhub.sso.repository import DomainRoute, IdpRepository, SignInReposito
 ADMIN_SCOPE = "partnerhub:admin"
 ALREADY_REGISTERED_CODE = 1220
 IN_USE_CODE = 1221
-DOMAIN_CLAIMED_CODE = 1222
-# The database's rule (migration 0011): a claimed domain belongs to one partner family (the
-# partner, its parent, its sub-partners); no claim over another family's people, and no
-# person of another family at a claimed domain.
-DOMAIN_FAMILY_CONSTRAINT = "uq_sso_domains_one_family"
 MAX_DOMAINS = 50
 SECRET_PURPOSE_OIDC = "oidc-client-secret"  # noqa: S105 - a key-derivation label, not a secret
 SECRET_PURPOSE_SP_KEY = "saml-sp-key"  # noqa: S105 - a key-derivation label, not a secret
