@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from partnerhub import __version__, jobs, runtime
 from partnerhub.config import Settings, get_settings
+from partnerhub.identity import keys as identity_keys
 from partnerhub.identity import service as identity_service
 from partnerhub.kit import openapi, web
 from partnerhub.ops import metrics, tracing
@@ -77,6 +78,16 @@ def create_app(
         ),
     )
 
+    # The portal reads the signed-in administrator through identity (portal/session.py).
+    portal_session.install(
+        app,
+        portal_session.Identity(
+            load_session=identity_service.admin_session,
+            server_secret=identity_keys.server_secret,
+            derive=identity_keys.derive,
+        ),
+    )
+
     @app.exception_handler(portal_session.LoginRequired)
     async def _login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, portal_session.LoginRequired)
@@ -100,14 +111,14 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     from partnerhub.assistance import api as assistance_api
-    from partnerhub.assistance import views as assistance_views
     from partnerhub.billing import api as billing_api
     from partnerhub.billing import views as billing_views
+    from partnerhub.customer_portal import org_users_views
     from partnerhub.customer_portal import views as customer_portal_views
     from partnerhub.customers import api as customers_api
     from partnerhub.customers import views as customers_views
     from partnerhub.identity import api as identity_api
-    from partnerhub.identity import signin_views
+    from partnerhub.identity import portal_views
     from partnerhub.identity import views as identity_views
     from partnerhub.locations import api as locations_api
     from partnerhub.numbers import api as numbers_api
@@ -117,13 +128,12 @@ def create_app(
     from partnerhub.partners import settings_api as partner_settings_api
     from partnerhub.partners import sub_partner_views
     from partnerhub.partners import views as partners_views
-    from partnerhub.portal import views as portal_views
+    from partnerhub.setup import views as setup_views
     from partnerhub.sso import api as sso_api
+    from partnerhub.sso import signin_views
     from partnerhub.sso import views as sso_views
     from partnerhub.subscribers import api as subscribers_api
     from partnerhub.subscribers import import_views as subscribers_import_views
-    from partnerhub.subscribers import org_users_views as subscribers_org_users_views
-    from partnerhub.subscribers import setup_views as subscribers_setup_views
     from partnerhub.subscribers import views as subscribers_views
 
     # The hot API routes first: routing tries the routers in order.
@@ -151,10 +161,9 @@ def create_app(
     app.include_router(sso_views.router)
     app.include_router(signin_views.router)
     # before the customer portal: its /org/{customer}/users/... pages are more specific
-    app.include_router(subscribers_setup_views.router)
-    app.include_router(subscribers_org_users_views.router)
+    app.include_router(setup_views.router)
+    app.include_router(org_users_views.router)
     app.include_router(subscribers_import_views.router)
-    app.include_router(assistance_views.router)
     app.include_router(assistance_api.router)
     app.include_router(customer_portal_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

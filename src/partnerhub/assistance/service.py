@@ -1,4 +1,4 @@
-"""Rules of installation assistance requests (S27).
+"""Rules of installation assistance requests.
 
 A request names a contact (name and email required, phone optional, E.164 or national in the
 customer's country), preferred dates, sites and notes (free text). It is stored ``submitted``
@@ -17,6 +17,7 @@ from partnerhub import ids
 from partnerhub.assistance.repository import AssistanceRepository
 from partnerhub.catalog import phones
 from partnerhub.errors import ApiError, InvalidValue, MissingField, NotFound, ValidationFailed
+from partnerhub.kit.validators import check_email
 from partnerhub.models import Customer, InstallationRequest
 from partnerhub.models.base import utcnow
 from partnerhub.partners.service import PartnerSettings
@@ -60,8 +61,6 @@ async def customer_of(repo: AssistanceRepository, customer_id: uuid.UUID | None)
 
 def check(inp: RequestInput, customer: Customer) -> RequestInput:
     """The cleaned input; every problem at once."""
-    from partnerhub.subscribers.service import check_email
-
     problems: list[ApiError] = []
     out = RequestInput(**{f.name: _text(getattr(inp, f.name)) for f in fields(RequestInput)})
     if out.contact_name is None:

@@ -1,4 +1,4 @@
-"""Platform identity of customer-organization users (issue 5).
+"""Platform identity of customer-organization users.
 
 Users of organizations whose template chose platform authentication sign in with a password
 of PartnerHub's own:
@@ -13,7 +13,7 @@ of PartnerHub's own:
 * **TOTP** (optional): a second factor an administrator can turn on for their own account,
   with ten single-use recovery codes shown once at enrolment (stored hashed); turning it off or
   enrolling another authenticator needs a current code, or the password plus a recovery code
-  (issue 10); a recovery code also stands in for a code at sign-in;
+  (a stolen session has neither); a recovery code also stands in for a code at sign-in;
 * a password reset, a password change and any change of the second factor end the user's
   other sessions;
 * **sessions** of the customer portal (``org_sessions``, cookie ``partnerhub_org_session``).
@@ -53,7 +53,7 @@ from partnerhub.kit import ratelimit
 from partnerhub.kit.web import CsrfFailed
 from partnerhub.models import Customer, IdentityLink, OrgCredential, OrgSession, OrgUser
 from partnerhub.models.base import utcnow
-from partnerhub.sso.repository import SignInRepository
+from partnerhub.portal import session as portal_session
 
 ORG_COOKIE = "partnerhub_org_session"
 LINK_PURPOSE = "identity-link"
@@ -142,16 +142,8 @@ async def end_sessions(
 
 
 def set_cookie(response: Response, request: Request, value: str) -> None:
-    settings = runtime.settings()
-    response.set_cookie(
-        ORG_COOKIE,
-        value,
-        max_age=settings.session_hours * 3600,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="lax",
-        path="/",
-    )
+    """The customer portal's session cookie, with the flags of the partner portal's."""
+    portal_session.set_cookie(response, request, value, name=ORG_COOKIE)
 
 
 def clear_cookie(response: Response) -> None:
@@ -205,7 +197,7 @@ async def password_login(db: AsyncSession, email: str, password: str) -> LoginOu
     to (a dummy hash when nobody, or nobody with a platform password). The attempt throttle
     and the lock-out (``identity.service.sign_in_rules``) were applied before."""
     now = utcnow()
-    found = await SignInRepository(db).org_user_by_email((email or "").strip())
+    found = await OrgIdentityRepository(db).org_user_by_email((email or "").strip())
     credential = await _credential(db, found[0].id, lock=False) if found else None
     ok = verify_password(credential.password_hash if credential else None, password or "")
     if found is not None and credential is not None:
@@ -537,7 +529,7 @@ async def sign_in_url(db: AsyncSession, org_user_id: uuid.UUID, customer: Custom
     return f"{runtime.settings().base_url()}/signin"
 
 
-def _brand(customer: Customer) -> str:
+def brand_of(customer: Customer) -> str:
     from partnerhub.notifications import service as notifications
 
     return notifications.brand_of(customer)
@@ -597,7 +589,7 @@ async def request_password_reset(db: AsyncSession, email: str) -> uuid.UUID | No
 
     The caller shows the same page either way, so the answer reveals no account.
     """
-    found = await SignInRepository(db).org_user_by_email((email or "").strip())
+    found = await OrgIdentityRepository(db).org_user_by_email((email or "").strip())
     if found is None:
         return None
     user, customer = found

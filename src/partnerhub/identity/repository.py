@@ -37,7 +37,7 @@ from partnerhub.models import (
     PortalSession,
     ServerKey,
 )
-from partnerhub.models.identity_email import PARTNER_ADMIN
+from partnerhub.models.identity_email import ORG_USER, PARTNER_ADMIN
 
 BOOTSTRAP_LOCK = 724012  # advisory lock key (724011 serializes migrations)
 
@@ -177,6 +177,22 @@ class OrgIdentityRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def org_user_by_email(self, email: str) -> tuple[OrgUser, Customer] | None:
+        """The settled organization user of ``email``, only if the address belongs to
+        organization users (``identity_emails``)."""
+        stmt = (
+            select(OrgUser, Customer)
+            .join(Customer, Customer.id == OrgUser.customer_id)
+            .join(IdentityEmail, IdentityEmail.email == func.lower(OrgUser.email))
+            .where(
+                func.lower(OrgUser.email) == email.lower(),
+                OrgUser.status.is_distinct_from("pending_user_migration"),
+                IdentityEmail.kind == ORG_USER,
+            )
+        )
+        row = (await self.session.execute(stmt)).first()
+        return (row[0], row[1]) if row else None
 
     async def session_by_hash(self, token_hash: bytes) -> OrgSession | None:
         return await self.session.get(OrgSession, token_hash)

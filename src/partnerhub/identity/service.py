@@ -41,6 +41,7 @@ from partnerhub.kit.scope import Principal
 from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
 from partnerhub.models.base import utcnow
 from partnerhub.models.identity_email import PARTNER_ADMIN
+from partnerhub.portal.i18n import N_
 
 _hasher = PasswordHasher()  # argon2-cffi's default cost (RFC 9106, low memory)
 
@@ -96,7 +97,7 @@ def principal_for_admin(admin: PartnerAdmin, kind: str = "admin") -> Principal:
     )
 
 
-# --- one identity per e-mail address (issue 10) ------------------------------------------
+# --- one identity per e-mail address ----------------------------------------------------
 
 EMAIL_TAKEN_CODE = 10022  # CONTRACT section 6: the email already belongs to a user
 ADMIN_EMAIL_TAKEN_CODE = 1204  # hub: the email already belongs to a partner administrator
@@ -397,6 +398,35 @@ async def load_session(
     return record, admin
 
 
+async def admin_session(
+    session: AsyncSession, cookie: str
+) -> tuple[PortalSession | None, PartnerAdmin | None, Principal | None]:
+    """:func:`load_session` with the administrator's principal (the portal's session reader,
+    plugged into ``portal.session`` by the app)."""
+    record, admin = await load_session(session, cookie)
+    return record, admin, principal_for_admin(admin) if admin is not None else None
+
+
+# --- what a portal page keeps in the administrator's session (the wizards' answers) -----
+
+
+def session_state(record: PortalSession | None, key: str) -> dict[str, Any]:
+    """What a page stored under ``key`` in the session row (``{}`` when nothing)."""
+    state = ((record.data or {}) if record else {}).get(key)
+    return dict(state) if isinstance(state, dict) else {}
+
+
+async def save_session_state(
+    session: AsyncSession, record: PortalSession, key: str, state: dict[str, Any]
+) -> None:
+    """Store ``state`` under ``key`` in the session row (and in ``record``, the request's
+    copy, so the rest of the request sees it)."""
+    stored = await CredentialRepository(session).session_by_hash(record.token_hash)
+    if stored is not None:
+        stored.data = {**(stored.data or {}), key: state}
+    record.data = {**(record.data or {}), key: state}
+
+
 # --- first start ------------------------------------------------------------------------
 
 
@@ -578,6 +608,13 @@ async def unlock_admin(repo: AdminRepository, admin_id: uuid.UUID) -> bool:
 
 def sign_in_email_key(email: str) -> str:
     return f"signin-email:{(email or '').strip().lower()}"
+
+
+# The refusal shown while an address is locked out by :func:`sign_in_rules`.
+TOO_MANY = N_(
+    "Too many failed sign-ins for this address. Wait a few minutes and try again, or ask an "
+    "administrator to unlock the account."
+)
 
 
 def sign_in_rules(email: str, address: str, settings: Settings) -> list[ratelimit.Rule]:

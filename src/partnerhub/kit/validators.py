@@ -13,6 +13,8 @@ from email_validator.rfc_constants import (
 )
 from email_validator.syntax import validate_email_domain_name
 
+from partnerhub.errors import InvalidValue, MissingField
+
 _SPECIAL_SEEN: list[str] = list(email_validator.SPECIAL_USE_DOMAIN_NAMES)
 
 
@@ -80,3 +82,18 @@ def normalize_email(text: str) -> str | None:
         return str(validate_email(text, check_deliverability=False).normalized)
     except EmailNotValidError:
         return None
+
+
+def check_email(raw: str | None, name: str = "email") -> str:
+    """An e-mail address the hub accepts for a person, normalized and lower-cased: required,
+    at most 320 characters, valid (email-validator's rules); the errors name the field ``name``.
+    One rule for every address the hub stores (subscribers, administrators, contacts)."""
+    text = (raw or "").strip()
+    if not text:
+        raise MissingField("is required", field=name)
+    if len(text) > 320:
+        raise InvalidValue("at most 320 characters", field=name)
+    normalized = normalize_email(text)
+    if normalized is None:
+        raise InvalidValue(f"'{text}' is not a valid email address", field=name)
+    return normalized.lower()

@@ -251,3 +251,14 @@ async def list_numbers(
         owner_name=(query.owner_name or "").strip() or None,
     )
     return await repo.page(filters, offset, limit)
+
+
+def split_numbers(text: str) -> list[str]:
+    """Numbers and ranges typed one per line or separated by commas or semicolons."""
+    return [part.strip() for part in re.split(r"[,;\n]+", text or "") if part.strip()]
+
+
+async def add_typed(repo: NumberRepository, location_id: uuid.UUID, text: str) -> int:
+    """:func:`add_numbers` for what a person typed in a portal form (:func:`split_numbers`);
+    how many numbers were added."""
+    return len(await add_numbers(repo, location_id, split_numbers(text)))

@@ -44,6 +44,7 @@ from partnerhub.errors import (
 from partnerhub.identity.service import DOMAIN_FAMILY_CONSTRAINT, domain_of_another_family
 from partnerhub.kit.constraints import constraint_errors
 from partnerhub.kit.scope import Principal
+from partnerhub.kit.validators import check_email, normalize_email
 from partnerhub.models import Partner, PartnerAdmin
 from partnerhub.partners.repository import OperatorRepository, PartnerRepository, email_in_use
 
@@ -139,8 +140,6 @@ def _check_name(raw: str | None) -> str:
 
 
 def _check_admin_email(raw: str | None, wire: str) -> str:
-    from partnerhub.kit.validators import normalize_email
-
     text = (raw or "").strip()
     if not text:
         raise MissingField(f"{wire}: is required", field=wire)
@@ -437,8 +436,6 @@ def _clean_providers(raw: list[str]) -> list[str]:
 
 def _clean_support_email(raw: str | None) -> str | None:
     """A valid address, or None (blank): installation requests are then only stored."""
-    from partnerhub.subscribers.service import check_email
-
     if not (raw or "").strip():
         return None
     try:

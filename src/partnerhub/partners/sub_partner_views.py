@@ -20,7 +20,6 @@ from partnerhub import ids
 from partnerhub.catalog.roles import PARTNER_ROLES, SUB_PARTNERS_WRITE
 from partnerhub.errors import ApiError, NotFound
 from partnerhub.identity.org_auth import LinkRefused, deliver_later
-from partnerhub.identity.signin_views import link_refused, set_password_page
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Partner, PartnerAdmin
 from partnerhub.partners import invitations, service
@@ -28,6 +27,7 @@ from partnerhub.partners.repository import PartnerRepository
 from partnerhub.portal import forms
 from partnerhub.portal import session as portal
 from partnerhub.portal.render import gettext_for, render
+from partnerhub.sso.signin_views import link_refused, set_password_page
 
 router = APIRouter(include_in_schema=False)
 ACTIONS = {"suspend": "suspended", "reactivate": "active"}

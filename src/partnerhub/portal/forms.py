@@ -49,6 +49,12 @@ def form_page(
     return render(request, template, {**context, "error": error, "form": form or {}}, status=status)
 
 
+def described(exc: ApiError) -> str:
+    """Every problem of a refusal, in one line (a :class:`ValidationFailed` lists several)."""
+    problems = getattr(exc, "problems", None) or [exc]
+    return "; ".join(p.description for p in problems)
+
+
 def values_of(form: Any, keys: Iterable[str]) -> dict[str, str]:
     """The text fields *keys* of a submitted form ("" when absent), to fill the form again."""
     return {k: str(form.get(k) or "") for k in keys}

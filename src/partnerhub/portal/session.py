@@ -12,18 +12,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.catalog.languages import PORTAL_LOCALES
 from partnerhub.config import Settings
 from partnerhub.errors import Forbidden
-from partnerhub.identity import service as identity
-from partnerhub.identity.service import principal_for_admin
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import CsrfFailed, unit_of_work
 from partnerhub.models import PartnerAdmin, PortalSession
@@ -36,10 +36,43 @@ CSRF_PURPOSE = "anonymous-csrf"
 CSRF_MESSAGE = N_("The form has expired or did not come from this site; reload and retry.")
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What the portal reads of the identity domain, plugged in by the app with
+    :func:`install` (identity's pages render through the portal, so the portal imports no
+    identity module):
+
+    * ``load_session``: the signed-in administrator's session row, the administrator and
+      their principal, for a session cookie (``identity.service.admin_session``); Nones when
+      the cookie names no live session of an active administrator;
+    * ``server_secret`` and ``derive``: the installation's secret and the key derived from it
+      for a purpose (``identity.keys``), which sign the CSRF tokens of visitors.
+    """
+
+    load_session: Callable[
+        [AsyncSession, str],
+        Awaitable[tuple[PortalSession | None, PartnerAdmin | None, Principal | None]],
+    ]
+    server_secret: Callable[[AsyncSession], Awaitable[bytes]]
+    derive: Callable[[bytes, str], bytes]
+
+
+def install(app: FastAPI, identity: Identity) -> None:
+    app.state.portal_identity = identity
+
+
+def identity_of(request: Request) -> Identity:
+    identity: Identity | None = getattr(request.app.state, "portal_identity", None)
+    if identity is None:
+        raise RuntimeError("portal.session.install(app, Identity(...)) was not called")
+    return identity
+
+
 @dataclass
 class PortalContext:
     session: PortalSession | None
     admin: PartnerAdmin | None
+    admin_principal: Principal | None = None
     # A visitor without a session: the CSRF cookie's random value (new_csrf_cookie when this
     # response must set it) and the token the forms carry (its HMAC).
     anonymous_csrf: str = ""
@@ -51,9 +84,9 @@ class PortalContext:
 
     @property
     def principal(self) -> Principal:
-        if self.admin is None:
+        if self.admin is None or self.admin_principal is None:
             raise Forbidden("Sign in first")
-        return principal_for_admin(self.admin)
+        return self.admin_principal
 
 
 class LoginRequired(Exception):
@@ -66,10 +99,12 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def set_cookie(response: Response, request: Request, value: str) -> None:
+def set_cookie(response: Response, request: Request, value: str, name: str = COOKIE) -> None:
+    """A session cookie (the partner portal's, or ``name``): HTTP only, Secure when
+    configured, for the configured session length."""
     settings = settings_of(request)
     response.set_cookie(
-        COOKIE,
+        name,
         value,
         max_age=settings.session_hours * 3600,
         httponly=True,
@@ -112,8 +147,7 @@ _csrf_keys: dict[bytes, bytes] = {}
 async def _csrf_key(request: Request) -> bytes:
     """The HMAC key of anonymous CSRF tokens, derived from the server secret (kept in memory:
     the secret never changes for an installation, and a page view then reads nothing)."""
-    from partnerhub.identity import keys
-
+    identity = identity_of(request)
     configured = settings_of(request).secret_key
     if configured:
         secret = configured.encode()
@@ -122,10 +156,10 @@ async def _csrf_key(request: Request) -> bytes:
         if cached is not None:
             return cached
         async with unit_of_work(request) as db:
-            secret = await keys.server_secret(db)
+            secret = await identity.server_secret(db)
     key = _csrf_keys.get(secret)
     if key is None:
-        key = _csrf_keys[secret] = keys.derive(secret, "hmac:" + CSRF_PURPOSE)
+        key = _csrf_keys[secret] = identity.derive(secret, "hmac:" + CSRF_PURPOSE)
         if not configured:
             _csrf_keys[b"stored"] = key
     return key
@@ -147,12 +181,12 @@ async def load(request: Request, create: bool = False) -> PortalContext:
     existing = getattr(request.state, "portal", None)
     if isinstance(existing, PortalContext):
         return existing
-    record = admin = None
+    record = admin = principal = None
     cookie = request.cookies.get(COOKIE)
     if cookie and len(cookie) <= 100:
         async with unit_of_work(request) as db:
-            record, admin = await identity.load_session(db, cookie)
-    ctx = PortalContext(record, admin)
+            record, admin, principal = await identity_of(request).load_session(db, cookie)
+    ctx = PortalContext(record, admin, principal)
     if record is None:
         value = _csrf_value(request)
         if value is None:

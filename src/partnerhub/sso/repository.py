@@ -17,11 +17,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnerhub.identity.repository import admin_holding
+from partnerhub.identity.repository import OrgIdentityRepository, admin_holding
 from partnerhub.kit.repository import Repository
 from partnerhub.models import (
     Customer,
-    IdentityEmail,
     OidcProvider,
     OrgUser,
     Partner,
@@ -33,7 +32,6 @@ from partnerhub.models import (
     SsoSpKey,
     Template,
 )
-from partnerhub.models.identity_email import ORG_USER
 
 
 class IdpRepository(Repository):
@@ -239,20 +237,8 @@ class SignInRepository:
         return (await self.session.execute(admin_holding(email))).scalar_one_or_none()
 
     async def org_user_by_email(self, email: str) -> tuple[OrgUser, Customer] | None:
-        """The settled organization user of ``email``, only if the address belongs to
-        organization users (``identity_emails``)."""
-        stmt = (
-            select(OrgUser, Customer)
-            .join(Customer, Customer.id == OrgUser.customer_id)
-            .join(IdentityEmail, IdentityEmail.email == func.lower(OrgUser.email))
-            .where(
-                func.lower(OrgUser.email) == email.lower(),
-                OrgUser.status.is_distinct_from("pending_user_migration"),
-                IdentityEmail.kind == ORG_USER,
-            )
-        )
-        row = (await self.session.execute(stmt)).first()
-        return (row[0], row[1]) if row else None
+        """The settled organization user of ``email`` (identity's query)."""
+        return await OrgIdentityRepository(self.session).org_user_by_email(email)
 
     async def purge(self, now: datetime) -> None:
         await self.session.execute(delete(SsoRequest).where(SsoRequest.expires < now))

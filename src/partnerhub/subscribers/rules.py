@@ -35,7 +35,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from partnerhub import ids
+from partnerhub import errors, ids
 from partnerhub.catalog import customer_roles, packages
 from partnerhub.errors import (
     ApiError,
@@ -44,7 +44,6 @@ from partnerhub.errors import (
     InvalidValue,
     MissingField,
     NotFound,
-    ValidationFailed,
 )
 from partnerhub.identity.service import (
     DOMAIN_FAMILY_CONSTRAINT,
@@ -53,7 +52,7 @@ from partnerhub.identity.service import (
     refuse_other_identity,
 )
 from partnerhub.kit.scope import Principal
-from partnerhub.kit.validators import normalize_email
+from partnerhub.kit.validators import check_email
 from partnerhub.models import Customer, OrgUser
 from partnerhub.models.base import utcnow
 from partnerhub.models.identity_email import ORG_USER
@@ -245,26 +244,9 @@ class Facts(Generic[CustomerT]):
 # --- single rules --------------------------------------------------------------------------
 
 
-def _text(value: str | None) -> str | None:
+def clean_text(value: str | None) -> str | None:
     text = (value or "").strip()
     return text or None
-
-
-def _valid_email(text: str) -> str | None:
-    normalized = normalize_email(text)
-    return normalized.lower() if normalized is not None else None
-
-
-def check_email(raw: str | None, name: str = "email") -> str:
-    text = _text(raw)
-    if text is None:
-        raise MissingField("is required", field=name)
-    if len(text) > 320:
-        raise InvalidValue("at most 320 characters", field=name)
-    valid = _valid_email(text)
-    if valid is None:
-        raise InvalidValue(f"'{text}' is not a valid email address", field=name)
-    return valid
 
 
 def choose_package(inp: SubscriberInput) -> str:
@@ -384,7 +366,7 @@ def check_admin_tier(
 def check_names(inp: SubscriberInput) -> tuple[str | None, str | None]:
     out = []
     for attr in ("first_name", "last_name"):
-        value = _text(getattr(inp, attr))
+        value = clean_text(getattr(inp, attr))
         if value is not None and len(value) > NAME_MAX:
             raise InvalidValue(f"at most {NAME_MAX} characters", field=attr)
         out.append(value)
@@ -459,7 +441,7 @@ async def check_calling(
         # add_subscriber always sends one (docs/api-compatibility.md). A number or an
         # extension would be lost, so those are refused.
         for name in ("phone_number", "extension"):
-            if _text(getattr(inp, name)) is not None:
+            if clean_text(getattr(inp, name)) is not None:
                 raise InvalidValue(
                     f"only calling packages take a phone number or extension "
                     f"('{package}' has no calling)",
@@ -468,7 +450,7 @@ async def check_calling(
         return None, None, None
     self_id = current.id if current is not None else None
     location: Place | None = None
-    ref = _text(inp.location)
+    ref = clean_text(inp.location)
     if ref is not None:
         location = await facts.location(ref)
         if location is None:
@@ -484,13 +466,13 @@ async def check_calling(
         )
     same_place = current is not None and current.location_id == location.id
     phone: str | None = None
-    raw_phone = _text(inp.phone_number)
+    raw_phone = clean_text(inp.phone_number)
     if raw_phone is not None:
         phone = await check_number(facts, location, raw_phone, self_id)
     elif current is not None and same_place and "phone_number" not in inp.given:
         phone = current.phone_number
     ext: str | None = None
-    raw_ext = _text(inp.extension)
+    raw_ext = clean_text(inp.extension)
     if raw_ext is not None:
         ext = await check_extension(facts, location, raw_ext, self_id)
     elif current is not None and same_place and "extension" not in inp.given:
@@ -612,7 +594,7 @@ def constraint_problem(name: str) -> ApiError | None:
     return None
 
 
-async def _flush(repo: SubscriberRepository) -> None:
+async def flush_or_refuse(repo: SubscriberRepository) -> None:
     exc = await repo.flush()
     if exc is not None:
         problem = integrity_problem(exc)
@@ -621,8 +603,8 @@ async def _flush(repo: SubscriberRepository) -> None:
         raise problem from None
 
 
-async def _customer(repo: SubscriberRepository, ref: str | None) -> Customer:
-    if _text(ref) is None:
+async def customer_by_ref(repo: SubscriberRepository, ref: str | None) -> Customer:
+    if clean_text(ref) is None:
         raise MissingField("is required", field="customer")
     customer_id = ids.decode("CUSTOMER", (ref or "").strip())
     customer = await repo.customer(customer_id) if customer_id else None
@@ -689,7 +671,5 @@ def describe(problem: ApiError, where: dict[str, str] = WIRE_FIELDS) -> str:
 
 
 def with_wire_names(exc: ApiError) -> ApiError:
-    problems = getattr(exc, "problems", None) or [exc]
-    for problem in problems:
-        problem.description = describe(problem)
-    return ValidationFailed(problems) if len(problems) > 1 else problems[0]
+    """``exc`` with the subscribers' wire names of its fields (:data:`WIRE_FIELDS`)."""
+    return errors.with_wire_names(exc, WIRE_FIELDS)

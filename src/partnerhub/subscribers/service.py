@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from partnerhub import ids
 from partnerhub.catalog import phones
 from partnerhub.catalog.roles import PRECHECK_SCOPE
-from partnerhub.errors import MissingField, NotFound
+from partnerhub.errors import ApiError, Conflict, MissingField, NotFound
 from partnerhub.identity.repository import IdentityEmailRepository
 from partnerhub.identity.service import refuse_other_identity
-from partnerhub.models import Customer, OrgUser
+from partnerhub.models import Customer, Location, OrgUser, SubscriberImport
 from partnerhub.models.identity_email import ORG_USER
 from partnerhub.subscribers.consent import (
     ConsentMail,
@@ -83,10 +83,6 @@ from partnerhub.subscribers.rules import (
     Plan,
     PrecheckInput,
     SubscriberInput,
-    _customer,
-    _flush,
-    _text,
-    _valid_email,
     as_user,
     check_admin_tier,
     check_calling,
@@ -101,11 +97,14 @@ from partnerhub.subscribers.rules import (
     check_roles,
     check_shape,
     choose_package,
+    clean_text,
     constraint_problem,
     creation_package,
+    customer_by_ref,
     customer_of,
     decode_user,
     describe,
+    flush_or_refuse,
     get,
     integrity_problem,
     new_subscriber,
@@ -151,10 +150,6 @@ __all__ = [
     "PreparedFacts",
     "Provisioned",
     "SubscriberInput",
-    "_customer",
-    "_flush",
-    "_text",
-    "_valid_email",
     "administrators",
     "as_user",
     "check_admin_tier",
@@ -170,17 +165,20 @@ __all__ = [
     "check_roles",
     "check_shape",
     "choose_package",
+    "clean_text",
     "complete_move",
     "consent_lifetime",
     "consent_target",
     "constraint_problem",
     "create",
     "creation_package",
+    "customer_by_ref",
     "customer_of",
     "decode_user",
     "delete",
     "describe",
     "filters_of",
+    "flush_or_refuse",
     "get",
     "integrity_problem",
     "list_subscriber_rows",
@@ -332,17 +330,17 @@ class Provisioned:
 async def provision(repo: SubscriberRepository, inp: SubscriberInput) -> Provisioned:
     """Every rule for a new subscriber (:func:`rules.plan_new`), then one INSERT."""
     repo.principal.require(WRITE)
-    if _text(inp.customer) is None:
+    if clean_text(inp.customer) is None:
         raise MissingField("is required", field="customer")
     email, package = check_shape(inp)
     customer_id = ids.decode("CUSTOMER", (inp.customer or "").strip())
     if customer_id is None:
         raise NotFound("customer not found", field="customer")
-    location_ref = _text(inp.location)
+    location_ref = clean_text(inp.location)
     location_id = ids.decode("LOCATION", location_ref) if location_ref is not None else None
-    raw_phone = _text(inp.phone_number)
+    raw_phone = clean_text(inp.phone_number)
     e164 = phones.parse_e164(raw_phone) if raw_phone is not None else None
-    extension = _text(inp.extension)
+    extension = clean_text(inp.extension)
     read = await repo.new_subscriber_facts(
         customer_id, email, package, location_id, e164, extension
     )
@@ -395,15 +393,15 @@ async def update(
         await check_limit(facts, package)
     location_id, phone, ext = await check_calling(facts, package, inp, current=user)
     first, last = check_names(inp)
-    if _text(inp.first_name) is not None:
+    if clean_text(inp.first_name) is not None:
         user.first_name = first
-    if _text(inp.last_name) is not None:
+    if clean_text(inp.last_name) is not None:
         user.last_name = last
     user.package = package
     user.location_id = location_id
     user.phone_number = phone
     user.extension = ext
-    await _flush(repo)
+    await flush_or_refuse(repo)
     return user
 
 
@@ -412,7 +410,7 @@ async def delete(repo: SubscriberRepository, user_id: uuid.UUID | None) -> None:
     repo.principal.require(WRITE)
     user = await get(repo, user_id)
     await repo.delete_user(user.id)
-    await _flush(repo)
+    await flush_or_refuse(repo)
 
 
 # --- precheck ------------------------------------------------------------------------------
@@ -432,8 +430,8 @@ async def precheck(repo: SubscriberRepository, inp: PrecheckInput) -> str:
     sub = inp.subscriber
     email = check_email(sub.email)
     has_package = sub.package is not None or sub.packages is not None
-    if _text(sub.customer) is not None:
-        customer = await _customer(repo, sub.customer)
+    if clean_text(sub.customer) is not None:
+        customer = await customer_by_ref(repo, sub.customer)
         facts = DbFacts(repo, customer)
         if has_package:
             plan = await plan_new(facts, sub, repo.principal)
@@ -447,7 +445,7 @@ async def precheck(repo: SubscriberRepository, inp: PrecheckInput) -> str:
                 "will be asked to consent to the move (pending_user_migration)."
             )
         return PRECHECK_OK
-    if _text(inp.provisioning_id) is None:
+    if clean_text(inp.provisioning_id) is None:
         raise MissingField("customerId or provisioningId is required", field="customer")
     from partnerhub.onboarding.repository import TemplateRepository
 
@@ -466,3 +464,42 @@ async def precheck(repo: SubscriberRepository, inp: PrecheckInput) -> str:
         if user.status != PENDING and (user.partner_id == repo.principal.partner_id or user.roles):
             raise EmailTaken(f"'{email}' already belongs to a user", field="email")
     return PRECHECK_OK
+
+
+def accepts_users(customer: Customer) -> bool:
+    """Whether users can be added to ``customer`` (it is provisioned: :func:`check_customer`)."""
+    try:
+        check_customer(customer)
+    except ApiError:
+        return False
+    return True
+
+
+async def location_in(repo: SubscriberRepository, customer: Customer, ref: str) -> Location:
+    """The customer's location whose opaque id is ``ref``; 404 (naming the field ``location``)
+    for any other."""
+    location_id = ids.decode("LOCATION", ref)
+    found = await repo.location(customer.id, location_id) if location_id else None
+    if found is None:
+        raise NotFound("location not found in the customer's organization", field="location")
+    return found
+
+
+async def import_of(
+    repo: SubscriberRepository, customer_id: str, import_id: str
+) -> tuple[Customer, SubscriberImport]:
+    """The customer's bulk import whose opaque id is ``import_id`` (404 for any other)."""
+    repo.principal.require(READ)
+    customer = await customer_of(repo, customer_id)
+    record_id = ids.decode("IMPORT", import_id)
+    record = await repo.get_import(customer.id, record_id) if record_id else None
+    if record is None:
+        raise NotFound("Import not found")
+    return customer, record
+
+
+def import_result(record: SubscriberImport) -> str:
+    """The result CSV of a finished import; 409 while it is not ready."""
+    if record.result is None:
+        raise Conflict(f"The import is {record.status}; its result is not ready", code=1201)
+    return record.result

@@ -1,7 +1,9 @@
-"""One sign-in page for everybody (issue 5, login routing), and the account pages.
+"""One sign-in page for everybody, and the account pages. They live in ``sso`` (above
+``identity``) because they send a person on to the identity provider that claims their domain.
 
 ``/signin`` asks for the email first and sends the person on by the address's **domain**
-alone (issue 10, no enumeration), never by whether the address has an account:
+alone (the page tells nobody whether an address exists), never by whether it has an
+account:
 
 * a domain an identity provider claims (``sso_domains``, registered with the IdP): "Continue
   to <IdP>", for every address of that domain, known or not; the IdP's answer then decides
@@ -30,6 +32,7 @@ from partnerhub.errors import ApiError, RateLimited, Unauthorized
 from partnerhub.identity import org_auth
 from partnerhub.identity import service as identity
 from partnerhub.identity import tasks as identity_tasks
+from partnerhub.identity.service import TOO_MANY
 from partnerhub.kit import ratelimit
 from partnerhub.kit.web import unit_of_work
 from partnerhub.portal import session as portal
@@ -41,10 +44,6 @@ from partnerhub.sso.repository import SignInRepository
 
 router = APIRouter(include_in_schema=False)
 WRONG = N_("Wrong email or password")
-TOO_MANY = N_(
-    "Too many failed sign-ins for this address. Wait a few minutes and try again, or ask an "
-    "administrator to unlock the account."
-)
 LINK_REFUSALS = {
     "invalid": N_("This link is not valid. Ask for a new one."),
     "expired": N_("This link has expired. Ask for a new one."),

@@ -1,4 +1,4 @@
-"""The customer administrators' users pages (S23, S24), ``/org/{customer}/users/...``, next to
+"""The customer administrators' users pages, ``/org/{customer}/users/...``, next to
 :mod:`partnerhub.customer_portal.views`: reachable by the customer's administrators who manage
 users and by the partner's administrators, with the same banner and audit.
 
@@ -25,6 +25,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
 from partnerhub.catalog import packages as catalog
@@ -40,10 +41,10 @@ from partnerhub.locations import service as locations
 from partnerhub.models import Customer, Location, OrgUser
 from partnerhub.numbers import service as numbers
 from partnerhub.numbers.repository import NumberRepository
+from partnerhub.portal.forms import described
 from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, render
 from partnerhub.subscribers import service
-from partnerhub.subscribers import setup_views as setup
 from partnerhub.subscribers.imports import MemoryFacts, Row
 from partnerhub.subscribers.repository import PENDING, SubscriberRepository
 
@@ -145,7 +146,7 @@ def _note(row: FormRow, exc: ApiError) -> None:
 
 
 async def check_rows(
-    db: Any, request: Request, ctx: OrgContext, rows: list[FormRow], with_calling: bool
+    db: AsyncSession, request: Request, ctx: OrgContext, rows: list[FormRow], with_calling: bool
 ) -> tuple[Customer, list[tuple[FormRow, service.Plan]]]:
     """Run every row through the subscriber rules (nothing is written); problems are noted
     on the rows. Without ``with_calling`` (step 1), a calling row only lacks its number."""
@@ -260,7 +261,7 @@ def _rows_page(
             "rows": rows,
             "max_rows": MAX_ROWS,
             "packages": _user_packages(ctx.customer),
-            "ready": setup.usable(ctx.customer),
+            "ready": service.accepts_users(ctx.customer),
             "error": error,
         },
         status=status,
@@ -375,15 +376,17 @@ async def _add_numbers_inline(
     location_ref = str(form.get("add_location") or "")
     try:
         async with unit_of_work(request) as db:
-            location = await setup.location_of(db, partner, ctx.customer, location_ref)
-            count = await setup.add_typed_numbers(db, partner, location_ref, text)
+            location = await service.location_in(
+                SubscriberRepository(db, partner), ctx.customer, location_ref
+            )
+            count = await numbers.add_typed(NumberRepository(db, partner), location.id, text)
             access.record(db, ctx, "numbers.add", {"locationId": str(location.id), "count": count})
     except ApiError as exc:
         return await _assign_page(
             request,
             ctx,
             rows,
-            error=_(setup.described(exc)),
+            error=_(described(exc)),
             add_numbers_text=text,
             status=exc.status,
         )

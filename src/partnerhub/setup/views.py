@@ -1,22 +1,26 @@
-"""The partner's "Set up customer" pages (S20, S22): beside the customer's page.
+"""The partner's "Set up customer" pages, beside the customer's page.
 
 * ``/customers/{id}/setup`` — "Set up customer": "Add users", the locations with their
   number inventory (numbers or ranges can be added there), and the installation assistance
-  requests (whose forms post to :mod:`partnerhub.assistance.views`, which shows this page
-  again with its refusal);
+  requests: ``POST /customers/{id}/setup/assistance`` stores a request (and queues its e-mail),
+  ``POST /customers/{id}/setup/assistance/{request}/status`` changes its status; a refusal
+  shows this page again with what was typed;
 * ``/customers/{id}/setup/users`` — "Add users": records in the organization's history that
   the partner administrator opened the customer's own users page, then goes there
-  (:mod:`partnerhub.subscribers.org_users_views`, the customer administrators' pages).
+  (:mod:`partnerhub.customer_portal.org_users_views`, the customer administrators' pages).
+
+The page composes several domains (customers, locations, numbers, subscribers, installation
+assistance), so it is a package of its own above them: none of them imports it.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
 from partnerhub.assistance import service as assistance
@@ -24,7 +28,8 @@ from partnerhub.assistance.repository import AssistanceRepository
 from partnerhub.customer_portal import access
 from partnerhub.customers import service as customers
 from partnerhub.customers.repository import CustomerRepository
-from partnerhub.errors import ApiError, NotFound
+from partnerhub.errors import ApiError
+from partnerhub.identity.org_auth import deliver_later
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.locations import service as locations
@@ -32,8 +37,9 @@ from partnerhub.models import Customer, Location
 from partnerhub.numbers import service as numbers
 from partnerhub.numbers.repository import NumberRepository
 from partnerhub.portal import session as portal
+from partnerhub.portal.forms import described
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.subscribers import service
 from partnerhub.subscribers.repository import SubscriberRepository
 
@@ -64,7 +70,7 @@ async def setup_page(
             CustomerRepository(db, principal), ids.decode("CUSTOMER", customer_id)
         )
         assistance_context = await _assistance(db, principal, customer)
-        ready = usable(customer)
+        ready = service.accepts_users(customer)
         places: list[Location] = []
         rows: list[Any] = []
         if ready:
@@ -108,9 +114,10 @@ async def setup_page(
     )
 
 
-async def _assistance(db: Any, principal: Principal, customer: Customer) -> dict[str, Any]:
+async def _assistance(db: AsyncSession, principal: Principal, customer: Customer) -> dict[str, Any]:
     """What the page shows of the customer's installation assistance requests (its
-    ``setup/_assistance.html`` part; the forms post to :mod:`partnerhub.assistance.views`)."""
+    ``setup/_assistance.html`` part; its forms post to :func:`request_assistance` and
+    :func:`change_status`)."""
     repo = AssistanceRepository(db, principal)
     requests = await repo.for_customer(customer.id) if principal.has(assistance.READ) else []
     return {
@@ -123,15 +130,6 @@ async def _assistance(db: Any, principal: Principal, customer: Customer) -> dict
         "assistance_form": {},
         "assistance_error": None,
     }
-
-
-def usable(customer: Customer) -> bool:
-    """Whether users can be added to ``customer`` (it is provisioned)."""
-    try:
-        service.check_customer(customer)
-    except ApiError:
-        return False
-    return True
 
 
 @router.get("/customers/{customer_id}/setup")
@@ -155,28 +153,6 @@ async def open_users(customer_id: str, request: Request) -> Response:
     return RedirectResponse(f"/org/{org.ref}/users", status_code=303)
 
 
-def split_numbers(text: str) -> list[str]:
-    """Numbers and ranges typed one per line or separated by commas or semicolons."""
-    return [part.strip() for part in re.split(r"[,;\n]+", text or "") if part.strip()]
-
-
-async def add_typed_numbers(db: Any, principal: Principal, location_ref: str, text: str) -> int:
-    items = split_numbers(text)
-    added = await numbers.add_numbers(
-        NumberRepository(db, principal), ids.decode("LOCATION", location_ref), items
-    )
-    return len(added)
-
-
-async def location_of(db: Any, principal: Principal, customer: Customer, ref: str) -> Location:
-    location_id = ids.decode("LOCATION", ref)
-    repo = SubscriberRepository(db, principal)
-    found = await repo.location(customer.id, location_id) if location_id else None
-    if found is None:
-        raise NotFound("location not found in the customer's organization", field="location")
-    return found
-
-
 @router.post("/customers/{customer_id}/setup/numbers")
 async def add_numbers(
     customer_id: str,
@@ -193,8 +169,12 @@ async def add_numbers(
         )
     try:
         async with unit_of_work(request) as db:
-            await location_of(db, ctx.principal, customer, values["location"])
-            await add_typed_numbers(db, ctx.principal, values["location"], values["numbers"])
+            location = await service.location_in(
+                SubscriberRepository(db, ctx.principal), customer, values["location"]
+            )
+            await numbers.add_typed(
+                NumberRepository(db, ctx.principal), location.id, values["numbers"]
+            )
     except ApiError as exc:
         return await setup_page(
             request, ctx, customer_id, error=_(described(exc)), form=values, status=exc.status
@@ -204,7 +184,72 @@ async def add_numbers(
     )
 
 
-def described(exc: ApiError) -> str:
-    """Every problem of a refusal, in one line."""
-    problems = getattr(exc, "problems", None) or [exc]
-    return "; ".join(p.description for p in problems)
+# --- installation assistance requests --------------------------------------------------
+
+FIELDS = ("contact_name", "contact_email", "phone", "preferred_dates", "sites", "notes")
+
+
+async def _page(
+    request: Request, ctx: portal.PortalContext, cid: str, *, status: int, **extra: Any
+) -> Response:
+    """The set-up page again, with what was typed and the refusal."""
+    return await setup_page(request, ctx, cid, status=status, extra=extra)
+
+
+@router.post("/customers/{customer_id}/setup/assistance")
+async def request_assistance(
+    customer_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
+) -> Response:
+    form = await portal.form_of(request, ctx)
+    _ = gettext_for(request)
+    values = {k: str(form.get(k) or "")[:5000] for k in FIELDS}
+    try:
+        async with unit_of_work(request) as db:
+            created = await assistance.create(
+                AssistanceRepository(db, ctx.principal),
+                ids.decode("CUSTOMER", customer_id),
+                assistance.RequestInput(**values),
+                language(request),
+            )
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _page(
+            request,
+            ctx,
+            customer_id,
+            status=exc.status,
+            assistance_form=values,
+            assistance_error=described(exc),
+        )
+    await deliver_later(created.email_id)
+    return RedirectResponse(
+        f"/customers/{customer_id}/setup?notice=assistance#assistance", status_code=303
+    )
+
+
+@router.post("/customers/{customer_id}/setup/assistance/{request_id}/status")
+async def change_status(
+    customer_id: str,
+    request_id: str,
+    request: Request,
+    ctx: portal.PortalContext = Depends(portal.require_active_admin),
+) -> Response:
+    form = await portal.form_of(request, ctx)
+    try:
+        async with unit_of_work(request) as db:
+            await assistance.set_status(
+                AssistanceRepository(db, ctx.principal),
+                ids.decode("CUSTOMER", customer_id),
+                ids.decode("INSTALLATION_REQUEST", request_id),
+                str(form.get("status") or ""),
+            )
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _page(
+            request, ctx, customer_id, status=exc.status, assistance_error=exc.description
+        )
+    return RedirectResponse(f"/customers/{customer_id}/setup#assistance", status_code=303)

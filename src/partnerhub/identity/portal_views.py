@@ -1,4 +1,4 @@
-"""Portal pages that belong to no single domain: login, logout, language, home, API tokens."""
+"""The partner portal's own pages: sign-in, sign-out, language, home, API tokens."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
 from partnerhub.errors import ApiError, Forbidden, NotFound, Unauthorized
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import AdminRepository, CredentialRepository
-from partnerhub.identity.signin_views import TOO_MANY
+from partnerhub.identity.service import TOO_MANY
 from partnerhub.kit import ratelimit
 from partnerhub.kit.web import unit_of_work
 from partnerhub.portal import forms

@@ -1,0 +1,1 @@
+"""The partner's "Set up customer" pages (``/customers/{id}/setup...``)."""
