@@ -153,16 +153,15 @@ async def provision_customer(
     every fact the rules read (with whether the ``Idempotency-Key`` is known), then the
     customer, its first event, its provisioning job and the key with its answer."""
     key = idempotency.key_of(request)
-    wire = body.wire()
     try:
         async with unit_of_work(request) as session:
             repo = CustomerRepository(session, principal)
-            customer = await service.new_customer(repo, wire, key)
+            customer = await service.new_customer(repo, body, key)
             if customer is None:  # the key is known: replay or refuse (or, expired, claim) it
                 replay = await idempotency.claim(session, request, principal)
                 if replay is not None:
                     return replay
-                customer = await service.new_customer(repo, wire)
+                customer = await service.new_customer(repo, body)
                 assert customer is not None
                 response = _accepted(request, customer)
                 await service.create(repo, customer)
@@ -206,7 +205,7 @@ async def precheck_customer(
         replay = await idempotency.claim(session, request, principal)
         if replay is not None:
             return replay
-        description = await service.precheck(CustomerRepository(session, principal), body.wire())
+        description = await service.precheck(CustomerRepository(session, principal), body)
         response = JSONResponse(
             _dump(
                 PrecheckOut(
@@ -243,7 +242,7 @@ async def update_customer(
         customer = await service.update(
             CustomerRepository(session, principal),
             ids.decode("CUSTOMER", customer_id),
-            body.wire(),
+            body,
         )
         response = _accepted(request, customer)
     if customer.status in service.BUSY:

@@ -3,7 +3,9 @@ portal wizard's steps, ``PUT``) must hold, with the contract's error code for ea
 (CONTRACT section 6). Pure functions of the body; the rules that need the database and the
 lifecycle are :mod:`partnerhub.customers.service`.
 
-The rules work on request bodies as camelCase ``dict`` (the wire shape), so every message
+The types and the shape of a body (an object where an object is expected, text, lists, no
+unknown field) are the input schemas' (:mod:`partnerhub.customers.schemas`): the rules read
+those models, the API's and the portal wizard's alike, and check values only. Every message
 names the field as the client wrote it (``address.zipOrPostalCode``,
 ``provisioningParameters.calling.location.timezone``). Reference data comes from
 :mod:`partnerhub.catalog` only.
@@ -17,6 +19,13 @@ from typing import Any
 
 from partnerhub import ids
 from partnerhub.catalog import geo, languages, packages, phones, timezones
+from partnerhub.customers.schemas import (
+    AddressIn,
+    CustomerIn,
+    CustomerInfoIn,
+    LocationIn,
+    ProvisioningParametersIn,
+)
 from partnerhub.errors import ApiError, InvalidAddress, InvalidValue, MissingField, ValidationFailed
 from partnerhub.kit.validators import normalize_email
 from partnerhub.models import Template
@@ -61,16 +70,14 @@ class Problems(list[ApiError]):
             raise ValidationFailed(list(self))
 
 
-def clean_text(value: Any) -> str | None:
+def clean_text(value: str | None) -> str | None:
     """A stripped string, or None for absent/blank values."""
-    if value is None:
-        return None
-    text = str(value).strip()
+    text = (value or "").strip()
     return text or None
 
 
 def checked_text(
-    problems: Problems, name: str, value: Any, *, required: bool, max_length: int
+    problems: Problems, name: str, value: str | None, *, required: bool, max_length: int
 ) -> str | None:
     text = clean_text(value)
     if text is None:
@@ -82,7 +89,7 @@ def checked_text(
     return text
 
 
-def check_email(problems: Problems, name: str, value: Any, *, required: bool) -> str | None:
+def check_email(problems: Problems, name: str, value: str | None, *, required: bool) -> str | None:
     text = checked_text(problems, name, value, required=required, max_length=EMAIL_MAX)
     if text is None:
         return None
@@ -92,24 +99,28 @@ def check_email(problems: Problems, name: str, value: Any, *, required: bool) ->
     return normalized
 
 
-def check_address(problems: Problems, prefix: str, address: Any) -> dict[str, str]:
-    """An address in the wholesale shape; ``{}`` (and a problem) when absent."""
-    if not isinstance(address, dict):
+# The address's fields: (attribute, wire name, required).
+ADDRESS_FIELDS = (
+    ("address_line1", "addressLine1", True),
+    ("address_line2", "addressLine2", False),
+    ("city", "city", True),
+    ("state_or_province", "stateOrProvince", False),
+    ("zip_or_postal_code", "zipOrPostalCode", False),
+    ("country", "country", True),
+)
+
+
+def check_address(problems: Problems, prefix: str, address: AddressIn | None) -> dict[str, str]:
+    """An address in the wholesale shape (wire names); ``{}`` (and a problem) when absent."""
+    if address is None:
         problems.missing(prefix)
         return {}
     out: dict[str, str] = {}
-    for key, required in (
-        ("addressLine1", True),
-        ("addressLine2", False),
-        ("city", True),
-        ("stateOrProvince", False),
-        ("zipOrPostalCode", False),
-        ("country", True),
-    ):
+    for attr, key, required in ADDRESS_FIELDS:
         text = checked_text(
             problems,
             f"{prefix}.{key}",
-            address.get(key),
+            getattr(address, attr),
             required=required,
             max_length=ADDRESS_LINE_MAX,
         )
@@ -134,11 +145,13 @@ def check_address(problems: Problems, prefix: str, address: Any) -> dict[str, st
     return out
 
 
-def check_packages(problems: Problems, value: Any, name: str = "packages") -> list[str]:
+def check_packages(
+    problems: Problems, value: list[str] | None, name: str = "packages"
+) -> list[str]:
     if value is None:
         problems.missing(name)
         return []
-    if not isinstance(value, list) or not value:
+    if not value:
         problems.missing(name, "at least one package is required")
         return []
     chosen: list[str] = []
@@ -156,15 +169,17 @@ def check_packages(problems: Problems, value: Any, name: str = "packages") -> li
     return chosen
 
 
-def check_customer_info(problems: Problems, info: Any, *, precheck: bool = False) -> dict[str, str]:
+def check_customer_info(
+    problems: Problems, info: CustomerInfoIn | None, *, precheck: bool = False
+) -> dict[str, str]:
     """``customerInfo``; the precheck's short variant needs only ``primaryEmail``."""
     prefix = "customerInfo"
-    if not isinstance(info, dict):
+    if info is None:
         problems.missing(prefix)
         return {}
     out: dict[str, str] = {}
     name = checked_text(
-        problems, f"{prefix}.name", info.get("name"), required=not precheck, max_length=NAME_MAX
+        problems, f"{prefix}.name", info.name, required=not precheck, max_length=NAME_MAX
     )
     if name is not None:
         if "%" in name:
@@ -174,10 +189,10 @@ def check_customer_info(problems: Problems, info: Any, *, precheck: bool = False
                 )
             )
         out["name"] = name
-    email = check_email(problems, f"{prefix}.primaryEmail", info.get("primaryEmail"), required=True)
+    email = check_email(problems, f"{prefix}.primaryEmail", info.primary_email, required=True)
     if email is not None:
         out["primaryEmail"] = email
-    lang = clean_text(info.get("language"))
+    lang = clean_text(info.language)
     if lang is not None:
         norm = languages.normalize_language(lang)
         if norm is None:
@@ -187,30 +202,27 @@ def check_customer_info(problems: Problems, info: Any, *, precheck: bool = False
     return out
 
 
-def check_location(problems: Problems, location: Any) -> dict[str, Any]:
+def check_location(problems: Problems, location: LocationIn) -> dict[str, Any]:
     prefix = "provisioningParameters.calling.location"
-    if not isinstance(location, dict):
-        problems.missing(prefix)
-        return {}
     out: dict[str, Any] = {}
     name = checked_text(
         problems,
         f"{prefix}.name",
-        location.get("name"),
+        location.name,
         required=True,
         max_length=LOCATION_NAME_MAX,
     )
     if name is not None:
         out["name"] = name
-    out["address"] = check_address(problems, f"{prefix}.address", location.get("address"))
-    zone = clean_text(location.get("timezone"))
+    out["address"] = check_address(problems, f"{prefix}.address", location.address)
+    zone = clean_text(location.timezone)
     if zone is None:
         problems.missing(f"{prefix}.timezone")
     elif not timezones.is_timezone(zone):
         problems.invalid(f"{prefix}.timezone", f"'{zone}' is not an IANA time zone")
     else:
         out["timezone"] = zone
-    lang = clean_text(location.get("language"))
+    lang = clean_text(location.language)
     if lang is None:
         problems.missing(f"{prefix}.language")
     elif (norm := languages.normalize_language(lang)) is None:
@@ -220,7 +232,7 @@ def check_location(problems: Problems, location: Any) -> dict[str, Any]:
     elin = checked_text(
         problems,
         f"{prefix}.emergencyLocationIdentifier",
-        location.get("emergencyLocationIdentifier"),
+        location.emergency_location_identifier,
         required=False,
         max_length=ELIN_MAX,
     )
@@ -228,16 +240,12 @@ def check_location(problems: Problems, location: Any) -> dict[str, Any]:
         out["emergencyLocationIdentifier"] = elin
     country = out["address"].get("country")
     numbers: list[str] = []
-    raw_numbers = location.get("numbers")
-    if raw_numbers is not None and not isinstance(raw_numbers, list):
-        problems.invalid(f"{prefix}.numbers", "must be a list of phone numbers")
-        raw_numbers = []
-    for i, raw in enumerate(raw_numbers or []):
+    for i, raw in enumerate(location.numbers or []):
         number = _number(problems, f"{prefix}.numbers[{i}]", raw, country)
         if number is not None and number not in numbers:
             numbers.append(number)
-    main = location.get("mainNumber")
-    if clean_text(main) is not None:
+    main = location.main_number
+    if main is not None and clean_text(main) is not None:
         main_number = _number(problems, f"{prefix}.mainNumber", main, country)
         if main_number is not None:
             out["mainNumber"] = main_number
@@ -248,8 +256,8 @@ def check_location(problems: Problems, location: Any) -> dict[str, Any]:
     return out
 
 
-def _number(problems: Problems, name: str, raw: Any, country: str | None) -> str | None:
-    e164 = phones.parse_e164(raw) if isinstance(raw, str) else None
+def _number(problems: Problems, name: str, raw: str, country: str | None) -> str | None:
+    e164 = phones.parse_e164(raw)
     if e164 is None:
         problems.append(
             InvalidNumber(f"{name}: '{raw}' is not a valid E.164 phone number", field=name)
@@ -270,11 +278,10 @@ def _number(problems: Problems, name: str, raw: Any, country: str | None) -> str
     return e164
 
 
-def check_limits(problems: Problems, limits: Any, chosen: list[str]) -> dict[str, int]:
+def check_limits(problems: Problems, limits: dict[str, Any], chosen: list[str]) -> dict[str, int]:
+    """The maximum of each package: a whole number, 0 or more (a value of any JSON type is
+    answered with this rule's message, not a type error)."""
     prefix = "provisioningParameters.packages.limits"
-    if not isinstance(limits, dict):
-        problems.invalid(prefix, "must be an object of package: maximum")
-        return {}
     out: dict[str, int] = {}
     for pkg, value in limits.items():
         name = f"{prefix}.{pkg}"
@@ -299,17 +306,16 @@ def check_limits(problems: Problems, limits: Any, chosen: list[str]) -> dict[str
 
 def check_parameters(
     problems: Problems,
-    params: Any,
+    params: ProvisioningParametersIn | None,
     chosen: list[str] | None,
     *,
     location_known: bool = False,
 ) -> dict[str, Any]:
     """``provisioningParameters``; a calling location is required with calling packages
     unless ``location_known`` (an update of a customer that has one)."""
-    params = params if isinstance(params, dict) else {}
+    params = params or ProvisioningParametersIn()
     out: dict[str, Any] = {}
-    calling = params.get("calling")
-    location = calling.get("location") if isinstance(calling, dict) else None
+    location = params.calling.location if params.calling else None
     if location is not None:
         out["calling"] = {"location": check_location(problems, location)}
     elif chosen and packages.has_calling(chosen) and not location_known:
@@ -321,18 +327,16 @@ def check_parameters(
                 field="provisioningParameters.calling.location",
             )
         )
-    meetings = params.get("meetings")
-    if isinstance(meetings, dict) and clean_text(meetings.get("timezone")) is not None:
-        zone = clean_text(meetings.get("timezone"))
+    zone = clean_text(params.meetings.timezone) if params.meetings else None
+    if zone is not None:
         if not timezones.is_timezone(zone):
             problems.invalid(
                 "provisioningParameters.meetings.timezone", f"'{zone}' is not an IANA time zone"
             )
         else:
             out["meetings"] = {"timezone": zone}
-    pkg_params = params.get("packages")
-    if isinstance(pkg_params, dict) and pkg_params.get("limits") is not None:
-        out["packages"] = {"limits": check_limits(problems, pkg_params["limits"], chosen or [])}
+    if params.packages is not None and params.packages.limits is not None:
+        out["packages"] = {"limits": check_limits(problems, params.packages.limits, chosen or [])}
     return out
 
 
@@ -350,42 +354,38 @@ class Checked:
     sub_partner_admin_email: str | None = None
 
 
-def check_fields(body: dict[str, Any], *, precheck: bool = False) -> tuple[Checked, Problems]:
+def check_fields(body: CustomerIn, *, precheck: bool = False) -> tuple[Checked, Problems]:
     """The field rules of a provisioning body (400s). ``precheck`` only requires ``address``
     and checks whatever else is present."""
     problems = Problems()
     out = Checked()
-    if clean_text(body.get("provisioningId")) is None and not precheck:
+    if clean_text(body.provisioning_id) is None and not precheck:
         problems.missing("provisioningId")
-    if body.get("packages") is not None or not precheck:
-        out.packages = check_packages(problems, body.get("packages"))
+    if body.packages is not None or not precheck:
+        out.packages = check_packages(problems, body.packages)
     out.external_id = checked_text(
         problems,
         "externalId",
-        body.get("externalId"),
+        body.external_id,
         required=not precheck,
         max_length=EXTERNAL_ID_MAX,
     )
-    out.address = check_address(problems, "address", body.get("address"))
-    raw_org = clean_text(body.get("orgId"))
+    out.address = check_address(problems, "address", body.address)
+    raw_org = clean_text(body.org_id)
     if raw_org is not None:
         out.org_id = ids.decode("ORGANIZATION", raw_org)
         if out.org_id is None:
             problems.invalid("orgId", f"'{raw_org}' is not an organization id")
-    if body.get("customerInfo") is not None:
-        out.customer_info = check_customer_info(
-            problems, body.get("customerInfo"), precheck=precheck
-        )
+    if body.customer_info is not None:
+        out.customer_info = check_customer_info(problems, body.customer_info, precheck=precheck)
     elif raw_org is None and not precheck:
         problems.append(
             NeitherInfoNorOrg(
                 "customerInfo: is required unless orgId is given", field="customerInfo"
             )
         )
-    out.parameters = check_parameters(
-        problems, body.get("provisioningParameters"), out.packages or None
-    )
+    out.parameters = check_parameters(problems, body.provisioning_parameters, out.packages or None)
     out.sub_partner_admin_email = check_email(
-        problems, "subPartnerAdminEmail", body.get("subPartnerAdminEmail"), required=False
+        problems, "subPartnerAdminEmail", body.sub_partner_admin_email, required=False
     )
     return out, problems

@@ -1,8 +1,10 @@
 """Wire models of wholesale customers (CONTRACT sections 2 and 3).
 
-Input models only check shapes (types, unknown fields); every rule with its error code lives
-in :mod:`partnerhub.customers.service`, which works on the body as a camelCase ``dict`` so
-that the portal wizard and the API share one set of rules and messages.
+The input models hold the types and the shape of a body (objects, text, lists, no unknown
+field: a wrong one is the contract's 400 before any rule runs); the rules of the values, with
+their error codes, are :mod:`partnerhub.customers.rules`, which read these models, so the
+portal wizard (which builds a :class:`CustomerIn` from its answers) and the API share one set
+of rules and messages.
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ from typing import Any
 from pydantic import Field
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from partnerhub.kit.schemas import PrecheckInfo as PrecheckInfo  # the precheck's answer
+from partnerhub.kit.schemas import PrecheckOut as PrecheckOut
 
 
-class AddressIn(InputSchema):
+class AddressOut(Schema):
     address_line1: str | None = None
     address_line2: str | None = None
     city: str | None = None
     state_or_province: str | None = None
     zip_or_postal_code: str | None = None
     country: str | None = None
+
+
+class AddressIn(InputSchema, AddressOut):
+    """The wholesale address as input: the same fields, unknown ones refused."""
 
 
 class CustomerInfoIn(InputSchema):
@@ -70,9 +78,6 @@ class CustomerIn(InputSchema):
     provisioning_parameters: ProvisioningParametersIn | None = None
     sub_partner_admin_email: str | None = None
 
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True)
-
 
 class CustomerUpdateIn(InputSchema):
     """``PUT /v1/wholesale/customers/{customerId}``; ``customerInfo`` and ``provisioningId``
@@ -85,9 +90,6 @@ class CustomerUpdateIn(InputSchema):
     sub_partner_admin_email: str | None = None
     customer_info: CustomerInfoIn | None = None
     provisioning_id: str | None = None
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class ErrorOut(Schema):
@@ -105,15 +107,6 @@ class PackageOut(Schema):
 
 class ResourceDetailsOut(Schema):
     packages: list[PackageOut]
-
-
-class AddressOut(Schema):
-    address_line1: str | None = None
-    address_line2: str | None = None
-    city: str | None = None
-    state_or_province: str | None = None
-    zip_or_postal_code: str | None = None
-    country: str | None = None
 
 
 class CustomerOut(Schema):
@@ -139,13 +132,3 @@ class CustomerList(Schema):
 
 class ResourceUrl(Schema):
     url: str
-
-
-class PrecheckInfo(Schema):
-    info_code: int
-    description: str
-
-
-class PrecheckOut(Schema):
-    message: str
-    info: PrecheckInfo

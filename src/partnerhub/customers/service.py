@@ -45,6 +45,7 @@ from partnerhub.customers.rules import (
     checked_text,
     clean_text,
 )
+from partnerhub.customers.schemas import CustomerIn, CustomerUpdateIn
 from partnerhub.errors import ApiError, Busy, Conflict, InvalidValue, NotFound
 from partnerhub.models import Customer, CustomerEvent, Template
 from partnerhub.models.base import utcnow
@@ -123,9 +124,9 @@ def _org_taken() -> Conflict:
 
 
 async def _facts(
-    repo: CustomerRepository, body: dict[str, Any], checked: Checked, key: str | None = None
+    repo: CustomerRepository, body: CustomerIn, checked: Checked, key: str | None = None
 ) -> tuple[str | None, NewCustomerFacts]:
-    provisioning_id = clean_text(body.get("provisioningId"))
+    provisioning_id = clean_text(body.provisioning_id)
     email = (checked.customer_info or {}).get("primaryEmail")
     facts = await repo.new_customer_facts(
         provisioning_id, checked.external_id, checked.org_id, email, key
@@ -164,7 +165,8 @@ def template_snapshot(template: Template, admin_email: str | None) -> dict[str, 
 
 
 def data_region_for(template: Template, country: str) -> str:
-    """S21: the template's override, else the region of the address country."""
+    """The data region of a new customer: the template's override, else the region of the
+    address's country (fixed at creation: a later address does not move the data)."""
     if template.data_region and regions.is_region(template.data_region):
         return template.data_region
     return regions.region_for_country(country)
@@ -184,7 +186,7 @@ def _set_status(repo: CustomerRepository, customer: Customer, status: str, **det
 # --- operations ----------------------------------------------------------------------------
 
 
-async def provision(repo: CustomerRepository, body: dict[str, Any]) -> Customer:
+async def provision(repo: CustomerRepository, body: CustomerIn) -> Customer:
     """Create a customer (the portal wizard; the API goes through :func:`new_customer` and
     :func:`create` to remember its answer with the customer)."""
     customer = await new_customer(repo, body)
@@ -194,7 +196,7 @@ async def provision(repo: CustomerRepository, body: dict[str, Any]) -> Customer:
 
 
 async def new_customer(
-    repo: CustomerRepository, body: dict[str, Any], idempotency_key: str | None = None
+    repo: CustomerRepository, body: CustomerIn, idempotency_key: str | None = None
 ) -> Customer | None:
     """Every rule of a new customer (``POST /v1/wholesale/customers``), on the facts read in
     one statement; the :class:`Customer` to :func:`create`. ``None`` when the request's
@@ -227,7 +229,7 @@ async def new_customer(
         provisioning_parameters=checked.parameters,
         settings={
             **template_snapshot(template, admin_email),
-            # S26: administrators keep the package tier the organization was created with,
+            # The tier rule: administrators keep the package tier the organization was created with,
             # even when a later PUT changes the customer's packages.
             "creationPackage": packages.highest_tier(checked.packages),
         },
@@ -280,7 +282,7 @@ def _lost_race(constraint: str | None, external_id: str | None = None) -> ApiErr
     return Conflict("A concurrent request changed the same customer; retry")
 
 
-async def precheck(repo: CustomerRepository, body: dict[str, Any]) -> str:
+async def precheck(repo: CustomerRepository, body: CustomerIn) -> str:
     """``POST /v1/wholesale/customers/validate``: the same rules, nothing written."""
     repo.principal.require(WRITE, PRECHECK)
     checked, problems = check_fields(body, precheck=True)
@@ -355,7 +357,7 @@ def _refuse_busy(customer: Customer) -> None:
 
 
 async def update(
-    repo: CustomerRepository, customer_id: uuid.UUID | None, body: dict[str, Any]
+    repo: CustomerRepository, customer_id: uuid.UUID | None, body: CustomerUpdateIn
 ) -> Customer:
     """``PUT``: full replacement of ``packages``; ``externalId``, ``address`` and the given
     sections of ``provisioningParameters`` replace the stored ones."""
@@ -363,35 +365,28 @@ async def update(
     customer = await _locked(repo, customer_id)
     _refuse_busy(customer)
     problems = Problems()
-    chosen = check_packages(problems, body.get("packages"))
+    chosen = check_packages(problems, body.packages)
     external_id = checked_text(
-        problems,
-        "externalId",
-        body.get("externalId"),
-        required=False,
-        max_length=EXTERNAL_ID_MAX,
+        problems, "externalId", body.external_id, required=False, max_length=EXTERNAL_ID_MAX
     )
-    address = check_address(problems, "address", body["address"]) if "address" in body else None
+    address = check_address(problems, "address", body.address) if body.address else None
     has_location = bool((customer.provisioning_parameters or {}).get("calling"))
     params = check_parameters(
-        problems, body.get("provisioningParameters"), chosen or None, location_known=has_location
+        problems, body.provisioning_parameters, chosen or None, location_known=has_location
     )
     sub_admin = check_email(
-        problems, "subPartnerAdminEmail", body.get("subPartnerAdminEmail"), required=False
+        problems, "subPartnerAdminEmail", body.sub_partner_admin_email, required=False
     )
-    given_pid = clean_text(body.get("provisioningId"))
+    given_pid = clean_text(body.provisioning_id)
     if given_pid is not None and given_pid != customer.provisioning_id:
         problems.invalid("provisioningId", "cannot be changed after the customer is created")
-    if "customerInfo" in body:
-        info = body.get("customerInfo") or {}
-        stored = {
-            "name": customer.name,
-            "primaryEmail": customer.primary_email,
-            "language": customer.language,
-        }
+    if body.customer_info is not None:
+        info = body.customer_info
+        given = (info.name, info.primary_email, info.language)
+        stored = (customer.name, customer.primary_email, customer.language)
         if any(
-            clean_text(info.get(k)) is not None and clean_text(info.get(k)) != stored[k]
-            for k in ("name", "primaryEmail", "language")
+            clean_text(new) is not None and clean_text(new) != old
+            for new, old in zip(given, stored, strict=True)
         ):
             problems.invalid("customerInfo", "cannot be changed after the customer is created")
     problems.raise_if_any()
@@ -406,7 +401,7 @@ async def update(
     if external_id is not None:
         customer.external_id = external_id
     if address is not None:
-        customer.address = address  # dataRegion stays as fixed at creation (S21)
+        customer.address = address  # dataRegion stays as fixed at creation
     if params:
         customer.provisioning_parameters = {**(customer.provisioning_parameters or {}), **params}
     if sub_admin is not None:

@@ -1,4 +1,4 @@
-"""Portal pages for customers (S13-S19): the list, a customer's page (live while it is being
+"""Portal pages for customers: the list, a customer's page (live while it is being
 provisioned), the "Create wholesale customer" wizard, change packages, delete, and the outbox.
 
 The wizard keeps its state in the server-side session (``data["customer_wizard"]``) and checks
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,8 +26,9 @@ from partnerhub.customers.repository import (
     CustomerListing,
     CustomerRepository,
 )
+from partnerhub.customers.schemas import CustomerIn, CustomerInfoIn, CustomerUpdateIn, LocationIn
 from partnerhub.errors import ApiError, Forbidden, NotFound
-from partnerhub.identity.repository import CredentialRepository
+from partnerhub.identity import service as identity
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
 from partnerhub.notifications import service as notifications
@@ -215,7 +217,7 @@ async def outbox_email(
         mail = await OutboxRepository(db, ctx.principal).get(key)
     if mail is None:
         raise NotFound("Email not found")
-    # Issue 10: the single-use links an email carries belong to its recipient alone; the
+    # The single-use links an email carries belong to its recipient alone; the
     # outbox shows the text with them hidden (the machine's operator: `partnerhub outbox show`).
     return render(
         request,
@@ -227,19 +229,10 @@ async def outbox_email(
 # --- the wizard ----------------------------------------------------------------------------
 
 
-def _wizard(ctx: portal.PortalContext) -> dict[str, Any]:
-    data = (ctx.session.data or {}) if ctx.session else {}
-    state = data.get(WIZARD_KEY)
-    return dict(state) if isinstance(state, dict) else {}
-
-
 async def _save_wizard(request: Request, ctx: portal.PortalContext, state: dict[str, Any]) -> None:
     assert ctx.session is not None
     async with unit_of_work(request) as db:
-        record = await CredentialRepository(db).session_by_hash(ctx.session.token_hash)
-        if record is not None:
-            record.data = {**(record.data or {}), WIZARD_KEY: state}
-    ctx.session.data = {**(ctx.session.data or {}), WIZARD_KEY: state}
+        await identity.save_session_state(db, ctx.session, WIZARD_KEY, state)
 
 
 def _require_write(ctx: portal.PortalContext) -> None:
@@ -247,8 +240,9 @@ def _require_write(ctx: portal.PortalContext) -> None:
         raise Forbidden("Your role cannot create or change customers")
 
 
-def body_of(data: dict[str, Any]) -> dict[str, Any]:
-    """The API body the wizard's answers amount to (the HQ address is the billing address)."""
+def body_of(data: dict[str, Any]) -> CustomerIn:
+    """The API body the wizard's answers amount to (the HQ address is the billing address),
+    read by the API's input schema."""
     address = {
         "addressLine1": data.get("address_line1"),
         "addressLine2": data.get("address_line2"),
@@ -290,7 +284,7 @@ def body_of(data: dict[str, Any]) -> dict[str, Any]:
         },
         "provisioningParameters": params,
     }
-    return body
+    return CustomerIn.model_validate(body)
 
 
 async def check_step(
@@ -302,7 +296,7 @@ async def check_step(
     errors: dict[str, str] = {}
     if step == "customer":
         rules.check_customer_info(
-            problems, {"name": data.get("name"), "primaryEmail": data.get("email")}
+            problems, CustomerInfoIn(name=data.get("name"), primary_email=data.get("email"))
         )
         external = rules.checked_text(
             problems,
@@ -347,9 +341,9 @@ async def check_step(
             rules.check_limits(problems, {p: v for p, v in limits.items() if p in chosen}, chosen)
         errors = _errors(problems)
     elif step == "location":
-        body = body_of(data)
-        location = body["provisioningParameters"]["calling"]["location"]
-        rules.check_location(problems, location)
+        location = body_of(data).provisioning_parameters
+        assert location is not None and location.calling is not None
+        rules.check_location(problems, location.calling.location or LocationIn())
         errors = _errors(problems)
     return errors
 
@@ -427,7 +421,7 @@ async def wizard_step(
     step: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_active_admin)
 ) -> Response:
     _require_write(ctx)
-    state = _wizard(ctx)
+    state = identity.session_state(ctx.session, WIZARD_KEY)
     if step not in STEPS or not state:
         return RedirectResponse("/customers/new", status_code=303)
     if not _reachable(state, step):
@@ -467,7 +461,7 @@ async def wizard_submit(
 ) -> Response:
     form = await portal.form_of(request, ctx)
     _require_write(ctx)
-    state = _wizard(ctx)
+    state = identity.session_state(ctx.session, WIZARD_KEY)
     if step not in STEPS or not state or not _reachable(state, step):
         return RedirectResponse("/customers/new", status_code=303)
     if step == "summary":
@@ -606,7 +600,7 @@ async def change_packages(
             customer = await service.update(
                 CustomerRepository(db, ctx.principal),
                 ids.decode("CUSTOMER", customer_id),
-                {"packages": chosen},
+                CustomerUpdateIn(packages=chosen),
             )
     except ApiError as exc:
         if exc.status == 404:
@@ -639,15 +633,19 @@ async def confirm_delete(
     )
 
 
-@router.post("/{customer_id}/delete")
-async def delete(
-    customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+async def _lifecycle(
+    request: Request,
+    ctx: portal.PortalContext,
+    customer_id: str,
+    step: Callable[[CustomerRepository, uuid.UUID | None], Awaitable[Customer]],
 ) -> Response:
+    """A lifecycle button (delete, approve): ``step`` in one transaction, its job queued, the
+    customer's page; a refusal shows the page again with its message."""
     await portal.form_of(request, ctx)
     _require_write(ctx)
     try:
         async with unit_of_work(request) as db:
-            customer = await service.delete(
+            customer = await step(
                 CustomerRepository(db, ctx.principal), ids.decode("CUSTOMER", customer_id)
             )
     except ApiError as exc:
@@ -658,6 +656,13 @@ async def delete(
         )
     await tasks.enqueue(customer.id)
     return RedirectResponse(customer_path(customer), status_code=303)
+
+
+@router.post("/{customer_id}/delete")
+async def delete(
+    customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    return await _lifecycle(request, ctx, customer_id, service.delete)
 
 
 @router.post("/{customer_id}/approve")
@@ -666,18 +671,4 @@ async def approve(
     request: Request,
     ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
-    await portal.form_of(request, ctx)
-    _require_write(ctx)
-    try:
-        async with unit_of_work(request) as db:
-            customer = await service.approve(
-                CustomerRepository(db, ctx.principal), ids.decode("CUSTOMER", customer_id)
-            )
-    except ApiError as exc:
-        if exc.status == 404:
-            raise
-        return await _detail_page(
-            request, ctx, customer_id, error=exc.description, status=exc.status
-        )
-    await tasks.enqueue(customer.id)
-    return RedirectResponse(customer_path(customer), status_code=303)
+    return await _lifecycle(request, ctx, customer_id, service.approve)
