@@ -6,6 +6,8 @@ Every error leaves the API as ``{"message", "errors": [{"description", "errorCod
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -118,3 +120,23 @@ def error_body(errors: list[tuple[str, int]], tracking_id: str) -> dict[str, Any
         "errors": [{"description": d, "errorCode": c} for d, c in described],
         "trackingId": tracking_id,
     }
+
+
+def with_wire_names(exc: ApiError, names: Mapping[str, str]) -> ApiError:
+    """``exc`` with each problem's description prefixed by the name its field has on the wire
+    (``names``: field -> wire name), unless it starts with it already."""
+    problems = getattr(exc, "problems", None) or [exc]
+    for problem in problems:
+        wire = names.get(problem.field or "")
+        if wire and not problem.description.startswith(wire + ":"):
+            problem.description = f"{wire}: {problem.description}"
+    return ValidationFailed(problems) if len(problems) > 1 else problems[0]
+
+
+@contextmanager
+def wire_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Raise the :class:`ApiError` of the block :func:`with_wire_names`."""
+    try:
+        yield
+    except ApiError as exc:
+        raise with_wire_names(exc, names) from None

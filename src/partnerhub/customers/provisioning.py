@@ -84,6 +84,17 @@ class Snapshot:
     parameters: dict[str, Any]
     entries: list[dict[str, Any]] = field(default_factory=list)
 
+    def request(self, package: str, org_id: uuid.UUID) -> PackageRequest:
+        """What the backend is asked for ``package`` of this customer (in its organization
+        ``org_id``, once there is one)."""
+        return PackageRequest(
+            customer_id=self.id,
+            org_id=org_id,
+            package=package,
+            data_region=self.data_region,
+            parameters=self.parameters,
+        )
+
 
 def _snapshot(c: Customer) -> Snapshot:
     return Snapshot(
@@ -300,13 +311,7 @@ async def _provision(db: Database, snap: Snapshot, attempt: int, final: bool) ->
         name, status = entry["name"], entry.get("status")
         if status not in ("provisioning", "deleting"):
             continue
-        request_ = PackageRequest(
-            customer_id=snap.id,
-            org_id=snap.org_id,
-            package=name,
-            data_region=snap.data_region,
-            parameters=snap.parameters,
-        )
+        request_ = snap.request(name, snap.org_id)
         service = backend.for_package(name)
         try:
             if status == "provisioning":
@@ -444,7 +449,7 @@ async def _first_administrator(session: AsyncSession, c: Customer) -> uuid.UUID 
             "customer_name": c.name or c.external_id,
             "admin_email": c.primary_email,
             "packages": [catalog.PACKAGES[p].label for p in c.packages or []],
-            # Issue 5: a single-use link to set a password (platform authentication), or the
+            # A single-use link to set a password (platform authentication), or the
             # sign-in page (the organization signs in through the partner's IdP).
             "sign_in_url": await org_auth.sign_in_url(session, user_id, c),
         },
@@ -464,13 +469,7 @@ async def _remove(db: Database, snap: Snapshot, attempt: int, final: bool) -> st
         if snap.org_id is None:
             pending.append(removed(name))
             continue
-        request_ = PackageRequest(
-            customer_id=snap.id,
-            org_id=snap.org_id,
-            package=name,
-            data_region=snap.data_region,
-            parameters=snap.parameters,
-        )
+        request_ = snap.request(name, snap.org_id)
         try:
             await backend.for_package(name).deprovision(request_, attempt)
             pending.append(removed(name))

@@ -61,3 +61,16 @@ class InputSchema(Schema):
                     f"{cls.__name__}.{name}: a boolean input field must be StrictBool "
                     "(JSON true/false only)"
                 )
+
+
+class PrecheckInfo(Schema):
+    info_code: int
+    description: str
+
+
+class PrecheckOut(Schema):
+    """The answer of a successful precheck (``POST .../validate``), customers and
+    subscribers alike."""
+
+    message: str
+    info: PrecheckInfo

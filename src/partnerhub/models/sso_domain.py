@@ -1,4 +1,5 @@
-"""E-mail domains claimed by a partner's identity provider (issue 10, no enumeration).
+"""E-mail domains claimed by a partner's identity provider, so that sign-in
+reveals nothing about which addresses have an account.
 
 ``/signin`` routes every address of a claimed domain to the IdP that claims it, whether the
 address has an account or not, so the answer depends on the domain alone. A domain (its
@@ -19,15 +20,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from partnerhub.models.base import Base, utcnow
 
 
-class SsoDomain(Base):
-    __tablename__ = "sso_domains"
-    __table_args__ = (
-        CheckConstraint(
-            "(saml_idp_id IS NULL) <> (oidc_provider_id IS NULL)", name="one_identity_provider"
-        ),
-    )
+class OfIdentityProvider:
+    """The columns of a row that belongs to one identity provider of a partner: the partner
+    and exactly one of the SAML IdP or the OIDC provider (the row goes with them)."""
 
-    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
     partner_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("partners.id", ondelete="CASCADE"), index=True
     )
@@ -37,4 +33,15 @@ class SsoDomain(Base):
     oidc_provider_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("oidc_providers.id", ondelete="CASCADE"), index=True
     )
+
+
+class SsoDomain(OfIdentityProvider, Base):
+    __tablename__ = "sso_domains"
+    __table_args__ = (
+        CheckConstraint(
+            "(saml_idp_id IS NULL) <> (oidc_provider_id IS NULL)", name="one_identity_provider"
+        ),
+    )
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
     created: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,29 +7,20 @@ A row is used once (``consumed``) and only until ``expires``.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnerhub.models.base import Base, IdMixin, utcnow
+from partnerhub.models.sso_domain import OfIdentityProvider
 
 
-class SsoRequest(IdMixin, Base):
+class SsoRequest(IdMixin, OfIdentityProvider, Base):
     __tablename__ = "sso_requests"
 
     kind: Mapped[str] = mapped_column(String(10))  # saml | oidc
     request_key: Mapped[str] = mapped_column(String(200), unique=True)
-    partner_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("partners.id", ondelete="CASCADE"), index=True
-    )
-    saml_idp_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("saml_identity_providers.id", ondelete="CASCADE"), index=True
-    )
-    oidc_provider_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("oidc_providers.id", ondelete="CASCADE"), index=True
-    )
     browser_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     nonce: Mapped[str | None] = mapped_column(String(200))
     code_verifier: Mapped[str | None] = mapped_column(String(200))

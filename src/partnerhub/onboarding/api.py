@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
-from partnerhub.errors import ApiError, ValidationFailed
+from partnerhub.errors import wire_names
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
@@ -27,20 +24,6 @@ from partnerhub.onboarding.schemas import (
 )
 
 router = APIRouter(prefix="/v1/partner/templates", tags=["Onboarding templates"])
-
-
-@contextmanager
-def wire_field_names() -> Iterator[None]:
-    """Prefix each validation problem with the wire name of its field."""
-    try:
-        yield
-    except ApiError as exc:
-        problems = getattr(exc, "problems", None) or [exc]
-        for problem in problems:
-            wire = WIRE_FIELDS.get(problem.field or "")
-            if wire and not problem.description.startswith(wire + ":"):
-                problem.description = f"{wire}: {problem.description}"
-        raise ValidationFailed(problems) if len(problems) > 1 else problems[0] from None
 
 
 def template_id(template: Template) -> str:
@@ -106,7 +89,7 @@ async def create_template(
         if replay is not None:
             return replay
         repo = TemplateRepository(session, principal)
-        with wire_field_names():
+        with wire_names(WIRE_FIELDS):
             template = await service.create(repo, body.to_data())
         (out,) = await present(repo, [template])
         url = str(request.url_for("get_template", template_id=out.id))
@@ -135,7 +118,7 @@ async def update_template(
 ) -> dict[str, object]:
     async with unit_of_work(request) as session:
         repo = TemplateRepository(session, principal)
-        with wire_field_names():
+        with wire_names(WIRE_FIELDS):
             template = await service.update(
                 repo, ids.decode("TEMPLATE", template_id), body.to_data()
             )

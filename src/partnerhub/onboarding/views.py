@@ -1,4 +1,4 @@
-"""Portal pages for onboarding templates: list, the creation wizard (S5-S12), detail, edit.
+"""Portal pages for onboarding templates: list, the creation wizard, detail, edit.
 
 The wizard keeps its state in the server-side session (``data["template_wizard"]``), validates
 each step with the same service rules as the API, and keeps what was typed when it refuses.
@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from partnerhub import ids
 from partnerhub.catalog import geo, languages, regions
 from partnerhub.errors import ApiError, Conflict, Forbidden
-from partnerhub.identity.repository import CredentialRepository
+from partnerhub.identity import service as identity
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Template
 from partnerhub.onboarding import service
@@ -107,19 +107,10 @@ def message_for(problem: ApiError, data: TemplateData, gettext: Callable[[str], 
     return gettext(wording) % params
 
 
-def _wizard(ctx: portal.PortalContext) -> dict[str, Any]:
-    data = (ctx.session.data or {}) if ctx.session else {}
-    state = data.get(WIZARD_KEY)
-    return dict(state) if isinstance(state, dict) else {}
-
-
 async def _save_wizard(request: Request, ctx: portal.PortalContext, state: dict[str, Any]) -> None:
     assert ctx.session is not None
     async with unit_of_work(request) as db:
-        record = await CredentialRepository(db).session_by_hash(ctx.session.token_hash)
-        if record is not None:
-            record.data = {**(record.data or {}), WIZARD_KEY: state}
-    ctx.session.data = {**(ctx.session.data or {}), WIZARD_KEY: state}
+        await identity.save_session_state(db, ctx.session, WIZARD_KEY, state)
 
 
 CANNOT_WRITE = N_("Your role cannot create or change templates")
@@ -240,7 +231,7 @@ async def _step_page(
 def _open_step(ctx: portal.PortalContext, step: str) -> dict[str, Any] | Response:
     """The wizard's state when *step* can be shown now; otherwise where to go instead."""
     _require_write(ctx, CANNOT_WRITE)
-    state = _wizard(ctx)
+    state = identity.session_state(ctx.session, WIZARD_KEY)
     if step not in STEPS or not state:
         return RedirectResponse("/customers/templates/new", status_code=303)
     first_open = _first_open_step(state)

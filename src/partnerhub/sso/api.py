@@ -7,15 +7,13 @@ Scope ``partnerhub:admin``. A SAML IdP's id is an opaque ``SAMLIDP`` id, an OIDC
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
-from partnerhub.errors import ApiError, InvalidValue, NotFound, ValidationFailed
+from partnerhub.errors import InvalidValue, NotFound, wire_names
 from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
@@ -87,20 +85,6 @@ def present(idp: SamlIdentityProvider | OidcProvider) -> dict[str, Any]:
     return out.model_dump(by_alias=True, mode="json")
 
 
-@contextmanager
-def wire_names() -> Iterator[None]:
-    """Name fields the way the wire does in every problem's description."""
-    try:
-        yield
-    except ApiError as exc:
-        problems = getattr(exc, "problems", None) or [exc]
-        for problem in problems:
-            wire = WIRE.get(problem.field or "")
-            if wire and not problem.description.startswith(wire):
-                problem.description = f"{wire}: {problem.description}"
-        raise ValidationFailed(problems) if len(problems) > 1 else problems[0] from None
-
-
 def _check_body(body: IdentityProviderIn) -> None:
     foreign = body.foreign_fields()
     if foreign:
@@ -138,7 +122,7 @@ async def create_identity_provider(
     _check_body(body)
     async with unit_of_work(request) as session:
         repo = IdpRepository(session, principal)
-        with wire_names():
+        with wire_names(WIRE):
             idp: SamlIdentityProvider | OidcProvider
             if body.type == "saml":
                 idp = await service.create_saml(repo, body.saml())
@@ -187,7 +171,7 @@ async def update_identity_provider(
                 field="type",
             )
         _check_body(body)
-        with wire_names():
+        with wire_names(WIRE):
             idp: SamlIdentityProvider | OidcProvider
             if is_saml:
                 idp = await service.update_saml(repo, current.id, body.saml())

@@ -15,11 +15,9 @@ from partnerhub import ids
 from partnerhub.catalog import customer_roles, packages
 from partnerhub.errors import (
     ApiError,
-    Conflict,
     InvalidJson,
     InvalidValue,
     MissingField,
-    NotFound,
     ValidationFailed,
 )
 from partnerhub.kit import idempotency
@@ -512,18 +510,6 @@ async def create_import(
     return response
 
 
-async def _import_of(
-    repo: SubscriberRepository, customer_id: str, import_id: str
-) -> tuple[Customer, SubscriberImport]:
-    repo.principal.require(service.READ)
-    customer = await service.customer_of(repo, customer_id)
-    record_id = ids.decode("IMPORT", import_id)
-    record = await repo.get_import(customer.id, record_id) if record_id else None
-    if record is None:
-        raise NotFound("Import not found")
-    return customer, record
-
-
 @hub_router.get("/customers/{customer_id}/imports", response_model=ImportList)
 async def list_imports(
     customer_id: str,
@@ -552,7 +538,7 @@ async def get_import(
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     async with unit_of_work(request) as session:
-        customer, record = await _import_of(
+        customer, record = await service.import_of(
             SubscriberRepository(session, principal), customer_id, import_id
         )
         out = present_import(request, record, customer)
@@ -571,13 +557,11 @@ async def get_import_result(
     principal: Principal = Depends(wholesale_principal),
 ) -> Response:
     async with unit_of_work(request) as session:
-        _, record = await _import_of(
+        _, record = await service.import_of(
             SubscriberRepository(session, principal), customer_id, import_id
         )
-    if record.result is None:
-        raise Conflict(f"The import is {record.status}; its result is not ready", code=1201)
     return Response(
-        record.result,
+        service.import_result(record),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="import-{import_id}.csv"'},
     )

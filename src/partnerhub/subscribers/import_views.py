@@ -1,4 +1,4 @@
-"""Bulk onboarding in the portal (issue 4, item 6): a CSV of subscribers uploaded on the
+"""Bulk onboarding in the portal: a CSV of subscribers uploaded on the
 customer's set-up page.
 
 * ``POST /customers/{id}/setup/import`` — the file (multipart, at most the app's body limit),
@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from partnerhub import ids, runtime
-from partnerhub.errors import ApiError, Conflict, MissingField, NotFound
+from partnerhub.errors import ApiError, MissingField
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer, SubscriberImport
 from partnerhub.portal import session as portal
@@ -110,15 +110,10 @@ async def upload(
 async def _import(
     request: Request, ctx: portal.PortalContext, customer_id: str, import_id: str
 ) -> tuple[Customer, SubscriberImport]:
-    ctx.principal.require(service.READ)
     async with unit_of_work(request) as db:
-        repo = SubscriberRepository(db, ctx.principal)
-        customer = await service.customer_of(repo, customer_id)
-        record_id = ids.decode("IMPORT", import_id)
-        record = await repo.get_import(customer.id, record_id) if record_id else None
-    if record is None:
-        raise NotFound("Import not found")
-    return customer, record
+        return await service.import_of(
+            SubscriberRepository(db, ctx.principal), customer_id, import_id
+        )
 
 
 async def _import_page(
@@ -168,10 +163,8 @@ async def result(
     ctx: portal.PortalContext = Depends(portal.require_admin),
 ) -> Response:
     _customer, record = await _import(request, ctx, customer_id, import_id)
-    if record.result is None:
-        raise Conflict(f"The import is {record.status}; its result is not ready", code=1201)
     return Response(
-        record.result,
+        service.import_result(record),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="import-{import_id}.csv"'},
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from partnerhub.kit.schemas import PrecheckInfo as PrecheckInfo  # the precheck's answer
+from partnerhub.kit.schemas import PrecheckOut as PrecheckOut
 from partnerhub.subscribers.rules import PrecheckInput, SubscriberInput
 
 _CALLING_FIELDS = {
@@ -104,16 +106,6 @@ class SubscriberOut(Schema):
 
 class SubscriberList(Schema):
     items: list[SubscriberOut]
-
-
-class PrecheckInfo(Schema):
-    info_code: int
-    description: str
-
-
-class PrecheckOut(Schema):
-    message: str
-    info: PrecheckInfo
 
 
 # --- administrators and roles (hub) ---------------------------------------------------------
