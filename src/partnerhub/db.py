@@ -210,7 +210,7 @@ class Database:
 MIGRATION_LOCK = 724011  # advisory lock key of migrations (transaction-level)
 
 
-def _alembic_config(url: str, prepared_statements: bool = True) -> Any:
+def alembic_config(url: str, prepared_statements: bool = True) -> Any:
     from alembic.config import Config
 
     cfg = Config()
@@ -225,7 +225,7 @@ def upgrade(url: str, revision: str = "head", prepared_statements: bool = True) 
     transaction-level advisory lock, see migrations/env.py)."""
     from alembic import command
 
-    command.upgrade(_alembic_config(url, prepared_statements), revision)
+    command.upgrade(alembic_config(url, prepared_statements), revision)
 
 
 def migration_status(url: str, prepared_statements: bool = True) -> tuple[str | None, str | None]:
@@ -233,7 +233,7 @@ def migration_status(url: str, prepared_statements: bool = True) -> tuple[str | 
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config(url)).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     engine = sync_engine(url, prepared_statements)
     try:
         with engine.connect() as conn:

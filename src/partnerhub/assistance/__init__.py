@@ -1,2 +1,2 @@
-"""Installation assistance requests (S27): a partner asks its support team to help install a
+"""Installation assistance requests: a partner asks its support team to help install a
 customer's services."""

@@ -1,4 +1,4 @@
-"""``/v1/partner/customers/{customerId}/installationRequests`` (hub API, S27)."""
+"""``/v1/partner/customers/{customerId}/installationRequests`` (hub API)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Administrator roles inside a customer organization (S25, S26), as data.
+"""Administrator roles inside a customer organization as data.
 
 These are the roles a partner gives to users of a customer organization (``org_users.roles``);
 they are not the partner's own administrator roles (:mod:`partnerhub.catalog.roles`).
 
-Every administrator role is subject to the tier rule (S26, CONTRACT error 1011): its holder's
+Every administrator role is subject to the tier rule (CONTRACT error 1011): its holder's
 package must rank at least as high as the organization's creation package
 (:func:`partnerhub.catalog.packages.tier`); and a user holding a role with
 ``package_locked`` (the full administrator) can never have its package lowered.

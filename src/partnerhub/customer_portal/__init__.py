@@ -1,1 +1,1 @@
-"""The customer administrators' portal: an organization's own view of itself (issue 5)."""
+"""The customer administrators' portal: an organization's own view of itself."""

@@ -1,4 +1,4 @@
-"""Who may do what in the customer administrators' portal (issue 5), as one table.
+"""Who may do what in the customer administrators' portal, as one table.
 
 Two kinds of people reach ``/org/{customer}/...``:
 
@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
 from partnerhub.catalog.customer_roles import CUSTOMER_ROLES, FULL_ADMIN, CustomerRole
@@ -183,7 +184,9 @@ async def resolve(request: Request, customer_ref: str) -> OrgContext | Response:
     return sign_in_redirect(request)
 
 
-def record(db: Any, ctx: OrgContext, action: str, target: dict[str, Any] | None = None) -> None:
+def record(
+    db: AsyncSession, ctx: OrgContext, action: str, target: dict[str, Any] | None = None
+) -> None:
     """Write the action to the organization's history, naming who did it."""
     person = ctx.org_user or ctx.partner_admin
     CustomerPortalRepository(db, ctx.principal).add_event(

@@ -1,4 +1,4 @@
-"""The customer administrators' portal: ``/org/{customer}/...`` (issue 5).
+"""The customer administrators' portal: ``/org/{customer}/...``.
 
 An organization's administrators see only their organization: users, administrators,
 locations, numbers and the emails sent to it, and act within their role
@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids, runtime
 from partnerhub.catalog import packages as catalog
@@ -223,7 +224,7 @@ async def add_user(request: Request, ctx: OrgContext) -> Response:
     return RedirectResponse(f"/org/{ctx.ref}/users?notice=added", status_code=303)
 
 
-async def _user(db: Any, ctx: OrgContext, user_ref: str) -> OrgUser:
+async def _user(db: AsyncSession, ctx: OrgContext, user_ref: str) -> OrgUser:
     repo = SubscriberRepository(db, ctx.principal)
     return await subscribers.user_of(repo, ctx.customer, user_ref)
 
@@ -401,7 +402,7 @@ async def totp(request: Request, ctx: OrgContext) -> Response:
     """``step=begin`` shows a new authenticator's secret; ``step=confirm`` turns it on with a
     first code (and shows the recovery codes, once); ``step=disable`` turns it off. While a
     second factor is on, ``begin`` and ``disable`` need a current ``code`` of it, or the
-    ``password`` plus a ``recovery`` code (issue 10): a stolen session has neither. Failed
+    ``password`` plus a ``recovery`` code: a stolen session has neither. Failed
     proofs count like failed sign-ins."""
     own = _own_access(request, ctx)
     form = await request.form()
@@ -429,7 +430,7 @@ async def totp(request: Request, ctx: OrgContext) -> Response:
                 error = _(NEEDS_PROOF)
             elif step == "begin":
                 secret, uri = await org_auth.totp_begin(
-                    db, own.user, issuer=org_auth._brand(ctx.customer)
+                    db, own.user, issuer=org_auth.brand_of(ctx.customer)
                 )
                 setup = {"secret": secret, "uri": uri}
             else:
@@ -447,7 +448,7 @@ async def totp(request: Request, ctx: OrgContext) -> Response:
 
 async def _count_attempt(request: Request, email: str) -> ratelimit.Attempt:
     """Count a guess at the user's password or second factor in its own transaction, before
-    it is checked (the sign-in throttle, issue 10 item 5); 429 when over the limit."""
+    it is checked (the sign-in throttle); 429 when over the limit."""
     address = request.client.host if request.client else "unknown"
     async with unit_of_work(request) as db:
         attempt = await identity.count_sign_in_attempt(db, email, address, runtime.settings())

@@ -1,1 +1,1 @@
-"""Locations of customer organizations (issue 4, item 1): ``/v1/locations``."""
+"""Locations of customer organizations ``/v1/locations``."""

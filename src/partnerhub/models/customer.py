@@ -1,4 +1,4 @@
-"""Customer organizations provisioned from an onboarding template (S13-S21).
+"""Customer organizations provisioned from an onboarding template.
 
 The ``settings`` column is the snapshot of the template taken at creation (authentication,
 PSTN, calling and email settings): a later template edit never changes it.

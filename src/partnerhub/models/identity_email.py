@@ -1,4 +1,4 @@
-"""One identity per e-mail address (issue 10): who holds each lower-cased address.
+"""One identity per e-mail address: who holds each lower-cased address.
 
 Kept by the database itself (statement-level triggers on ``partner_admins`` and ``org_users``,
 migration 0007), never written by the application: an address belongs to partner

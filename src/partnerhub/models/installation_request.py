@@ -1,4 +1,4 @@
-"""Installation assistance requests (S27): a partner asks its support team to help install a
+"""Installation assistance requests: a partner asks its support team to help install a
 customer. ``status``: ``submitted`` → ``in_progress`` → ``done`` (changed by a partner
 administrator)."""
 

@@ -1,4 +1,4 @@
-"""A partner's OpenID Connect providers (issue 5): templates refer to them by name.
+"""A partner's OpenID Connect providers: templates refer to them by name.
 
 The client secret is stored encrypted (Fernet, key derived from the server secret) and never
 leaves the server in an API answer or a page.

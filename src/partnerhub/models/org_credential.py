@@ -1,4 +1,4 @@
-"""Platform sign-in of customer-organization users (issue 5): password, lock-out, TOTP.
+"""Platform sign-in of customer-organization users: password, lock-out, TOTP.
 
 One row per user of ``org_users`` who has (or is invited to) a platform password; users of
 organizations that sign in through the partner's SAML or OIDC IdP need none.

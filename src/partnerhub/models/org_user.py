@@ -31,7 +31,7 @@ class OrgUser(IdMixin, Base):
     __tablename__ = "org_users"
     __table_args__ = (
         # Unique across all organizations; a subscriber waiting for a user move
-        # (status pending_user_migration, issue 4) may share the email of the user to move.
+        # (status pending_user_migration) may share the email of the user to move.
         Index(
             "uq_org_users_email",
             text("lower(email)"),

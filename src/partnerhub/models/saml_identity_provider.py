@@ -1,4 +1,4 @@
-"""A partner's SAML identity providers (issue 5): templates refer to them by entity ID.
+"""A partner's SAML identity providers: templates refer to them by entity ID.
 
 The metadata XML is kept as given (uploaded or fetched from ``metadata_url``); the entity ID,
 the single sign-on endpoint, the signing certificates and ``WantAuthnRequestsSigned`` are

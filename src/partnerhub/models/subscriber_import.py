@@ -1,4 +1,4 @@
-"""Bulk imports of subscribers from CSV (issue 4, item 6): one row per import.
+"""Bulk imports of subscribers from CSV: one row per import.
 
 The CSV is kept (``source``) so that the background job can run it; ``result`` is the
 downloadable result CSV once the import has finished. ``status``: ``queued`` → ``running``

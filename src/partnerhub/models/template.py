@@ -1,4 +1,4 @@
-"""Onboarding templates (S3-S12).
+"""Onboarding templates.
 
 Rule for later domains: a template edit never changes organizations already created from it.
 Customers copy what they need (authentication, PSTN, calling and email settings) into their

@@ -8,7 +8,7 @@
   ``dedupe_key`` makes it idempotent: a re-run of the same step writes nothing new.
 * With ``PARTNERHUB_SMTP_HOST`` set the email is ``pending`` and the ``deliver_email`` job
   sends it with aiosmtplib (then ``sent``); without SMTP it is ``stored``.
-* Secrets (issue 10): an email may carry a single-use link (set-password, reset, consent) that
+* Secrets: an email may carry a single-use link (set-password, reset, consent) that
   only its recipient may read. :func:`masked` hides them; the portal's outbox shows only the
   masked text, and once an email is ``sent`` the stored copy is masked too. The unmasked text
   of an email not sent is read on the machine only (``partnerhub outbox show ID``).

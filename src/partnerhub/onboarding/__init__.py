@@ -1,1 +1,1 @@
-"""Onboarding templates (S3-S12): the settings every customer organization starts from."""
+"""Onboarding templates: the settings every customer organization starts from."""

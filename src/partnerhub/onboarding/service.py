@@ -90,7 +90,7 @@ class PartnerContext:
 
     partner: Partner
     admins: list[PartnerAdmin] = field(default_factory=list)
-    # The partner's registered IdPs (issue 5). While a partner has registered none of a kind,
+    # The partner's registered IdPs. While a partner has registered none of a kind,
     # templates may name any of that kind (it can be registered later); once it has, a
     # template must name one of them.
     saml_entity_ids: list[str] = field(default_factory=list)

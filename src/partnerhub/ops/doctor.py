@@ -143,9 +143,9 @@ def database(settings: Settings) -> list[Check]:
 def _known(revision: str, url: str) -> bool:
     from alembic.script import ScriptDirectory
 
-    from partnerhub.db import _alembic_config
+    from partnerhub.db import alembic_config
 
-    script = ScriptDirectory.from_config(_alembic_config(url))
+    script = ScriptDirectory.from_config(alembic_config(url))
     try:
         return script.get_revision(revision) is not None
     except Exception:

@@ -21,7 +21,7 @@ from partnerhub.errors import Forbidden, InvalidValue
 from partnerhub.models import Customer, CustomerEvent, OrgUser
 from partnerhub.models.base import utcnow
 from partnerhub.subscribers.repository import PENDING, SubscriberRepository
-from partnerhub.subscribers.rules import PROVISIONED, WRITE, EmailTaken, _flush, get
+from partnerhub.subscribers.rules import PROVISIONED, WRITE, EmailTaken, flush_or_refuse, get
 
 
 def _hash(token: str) -> bytes:
@@ -50,7 +50,7 @@ async def start_consent(repo: SubscriberRepository, user_id: uuid.UUID | None) -
     token = secrets.token_urlsafe(32)
     user.consent_token_hash = _hash(token)
     user.consent_sent = utcnow()
-    await _flush(repo)
+    await flush_or_refuse(repo)
     return ConsentMail(user, customer, token)
 
 
@@ -121,7 +121,7 @@ async def complete_move(
         )
     left = await repo.session.get(Customer, holder.customer_id)
     await repo.delete_user(holder.id)
-    await _flush(repo)
+    await flush_or_refuse(repo)
     now = utcnow()
     user.status = PROVISIONED
     user.last_status_change = now
@@ -145,7 +145,7 @@ async def complete_move(
                 created=now,
             )
         )
-    await _flush(repo)
+    await flush_or_refuse(repo)
     return MoveDone(user, target.customer, left, holder.email, holder.id)
 
 

@@ -16,7 +16,7 @@ from partnerhub.subscribers.repository import (
     SubscriberListing,
     SubscriberRepository,
 )
-from partnerhub.subscribers.rules import READ, STATUSES, _text
+from partnerhub.subscribers.rules import READ, STATUSES, clean_text
 
 
 def parse_instant(name: str, raw: str | None) -> datetime | None:
@@ -75,25 +75,25 @@ def filters_of(query: ListQuery) -> SubscriberFilters:
     after = parse_instant("after", query.after)
     changed = parse_instant("lastStatusChange", query.last_status_change)
     customer_id = person_id = None
-    if _text(query.customer_id) is not None:
+    if clean_text(query.customer_id) is not None:
         customer_id = ids.decode("CUSTOMER", (query.customer_id or "").strip())
         if customer_id is None:
             return _NOTHING
-    if _text(query.person_id) is not None:
+    if clean_text(query.person_id) is not None:
         person_id = ids.decode("PEOPLE", (query.person_id or "").strip())
         if person_id is None:
             return _NOTHING
     return SubscriberFilters(
         customer_id=customer_id,
         person_id=person_id,
-        external_customer_id=_text(query.external_customer_id),
-        email=_text(query.email),
+        external_customer_id=clean_text(query.external_customer_id),
+        email=clean_text(query.email),
         statuses=tuple(dict.fromkeys(statuses)),
         after=after,
         last_status_change=changed,
         sort_by=sort_by,
         descending=order == "DESC",
-        search=_text(query.search),
+        search=clean_text(query.search),
     )
 
 

@@ -13,11 +13,11 @@ from partnerhub.subscribers.repository import PENDING, SubscriberRepository
 from partnerhub.subscribers.rules import (
     READ,
     WRITE,
-    _flush,
     check_admin_tier,
     check_customer,
     check_roles,
     customer_of,
+    flush_or_refuse,
     user_of,
 )
 
@@ -47,5 +47,5 @@ async def set_roles(
         )
     check_admin_tier(customer, chosen, user.package)
     user.roles = chosen
-    await _flush(repo)
+    await flush_or_refuse(repo)
     return customer, user

@@ -1,4 +1,4 @@
-"""Bulk onboarding: subscribers from a CSV file, all or nothing (issue 4, item 6).
+"""Bulk onboarding: subscribers from a CSV file, all or nothing.
 
 Columns (header row required; names are case-insensitive, blanks/``_``/``-`` ignored, so
 ``First name``, ``first_name`` and ``firstName`` are the same column):
