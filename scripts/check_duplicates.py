@@ -10,8 +10,8 @@ and the parameter lists of function signatures (FastAPI's dependency injection r
 ``request: Request, principal: Principal = Depends(...)`` by design) are passed over. A
 repeated block is a run of ``N`` such lines that appears, to the letter, in two places that do
 not overlap. Blocks of the same shape with other names are not reported (the routes' idiom:
-parse, open the transaction, call one service function, present). ``tests/app/test_no_duplicates.py``
-runs this over ``src/partnerhub`` in the suite.
+parse, open the transaction, call one service function, present).
+``tests/app/test_no_duplicates.py`` runs this over ``src/partnerhub`` in the suite.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from partnerhub.identity import keys as identity_keys
 from partnerhub.identity import service as identity_service
 from partnerhub.kit import openapi, web
 from partnerhub.ops import metrics, tracing
+from partnerhub.partners import service as partners_service
 from partnerhub.portal import render as portal_render
 from partnerhub.portal import session as portal_session
 
@@ -78,13 +79,15 @@ def create_app(
         ),
     )
 
-    # The portal reads the signed-in administrator through identity (portal/session.py).
+    # The portal reads the signed-in administrator and the partner's state through the
+    # domains, which render their pages through it (portal/session.py).
     portal_session.install(
         app,
-        portal_session.Identity(
+        portal_session.Plugins(
             load_session=identity_service.admin_session,
             server_secret=identity_keys.server_secret,
             derive=identity_keys.derive,
+            partner_suspended=partners_service.suspended_sub_partner,
         ),
     )
 

@@ -369,7 +369,7 @@ async def update(
     external_id = checked_text(
         problems, "externalId", body.external_id, required=False, max_length=EXTERNAL_ID_MAX
     )
-    address = check_address(problems, "address", body.address) if body.address else None
+    address = check_address(problems, "address", body.address) if body.address is not None else None
     has_location = bool((customer.provisioning_parameters or {}).get("calling"))
     params = check_parameters(
         problems, body.provisioning_parameters, chosen or None, location_known=has_location

@@ -104,7 +104,8 @@ class PartnerRow:
 
 
 class OperatorRepository:
-    """Global: the operator's command line creates and lists partners of the installation."""
+    """Global: the operator's command line creates and lists partners of the installation;
+    the portal reads whether a partner is suspended (``partners.service.suspended_sub_partner``)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

@@ -75,6 +75,16 @@ async def acting_principal(
     return refuse_if_suspended(principal, method)
 
 
+async def suspended_sub_partner(session: AsyncSession, partner_id: uuid.UUID) -> bool:
+    """True when the partner is a sub-partner whose provisioning state is ``suspended``."""
+    partner = await OperatorRepository(session).partner(partner_id)
+    return (
+        partner is not None
+        and partner.parent_id is not None
+        and partner.provisioning_state == SUSPENDED
+    )
+
+
 def refuse_if_suspended(principal: Principal, method: str) -> Principal:
     """A suspended sub-partner may read and delete only (403 otherwise)."""
     if principal.suspended and method.upper() not in ALLOWED_WHEN_SUSPENDED:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,16 +38,17 @@ CSRF_MESSAGE = N_("The form has expired or did not come from this site; reload a
 
 
 @dataclass(frozen=True)
-class Identity:
-    """What the portal reads of the identity domain, plugged in by the app with
-    :func:`install` (identity's pages render through the portal, so the portal imports no
-    identity module):
+class Plugins:
+    """What the portal reads of the domains, plugged in by the app with :func:`install` (the
+    domains' pages render through the portal, so the portal imports no domain module):
 
     * ``load_session``: the signed-in administrator's session row, the administrator and
       their principal, for a session cookie (``identity.service.admin_session``); Nones when
       the cookie names no live session of an active administrator;
     * ``server_secret`` and ``derive``: the installation's secret and the key derived from it
-      for a purpose (``identity.keys``), which sign the CSRF tokens of visitors.
+      for a purpose (``identity.keys``), which sign the CSRF tokens of visitors;
+    * ``partner_suspended``: whether a partner is a suspended sub-partner
+      (``partners.service.suspended_sub_partner``).
     """
 
     load_session: Callable[
@@ -55,17 +57,18 @@ class Identity:
     ]
     server_secret: Callable[[AsyncSession], Awaitable[bytes]]
     derive: Callable[[bytes, str], bytes]
+    partner_suspended: Callable[[AsyncSession, uuid.UUID], Awaitable[bool]]
 
 
-def install(app: FastAPI, identity: Identity) -> None:
-    app.state.portal_identity = identity
+def install(app: FastAPI, plugins: Plugins) -> None:
+    app.state.portal_plugins = plugins
 
 
-def identity_of(request: Request) -> Identity:
-    identity: Identity | None = getattr(request.app.state, "portal_identity", None)
-    if identity is None:
-        raise RuntimeError("portal.session.install(app, Identity(...)) was not called")
-    return identity
+def plugins_of(request: Request) -> Plugins:
+    plugins: Plugins | None = getattr(request.app.state, "portal_plugins", None)
+    if plugins is None:
+        raise RuntimeError("portal.session.install(app, Plugins(...)) was not called")
+    return plugins
 
 
 @dataclass
@@ -147,7 +150,7 @@ _csrf_keys: dict[bytes, bytes] = {}
 async def _csrf_key(request: Request) -> bytes:
     """The HMAC key of anonymous CSRF tokens, derived from the server secret (kept in memory:
     the secret never changes for an installation, and a page view then reads nothing)."""
-    identity = identity_of(request)
+    identity = plugins_of(request)
     configured = settings_of(request).secret_key
     if configured:
         secret = configured.encode()
@@ -185,7 +188,7 @@ async def load(request: Request, create: bool = False) -> PortalContext:
     cookie = request.cookies.get(COOKIE)
     if cookie and len(cookie) <= 100:
         async with unit_of_work(request) as db:
-            record, admin, principal = await identity_of(request).load_session(db, cookie)
+            record, admin, principal = await plugins_of(request).load_session(db, cookie)
     ctx = PortalContext(record, admin, principal)
     if record is None:
         value = _csrf_value(request)
@@ -250,17 +253,10 @@ async def require_admin(request: Request) -> PortalContext:
 SUSPENDED_MESSAGE = N_("The sub-partner is suspended: it can only view and delete customers.")
 
 
-async def partner_suspended(request: Request, partner_id: Any) -> bool:
+async def partner_suspended(request: Request, partner_id: uuid.UUID) -> bool:
     """True when the partner is a sub-partner whose provisioning state is ``suspended``."""
-    from partnerhub.models import Partner
-
     async with unit_of_work(request) as db:
-        partner = await db.get(Partner, partner_id)
-    return (
-        partner is not None
-        and partner.parent_id is not None
-        and partner.provisioning_state == "suspended"
-    )
+        return await plugins_of(request).partner_suspended(db, partner_id)
 
 
 async def require_active_admin(request: Request) -> PortalContext:
