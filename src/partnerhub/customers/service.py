@@ -313,9 +313,9 @@ def parse_filters(
     filters = CustomerFilters(external_id=clean_text(external_id))
     raw_org = clean_text(org_id)
     if raw_org is not None:
-        filters.org_id = ids.decode("ORGANIZATION", raw_org)
-        if filters.org_id is None:
-            raise InvalidValue(f"orgId: '{raw_org}' is not an organization id", field="orgId")
+        # An id that is not ours names no organization: the list is empty (as for an unknown
+        # id or another tenant's), as the subscribers' ``customerId`` filter does.
+        filters.org_id = ids.decode("ORGANIZATION", raw_org) or uuid.UUID(int=0)
     wanted: list[str] = []
     for raw in statuses or []:
         for part in raw.split(","):
