@@ -19,8 +19,8 @@ from partnerhub.billing import service, tasks
 from partnerhub.billing.repository import BillingRepository
 from partnerhub.billing.schemas import ReportCreated, ReportIn, ReportList, ReportOut
 from partnerhub.kit import idempotency
-from partnerhub.kit.pagination import page_params, set_next_link
-from partnerhub.kit.schemas import IntegerQuery, iso_z
+from partnerhub.kit.pagination import Max100Query, OffsetQuery, page_params, set_next_link
+from partnerhub.kit.schemas import iso_z
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import BillingReport
@@ -96,8 +96,8 @@ async def list_reports(
     status: str | None = Query(default=None),
     sort_by: str | None = Query(default=None, alias="sortBy"),
     sub_partner: str | None = Query(default=None, alias="subPartnerOrgId"),
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
+    offset: OffsetQuery = None,
+    max: Max100Query = None,
     principal: Principal = Depends(api_principal),
 ) -> Response:
     page = page_params(offset, max, default=100, limit=100)

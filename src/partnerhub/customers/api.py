@@ -20,15 +20,17 @@ from partnerhub.customers.schemas import (
     CustomerIn,
     CustomerList,
     CustomerOut,
+    CustomerPrecheckIn,
+    CustomerStatus,
     CustomerUpdateIn,
     PrecheckInfo,
     PrecheckOut,
     ResourceUrl,
 )
 from partnerhub.errors import Conflict
-from partnerhub.kit import idempotency
-from partnerhub.kit.pagination import page_params, set_next_link
-from partnerhub.kit.schemas import IntegerQuery, iso_z
+from partnerhub.kit import idempotency, openapi
+from partnerhub.kit.pagination import Max100Query, OffsetQuery, page_params, set_next_link
+from partnerhub.kit.schemas import iso_z
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
@@ -127,11 +129,11 @@ async def list_customers(
     request: Request,
     external_id: str | None = Query(default=None, alias="externalId"),
     org_id_filter: str | None = Query(default=None, alias="orgId"),
-    status: list[str] | None = Query(
+    status: list[CustomerStatus] | None = Query(
         default=None, description="Repeatable, or comma-separated statuses."
     ),
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
+    offset: OffsetQuery = None,
+    max: Max100Query = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> Response:
     page = page_params(offset, max, default=100, limit=100)
@@ -145,7 +147,12 @@ async def list_customers(
     return response
 
 
-@router.post("", status_code=202, response_model=ResourceUrl)
+@router.post(
+    "",
+    status_code=202,
+    response_model=ResourceUrl,
+    responses={202: openapi.located("Accepted: the customer is being provisioned")},
+)
 async def provision_customer(
     body: CustomerIn, request: Request, principal: Principal = Depends(wholesale_principal)
 ) -> Response:
@@ -199,7 +206,7 @@ async def provision_customer(
 
 @router.post("/validate", response_model=PrecheckOut)
 async def precheck_customer(
-    body: CustomerIn, request: Request, principal: Principal = Depends(wholesale_principal)
+    body: CustomerPrecheckIn, request: Request, principal: Principal = Depends(wholesale_principal)
 ) -> Response:
     async with unit_of_work(request) as session:
         replay = await idempotency.claim(session, request, principal)
@@ -231,7 +238,12 @@ async def get_customer(
     return JSONResponse(present(customer, include_licenses))
 
 
-@router.put("/{customer_id}", status_code=202, response_model=ResourceUrl)
+@router.put(
+    "/{customer_id}",
+    status_code=202,
+    response_model=ResourceUrl,
+    responses={202: openapi.located("Accepted: the change is being provisioned")},
+)
 async def update_customer(
     customer_id: str,
     body: CustomerUpdateIn,
@@ -250,7 +262,12 @@ async def update_customer(
     return response
 
 
-@router.delete("/{customer_id}", status_code=202)
+@router.delete(
+    "/{customer_id}",
+    status_code=202,
+    response_class=Response,
+    responses={202: openapi.bodiless("Accepted: the customer is being deleted (no body)")},
+)
 async def delete_customer(
     customer_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
 ) -> Response:
@@ -262,7 +279,12 @@ async def delete_customer(
     return Response(status_code=202)
 
 
-@router.post("/{customer_id}/approve", status_code=202, response_model=ResourceUrl)
+@router.post(
+    "/{customer_id}/approve",
+    status_code=202,
+    response_model=ResourceUrl,
+    responses={202: openapi.located("Accepted: the customer is being provisioned")},
+)
 async def approve_customer(
     customer_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
 ) -> Response:

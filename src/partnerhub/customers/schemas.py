@@ -9,13 +9,18 @@ of rules and messages.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from partnerhub.catalog.packages import CUSTOMER_PACKAGES
+from partnerhub.catalog.statuses import CUSTOMER_STATUSES
+from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime, one_of, wire_required
 from partnerhub.kit.schemas import PrecheckInfo as PrecheckInfo  # the precheck's answer
 from partnerhub.kit.schemas import PrecheckOut as PrecheckOut
+
+CustomerPackage = Annotated[str, one_of(CUSTOMER_PACKAGES)]
+CustomerStatus = Annotated[str, one_of(CUSTOMER_STATUSES)]
 
 
 class AddressOut(Schema):
@@ -67,10 +72,15 @@ class ProvisioningParametersIn(InputSchema):
 
 
 class CustomerIn(InputSchema):
-    """``POST /v1/wholesale/customers`` and ``POST .../validate``."""
+    """``POST /v1/wholesale/customers`` (and, as :class:`CustomerPrecheckIn`, ``.../validate``).
+    ``customerInfo`` is also required unless ``orgId`` is given (the service says which)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=wire_required("provisioningId", "packages", "externalId", "address")
+    )
 
     provisioning_id: str | None = None
-    packages: list[str] | None = None
+    packages: list[CustomerPackage] | None = None
     org_id: str | None = None
     external_id: str | None = None
     address: AddressIn | None = None
@@ -79,11 +89,17 @@ class CustomerIn(InputSchema):
     sub_partner_admin_email: str | None = None
 
 
+class CustomerPrecheckIn(CustomerIn):
+    """``POST /v1/wholesale/customers/validate``: only the address is always required."""
+
+    model_config = ConfigDict(json_schema_extra=wire_required("address"))
+
+
 class CustomerUpdateIn(InputSchema):
     """``PUT /v1/wholesale/customers/{customerId}``; ``customerInfo`` and ``provisioningId``
     are accepted only unchanged."""
 
-    packages: list[str] | None = None
+    packages: list[CustomerPackage] | None = None
     external_id: str | None = None
     address: AddressIn | None = None
     provisioning_parameters: ProvisioningParametersIn | None = None
@@ -98,7 +114,7 @@ class ErrorOut(Schema):
 
 
 class PackageOut(Schema):
-    name: str
+    name: CustomerPackage
     status: str
     warnings: list[ErrorOut] = Field(default_factory=list)
     errors: list[ErrorOut] = Field(default_factory=list)
@@ -114,8 +130,8 @@ class CustomerOut(Schema):
     org_id: str | None = None
     external_id: str
     address: AddressOut
-    status: str
-    packages: list[str]
+    status: CustomerStatus
+    packages: list[CustomerPackage]
     resource_details: ResourceDetailsOut
     errors: list[ErrorOut]
     # hub extras (read-only)

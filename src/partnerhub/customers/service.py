@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from partnerhub import ids
 from partnerhub.catalog import packages, regions
+from partnerhub.catalog.statuses import CUSTOMER_STATUSES
 from partnerhub.customers.repository import (
     ConstraintViolated,
     CustomerFilters,
@@ -54,15 +55,7 @@ READ = "spark-admin:wholesale_customers_read"
 WRITE = "spark-admin:wholesale_customers_write"
 PRECHECK = "partnerhub:precheck"
 
-STATUSES = (
-    "provisioning",
-    "provisioned",
-    "provisioned_with_errors",
-    "updating",
-    "deleting",
-    "error",
-    "pending_rpl_review",
-)
+STATUSES = CUSTOMER_STATUSES
 BUSY = frozenset({"provisioning", "updating", "deleting"})
 SETTLED = frozenset({"provisioned", "provisioned_with_errors", "error"})
 PENDING = "pending_rpl_review"
@@ -315,9 +308,9 @@ def parse_filters(
     filters = CustomerFilters(external_id=clean_text(external_id))
     raw_org = clean_text(org_id)
     if raw_org is not None:
-        filters.org_id = ids.decode("ORGANIZATION", raw_org)
-        if filters.org_id is None:
-            raise InvalidValue(f"orgId: '{raw_org}' is not an organization id", field="orgId")
+        # An id that is not ours names no organization: the list is empty (as for an unknown
+        # id or another tenant's), as the subscribers' ``customerId`` filter does.
+        filters.org_id = ids.decode("ORGANIZATION", raw_org) or uuid.UUID(int=0)
     wanted: list[str] = []
     for raw in statuses or []:
         for part in raw.split(","):

@@ -51,6 +51,24 @@ ERROR_RESPONSES: dict[str, str] = {
 }
 UNUSED_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
+LOCATION_HEADER: dict[str, Any] = {
+    "description": "The absolute URL of the resource",
+    "required": True,
+    "schema": {"type": "string", "format": "uri"},
+}
+
+
+def located(description: str, **extra: Any) -> dict[str, Any]:
+    """A route's ``responses`` entry for an answer that carries ``Location``:
+    ``@router.post("", status_code=201, responses={201: openapi.located("Created")})``."""
+    return {"description": description, "headers": {"Location": LOCATION_HEADER}, **extra}
+
+
+def bodiless(description: str) -> dict[str, Any]:
+    """A route's ``responses`` entry for an answer without a body (with
+    ``response_class=Response``, which documents no content)."""
+    return {"description": description}
+
 
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the error responses and bearer authentication to a FastAPI OpenAPI document."""

@@ -19,15 +19,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Annotated, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
+from pydantic import WithJsonSchema
 
 from partnerhub.errors import InvalidValue
-from partnerhub.kit.schemas import IntegerQuery
 
 MAX_OFFSET = 2**31 - 1  # beyond any real list; larger values would overflow SQL OFFSET
+
+
+def _integer(minimum: int, maximum: int) -> WithJsonSchema:
+    return WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": maximum})
+
+
+# ``offset`` and ``max`` as documented in /openapi.json (read as text: see kit.schemas).
+OffsetQuery = Annotated[str | None, _integer(0, MAX_OFFSET), Query()]
+Max100Query = Annotated[str | None, _integer(1, 100), Query()]
+Max1000Query = Annotated[str | None, _integer(1, 1000), Query()]
 T = TypeVar("T")
 
 
@@ -97,9 +107,15 @@ def paging(default: int = 100, limit: int = 1000) -> Callable[[str | None, str |
     """The dependency of a list route: its ``offset`` and ``max`` query parameters (documented
     as integers), parsed and checked by :func:`page_params`."""
 
-    def page(offset: IntegerQuery = None, max: IntegerQuery = None) -> Page:
+    def page(offset: OffsetQuery = None, max: Max1000Query = None) -> Page:
         return page_params(offset, max, default, limit)
 
+    def page_of_100(offset: OffsetQuery = None, max: Max100Query = None) -> Page:
+        return page_params(offset, max, default, limit)
+
+    if limit == 100:
+        return page_of_100
+    assert limit == 1000, "a page limit is documented as 100 or 1000"
     return page
 
 

@@ -11,6 +11,7 @@ boolean in ``/openapi.json``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -29,6 +30,33 @@ UtcDatetime = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]
 # A query parameter that is an integer (or a boolean) on the wire: ``name: IntegerQuery = None``.
 IntegerQuery = Annotated[str | None, WithJsonSchema({"type": "integer"}), Query()]
 BooleanQuery = Annotated[str | None, WithJsonSchema({"type": "boolean"}), Query()]
+
+
+def one_of(values: Iterable[str]) -> WithJsonSchema:
+    """Documents a text field as one of ``values`` (taken from catalog/ or the service's
+    constants, never copied): ``package: Annotated[str, one_of(SUBSCRIBER_PACKAGES)]``. The
+    document says it; the service checks it (with its own error code and message)."""
+    return WithJsonSchema({"type": "string", "enum": list(values)})
+
+
+def wire_required(*names: str) -> Callable[[dict[str, Any]], None]:
+    """``model_config = ConfigDict(json_schema_extra=wire_required("email", ...))``: documents
+    fields the service requires (each with its own error code and message, several at once)
+    as required and not null, while the model itself still lets them be absent."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        properties = schema.get("properties", {})
+        for name in names:
+            prop = properties[name]
+            variants = prop.get("anyOf")
+            if variants:
+                kept = [v for v in variants if v != {"type": "null"}]
+                prop.pop("anyOf")
+                prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+            prop.pop("default", None)
+        schema["required"] = sorted({*schema.get("required", []), *names})
+
+    return extra
 
 
 class Schema(BaseModel):

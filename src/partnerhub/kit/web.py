@@ -10,10 +10,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DataError
@@ -22,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerhub.db import Database
-from partnerhub.errors import ApiError, error_body
+from partnerhub.errors import ApiError, InvalidValue, error_body
 from partnerhub.kit.scope import Principal
 
 log = logging.getLogger("partnerhub.http")
@@ -40,6 +41,7 @@ def collapse_slashes(path: bytes) -> bytes:
     return _SLASHES.sub(b"/", path)
 
 
+SEQUENCES = (list, tuple, set, frozenset)
 HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 _PARAM = re.compile(r"\\{[^}/]+\\}")
 
@@ -147,11 +149,58 @@ def install(app: FastAPI, plugins: Plugins) -> None:
     """Register ``plugins`` and the error handlers that answer in the contract's shape (JSON
     under the API's paths, ``plugins.error_page`` elsewhere)."""
     app.state.kit_plugins = plugins
+    # Added before the routers are included, so that every route gets it.
+    app.router.dependencies.append(Depends(single_query_values))
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(DataError, data_error_handler)  # e.g. NUL in a text value
     app.add_exception_handler(Exception, unhandled_handler)
+
+
+def _is_list(annotation: Any) -> bool:
+    """Whether a query parameter's annotation takes several values (``list[str]``...)."""
+    origin = get_origin(annotation)
+    if origin in SEQUENCES or annotation in SEQUENCES:
+        return True
+    if origin is Annotated:
+        return _is_list(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_is_list(arg) for arg in get_args(annotation))
+    return False
+
+
+def _single_value_names(route: Any) -> frozenset[str]:
+    """The query parameters of ``route`` (its dependencies' included) that take one value."""
+    cached: frozenset[str] | None = getattr(route, "single_query_names", None)
+    if cached is None:
+        names: set[str] = set()
+        pending = [route.dependant]
+        while pending:
+            dependant = pending.pop()
+            pending.extend(dependant.dependencies)
+            for param in dependant.query_params:
+                if not _is_list(param.field_info.annotation):
+                    names.add(param.alias)
+        cached = frozenset(names)
+        route.single_query_names = cached
+    return cached
+
+
+def single_query_values(request: Request) -> None:
+    """A query parameter that takes one value, given more than once (``?max=1&max=2``), is
+    a 400 (errorCode 1003) under ``/v1``, rather than one of its values silently winning.
+    A dependency of every route (:func:`install`), so one place decides it for all."""
+    route = request.scope.get("route")
+    if route is None or not request.url.path.startswith("/v1"):
+        return
+    single = _single_value_names(route)
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in single:
+            if name in seen:
+                raise InvalidValue(f"{name}: given more than once", field=name)
+            seen.add(name)
 
 
 def plugins_of(app: Any) -> Plugins:

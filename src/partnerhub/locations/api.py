@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from partnerhub import ids
+from partnerhub.kit import openapi
 from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
@@ -72,7 +73,12 @@ async def list_locations(
     return _dump(LocationList(items=items))
 
 
-@router.post("", status_code=201, response_model=LocationOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=LocationOut,
+    responses={201: openapi.located("The location")},
+)
 async def create_location(
     body: LocationIn,
     request: Request,

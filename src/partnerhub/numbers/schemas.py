@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
-from partnerhub.kit.schemas import InputSchema, Schema
+from partnerhub.kit.schemas import InputSchema, Schema, one_of
+from partnerhub.numbers.service import NUMBER_TYPES, STATES
+
+NumberType = Annotated[str, one_of(NUMBER_TYPES)]
+NumberState = Annotated[str, one_of(STATES)]
 
 
 class NumbersIn(InputSchema):
@@ -15,8 +21,8 @@ class NumbersIn(InputSchema):
     """
 
     phone_numbers: list[str] = Field(max_length=10_000)
-    number_type: str = Field(default="DID", max_length=20)
-    state: str = Field(default="ACTIVE", max_length=20)
+    number_type: NumberType = Field(default="DID", max_length=20)
+    state: NumberState = Field(default="ACTIVE", max_length=20)
 
 
 class NumbersRemoveIn(InputSchema):
@@ -39,8 +45,8 @@ class NumberOut(Schema):
     phone_number: str
     extension: str | None = None
     main_number: bool
-    state: str
-    number_type: str
+    state: NumberState
+    number_type: NumberType
     location: LocationRef
     owner: OwnerOut | None = None
 

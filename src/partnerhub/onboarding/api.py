@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.errors import wire_names
-from partnerhub.kit import idempotency
+from partnerhub.kit import idempotency, openapi
 from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
@@ -80,7 +80,12 @@ async def list_templates(
     return _dump(TemplateList(items=items))
 
 
-@router.post("", status_code=201, response_model=TemplateOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=TemplateOut,
+    responses={201: openapi.located("The template")},
+)
 async def create_template(
     body: TemplateIn, request: Request, principal: Principal = Depends(api_principal)
 ) -> Response:

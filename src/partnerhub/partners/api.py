@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,6 +20,7 @@ from partnerhub.identity.org_auth import deliver_later
 from partnerhub.identity.schemas import AdministratorList, AdministratorOut
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import Page, page_rows, paging
+from partnerhub.kit.schemas import one_of
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import Partner
@@ -85,7 +87,9 @@ def present(partner: Partner) -> SubPartnerOut:
 async def list_sub_partners(
     request: Request,
     response: Response,
-    provisioning_state: str | None = Query(default=None, alias="provisioningState"),
+    provisioning_state: Annotated[str | None, one_of(service.STATES)] = Query(
+        default=None, alias="provisioningState"
+    ),
     principal: Principal = Depends(wholesale_principal),
     page: Page = Depends(paging(default=100, limit=100)),
 ) -> dict[str, object]:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from partnerhub import ids
 from partnerhub.errors import InvalidValue, NotFound, wire_names
+from partnerhub.kit import openapi
 from partnerhub.kit.pagination import Page, page_rows, paging
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
@@ -114,7 +115,12 @@ async def list_identity_providers(
     return {"items": items}
 
 
-@router.post("", status_code=201, response_model=SamlIdpOut | OidcProviderOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=SamlIdpOut | OidcProviderOut,
+    responses={201: openapi.located("The identity provider")},
+)
 async def create_identity_provider(
     body: IdentityProviderIn, request: Request, principal: Principal = Depends(api_principal)
 ) -> JSONResponse:

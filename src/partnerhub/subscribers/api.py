@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import ValidationError, WithJsonSchema
 
 from partnerhub import ids
 from partnerhub.catalog import customer_roles, packages
@@ -20,14 +21,22 @@ from partnerhub.errors import (
     MissingField,
     ValidationFailed,
 )
-from partnerhub.kit import idempotency
-from partnerhub.kit.pagination import page_params, query_bool, set_next_link
-from partnerhub.kit.schemas import IntegerQuery
+from partnerhub.kit import idempotency, openapi
+from partnerhub.kit.pagination import (
+    Max100Query,
+    Max1000Query,
+    OffsetQuery,
+    page_params,
+    query_bool,
+    set_next_link,
+)
+from partnerhub.kit.schemas import one_of
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer, OrgUser, SubscriberImport
 from partnerhub.partners.api import wholesale_principal
 from partnerhub.subscribers import imports, service
+from partnerhub.subscribers.listing import SORT_COLUMNS, SORT_ORDERS
 from partnerhub.subscribers.repository import (
     CustomerKey,
     NewSubscriber,
@@ -51,6 +60,7 @@ from partnerhub.subscribers.schemas import (
     SubscriberIn,
     SubscriberList,
     SubscriberOut,
+    SubscriberStatus,
     SubscriberUpdateIn,
 )
 
@@ -107,6 +117,20 @@ async def present(
     return [present_one(u, customers[u.customer_id]) for u in users]
 
 
+# ``after`` and ``lastStatusChange``: an ISO 8601 date-time or epoch milliseconds.
+Instant = Annotated[
+    str | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "pattern": "^-?[0-9]{1,15}$"},
+            ]
+        }
+    ),
+]
+
+
 def _dump(model: object) -> dict[str, object]:
     assert hasattr(model, "model_dump")
     out: dict[str, object] = model.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -127,13 +151,13 @@ async def list_subscribers(
     person_id: str | None = Query(default=None, alias="personId"),
     external_customer_id: str | None = Query(default=None, alias="externalCustomerId"),
     email: str | None = Query(default=None),
-    status: list[str] = Query(default_factory=list),
-    after: str | None = Query(default=None),
-    last_status_change: str | None = Query(default=None, alias="lastStatusChange"),
-    sort_by: str | None = Query(default=None, alias="sortBy"),
-    sort_order: str | None = Query(default=None, alias="sortOrder"),
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
+    status: list[SubscriberStatus] = Query(default_factory=list),
+    after: Instant = Query(default=None),
+    last_status_change: Instant = Query(default=None, alias="lastStatusChange"),
+    sort_by: Annotated[str | None, one_of(SORT_COLUMNS)] = Query(default=None, alias="sortBy"),
+    sort_order: Annotated[str | None, one_of(SORT_ORDERS)] = Query(default=None, alias="sortOrder"),
+    offset: OffsetQuery = None,
+    max: Max100Query = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=50, limit=100)
@@ -160,7 +184,12 @@ async def list_subscribers(
     "",
     response_model=SubscriberOut,
     response_model_exclude_none=True,
-    responses={202: {"description": "Accepted: pending_user_migration (the user must consent)"}},
+    responses={
+        200: openapi.located("The subscriber"),
+        202: openapi.located(
+            "Accepted: pending_user_migration (the user must consent)", model=SubscriberOut
+        ),
+    },
 )
 async def provision_subscriber(
     body: SubscriberIn, request: Request, principal: Principal = Depends(wholesale_principal)
@@ -193,7 +222,12 @@ async def precheck_subscriber(
     return _dump(out)
 
 
-@router.get("/{subscriber_id}", response_model=SubscriberOut, response_model_exclude_none=True)
+@router.get(
+    "/{subscriber_id}",
+    response_model=SubscriberOut,
+    response_model_exclude_none=True,
+    responses={200: openapi.located("The subscriber")},
+)
 async def get_subscriber(
     subscriber_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
 ) -> JSONResponse:
@@ -204,7 +238,12 @@ async def get_subscriber(
     return JSONResponse(_dump(out), headers={"Location": _subscriber_url(request, out)})
 
 
-@router.put("/{subscriber_id}", response_model=SubscriberOut, response_model_exclude_none=True)
+@router.put(
+    "/{subscriber_id}",
+    response_model=SubscriberOut,
+    response_model_exclude_none=True,
+    responses={200: openapi.located("The subscriber")},
+)
 async def update_subscriber(
     subscriber_id: str,
     body: SubscriberUpdateIn,
@@ -319,8 +358,8 @@ async def list_administrators(
     customer_id: str,
     request: Request,
     response: Response,
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
+    offset: OffsetQuery = None,
+    max: Max1000Query = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     page = page_params(offset, max, default=100, limit=1000)
@@ -435,7 +474,10 @@ async def _import_body(request: Request) -> tuple[str, bool]:
     "/customers/{customer_id}/imports",
     status_code=202,
     response_model=ImportOut,
-    responses={200: {"model": ImportOut, "description": "dryRun: checked, nothing imported"}},
+    responses={
+        200: {"model": ImportOut, "description": "dryRun: checked, nothing imported"},
+        202: openapi.located("Accepted: the import is queued"),
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -515,8 +557,8 @@ async def list_imports(
     customer_id: str,
     request: Request,
     response: Response,
-    offset: IntegerQuery = None,
-    max: IntegerQuery = None,
+    offset: OffsetQuery = None,
+    max: Max1000Query = None,
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, object]:
     principal.require(service.READ)

@@ -52,6 +52,10 @@ class ListQuery:
 _NOTHING = SubscriberFilters(person_id=uuid.UUID(int=0), customer_id=uuid.UUID(int=0))
 
 
+SORT_COLUMNS = ("created", "lastStatusChange")
+SORT_ORDERS = ("ASC", "DESC")
+
+
 def filters_of(query: ListQuery) -> SubscriberFilters:
     statuses: list[str] = []
     for raw in query.status:
@@ -65,13 +69,15 @@ def filters_of(query: ListQuery) -> SubscriberFilters:
                 )
             statuses.append(value)
     sort_by = (query.sort_by or "created").strip()
-    if sort_by not in ("created", "lastStatusChange"):
+    if sort_by not in SORT_COLUMNS:
         raise InvalidValue(
-            f"sortBy: '{sort_by}' is not allowed (created, lastStatusChange)", field="sortBy"
+            f"sortBy: '{sort_by}' is not allowed ({', '.join(SORT_COLUMNS)})", field="sortBy"
         )
     order = (query.sort_order or "ASC").strip().upper()
-    if order not in ("ASC", "DESC"):
-        raise InvalidValue(f"sortOrder: '{query.sort_order}' is not allowed (ASC, DESC)")
+    if order not in SORT_ORDERS:
+        raise InvalidValue(
+            f"sortOrder: '{query.sort_order}' is not allowed ({', '.join(SORT_ORDERS)})"
+        )
     after = parse_instant("after", query.after)
     changed = parse_instant("lastStatusChange", query.last_status_change)
     customer_id = person_id = None

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import Field, StrictBool
+from typing import Annotated
 
-from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from pydantic import ConfigDict, Field, StrictBool
+
+from partnerhub.catalog.customer_roles import CUSTOMER_ROLES
+from partnerhub.catalog.packages import LEGACY_SUBSCRIBER_PACKAGES, SUBSCRIBER_PACKAGES
+from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime, one_of, wire_required
 from partnerhub.kit.schemas import PrecheckInfo as PrecheckInfo  # the precheck's answer
 from partnerhub.kit.schemas import PrecheckOut as PrecheckOut
-from partnerhub.subscribers.rules import PrecheckInput, SubscriberInput
+from partnerhub.subscribers.rules import STATUSES, PrecheckInput, SubscriberInput
+
+SubscriberPackage = Annotated[str, one_of(SUBSCRIBER_PACKAGES)]
+LegacyPackage = Annotated[str, one_of(LEGACY_SUBSCRIBER_PACKAGES)]
+SubscriberStatus = Annotated[str, one_of(STATUSES)]
+CustomerRole = Annotated[str, one_of(CUSTOMER_ROLES)]
 
 _CALLING_FIELDS = {
     "primary_phone_number": "phone_number",
@@ -25,8 +34,8 @@ class ProvisioningParametersIn(InputSchema):
 
 
 class _PackageFields(InputSchema):
-    package: str | None = Field(default=None, max_length=100)
-    packages: list[str] | None = Field(default=None, max_length=20)
+    package: LegacyPackage | None = Field(default=None, max_length=100)
+    packages: list[SubscriberPackage] | None = Field(default=None, max_length=20)
     provisioning_parameters: ProvisioningParametersIn | None = None
 
     def to_input(self, customer_id: str | None = None, email: str | None = None) -> SubscriberInput:
@@ -51,6 +60,8 @@ class _PackageFields(InputSchema):
 class SubscriberIn(_PackageFields):
     """``POST /v1/wholesale/subscribers``."""
 
+    model_config = ConfigDict(json_schema_extra=wire_required("customerId", "email"))
+
     customer_id: str | None = Field(default=None, max_length=300)
     email: str | None = Field(default=None, max_length=1000)
 
@@ -65,6 +76,8 @@ class CustomerInfoIn(InputSchema):
 
 class PrecheckIn(SubscriberIn):
     """``POST /v1/wholesale/subscribers/validate`` (three variants)."""
+
+    model_config = ConfigDict(json_schema_extra=wire_required("email"))
 
     provisioning_id: str | None = Field(default=None, max_length=300)
     customer_info: CustomerInfoIn | None = None
@@ -89,9 +102,9 @@ class SubscriberOut(Schema):
     email: str
     customer_id: str
     external_customer_id: str
-    package: str | None = None
-    packages: list[str]
-    status: str
+    package: LegacyPackage | None = None
+    packages: list[SubscriberPackage]
+    status: SubscriberStatus
     errors: list[ErrorOut]
     created: UtcDatetime
     last_status_change: UtcDatetime
@@ -112,7 +125,7 @@ class SubscriberList(Schema):
 
 
 class RolesIn(InputSchema):
-    roles: list[str] = Field(max_length=20)
+    roles: list[CustomerRole] = Field(max_length=20)
 
 
 class CustomerRoleOut(Schema):
@@ -130,8 +143,8 @@ class AdministratorOut(Schema):
     email: str
     first_name: str | None = None
     last_name: str | None = None
-    package: str | None = None
-    roles: list[str]
+    package: LegacyPackage | None = None
+    roles: list[CustomerRole]
     status: str
 
 
