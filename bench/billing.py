@@ -5,11 +5,15 @@ measured) one partner and one sub-partner with 2,000 customers, 1,000,000 subscr
 a package since before last month, 5 % of them changing package during the month (their old
 interval ends, a new one starts), 300,000 intervals that ended in earlier years (which a
 month's report must not read) and the customers' own packages; then prints:
-  * POST /v1/wholesale/billing/reports p50 and p99 (200 requests, one client, distinct dates);
+  * POST /v1/wholesale/billing/reports p50 and p99 (200 requests, one client, distinct dates),
+    each followed by a POST to the reference app (bench/anchor.py: a bearer SELECT and one
+    INSERT ... SELECT on the same database; its customer is unknown here, so it answers 404
+    after both statements) — the floor of this stack at the same moment;
   * a USER report of last month rendered by the job's own code (`billing.tasks.render_now`) in
     a separate process: time, CSV rows and size, the process's peak RSS;
   * a PARTNER report the same way.
-Targets (issue 11): USER < 30 s and < 300 MB, PARTNER < 5 s, POST p99 < 50 ms.
+Targets (issue 11): USER < 30 s and < 300 MB, PARTNER < 5 s, POST p99 < 50 ms. Each figure is
+printed with the load average (/proc/loadavg) at its end: the machine may be shared.
 
     .venv/bin/python bench/billing.py [--subscribers 1000000] [--keep]
 """
@@ -26,14 +30,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import psycopg
 
+from partnerhub import ids
+
 sys.path.insert(0, str(Path(__file__).parent))
 from customers import environment, free_port, start, stop
+from subscribers import start_anchor
 
 SCOPES = "spark-admin:wholesale_billing_reports_write"
 CUSTOMERS = 2000
@@ -81,8 +89,6 @@ JOIN usage_customers AS c ON c.customer_id = md5('c' || (1 + mod(i, %(customers)
 
 def render_child(data_dir: str, url: str, report_id: str) -> None:
     """In the child process: render one report as the job does; print time and peak RSS."""
-    import uuid
-
     from partnerhub import runtime
     from partnerhub.billing import tasks
     from partnerhub.config import Settings
@@ -108,6 +114,16 @@ def render_child(data_dir: str, url: str, report_id: str) -> None:
             }
         )
     )
+
+
+def load() -> str:
+    """The load averages (1, 5, 15 minutes)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(len(ordered) * 0.99) - 1]
 
 
 def postgres_cpu(data_dir: Path) -> float:
@@ -208,22 +224,35 @@ def main() -> None:
         )
 
         base = f"http://127.0.0.1:{port}/v1/wholesale/billing/reports"
-        latencies = []
+        anchor_port = free_port()
+        anchor = start_anchor(url, anchor_port)
+        anchor_url = f"http://127.0.0.1:{anchor_port}/v1/wholesale/subscribers"
+        anchor_body = {"customerId": ids.encode("CUSTOMER", uuid.uuid4(), "us"), "email": "a@b.c"}
+        latencies, floor = [], []
         with httpx.Client(timeout=30) as client:
             client.get(f"http://127.0.0.1:{port}/readyz")
-            for n in range(200):
+            for n in range(-10, 200):  # ten of each first: connections and caches warm
                 payload = {  # distinct dates: no 409
-                    "billingStartDate": (last - timedelta(days=n)).isoformat(),
+                    "billingStartDate": (last - timedelta(days=n + 10)).isoformat(),
                     "billingEndDate": last.isoformat(),
                 }
                 t0 = time.perf_counter()
                 response = client.post(base, json=payload, headers=bearer)
-                latencies.append((time.perf_counter() - t0) * 1000)
+                took = (time.perf_counter() - t0) * 1000
                 assert response.status_code == 200, response.text
-            latencies.sort()
+                t0 = time.perf_counter()
+                answer = client.post(anchor_url, json=anchor_body, headers=bearer)
+                anchor_took = (time.perf_counter() - t0) * 1000
+                assert answer.status_code == 404, answer.text
+                if n >= 0:
+                    latencies.append(took)
+                    floor.append(anchor_took)
+            anchor.terminate()
+            anchor.wait(10)
             print(
                 f"POST billing report: p50 {statistics.median(latencies):.1f} ms, "
-                f"p99 {latencies[int(len(latencies) * 0.99) - 1]:.1f} ms (200 requests)"
+                f"p99 {p99(latencies):.1f} ms (200 requests); anchor alongside: p50 "
+                f"{statistics.median(floor):.1f} ms, p99 {p99(floor):.1f} ms; load {load()}"
             )
             # The machine's own pace at the same moment: a GET of the same router (one page of
             # the 200 reports) and the liveness probe (no database).
@@ -239,7 +268,7 @@ def main() -> None:
                 times.sort()
                 print(
                     f"{label}: p50 {statistics.median(times):.1f} ms, "
-                    f"p99 {times[int(len(times) * 0.99) - 1]:.1f} ms (reference)"
+                    f"p99 {p99(times):.1f} ms (reference)"
                 )
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("DELETE FROM billing_reports")
@@ -256,8 +285,6 @@ def main() -> None:
                 )
                 assert created.status_code == 200, created.text
                 report_id = created.json()["id"]
-                from partnerhub import ids
-
                 raw = str(ids.decode("BILLING_REPORT", report_id))
                 with psycopg.connect(url, autocommit=True) as conn:  # the bench renders it
                     conn.execute("DELETE FROM procrastinate_jobs")
@@ -272,7 +299,7 @@ def main() -> None:
                     f"{result['seconds']:.1f} s, {rows:,} rows, "
                     f"{path.stat().st_size / 1e6:.0f} MB CSV, rendering process peak RSS "
                     f"{result['peak_mb']:.0f} MB; CPU: PostgreSQL {pg_cpu:.1f} s, rendering "
-                    f"process {result['cpu']:.1f} s"
+                    f"process {result['cpu']:.1f} s; load {load()}"
                 )
     finally:
         stop(proc)

@@ -161,3 +161,95 @@ async def test_customer_usage_rows(db: Database, tenant: Tenant) -> None:
 async def _today(db: Database):  # type: ignore[no-untyped-def]
     async with db.transaction() as session:
         return (await session.execute(text("SELECT (now() AT TIME ZONE 'UTC')::date"))).scalar_one()
+
+
+USAGE_ROW = re.compile(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>(\d+)</td><td>(\d+)</td></tr>")
+
+
+def usage_section(html: str) -> list[tuple[str, str, int, int]]:
+    """The rows of the customer page's usage card (package label, assigned to, quantity,
+    days)."""
+    start = html.index('<section class="card" id="usage">')
+    section = html[start : html.index("</section>", start)]
+    return [(p, a, int(q), int(d)) for p, a, q, d in USAGE_ROW.findall(section)]
+
+
+async def test_customer_page_shows_usage_this_month(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    """Real data: a customer holding two packages, subscribers of both (one since the first of
+    the month, one added today, one changed today from one package to the other, one deleted
+    before the month), another customer of the same partner. The page shows each package's
+    customer-level days and its subscribers summed, as counted here day by day."""
+    from tests.billing.test_totals import add_subscriber
+    from tests.factories import SUB_READ, SUB_WRITE
+
+    token = await tenant.token(SUB_WRITE, SUB_READ)
+    setup = await make_customer(
+        db, tenant, packages=["webex_meetings", "cx_standard_agent"], hq=False
+    )
+    other = await make_customer(db, tenant, packages=["webex_meetings"], hq=False)
+    s1 = await add_subscriber(client, token, setup, "s1@u.example", "webex_meetings")
+    s2 = await add_subscriber(client, token, setup, "s2@u.example", "cx_standard_agent")
+    s3 = await add_subscriber(client, token, setup, "s3@u.example", "webex_meetings")
+    await add_subscriber(client, token, setup, "s4@u.example", "webex_meetings")  # added now
+    s5 = await add_subscriber(client, token, setup, "s5@u.example", "webex_meetings")
+    await add_subscriber(client, token, other, "o1@u.example", "webex_meetings")
+    today = await _today(db)
+    month_start = datetime.combine(today.replace(day=1), time(), UTC)
+    async with db.transaction() as session:
+        # The customer's own packages and s1, s2, s3 held since before the month.
+        await session.execute(
+            text(
+                "UPDATE usage_ledger SET valid_from = :t WHERE customer_id = :c"
+                " AND (subscriber_id IS NULL OR subscriber_id IN (:a, :b, :d))"
+            ),
+            {
+                "t": month_start - timedelta(days=40),
+                "c": setup.customer.id,
+                "a": s1,
+                "b": s2,
+                "d": s3,
+            },
+        )
+        # s5 held webex_meetings only last month.
+        await session.execute(
+            text("UPDATE usage_ledger SET valid_from = :f, valid_to = :t WHERE subscriber_id = :s"),
+            {"f": month_start - timedelta(days=20), "t": month_start - timedelta(days=2), "s": s5},
+        )
+    # s3 changes package now (through the API): webex_meetings ends, cx_standard_agent starts.
+    changed = await client.put(
+        f"/v1/wholesale/subscribers/{ids.encode('SUBSCRIBER', s3, 'us')}",
+        json={"packages": ["cx_standard_agent"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert changed.status_code == 200, changed.text
+    month_days = today.day  # the midnights at the end of the 1st .. today
+    # Counted here: customer-level both packages the whole month; webex_meetings subscribers
+    # s1 (whole month), s3 (up to yesterday: today's midnight finds it on the other package),
+    # s4 (today); cx_standard_agent s2 (whole month), s3 (today).
+    meetings = [d for d in (month_days, month_days - 1, 1) if d > 0]  # none on the 1st for s3
+    want = [
+        ("Contact Center Standard Agent", "Customer", 1, month_days),
+        ("Contact Center Standard Agent", "Users", 2, month_days + 1),
+        ("Webex Meetings", "Customer", 1, month_days),
+        ("Webex Meetings", "Users", len(meetings), sum(meetings)),
+    ]
+    csrf = await portal_login(client, tenant.admin.email, tenant.password)
+    page = await client.get(f"/customers/{setup.id}")
+    assert page.status_code == 200
+    assert "Usage this month" in page.text
+    assert usage_section(page.text) == want
+    # In Italian: the same figures under translated headings.
+    switched = await client.post(
+        "/language", data={"csrf_token": csrf, "lang": "it", "next": f"/customers/{setup.id}"}
+    )
+    assert switched.status_code == 303
+    page = await client.get(f"/customers/{setup.id}")
+    assert "Utilizzo di questo mese" in page.text and "Giorni fatturabili" in page.text
+    assert [(q, d) for _, _, q, d in usage_section(page.text)] == [(q, d) for *_, q, d in want]
+    # A customer with nothing billable this month yet says so.
+    empty = await make_customer(db, tenant, packages=["webex_meetings"], hq=False, status="error")
+    page = await client.get(f"/customers/{empty.id}")
+    assert page.status_code == 200
+    assert "Ancora nessun utilizzo fatturabile questo mese." in page.text

@@ -369,3 +369,58 @@ async def test_signed_link_cases(
     assert_error(response, 403, 1300)
     # The good link works, and a bearer token is not needed.
     assert (await client.get(url_a)).status_code == 200
+
+
+async def test_list_sort_orders_offset_and_refused_parameters(
+    client: httpx.AsyncClient, token: str, db: Database
+) -> None:
+    """Every ``sortBy`` orders as named (``id``: the ids' order; ``status``: alphabetical,
+    COMPLETED < FAILED < IN_PROGRESS), ``offset`` skips, and each refused parameter is a 400
+    naming it (errorCode 1003) — ``subPartnerOrgId`` that is no organization id, ``offset``
+    and ``max`` out of range or not integers."""
+    from sqlalchemy import text
+
+    made = [
+        await create(
+            client,
+            token,
+            billingStartDate=(LAST - timedelta(days=n)).isoformat(),
+            billingEndDate=(LAST - timedelta(days=n)).isoformat(),
+        )
+        for n in range(3)
+    ]
+    statuses = {made[0]["id"]: "FAILED", made[1]["id"]: "COMPLETED"}
+    async with db.transaction() as session:
+        for report_id, status in statuses.items():
+            await session.execute(
+                text("UPDATE billing_reports SET status = :s WHERE id = :id"),
+                {"s": status, "id": ids.decode("BILLING_REPORT", report_id)},
+            )
+
+    async def order(**params: str) -> list[str]:
+        response = await client.get(BASE, params=params, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        return [r["id"] for r in response.json()["items"]]
+
+    by_id = sorted(made, key=lambda r: str(ids.decode("BILLING_REPORT", r["id"])))
+    assert await order(sortBy="id") == [r["id"] for r in by_id]
+    assert await order(sortBy="status") == [made[1]["id"], made[0]["id"], made[2]["id"]]
+    assert await order() == [made[2]["id"], made[1]["id"], made[0]["id"]]  # start date
+    assert await order(offset="1") == [made[1]["id"], made[0]["id"]]
+    assert await order(offset="1", max="1") == [made[1]["id"]]
+    assert await order(offset="3") == []
+    assert await order(status="FAILED") == [made[0]["id"]]
+    for name, value in (
+        ("subPartnerOrgId", "not-an-id"),
+        ("offset", "-1"),
+        ("offset", "one"),
+        ("max", "0"),
+        ("max", ""),
+    ):
+        refused = await client.get(BASE, params={name: value}, headers=bearer(token))
+        error = assert_error(refused, 400, 1003)
+        assert name in str(error["message"])
+    # A malformed report id is a 404 on every operation (and a bad link's 403 for the download).
+    for method in ("GET", "DELETE"):
+        assert_error(await client.request(method, f"{BASE}/nope", headers=bearer(token)), 404, 1100)
+    assert_error(await client.get(f"{BASE}/nope/download", params={"token": "x"}), 403, 1300)

@@ -308,3 +308,89 @@ async def test_report_totals_match_an_independent_count(
     stranger_rows = await report_rows(client, await stranger.token(WRITE, READ), type="USER")
     assert stranger_rows == []
     await asyncio.sleep(0)
+
+
+async def test_a_package_held_twice_in_the_month_counts_its_subscriber_once(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, worker: None
+) -> None:
+    """A subscriber who leaves a package and takes it back within the month holds it in two
+    intervals: its days add up, but it is one subscriber in ``quantity`` (CUSTOMER and PARTNER
+    reports count per customer without a group per subscriber, so this is checked apart)."""
+    token = await tenant.token(WRITE, SUB_WRITE, SUB_READ)
+    p = tenant.partner.id
+    a = await make_customer(db, tenant, packages=PACKAGES, hq=False, external_id="ext-r")
+    r1 = await add_subscriber(client, token, a, "r1@r.example", "webex_meetings")
+    r2 = await add_subscriber(client, token, a, "r2@r.example", "webex_meetings")
+    r3 = await add_subscriber(client, token, a, "r3@r.example", "webex_meetings")
+    for package in ("cx_standard_agent", "webex_meetings"):  # r1 and r3: there and back
+        for who in (r1, r3):
+            changed = await client.put(
+                f"/v1/wholesale/subscribers/{ids.encode('SUBSCRIBER', who, 'us')}",
+                json={"packages": [package]},
+                headers=bearer(token),
+            )
+            assert changed.status_code == 200, changed.text
+    ca = a.customer.id
+    # The test's record: each subject's intervals, in order.
+    record: dict[Key, list[tuple[datetime, datetime | None]]] = {
+        Key(p, ca, None, "webex_meetings"): [(at(-10), OPEN)],
+        Key(p, ca, None, "cx_standard_agent"): [(at(-10), OPEN)],
+        Key(p, ca, r1, "webex_meetings"): [(at(-5), at(4, 12)), (at(9, 8), OPEN)],
+        Key(p, ca, r1, "cx_standard_agent"): [(at(4, 12), at(9, 8))],
+        Key(p, ca, r2, "webex_meetings"): [(at(12), at(20, 3))],
+        # r3: away for a few hours within one day (that day stays on webex_meetings).
+        Key(p, ca, r3, "webex_meetings"): [(at(-5), at(6, 9)), (at(6, 15), OPEN)],
+        Key(p, ca, r3, "cx_standard_agent"): [(at(6, 9), at(6, 15))],
+    }
+    async with db.transaction() as session:
+        for key, spans in record.items():
+            rows = await session.execute(
+                text(
+                    "SELECT valid_from FROM usage_ledger WHERE customer_id = :c"
+                    " AND subscriber_id IS NOT DISTINCT FROM :s AND package = :p"
+                    " ORDER BY valid_from"
+                ),
+                {"c": key.customer, "s": key.subscriber, "p": key.package},
+            )
+            written = [row[0] for row in rows]
+            assert len(written) == len(spans), key
+            for old, (start, end) in zip(written, spans, strict=True):
+                await session.execute(
+                    text(
+                        "UPDATE usage_ledger SET valid_from = :start,"
+                        " valid_to = coalesce(:end, 'infinity'::timestamptz)"
+                        " WHERE customer_id = :c AND subscriber_id IS NOT DISTINCT FROM :s"
+                        " AND package = :p AND valid_from = :old"
+                    ),
+                    {
+                        "start": start,
+                        "end": end,
+                        "old": old,
+                        "c": key.customer,
+                        "s": key.subscriber,
+                        "p": key.package,
+                    },
+                )
+    held = {
+        k: sum(days_held(start, end, FIRST, LAST) for start, end in spans)
+        for k, spans in record.items()
+    }
+    held = {k: n for k, n in held.items() if n > 0}
+    assert Key(p, ca, r3, "cx_standard_agent") not in held  # held only within one day
+    want: dict[tuple[str, str], tuple[int, int]] = {}
+    for k, n in held.items():
+        group = (k.package, "SUBSCRIBER" if k.subscriber else "CUSTOMER")
+        qty, total = want.get(group, (0, 0))
+        want[group] = (qty + 1, total + n)
+    assert want[("webex_meetings", "SUBSCRIBER")][0] == 3  # r1, r2, r3 once each
+
+    users = await report_rows(client, token, type="USER")
+    assert len(users) == len(held)  # one line per subject and package
+    assert sum(int(r["usage_days"]) for r in users) == sum(held.values())
+    for kind in ("CUSTOMER", "PARTNER"):
+        rows = await report_rows(client, token, type=kind)
+        got = {
+            (r["package"], r["assigned_to"]): (int(r["quantity"]), int(r["usage_days"]))
+            for r in rows
+        }
+        assert got == want, kind

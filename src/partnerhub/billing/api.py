@@ -2,8 +2,9 @@
 (CONTRACT section 5), and the signed download behind ``tempDownloadURL``.
 
 Billing acts for the caller's own partner (``subPartnerOrgId`` narrows a report to one of its
-sub-partners); ``onBehalfOfSubPartnerOrgId`` is not used here. The render job is deferred only
-after the request's transaction has committed.
+sub-partners); ``onBehalfOfSubPartnerOrgId`` is not used here. The ``POST`` sends two statements
+in its transaction (tests/billing/test_statement_budget.py): the facts its rules read, then the
+report with its render job (one statement, so the job exists exactly when the report does).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from partnerhub import ids
-from partnerhub.billing import service, tasks
+from partnerhub.billing import service
 from partnerhub.billing.repository import BillingRepository
 from partnerhub.billing.schemas import ReportCreated, ReportIn, ReportList, ReportOut
 from partnerhub.kit import idempotency
@@ -83,7 +84,6 @@ async def create_report(
         )
         response = JSONResponse(_created(report))
         await idempotency.remember(session, request, principal, response)
-    await tasks.enqueue(report.id)
     return response
 
 

@@ -12,15 +12,54 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import Select, delete, or_, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.kit.repository import Repository
-from partnerhub.models import ApiToken, BillingReport, Partner
+from partnerhub.models import BillingReport, Partner
 
 IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
 ACTIVE_CONSTRAINT = "uq_billing_reports_active"
+RENDER_TASK = "billing.render"
+RENDER_QUEUE = "billing"
+
+
+def job_lock(report_id: uuid.UUID | str) -> str:
+    """The render job's lock and queueing lock: one job per report at a time."""
+    return f"billing-report:{report_id}"
+
+
+# What a new report's rules read, in one round trip: the person behind an API token (the
+# report's ``createdBy``) and whether the sub-partner named is a direct sub-partner.
+_NEW_REPORT_FACTS = text(
+    "SELECT (SELECT t.created_by FROM api_tokens AS t WHERE t.id = CAST(:token AS uuid)),"
+    " EXISTS (SELECT 1 FROM partners AS p"
+    "         WHERE p.id = CAST(:sub AS uuid) AND p.parent_id = :pid)"
+)
+
+# The report and its render job in one statement of the request's transaction: the job exists
+# exactly when the report does (no job lost between commit and defer, none left for a report
+# rolled back). Another active report with the same key (``uq_billing_reports_active``)
+# inserts nothing, and then no job is written and no row comes back.
+_NEW_REPORT = text(
+    "WITH new_report AS ("
+    " INSERT INTO billing_reports (id, partner_id, sub_partner_id, billing_start_date,"
+    " billing_end_date, type, category, status, internal, created, created_by, errors)"
+    " VALUES (:id, :partner_id, :sub_partner_id, :start, :end, :type, :category, :status,"
+    " :internal, :created, :created_by, :errors)"
+    " ON CONFLICT DO NOTHING RETURNING id)"
+    " SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(CAST(:job_queue AS varchar),"
+    " CAST(:job_task AS varchar), 0, CAST(:job_lock AS text), CAST(:job_lock AS text),"
+    " CAST(:job_args AS jsonb), CAST(NULL AS timestamptz))::procrastinate_job_to_defer_v1])"
+    " FROM new_report"
+)
+
+
+@dataclass(frozen=True)
+class NewReportFacts:
+    created_by: uuid.UUID | None
+    sub_partner_ok: bool
 
 
 @dataclass(frozen=True)
@@ -43,13 +82,6 @@ SORT_COLUMNS = {
 
 
 class BillingRepository(Repository):
-    async def sub_partner(self, partner_id: uuid.UUID) -> Partner | None:
-        """A direct sub-partner of the acting partner (anything else: None)."""
-        stmt = select(Partner).where(
-            Partner.id == partner_id, Partner.parent_id == self.principal.partner_id
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
     async def sub_partners(self, partner_ids: set[uuid.UUID]) -> dict[uuid.UUID, Partner]:
         if not partner_ids:
             return {}
@@ -58,23 +90,52 @@ class BillingRepository(Repository):
         )
         return {p.id: p for p in (await self.session.execute(stmt)).scalars()}
 
-    async def creator(self) -> uuid.UUID | None:
-        """The person behind the principal: the administrator, or the creator of the token."""
+    async def new_report_facts(self, sub_partner_id: uuid.UUID | None) -> NewReportFacts:
+        """The person behind the principal (the administrator, or the creator of the API
+        token) and whether ``sub_partner_id`` is a direct sub-partner of the acting partner:
+        one statement, none when there is nothing to look up."""
         actor = self.principal.actor_id
-        if actor is None or self.principal.kind != "token":
-            return actor
-        stmt = select(ApiToken.created_by).where(ApiToken.id == actor)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        token = actor if self.principal.kind == "token" else None
+        if token is None and sub_partner_id is None:
+            return NewReportFacts(created_by=actor, sub_partner_ok=False)
+        row = (
+            await self.session.execute(
+                _NEW_REPORT_FACTS,
+                {"token": token, "sub": sub_partner_id, "pid": self.principal.partner_id},
+            )
+        ).one()
+        return NewReportFacts(
+            created_by=row[0] if token is not None else actor, sub_partner_ok=bool(row[1])
+        )
 
-    async def add(self, report: BillingReport) -> IntegrityError | None:
-        """Insert ``report``; the integrity error (another active report) if refused."""
-        self.session.add(report)
-        try:
-            async with self.session.begin_nested():
-                await self.session.flush()
-        except IntegrityError as exc:  # the savepoint's rollback forgot the new row
-            return exc
-        return None
+    async def add(self, report: BillingReport) -> bool:
+        """Insert ``report`` with its render job (:data:`_NEW_REPORT`); False, and nothing
+        written, when another active report has the same partner, dates, type and
+        sub-partner."""
+        row = (
+            await self.session.execute(
+                _NEW_REPORT,
+                {
+                    "id": report.id,
+                    "partner_id": report.partner_id,
+                    "sub_partner_id": report.sub_partner_id,
+                    "start": report.billing_start_date,
+                    "end": report.billing_end_date,
+                    "type": report.type,
+                    "category": report.category,
+                    "status": report.status,
+                    "internal": report.internal,
+                    "created": report.created,
+                    "created_by": report.created_by,
+                    "errors": Jsonb(report.errors or []),
+                    "job_queue": RENDER_QUEUE,
+                    "job_task": RENDER_TASK,
+                    "job_lock": job_lock(report.id),
+                    "job_args": Jsonb({"report_id": str(report.id)}),
+                },
+            )
+        ).first()
+        return row is not None
 
     async def get(self, report_id: uuid.UUID) -> BillingReport | None:
         stmt = self.scoped(select(BillingReport), BillingReport).where(
@@ -189,17 +250,34 @@ COLUMNS = (
 
 
 # Constants only; the values are parameters. One line per subject (customer or subscriber)
-# and package: its days in the period (a subject may hold a package in several intervals).
-def _subjects(email: bool) -> str:
-    return f"""
-subjects AS (
-    SELECT l.partner_id, l.customer_id, l.subscriber_id, l.package,
-           {"max(l.email)" if email else "NULL"} AS email, sum({_DAYS}) AS days
-    FROM usage_ledger AS l
-    WHERE l.partner_id = ANY(%(partners)s) AND l.valid_to > %(s)s AND l.valid_from < %(e1)s
-    GROUP BY l.customer_id, l.subscriber_id, l.package, l.partner_id
-    HAVING sum({_DAYS}) > 0
-),
+# and package: its days in the period. Only the USER report needs this (a line per subject):
+# the other two count from the customers' groups directly (``_PER_CUSTOMER``). An interval
+# that spans the whole period is its subject's only one for that package (intervals of one
+# subject and package do not overlap), so it is a line as it stands, with every day of the
+# period; only the few intervals that start or end inside the period are grouped per subject
+# (a subject may hold a package in several of them). Sorted here, in memory, on these narrow
+# rows, so the wide lines (encoded ids, e-mail) are never sorted (EXPLAIN ANALYZE with
+# 1,000,000 subscribers: docs/performance.md).
+_SUBJECTS = f"""
+subjects AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT l.partner_id, l.customer_id, l.subscriber_id, l.package, l.email,
+               (%(e1)s AT TIME ZONE 'UTC')::date - (%(s)s AT TIME ZONE 'UTC')::date AS days
+        FROM usage_ledger AS l
+        WHERE l.partner_id = ANY(%(partners)s) AND l.valid_to >= %(e1)s AND l.valid_from <= %(s)s
+        UNION ALL
+        SELECT l.partner_id, l.customer_id, l.subscriber_id, l.package,
+               max(l.email) AS email, sum({_DAYS}) AS days
+        FROM usage_ledger AS l
+        WHERE l.partner_id = ANY(%(partners)s) AND l.valid_to > %(s)s AND l.valid_from < %(e1)s
+          AND (l.valid_from > %(s)s OR l.valid_to < %(e1)s)
+        GROUP BY l.customer_id, l.subscriber_id, l.package, l.partner_id
+        HAVING sum({_DAYS}) > 0
+    ) AS lines
+    ORDER BY customer_id, subscriber_id NULLS FIRST, package
+)"""  # noqa: S608
+
+_CUSTOMER_IDS = """
 customer_ids AS (  -- the customers' ids, encoded once per customer rather than once per line
     SELECT c.customer_id, c.external_id, coalesce(c.subscription_id, p.subscription_id) AS sub,
            lower(coalesce(c.data_region, 'us')) AS region,
@@ -207,6 +285,54 @@ customer_ids AS (  -- the customers' ids, encoded once per customer rather than 
            partnerhub_id('ORGANIZATION', c.org_id, lower(coalesce(c.data_region, 'us'))) AS oid
     FROM usage_customers AS c JOIN partners AS p ON p.id = c.partner_id
     WHERE c.partner_id = ANY(%(partners)s)
+)"""
+
+# Per customer, package and assignment (``org``: the customer's own package): how many
+# subjects held it for at least one billable day (``quantity``) and their days, aggregated
+# straight from the ledger's intervals, without a group per subject (a million subscribers
+# made a million groups: docs/performance.md). A subject is counted once per package although
+# it may hold the package in several intervals of the period; such intervals never span the
+# whole period (intervals of one subject and package do not overlap), so the repeats are
+# found among the intervals that start or end inside the period alone (``repeats``: a few
+# per cent of the rows, read through the partition of closed intervals and the index on
+# ``valid_from``), and subtracted.
+_PER_CUSTOMER = f"""
+intervals AS (
+    SELECT l.partner_id, l.customer_id, l.package, l.subscriber_id IS NULL AS org,
+           {_DAYS} AS days
+    FROM usage_ledger AS l
+    WHERE l.partner_id = ANY(%(partners)s) AND l.valid_to > %(s)s AND l.valid_from < %(e1)s
+),
+counted AS (
+    SELECT partner_id, customer_id, package, org,
+           count(*) FILTER (WHERE days > 0) AS held, sum(days) AS days
+    FROM intervals GROUP BY partner_id, customer_id, package, org
+),
+partial AS (  -- intervals that do not span the period, with billable days
+    SELECT l.partner_id, l.customer_id, l.package, l.subscriber_id IS NULL AS org,
+           coalesce(l.subscriber_id, l.customer_id) AS subject
+    FROM usage_ledger AS l
+    WHERE l.partner_id = ANY(%(partners)s) AND l.valid_to > %(s)s AND l.valid_to < %(e1)s
+      AND {_DAYS} > 0
+    UNION ALL
+    SELECT l.partner_id, l.customer_id, l.package, l.subscriber_id IS NULL AS org,
+           coalesce(l.subscriber_id, l.customer_id) AS subject
+    FROM usage_ledger AS l
+    WHERE l.partner_id = ANY(%(partners)s) AND l.valid_to >= %(e1)s
+      AND l.valid_from > %(s)s AND l.valid_from < %(e1)s AND {_DAYS} > 0
+),
+repeats AS (
+    SELECT partner_id, customer_id, package, org, count(*) - count(DISTINCT subject) AS extra
+    FROM partial GROUP BY partner_id, customer_id, package, org
+    HAVING count(*) > count(DISTINCT subject)
+),
+per_customer AS (
+    SELECT n.partner_id, n.customer_id, n.package, n.org,
+           n.held - coalesce(r.extra, 0) AS quantity, n.days
+    FROM counted AS n
+    LEFT JOIN repeats AS r ON r.partner_id = n.partner_id AND r.customer_id = n.customer_id
+         AND r.package = n.package AND r.org = n.org
+    WHERE n.days > 0
 )"""  # noqa: S608
 
 
@@ -220,7 +346,8 @@ SELECT {CSV_VERSION} AS report_version, %(start)s::date AS billing_start_date,
 QUERIES = {
     # Built from constants only (no outside input): the values travel as parameters.
     "USER": f"""
-WITH {_subjects(email=True)}
+WITH {_SUBJECTS},
+{_CUSTOMER_IDS}
 {_HEAD}
        c.sub AS subscription_id, c.cid AS customer_id, c.oid AS customer_org_id,
        c.external_id AS customer_external_id,
@@ -232,35 +359,26 @@ FROM subjects AS g
 LEFT JOIN customer_ids AS c ON c.customer_id = g.customer_id
 ORDER BY g.customer_id, g.subscriber_id NULLS FIRST, g.package""",
     "CUSTOMER": f"""
-WITH {_subjects(email=False)},
-grouped AS (
-    SELECT partner_id, customer_id, package, subscriber_id IS NULL AS org,
-           count(*) AS quantity, sum(days) AS days
-    FROM subjects GROUP BY partner_id, customer_id, package, subscriber_id IS NULL
-)
+WITH {_PER_CUSTOMER},
+{_CUSTOMER_IDS}
 {_HEAD}
        c.sub AS subscription_id, c.cid AS customer_id, c.oid AS customer_org_id,
        c.external_id AS customer_external_id,
        NULL AS subscriber_id, NULL AS subscriber_email, g.package,
        CASE WHEN g.org THEN 'CUSTOMER' ELSE 'SUBSCRIBER' END AS assigned_to,
        g.quantity, g.days AS usage_days
-FROM grouped AS g
+FROM per_customer AS g
 LEFT JOIN customer_ids AS c ON c.customer_id = g.customer_id
-ORDER BY c.external_id, g.customer_id, g.package, g.org DESC""",  # noqa: S608
+ORDER BY c.external_id, g.customer_id, g.package, g.org DESC""",
     "PARTNER": f"""
-WITH {_subjects(email=False)},
-per_customer AS (
-    SELECT partner_id, customer_id, package, subscriber_id IS NULL AS org,
-           count(*) AS quantity, sum(days) AS days
-    FROM subjects GROUP BY partner_id, customer_id, package, subscriber_id IS NULL
-),
+WITH {_PER_CUSTOMER},
 grouped AS (
-    SELECT s.partner_id, coalesce(c.sub, p.subscription_id) AS subscription_id, s.package, s.org,
-           sum(s.quantity) AS quantity, sum(s.days) AS days
+    SELECT s.partner_id, coalesce(c.subscription_id, p.subscription_id) AS subscription_id,
+           s.package, s.org, sum(s.quantity) AS quantity, sum(s.days) AS days
     FROM per_customer AS s
-    LEFT JOIN customer_ids AS c ON c.customer_id = s.customer_id
+    LEFT JOIN usage_customers AS c ON c.customer_id = s.customer_id
     LEFT JOIN partners AS p ON p.id = s.partner_id
-    GROUP BY s.partner_id, coalesce(c.sub, p.subscription_id), s.package, s.org
+    GROUP BY s.partner_id, coalesce(c.subscription_id, p.subscription_id), s.package, s.org
 )
 {_HEAD}
        g.subscription_id, NULL AS customer_id, NULL AS customer_org_id,

@@ -6,7 +6,8 @@
   ``USER``; ``category`` ``RECONCILIATION`` (default) or ``POINT_IN_TIME``;
   ``subPartnerOrgId`` one of the caller's direct sub-partners (404 otherwise). A report for
   the same dates, type and sub-partner that has not failed → 409 (errorCode 1203). The report
-  starts ``IN_PROGRESS``; a job renders it (``tasks.render``).
+  starts ``IN_PROGRESS``; its render job (``tasks.render``) is written with it, in the same
+  statement of the request's transaction (``BillingRepository.add``).
 * Read (``_read``, implied by ``_write``): the caller's own reports only; another partner's id
   is 404. ``tempDownloadURL`` is signed at each read and expires after
   :data:`DOWNLOAD_MINUTES`; the download needs no token (like the vendor's), only the
@@ -114,14 +115,11 @@ class NewReport:
     internal: bool | None = None
 
 
-async def _sub_partner(repo: BillingRepository, org_id: str | None, field: str) -> uuid.UUID | None:
+def _sub_partner_ref(org_id: str | None) -> tuple[bool, uuid.UUID | None]:
+    """(named, decoded id) of ``subPartnerOrgId``."""
     if org_id is None:
-        return None
-    sub_id = ids.decode("ORGANIZATION", org_id.strip())
-    sub = await repo.sub_partner(sub_id) if sub_id is not None else None
-    if sub is None:
-        raise NotFound(f"{field}: no sub-partner of yours has this organization id", field=field)
-    return sub.id
+        return False, None
+    return True, ids.decode("ORGANIZATION", org_id.strip())
 
 
 async def create(repo: BillingRepository, new: NewReport) -> BillingReport:
@@ -146,7 +144,13 @@ async def create(repo: BillingRepository, new: NewReport) -> BillingReport:
             f"billingStartDate: '{start}' is more than {YEARS_BACK} years ago",
             field="billingStartDate",
         )
-    sub_id = await _sub_partner(repo, new.sub_partner_org_id, "subPartnerOrgId")
+    named, sub_id = _sub_partner_ref(new.sub_partner_org_id)
+    facts = await repo.new_report_facts(sub_id)
+    if named and (sub_id is None or not facts.sub_partner_ok):
+        raise NotFound(
+            "subPartnerOrgId: no sub-partner of yours has this organization id",
+            field="subPartnerOrgId",
+        )
     report = BillingReport(
         id=uuid.uuid4(),
         partner_id=repo.principal.partner_id,
@@ -158,10 +162,10 @@ async def create(repo: BillingRepository, new: NewReport) -> BillingReport:
         status=IN_PROGRESS,
         internal=bool(new.internal),
         created=utcnow(),
-        created_by=await repo.creator(),
+        created_by=facts.created_by,
         errors=[],
     )
-    if await repo.add(report) is not None:
+    if not await repo.add(report):
         raise Conflict(
             f"A {kind} billing report for {start} to {end} already exists and has not failed",
             code=DUPLICATE_CODE,

@@ -21,16 +21,13 @@ from partnerhub.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
-RENDER_TASK = "billing.render"
+RENDER_TASK = repository.RENDER_TASK
 RETRIES = 2
 WORK_MEM = "256MB"
+lock_of = repository.job_lock
 
 
-def lock_of(report_id: uuid.UUID | str) -> str:
-    return f"billing-report:{report_id}"
-
-
-@app.task(name=RENDER_TASK, queue="billing", pass_context=True, retry=RETRIES)
+@app.task(name=RENDER_TASK, queue=repository.RENDER_QUEUE, pass_context=True, retry=RETRIES)
 async def render(context: JobContext, report_id: str) -> None:
     """Render one report (idempotent: a report no longer in progress is left alone)."""
     final = context.job.attempts >= RETRIES
@@ -103,8 +100,9 @@ async def _finish(
 
 
 async def enqueue(report_id: uuid.UUID) -> None:
-    """Defer the report's job; call after the transaction that created it has committed. A
-    failure to defer is left to the reconciler."""
+    """Defer the report's job again (the reconciler: a report in progress without a job; a
+    new report's job is written with it, ``BillingRepository.add``). A failure to defer is
+    left to the next reconciliation."""
     lock = lock_of(report_id)
     try:
         await render.configure(lock=lock, queueing_lock=lock).defer_async(report_id=str(report_id))

@@ -1,8 +1,8 @@
 """Portal pages: Billing (request a report, watch it render, download or delete it), and the
 usage rows the customer page shows (:func:`customer_usage`).
 
-The same service as the API: a request is ``service.create``, the render job is deferred after
-the commit, and a download from the portal is the signed-in administrator's (no signed link
+The same service as the API: a request is ``service.create`` (the render job is written with
+the report), and a download from the portal is the signed-in administrator's (no signed link
 needed: the session is the credential, the report is looked up through the partner's scope).
 """
 
@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
-from partnerhub.billing import service, tasks
+from partnerhub.billing import service
 from partnerhub.billing.repository import BillingRepository, ReportFilters, UsageRow
 from partnerhub.catalog import packages
 from partnerhub.errors import ApiError, NotFound
@@ -137,7 +137,7 @@ async def request_report(
     }
     try:
         async with unit_of_work(request) as db:
-            report = await service.create(
+            await service.create(
                 BillingRepository(db, ctx.principal),
                 service.NewReport(
                     billing_start_date=values["start"] or None,
@@ -149,7 +149,6 @@ async def request_report(
             )
     except ApiError as exc:
         return await _page(request, ctx, values, _(exc.description), exc.status)
-    await tasks.enqueue(report.id)
     return RedirectResponse("/billing?requested=1", status_code=303)
 
 

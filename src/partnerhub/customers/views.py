@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from partnerhub import ids
+from partnerhub.billing import views as billing_views
 from partnerhub.catalog import geo, languages, packages, timezones
 from partnerhub.customers import api, rules, service, tasks
 from partnerhub.customers.repository import (
@@ -554,6 +555,7 @@ async def _detail_page(
         admins = await repo.administrators(customer.id)
         events = await repo.events(customer.id, 20)
         mails = await OutboxRepository(db, ctx.principal).for_customer(customer.id)
+        usage = await billing_views.customer_usage(db, ctx.principal, customer.id)
     lang = _lang(ctx)
     return render(
         request,
@@ -563,6 +565,7 @@ async def _detail_page(
             "admins": admins,
             "events": events,
             "mails": mails,
+            "usage": usage,
             "packages": [packages.PACKAGES[p] for p in packages.CUSTOMER_PACKAGES],
             "chosen": chosen if chosen is not None else list(customer.packages or []),
             "has_location": bool((customer.provisioning_parameters or {}).get("calling")),
