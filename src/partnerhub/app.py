@@ -101,6 +101,7 @@ def create_app(
 
     from partnerhub.assistance import api as assistance_api
     from partnerhub.assistance import views as assistance_views
+    from partnerhub.audit import api as audit_api
     from partnerhub.billing import api as billing_api
     from partnerhub.billing import views as billing_views
     from partnerhub.customer_portal import views as customer_portal_views
@@ -157,6 +158,7 @@ def create_app(
     app.include_router(assistance_views.router)
     app.include_router(assistance_api.router)
     app.include_router(customer_portal_views.router)
+    app.include_router(audit_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # Innermost: tracking ids, 413 and 415 for every path, before routing.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import email_validator
@@ -12,6 +14,8 @@ from email_validator.rfc_constants import (
     EMAIL_MAX_LENGTH,
 )
 from email_validator.syntax import validate_email_domain_name
+
+from partnerhub.errors import InvalidValue
 
 _SPECIAL_SEEN: list[str] = list(email_validator.SPECIAL_USE_DOMAIN_NAMES)
 
@@ -80,3 +84,19 @@ def normalize_email(text: str) -> str | None:
         return str(validate_email(text, check_deliverability=False).normalized)
     except EmailNotValidError:
         return None
+
+
+def parse_instant(name: str, raw: str | None) -> datetime | None:
+    """ISO 8601 or epoch milliseconds (CONTRACT section 1)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        if re.fullmatch(r"-?[0-9]{1,15}", text):
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        value = datetime.fromisoformat(text.replace("z", "Z"))
+    except (ValueError, OverflowError, OSError):
+        raise InvalidValue(
+            f"{name}: '{text}' is not an ISO 8601 date-time or epoch milliseconds", field=name
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -11,7 +11,6 @@ request that logs nothing pays nothing. Secrets are redacted before formatting
 
 from __future__ import annotations
 
-import contextvars
 import copy
 import json
 import logging
@@ -21,9 +20,8 @@ from typing import Any
 
 from starlette.types import Scope
 
-REQUEST: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
-    "partnerhub_request", default=None
-)
+from partnerhub.kit.request_context import REQUEST  # set by ops.metrics.Observe
+
 UNMATCHED = "unmatched"  # the route of a request no route took (404s, 413/415 before routing)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Where the caller of a request is kept in its state: the API's bearer check (``principal``),
