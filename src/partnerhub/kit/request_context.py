@@ -1,8 +1,9 @@
 """The request being answered, for code far from the route (log lines, the audit log).
 
-:class:`partnerhub.ops.metrics.Observe` sets :data:`REQUEST` to the ASGI scope of every
-request; its ``state`` holds ``tracking_id`` and the caller (``principal``, ``portal``,
-``org_access``). Outside a request (a task, a CLI command) it is ``None``.
+``kit.web.HttpGuard`` (always installed) and ``ops.metrics.Observe`` (when metrics or JSON logs
+are on) set :data:`REQUEST` to the ASGI scope of every request; its ``state`` holds
+``tracking_id`` and the caller (``principal``, ``portal``, ``org_access``). Outside a request (a
+task, a CLI command) it is ``None``.
 """
 
 from __future__ import annotations
