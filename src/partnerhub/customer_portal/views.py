@@ -312,16 +312,9 @@ async def set_roles(request: Request, ctx: OrgContext, user_ref: str) -> Respons
                 and "full_admin" not in roles
             ):
                 raise Forbidden("You cannot take your own full administrator role away")
-            before = sorted(user.roles or [])
+            # Recorded in the audit log by the service (the API's role changes alike).
             await subscribers.set_roles(
                 SubscriberRepository(db, ctx.principal), ctx.ref, user_ref, roles
-            )
-            access.record(
-                db,
-                ctx,
-                "user.roles",
-                {"userId": str(user.id), "email": user.email},
-                changes={"roles": [before, sorted(user.roles or [])]},
             )
     except ApiError as exc:
         if exc.status == 404:
