@@ -114,6 +114,7 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     from partnerhub.assistance import api as assistance_api
+    from partnerhub.audit import api as audit_api
     from partnerhub.billing import api as billing_api
     from partnerhub.billing import views as billing_views
     from partnerhub.customer_portal import org_users_views
@@ -169,6 +170,7 @@ def create_app(
     app.include_router(subscribers_import_views.router)
     app.include_router(assistance_api.router)
     app.include_router(customer_portal_views.router)
+    app.include_router(audit_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # Innermost: tracking ids, 413 and 415 for every path, before routing.

@@ -1,4 +1,4 @@
-"""The ``partnerhub`` command: serve, worker, db, token, partner, import, outbox."""
+"""The ``partnerhub`` command: serve, worker, db, token, partner, import, outbox, audit."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log (docs/audit.md).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
 app.add_typer(import_app, name="import")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(partner_app, name="partner")
@@ -250,6 +252,41 @@ def token_create(
 
     try:
         typer.echo(asyncio.run(run()))
+    except ApiError as exc:
+        console.print(f"[red]{exc.description}[/red]")
+        raise typer.Exit(2) from None
+
+
+@audit_app.command("purge")
+def audit_purge(
+    older_than: Annotated[
+        str,
+        typer.Option("--older-than", help="Age of the rows to delete: 400d, 52w (at least 30d)."),
+    ],
+) -> None:
+    """Delete audit rows older than --older-than, for every partner: the retention purge, the
+    only deletion the audit log's trigger lets through (docs/audit.md)."""
+    from partnerhub.audit import service as audit
+    from partnerhub.db import Database
+    from partnerhub.errors import ApiError
+    from partnerhub.identity import service as identity
+
+    settings = get_settings()
+    url = prepare_database(settings)
+
+    async def run() -> int:
+        age = identity.parse_duration(older_than)
+        if age is None:
+            raise typer.BadParameter("--older-than: give an age such as 400d")
+        db = Database(url, 1, settings.database_prepared_statements)
+        try:
+            async with db.transaction() as session:
+                return await audit.purge(session, age)
+        finally:
+            await db.dispose()
+
+    try:
+        typer.echo(f"{asyncio.run(run())} audit rows deleted")
     except ApiError as exc:
         console.print(f"[red]{exc.description}[/red]")
         raise typer.Exit(2) from None

@@ -26,6 +26,9 @@ ADMIN_SCOPE = "partnerhub:admin"
 # reading them (``spark-admin:wholesale_sub_partners_read``, see :func:`implied`).
 SUB_PARTNERS_WRITE = "partnerhub:sub_partners_write"
 SUB_PARTNERS_READ = "spark-admin:wholesale_sub_partners_read"
+# Reading the audit log (the vendor's scope, CONTRACT section 9): full, ordinary and read-only
+# administrators (not sales); ``partnerhub:admin`` grants it too (audit.service.READ).
+AUDIT_READ = "audit:events_read"
 # Sales may run prechecks (which otherwise need a _write scope) without being able to write.
 PRECHECK_SCOPE = "partnerhub:precheck"
 ALL_SCOPES: tuple[str, ...] = (
@@ -34,6 +37,7 @@ ALL_SCOPES: tuple[str, ...] = (
     SUB_PARTNERS_WRITE,
     ADMIN_SCOPE,
     PRECHECK_SCOPE,
+    AUDIT_READ,
 )
 
 
@@ -64,11 +68,14 @@ PARTNER_ROLES: dict[str, PartnerRole] = {
     "admin": PartnerRole(
         "admin",
         "Administrator",
-        frozenset((*READ_SCOPES, *WRITE_SCOPES, PRECHECK_SCOPE)),
+        frozenset((*READ_SCOPES, *WRITE_SCOPES, PRECHECK_SCOPE, AUDIT_READ)),
         manages_admins=False,
     ),
     "read_only": PartnerRole(
-        "read_only", "Read-only administrator", frozenset(READ_SCOPES), manages_admins=False
+        "read_only",
+        "Read-only administrator",
+        frozenset((*READ_SCOPES, AUDIT_READ)),
+        manages_admins=False,
     ),
     "sales": PartnerRole(
         "sales",

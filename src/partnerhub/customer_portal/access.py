@@ -29,13 +29,14 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
+from partnerhub.audit import service as audit
 from partnerhub.catalog.customer_roles import CUSTOMER_ROLES, FULL_ADMIN, CustomerRole
 from partnerhub.customer_portal.repository import CustomerPortalRepository
 from partnerhub.errors import Forbidden, NotFound
 from partnerhub.identity import org_auth
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
-from partnerhub.models import Customer, CustomerEvent, OrgUser, PartnerAdmin
+from partnerhub.models import Customer, OrgUser, PartnerAdmin
 from partnerhub.portal import session as portal
 
 # action -> which roles may do it (decided by the role's flags, never by its name).
@@ -185,23 +186,41 @@ async def resolve(request: Request, customer_ref: str) -> OrgContext | Response:
 
 
 def record(
-    db: AsyncSession, ctx: OrgContext, action: str, target: dict[str, Any] | None = None
+    db: AsyncSession,
+    ctx: OrgContext,
+    action: str,
+    target: dict[str, Any] | None = None,
+    changes: dict[str, list[Any]] | None = None,
 ) -> None:
-    """Write the action to the organization's history, naming who did it."""
-    person = ctx.org_user or ctx.partner_admin
-    CustomerPortalRepository(db, ctx.principal).add_event(
-        CustomerEvent(
-            id=uuid.uuid4(),
-            partner_id=ctx.customer.partner_id,
-            customer_id=ctx.customer.id,
-            kind="audit",
-            status=None,
-            detail={
-                "action": action,
-                "actorType": "partner_admin" if ctx.acting_partner else "customer_admin",
-                "actorId": str(person.id) if person else None,
-                "actorEmail": ctx.actor_email,
-                **(target or {}),
-            },
-        )
+    """Write the action to the organization's audit log (its history), naming who did it: the
+    organization's administrator, or the partner administrator acting in its portal."""
+    detail = dict(target or {})
+    if ctx.org_user is not None:
+        actor = audit.org_user_actor(ctx.org_user)
+    else:
+        assert ctx.partner_admin is not None
+        actor = audit.admin_actor(ctx.partner_admin)
+    region = ids.region_of(ctx.customer.data_region)
+    if "userId" in detail:
+        user_id = uuid.UUID(str(detail.pop("userId")))
+        kind, ref, name = "PEOPLE", ids.encode("PEOPLE", user_id, region), detail.get("email", "")
+    elif "locationId" in detail:
+        location_id = uuid.UUID(str(detail.pop("locationId")))
+        kind, ref, name = "LOCATION", ids.encode("LOCATION", location_id, region), ""
+    elif action.startswith("account.") and actor.id is not None:
+        kind, ref, name = "PEOPLE", ids.encode("PEOPLE", actor.id, region), ctx.actor_email
+    else:
+        org = ctx.customer.org_id or ctx.customer.id
+        kind, ref = "ORGANIZATION", ids.encode("ORGANIZATION", org, region)
+        name = ctx.customer.name or ""
+    audit.record(
+        db,
+        actor,
+        action,
+        customer=ctx.customer,
+        target_type=kind,
+        target_id=ref,
+        target_name=str(name or ""),
+        changes=changes,
+        detail=detail,
     )

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids, runtime
+from partnerhub.audit import views as audit_views
 from partnerhub.catalog import packages as catalog
 from partnerhub.catalog.customer_roles import CUSTOMER_ROLES
 from partnerhub.customer_portal import access
@@ -312,10 +313,10 @@ async def set_roles(request: Request, ctx: OrgContext, user_ref: str) -> Respons
                 and "full_admin" not in roles
             ):
                 raise Forbidden("You cannot take your own full administrator role away")
+            # Recorded in the audit log by the service (the API's role changes alike).
             await subscribers.set_roles(
                 SubscriberRepository(db, ctx.principal), ctx.ref, user_ref, roles
             )
-            access.record(db, ctx, "user.roles", {"userId": str(user.id), "roles": roles})
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -353,6 +354,22 @@ async def emails(request: Request, ctx: OrgContext) -> Response:
     async with unit_of_work(request) as db:
         rows = await OutboxRepository(db, ctx.principal).for_customer(ctx.customer.id)
     return _page(request, ctx, "emails", "emails", {"emails": rows})
+
+
+@router.get("/{customer_ref}/audit")
+@_org_page
+async def audit_log(request: Request, ctx: OrgContext) -> Response:
+    """The organization's audit log (issue 13 item 6): every administrator role may read it."""
+    ctx.require("view")
+    async with unit_of_work(request) as db:
+        history = await audit_views.history_context(
+            db,
+            ctx.principal,
+            ctx.customer.id,
+            audit_views.query_of(request.query_params),
+            gettext_for(request),
+        )
+    return _page(request, ctx, "audit", "audit", history)
 
 
 # --- own account: second factor ---------------------------------------------------------------
@@ -433,6 +450,7 @@ async def totp(request: Request, ctx: OrgContext) -> Response:
                     db, own.user, issuer=org_auth.brand_of(ctx.customer)
                 )
                 setup = {"secret": secret, "uri": uri}
+                access.record(db, ctx, "secret.shown", {"secret": "authenticator key"})
             else:
                 await org_auth.totp_disable(db, own)
                 access.record(db, ctx, "account.totp_off")
@@ -440,6 +458,7 @@ async def totp(request: Request, ctx: OrgContext) -> Response:
             recovery = await org_auth.totp_confirm(db, own, str(form.get("code") or ""))
             if recovery is not None:
                 access.record(db, ctx, "account.totp_on")
+                access.record(db, ctx, "secret.shown", {"secret": "recovery codes"})
             else:
                 error = _("Wrong code: the second factor is not on yet")
         enabled = await org_auth.totp_enabled(db, own.user.id)

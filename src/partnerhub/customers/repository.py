@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.kit.repository import Repository
 from partnerhub.models import (
+    AuditEvent,
     Customer,
     CustomerEvent,
     IdentityEmail,
@@ -187,8 +188,9 @@ def _row_values(prefix: str, obj: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def _new_customer_statement(provision: bool, remember: bool) -> TextClause:
-    """``INSERT`` customer, event [, idempotency key] as data-modifying CTEs of one statement
+def _new_customer_statement(provision: bool, remember: bool, audited: bool) -> TextClause:
+    """``INSERT`` customer, event [, idempotency key] [, audit row] as data-modifying CTEs of
+    one statement
     whose ``SELECT`` [defers the provisioning job]. One statement, one round trip; every
     variant keeps its prepared plan."""
     customer_names, customer_values = _columns(Customer.__table__, "c_")  # type: ignore[arg-type]
@@ -197,6 +199,9 @@ def _new_customer_statement(provision: bool, remember: bool) -> TextClause:
     customer = f"INSERT INTO customers ({customer_names}) VALUES ({customer_values})"  # noqa: S608
     event = f"INSERT INTO customer_events ({event_names}) VALUES ({event_values})"  # noqa: S608
     parts = [f"WITH new_customer AS ({customer} RETURNING id), new_event AS ({event})"]
+    if audited:
+        names, values = _columns(AuditEvent.__table__, "a_")  # type: ignore[arg-type]
+        parts.append(f", new_audit AS (INSERT INTO audit_events ({names}) VALUES ({values}))")  # noqa: S608
     if remember:
         parts.append(
             ", new_key AS (INSERT INTO idempotency_keys (id, partner_id, key, fingerprint, "
@@ -408,6 +413,7 @@ class CustomerRepository(Repository):
         *,
         provision: bool,
         remembered: RememberedAnswer | None = None,
+        audit_event: AuditEvent | None = None,
     ) -> None:
         """Write a new customer, its first event, (``provision``) its provisioning job and
         (``remembered``) the ``Idempotency-Key`` with its answer, in one statement
@@ -434,7 +440,11 @@ class CustomerRepository(Repository):
                 k_created=now,
                 k_expires=now + remembered.ttl,
             )
-        statement = _new_customer_statement(provision, remembered is not None)
+        if audit_event is not None:
+            params.update(_row_values("a_", audit_event))
+        statement = _new_customer_statement(
+            provision, remembered is not None, audit_event is not None
+        )
         try:
             await self.session.execute(statement, params)
         except IntegrityError as exc:

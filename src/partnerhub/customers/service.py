@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from partnerhub import ids
+from partnerhub.audit import service as audit
 from partnerhub.catalog import packages, regions
 from partnerhub.catalog.statuses import CUSTOMER_STATUSES
 from partnerhub.customers.repository import (
@@ -254,9 +255,22 @@ async def create(
         detail={"by": _actor(repo)},
         created=utcnow(),
     )
+    logged = audit.build(
+        repo.principal,
+        "customer.create",
+        customer=customer,
+        target_type="CUSTOMER",
+        target_id=_ref(customer),
+        target_name=customer.name or customer.external_id,
+        changes=audit.changes_of({}, _audited(customer)),
+    )
     try:
         await repo.insert_new(
-            customer, event, provision=customer.status in BUSY, remembered=remembered
+            customer,
+            event,
+            provision=customer.status in BUSY,
+            remembered=remembered,
+            audit_event=logged,
         )
     except ConstraintViolated as exc:
         raise _lost_race(exc.constraint, customer.external_id) from None
@@ -383,6 +397,7 @@ async def update(
         ):
             problems.invalid("customerInfo", "cannot be changed after the customer is created")
     problems.raise_if_any()
+    before = _audited(customer)
     if (
         external_id is not None
         and external_id != customer.external_id
@@ -406,6 +421,7 @@ async def update(
         repo.add_event(customer, "note", PENDING, {"by": _actor(repo), "change": "packages"})
     else:
         _set_status(repo, customer, "updating", by=_actor(repo))
+    _log(repo, customer, "customer.update", audit.changes_of(before, _audited(customer)))
     await _flush(repo)
     return customer
 
@@ -432,6 +448,7 @@ async def delete(repo: CustomerRepository, customer_id: uuid.UUID | None) -> Cus
     repo.principal.require(WRITE)
     customer = await _locked(repo, customer_id)
     _refuse_busy(customer)
+    before_status = customer.status
     details = dict(customer.resource_details or {})
     details["packages"] = [
         {**e, "status": "deleting", "errors": []} for e in details.get("packages") or []
@@ -439,6 +456,7 @@ async def delete(repo: CustomerRepository, customer_id: uuid.UUID | None) -> Cus
     customer.resource_details = details
     customer.errors = []
     _set_status(repo, customer, "deleting", by=_actor(repo))
+    _log(repo, customer, "customer.delete", {"status": [before_status, "deleting"]})
     await _flush(repo)
     return customer
 
@@ -454,8 +472,42 @@ async def approve(repo: CustomerRepository, customer_id: uuid.UUID | None) -> Cu
             field="status",
         )
     _set_status(repo, customer, "provisioning", by=_actor(repo), approved=True)
+    _log(repo, customer, "customer.approve", {"status": [PENDING, "provisioning"]})
     await _flush(repo)
     return customer
+
+
+def _ref(customer: Customer) -> str:
+    return ids.encode("CUSTOMER", customer.id, ids.region_of(customer.data_region))
+
+
+def _audited(customer: Customer) -> dict[str, Any]:
+    """What the audit log shows of a customer before and after a change."""
+    return {
+        "externalId": customer.external_id,
+        "name": customer.name,
+        "primaryEmail": customer.primary_email,
+        "address": dict(customer.address or {}),
+        "packages": list(customer.packages or []),
+        "provisioningParameters": dict(customer.provisioning_parameters or {}),
+        "subPartnerAdminEmail": customer.sub_partner_admin_email,
+        "status": customer.status,
+    }
+
+
+def _log(
+    repo: CustomerRepository, customer: Customer, action: str, changes: dict[str, list[Any]]
+) -> None:
+    audit.record(
+        repo.session,
+        repo.principal,
+        action,
+        customer=customer,
+        target_type="CUSTOMER",
+        target_id=_ref(customer),
+        target_name=customer.name or customer.external_id,
+        changes=changes,
+    )
 
 
 def _actor(repo: CustomerRepository) -> str:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from partnerhub import ids
+from partnerhub.audit import views as audit_views
 from partnerhub.billing import views as billing_views
 from partnerhub.catalog import geo, languages, packages, timezones
 from partnerhub.customers import api, rules, service, tasks
@@ -56,6 +57,14 @@ STATUS_LABELS = {
     "deleting": N_("Deleting"),
     "error": N_("Error"),
     "pending_rpl_review": N_("Waiting for approval"),
+}
+# The kinds of a customer's provisioning steps (customer_events), as the history shows them.
+EVENT_LABELS = {
+    "status": N_("Status"),
+    "warning": N_("Warning"),
+    "error": N_("Error"),
+    "note": N_("Note"),
+    "audit": N_("Action"),
 }
 SUPPORTED_MESSAGE = N_("Confirm that this customer is in a supported location")
 TEMPLATE_MESSAGE = N_("Choose an onboarding template")
@@ -556,6 +565,13 @@ async def _detail_page(
         events = await repo.events(customer.id, 20)
         mails = await OutboxRepository(db, ctx.principal).for_customer(customer.id)
         usage = await billing_views.customer_usage(db, ctx.principal, customer.id)
+        history = await audit_views.history_context(
+            db,
+            ctx.principal,
+            customer.id,
+            audit_views.query_of(request.query_params),
+            gettext_for(request),
+        )
     lang = _lang(ctx)
     return render(
         request,
@@ -564,6 +580,8 @@ async def _detail_page(
             **_detail_context(customer, lang),
             "admins": admins,
             "events": events,
+            "event_labels": EVENT_LABELS,
+            **history,
             "mails": mails,
             "usage": usage,
             "packages": [packages.PACKAGES[p] for p in packages.CUSTOMER_PACKAGES],

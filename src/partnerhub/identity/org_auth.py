@@ -38,7 +38,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from partnerhub import runtime
+from partnerhub import ids, runtime
+from partnerhub.audit import service as audit
 from partnerhub.errors import InvalidValue
 from partnerhub.identity import keys
 from partnerhub.identity.repository import OrgIdentityRepository
@@ -204,8 +205,36 @@ async def password_login(db: AsyncSession, email: str, password: str) -> LoginOu
         user, customer = found
         if ok and auth_method(customer) == "platform" and usable(customer):
             credential.last_login = now
+            _log_sign_in(db, user, customer, "signin.success", {"method": "password"})
             return LoginOutcome(user=user, customer=customer, credential=credential)
+    if found is not None:
+        user, customer = found
+        reason = "password" if not ok else "not_allowed"
+        _log_sign_in(db, user, customer, "signin.failed", {"method": "password", "reason": reason})
     return LoginOutcome()
+
+
+def log_second_factor_refused(db: AsyncSession, user: OrgUser, customer: Customer) -> None:
+    _log_sign_in(db, user, customer, "signin.second_factor_failed", {"method": "totp"})
+
+
+def _log_sign_in(
+    db: AsyncSession, user: OrgUser, customer: Customer, action: str, detail: dict[str, Any]
+) -> None:
+    """A customer user's sign-in (or refused one) in the organization's audit log."""
+    actor = audit.org_user_actor(user) if action == "signin.success" else None
+    if action == "signin.second_factor_failed":  # the password was right: it is them, or not
+        actor = audit.org_user_actor(user)
+    audit.record(
+        db,
+        actor or audit.Actor("anonymous", email=user.email),
+        action,
+        customer=customer,
+        target_type="PEOPLE",
+        target_id=ids.encode("PEOPLE", user.id, ids.region_of(customer.data_region)),
+        target_name=user.email,
+        detail=detail,
+    )
 
 
 async def unlock(db: AsyncSession, org_user_id: uuid.UUID) -> bool:

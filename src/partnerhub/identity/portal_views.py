@@ -1,4 +1,5 @@
-"""The partner portal's own pages: sign-in, sign-out, language, home, API tokens."""
+"""The partner portal's own pages: sign-in, sign-out, language, home, API tokens, the audit
+log."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from partnerhub.audit import service as audit
+from partnerhub.audit import views as audit_views
 from partnerhub.catalog.languages import PORTAL_LOCALES
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
 from partnerhub.errors import ApiError, Forbidden, NotFound, Unauthorized
@@ -224,3 +227,24 @@ async def revoke_token(
     async with unit_of_work(request) as db:
         await identity.revoke_token(AdminRepository(db, ctx.principal), token_uuid)
     return RedirectResponse("/settings/tokens?revoked=1", status_code=303)
+
+
+# --- the audit log ----------------------------------------------------------------------------
+
+
+@router.get("/audit")
+async def audit_log(
+    request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
+) -> Response:
+    """The partner's own audit log (administrators, tokens, templates, settings, sign-ins);
+    each customer's is on its page. ``audit:events_read`` or ``partnerhub:admin`` (sales: 403)."""
+    ctx.principal.require(audit.READ, audit.ADMIN)
+    async with unit_of_work(request) as db:
+        history = await audit_views.history_context(
+            db,
+            ctx.principal,
+            None,
+            audit_views.query_of(request.query_params),
+            gettext_for(request),
+        )
+    return render(request, "audit/page.html", history)

@@ -16,6 +16,7 @@ from psycopg import AsyncConnection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnerhub.audit import service as audit
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES, implied
 from partnerhub.config import Settings
 from partnerhub.db import Database
@@ -234,7 +235,25 @@ def create_token(
         expires=utcnow() + expires_in if expires_in else None,
     )
     session.add(token)
+    audit.record(
+        session,
+        audit.admin_actor(created_by) if created_by is not None else OPERATOR,
+        "token.create",
+        partner_id=partner_id,
+        target_type="API_TOKEN",
+        target_id=str(token.id),
+        target_name=name,
+        detail={
+            "scopes": granted,
+            "expires": token.expires.isoformat() if token.expires else None,
+            "secretShown": True,
+        },
+    )
     return NewToken(token, secret)
+
+
+# The operator at the command line (``partnerhub token create``, ...): no administrator.
+OPERATOR = audit.Actor("system", name="operator (CLI)")
 
 
 def parse_duration(text: str | None) -> timedelta | None:
@@ -342,6 +361,14 @@ async def revoke_token(repo: AdminRepository, token_id: uuid.UUID) -> ApiToken:
         raise NotFound("Token not found")
     if token.revoked is None:
         token.revoked = utcnow()
+        audit.record(
+            repo.session,
+            repo.principal,
+            "token.revoke",
+            target_type="API_TOKEN",
+            target_id=str(token.id),
+            target_name=token.name,
+        )
     return token
 
 
@@ -361,8 +388,29 @@ async def login(
     admin = await repo.admin_by_email((email or "").strip())
     ok = verify_password(admin.password_hash if admin else None, password or "")
     if admin is None or not ok or not admin.active:
+        if admin is not None:  # an unknown address has no partner to log it for
+            audit.record(
+                session,
+                audit.Actor("anonymous", email=admin.email),
+                "signin.failed",
+                partner_id=admin.partner_id,
+                target_type="PEOPLE",
+                target_id=str(admin.id),
+                target_name=admin.email,
+                detail={"method": "password", "reason": "inactive" if ok else "password"},
+            )
         raise Unauthorized("Wrong email or password")
     admin.last_login = utcnow()
+    audit.record(
+        session,
+        audit.admin_actor(admin),
+        "signin.success",
+        partner_id=admin.partner_id,
+        target_type="PEOPLE",
+        target_id=str(admin.id),
+        target_name=admin.email,
+        detail={"method": "password"},
+    )
     return admin, start_session(session, admin.id, hours, admin.language or language)
 
 
@@ -519,6 +567,14 @@ async def create_admin(
         if problem is None:
             raise
         raise problem from None
+    audit.admin_created(
+        repo.session,
+        repo.principal,
+        admin,
+        audit.changes_of(
+            {}, {"displayName": admin.display_name, "role": role, "password": "set"}, ("password",)
+        ),
+    )
     return admin
 
 
@@ -556,12 +612,34 @@ async def update_admin(
             raise Conflict(
                 "The partner must keep at least one active full administrator", code=1205
             )
+    before = {"displayName": admin.display_name, "role": admin.role, "active": admin.active}
     if display_name is not None:
         admin.display_name = display_name.strip()[:200]
     if role is not None:
         admin.role = role
     if active is not None:
         admin.active = active
+    after = {"displayName": admin.display_name, "role": admin.role, "active": admin.active}
+    changes = audit.changes_of(before, after)
+    if changes:
+        action = (
+            "admin.deactivate"
+            if deactivated
+            else "admin.activate"
+            if "active" in changes
+            else "admin.role"
+            if "role" in changes
+            else "admin.update"
+        )
+        audit.record(
+            repo.session,
+            repo.principal,
+            action,
+            target_type="PEOPLE",
+            target_id=str(admin.id),
+            target_name=admin.email,
+            changes=changes,
+        )
     await repo.session.flush()
     if deactivated:
         # Deactivation ends every session: a later reactivation signs nobody back in.

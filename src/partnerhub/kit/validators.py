@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import email_validator
@@ -97,3 +99,19 @@ def check_email(raw: str | None, name: str = "email") -> str:
     if normalized is None:
         raise InvalidValue(f"'{text}' is not a valid email address", field=name)
     return normalized.lower()
+
+
+def parse_instant(name: str, raw: str | None) -> datetime | None:
+    """ISO 8601 or epoch milliseconds (CONTRACT section 1)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        if re.fullmatch(r"-?[0-9]{1,15}", text):
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        value = datetime.fromisoformat(text.replace("z", "Z"))
+    except (ValueError, OverflowError, OSError):
+        raise InvalidValue(
+            f"{name}: '{text}' is not an ISO 8601 date-time or epoch milliseconds", field=name
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerhub.db import Database
 from partnerhub.errors import ApiError, InvalidValue, error_body
+from partnerhub.kit.request_context import REQUEST
 from partnerhub.kit.scope import Principal
 
 log = logging.getLogger("partnerhub.http")
@@ -260,6 +261,14 @@ class HttpGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # The request being answered, for the audit log and log lines (kit.request_context).
+        token = REQUEST.set(scope)
+        try:
+            await self._guard(scope, receive, send)
+        finally:
+            REQUEST.reset(token)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         if "//" in scope["path"]:
             # ``//v1/...`` (a base URL ending in a slash, as wxcadm's default builds it) is the
             # normalized path; nothing is redirected, the request is answered as it.
@@ -270,6 +279,7 @@ class HttpGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         tid = (headers.get("trackingid") or "").strip()[:200] or f"PH_{uuid.uuid4()}"
         scope.setdefault("state", {})["tracking_id"] = tid
+        REQUEST.set(scope)  # the normalized scope, whose state the routes fill
         path: str = scope["path"]
         method: str = scope["method"]
         api = is_api_path(path)

@@ -1,6 +1,7 @@
 """SQLAlchemy tables, one module per table. Importing this package registers them all."""
 
 from partnerhub.models.api_token import ApiToken
+from partnerhub.models.audit_event import AuditEvent
 from partnerhub.models.base import Base
 from partnerhub.models.billing_report import BillingReport
 from partnerhub.models.customer import Customer
@@ -35,6 +36,7 @@ from partnerhub.models.usage_interval import UsageInterval
 
 __all__ = [
     "ApiToken",
+    "AuditEvent",
     "Base",
     "BillingReport",
     "Customer",

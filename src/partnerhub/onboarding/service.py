@@ -10,6 +10,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from partnerhub import ids
+from partnerhub.audit import service as audit
 from partnerhub.catalog import geo, languages, regions
 from partnerhub.errors import (
     ApiError,
@@ -285,7 +287,33 @@ async def create(repo: TemplateRepository, data: TemplateData) -> Template:
     _apply(template, data, admin)
     repo.add(template)
     await repo.session.flush()
+    _log(repo, template, "template.create", audit.changes_of({}, _audited(template)))
     return template
+
+
+_AUDITED = [f for f in TemplateData.__dataclass_fields__ if f != "service_provider_admin_email"]
+
+
+def _audited(template: Template) -> dict[str, Any]:
+    """What the audit log shows of a template before and after a change."""
+    out = {name: getattr(template, name, None) for name in _AUDITED}
+    out["auth_method"] = template.auth_method
+    out["service_provider_admin_id"] = template.service_provider_admin_id
+    return out
+
+
+def _log(
+    repo: TemplateRepository, template: Template, action: str, changes: dict[str, list[Any]]
+) -> None:
+    audit.record(
+        repo.session,
+        repo.principal,
+        action,
+        target_type="TEMPLATE",
+        target_id=ids.encode("TEMPLATE", template.id, ids.HUB),
+        target_name=template.name,
+        changes=changes,
+    )
 
 
 async def get(repo: TemplateRepository, template_id: uuid.UUID | None) -> Template:
@@ -303,8 +331,10 @@ async def update(
     repo.principal.require(WRITE)
     template = await get(repo, template_id)
     _, admin = await _validated(repo, data, exclude=template.id)
+    before = _audited(template)
     _apply(template, data, admin)
     await repo.session.flush()
+    _log(repo, template, "template.update", audit.changes_of(before, _audited(template)))
     return template
 
 
@@ -317,6 +347,7 @@ async def delete(repo: TemplateRepository, template_id: uuid.UUID | None) -> Non
             f"The template '{template.name}' is used by {used} customer(s) and cannot be deleted",
             code=IN_USE_CODE,
         )
+    _log(repo, template, "template.delete", audit.changes_of(_audited(template), {}))
     await repo.delete(template)
     await repo.session.flush()
 

@@ -2,16 +2,15 @@
 
 A JSON line holds ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message`` and, for every
 line logged while a request is being answered, the request's ``trackingId``, ``method``,
-``route`` (the template, once routing chose one), and ``partnerId`` (once the caller is
-known). The request is found through a context variable that :class:`partnerhub.ops.metrics.
-Observe` sets; the fields are read from the request only when a line is written, so a
-request that logs nothing pays nothing. Secrets are redacted before formatting
-(:mod:`partnerhub.kit.logsafe`) in both formats.
+``route`` (the template, once routing chose one), and ``partnerId`` (once the caller is known).
+The request is found through a context variable (:mod:`partnerhub.kit.request_context`) that
+:class:`partnerhub.ops.metrics.Observe` and ``kit.web.HttpGuard`` set; the fields are read from
+the request only when a line is written, so a request that logs nothing pays nothing. Secrets
+are redacted before formatting (:mod:`partnerhub.kit.logsafe`) in both formats.
 """
 
 from __future__ import annotations
 
-import contextvars
 import copy
 import json
 import logging
@@ -21,9 +20,8 @@ from typing import Any
 
 from starlette.types import Scope
 
-REQUEST: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
-    "partnerhub_request", default=None
-)
+from partnerhub.kit.request_context import REQUEST  # set by Observe and kit.web.HttpGuard
+
 UNMATCHED = "unmatched"  # the route of a request no route took (404s, 413/415 before routing)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Where the caller of a request is kept in its state: the API's bearer check (``principal``),

@@ -20,13 +20,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
+from partnerhub.audit import service as audit
 from partnerhub.catalog.roles import (
     ADMIN_SCOPE,
     PARTNER_ROLES,
@@ -285,7 +286,14 @@ async def create_sub_partner(repo: PartnerRepository, new: NewPartner) -> Create
     repo.principal.require(SUB_PARTNERS_WRITE)
     refuse_if_suspended(repo.principal, "POST")
     wanted = replace(new, parent_id=repo.principal.partner_id, provisioning_state="active")
-    return await create_partner(repo.session, wanted)
+    created = await create_partner(repo.session, wanted)
+    _log_sub(
+        repo,
+        created.partner,
+        "subpartner.create",
+        audit.changes_of({}, {"name": created.partner.name, "administrator": created.admin.email}),
+    )
+    return created
 
 
 async def get_sub_partner(repo: PartnerRepository, sub_id: uuid.UUID | None) -> Partner:
@@ -317,12 +325,33 @@ async def update_sub_partner(
     sub = await sub_partner_to_change(repo, sub_id)
     new_name = _check_name(name) if name is not None else None
     new_state = _check_state(state) if state is not None else None
+    before = {"name": sub.name, "provisioningState": sub.provisioning_state}
     if new_name is not None:
         sub.name = new_name
     if new_state is not None:
         sub.provisioning_state = new_state
+    changes = audit.changes_of(
+        before, {"name": sub.name, "provisioningState": sub.provisioning_state}
+    )
+    if changes:
+        suspended = changes.get("provisioningState", [None, None])[1] == "suspended"
+        _log_sub(repo, sub, "subpartner.suspend" if suspended else "subpartner.update", changes)
     await repo.session.flush()
     return sub
+
+
+def _log_sub(
+    repo: PartnerRepository, sub: Partner, action: str, changes: dict[str, list[Any]]
+) -> None:
+    audit.record(
+        repo.session,
+        repo.principal,
+        action,
+        target_type="ORGANIZATION",
+        target_id=org_id(sub),
+        target_name=sub.name,
+        changes=changes,
+    )
 
 
 async def list_sub_partner_admins(
@@ -352,7 +381,15 @@ async def add_sub_partner_admin(
     clean_name = _check_display_name(display_name, "displayName")
     _check_role(role)
     await _check_email_free(repo.session, clean_email, "email")
-    return sub, await _add_admin(repo.session, sub, clean_email, clean_name, role, None)
+    admin = await _add_admin(repo.session, sub, clean_email, clean_name, role, None)
+    audit.admin_created(
+        repo.session,
+        repo.principal,
+        admin,
+        audit.changes_of({}, {"displayName": clean_name, "role": role}),
+        detail={"subPartner": sub.name},
+    )
+    return sub, admin
 
 
 async def update_sub_partner_admin(
@@ -499,5 +536,16 @@ async def update_settings(repo: PartnerRepository, new: PartnerSettings) -> Part
         "offers": {"wholesale": True, "hostedCalling": bool(new.hosted_calling)},
         "supportEmail": support_email,
     }
+    changes = audit.changes_of(asdict(current), asdict(PartnerSettings.of(partner)))
+    if changes:
+        audit.record(
+            repo.session,
+            repo.principal,
+            "settings.update",
+            target_type="ORGANIZATION",
+            target_id=org_id(partner),
+            target_name=partner.name,
+            changes=changes,
+        )
     await repo.session.flush()
     return PartnerSettings.of(partner)

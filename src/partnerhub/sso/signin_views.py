@@ -247,6 +247,8 @@ async def totp_submit(request: Request) -> Response:
             if current is not None:
                 current.session.second_factor_pending = False
             await ratelimit.forgive(db, attempt)
+        else:
+            org_auth.log_second_factor_refused(db, access.user, access.customer)
     if not ok:
         locked = attempt.locked()
         return render(

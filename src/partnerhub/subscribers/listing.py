@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from partnerhub import ids
 from partnerhub.errors import InvalidValue
+from partnerhub.kit.validators import parse_instant
 from partnerhub.models import OrgUser
 from partnerhub.subscribers.repository import (
     CustomerKey,
@@ -17,22 +16,6 @@ from partnerhub.subscribers.repository import (
     SubscriberRepository,
 )
 from partnerhub.subscribers.rules import READ, STATUSES, clean_text
-
-
-def parse_instant(name: str, raw: str | None) -> datetime | None:
-    """ISO 8601 or epoch milliseconds (CONTRACT section 1)."""
-    text = (raw or "").strip()
-    if not text:
-        return None
-    try:
-        if re.fullmatch(r"-?[0-9]{1,15}", text):
-            return datetime.fromtimestamp(int(text) / 1000, UTC)
-        value = datetime.fromisoformat(text.replace("z", "Z"))
-    except (ValueError, OverflowError, OSError):
-        raise InvalidValue(
-            f"{name}: '{text}' is not an ISO 8601 date-time or epoch milliseconds", field=name
-        ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ holds at least the package tier the organization was created with (:func:`rules.
 
 from __future__ import annotations
 
+from partnerhub import ids
+from partnerhub.audit import service as audit
 from partnerhub.errors import InvalidValue
 from partnerhub.models import Customer, OrgUser
 from partnerhub.subscribers.repository import PENDING, SubscriberRepository
@@ -46,6 +48,18 @@ async def set_roles(
             field="admin_role",
         )
     check_admin_tier(customer, chosen, user.package)
+    before = sorted(user.roles or [])
     user.roles = chosen
+    if sorted(chosen) != before:
+        audit.record(
+            repo.session,
+            repo.principal,
+            "user.roles",
+            customer=customer,
+            target_type="PEOPLE",
+            target_id=ids.encode("PEOPLE", user.id, ids.region_of(customer.data_region)),
+            target_name=user.email,
+            changes={"roles": [before, sorted(chosen)]},
+        )
     await flush_or_refuse(repo)
     return customer, user

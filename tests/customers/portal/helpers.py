@@ -60,12 +60,23 @@ async def users_of(db: Database, customer_id: Any) -> list[dict[str, Any]]:
 
 
 async def audit_actions(db: Database, customer_id: Any) -> list[dict[str, Any]]:
+    """The customer's audit rows (``audit_events``), oldest first: the action, the actor and
+    the row's detail."""
     async with db.transaction() as session:
         result = await session.execute(
             text(
-                "SELECT detail FROM customer_events WHERE customer_id = :c AND kind = 'audit' "
-                "ORDER BY created"
+                "SELECT action, actor_type, actor_email, actor_id, detail FROM audit_events "
+                "WHERE customer_id = :c ORDER BY created"
             ),
             {"c": customer_id},
         )
-        return [r[0] for r in result]
+        return [
+            {
+                **r.detail,
+                "action": r.action,
+                "actorType": r.actor_type,
+                "actorEmail": r.actor_email,
+                "actorId": str(r.actor_id) if r.actor_id else None,
+            }
+            for r in result
+        ]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from partnerhub import ids
 from partnerhub.db import Database
-from partnerhub.models import Customer, CustomerEvent, OrgUser, OutboxEmail
+from partnerhub.models import AuditEvent, Customer, OrgUser, OutboxEmail
 from tests.conftest import csrf_of, portal_login
 from tests.factories import Tenant, give_password, make_org, make_tenant
 from tests.identity.org.conftest import PASSWORD, link_in, password_signin
@@ -167,16 +167,14 @@ async def test_partner_administrator_inside_an_organization(
         assert done == (needs in expected), f"partner {partner_role}: {name}"
     if USERS in expected:
         async with db.transaction() as session:
-            stmt = select(CustomerEvent).where(
-                CustomerEvent.customer_id == customer.id, CustomerEvent.kind == "audit"
-            )
+            stmt = select(AuditEvent).where(AuditEvent.customer_id == customer.id)
             events = list((await session.execute(stmt)).scalars())
-        actions = {e.detail["action"] for e in events}
+        actions = {e.action for e in events}
         assert {"user.add", "user.remove", "user.unlock"} <= actions
         for event in events:
-            assert event.detail["actorType"] == "partner_admin"
-            assert event.detail["actorEmail"] == admin.email
-            assert event.detail["actorId"] == str(admin.id)
+            assert event.actor_type == "partner_admin"
+            assert event.actor_email == admin.email
+            assert event.actor_id == admin.id
 
 
 async def test_other_organizations_are_not_found(

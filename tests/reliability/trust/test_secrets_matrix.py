@@ -29,6 +29,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -168,6 +169,7 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/org/{customer_ref}/numbers"): Page(R),
     ("GET", "/org/{customer_ref}/emails"): Page(R, shows="the organization's emails: to, subject, state"),
     ("GET", "/org/{customer_ref}/account"): Page(R, shows="the person's own second factor (on or off)"),
+    ("GET", "/org/{customer_ref}/audit"): Page(R, shows="the organization's audit log: who did what; a secret shown is named, never its value"),
     ("GET", "/org/{customer_ref}/users/add-wholesale"): Page(R),
     ("GET", "/org/{customer_ref}/users/{user_ref}/package"): Page({**R, "user_ref": "mover"}),
     # --- API --------------------------------------------------------------------------------
@@ -175,6 +177,9 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/v1/partner/templates/{template_id}"): Page({"template_id": "template"}),
     ("GET", "/v1/partner/administrators"): Page(),
     ("GET", "/v1/partner/settings"): Page(),
+    ("GET", "/v1/adminAudit/events"): Page(query={"orgId": "partner_org", "from": "audit from", "to": "audit to"}, shows="audit rows: a token's creation, never its secret"),
+    ("GET", "/v1/adminAudit/eventCategories"): Page(),
+    ("GET", "/audit"): Page(shows="the partner's audit log: a token's creation or a changed password, never the secret"),
     ("GET", "/v1/partner/identityProviders"): Page(shows="identity providers (clientSecretSet only)"),
     ("GET", "/v1/partner/identityProviders/{provider_id}"): Page({"provider_id": "idp"}),
     ("GET", "/v1/partner/customerRoles"): Page(),
@@ -399,6 +404,10 @@ async def test_secrets_matrix(world: World, actors: dict[str, Actor]) -> None:
 
         # the ids the rows are filled with
         values["customer"] = victim.customer_id
+        values["partner_org"] = ids.encode("ORGANIZATION", world.a.partner.id, ids.HUB)
+        now = datetime.now(UTC)
+        values["audit from"] = (now - timedelta(days=1)).isoformat().replace("+00:00", "Z")
+        values["audit to"] = (now + timedelta(days=1)).isoformat().replace("+00:00", "Z")
         values["mover"] = user_ids["none"]
         values["boss"] = (
             await client.get(

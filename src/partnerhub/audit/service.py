@@ -1,0 +1,588 @@
+"""The audit log's rules: what is recorded (:data:`ACTIONS`), by whom, and who may read it.
+
+:func:`record` adds the row to the session of the action itself, so it is written by the
+action's own commit and a failed action leaves no row. The actor comes from the principal
+(who), the request (:func:`partnerhub.kit.request_context.origin`: address, user agent,
+TrackingID) and, for a name, the signed-in person the portal put in the request's state.
+Rows are never changed or deleted (migration 0014's trigger); :func:`purge` is the operator's
+retention purge, the one way out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from partnerhub import ids
+from partnerhub.audit.repository import AuditFilters, AuditRepository
+from partnerhub.catalog.roles import AUDIT_READ
+from partnerhub.errors import InvalidValue, MissingField, NotFound
+from partnerhub.kit.request_context import origin
+from partnerhub.kit.scope import Principal
+from partnerhub.models import AuditEvent, Customer
+from partnerhub.models.base import utcnow
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for extraction; the portal translates it when it shows it."""
+    return message
+
+
+# The scope of the vendor's audit API (and the hub's ``partnerhub:admin`` grants it too).
+READ = AUDIT_READ
+ADMIN = "partnerhub:admin"
+MAX_SPAN = timedelta(days=366)
+
+LOGINS = "LOGINS"
+FAILED_LOGINS = "FAILED_LOGINS"
+ADMINISTRATORS = "ADMINISTRATORS"
+API_TOKENS = "API_TOKENS"
+TEMPLATES = "TEMPLATES"
+SETTINGS = "SETTINGS"
+CUSTOMERS = "CUSTOMERS"
+USERS = "USERS"
+CREDENTIALS = "CREDENTIALS"
+SECRETS = "SECRETS"
+# The categories, in the order the portal's filter lists them, with their labels.
+CATEGORIES: dict[str, str] = {
+    LOGINS: N_("Sign-ins"),
+    FAILED_LOGINS: N_("Refused sign-ins"),
+    ADMINISTRATORS: N_("Administrators and roles"),
+    API_TOKENS: N_("API tokens"),
+    TEMPLATES: N_("Onboarding templates"),
+    SETTINGS: N_("Partner settings"),
+    CUSTOMERS: N_("Customers"),
+    USERS: N_("Users and numbers"),
+    CREDENTIALS: N_("Passwords and second factor"),
+    SECRETS: N_("Secrets shown"),
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    category: str
+    description: str  # eventDescription (English; the portal translates it)
+    text: str  # actionText: "%(actor)s ... %(target)s"
+
+
+ACTIONS: dict[str, Action] = {
+    "signin.success": Action(LOGINS, N_("Signed in"), N_("%(actor)s signed in")),
+    "signin.failed": Action(
+        FAILED_LOGINS, N_("Sign-in refused"), N_("A sign-in as %(target)s was refused")
+    ),
+    "signin.second_factor_failed": Action(
+        FAILED_LOGINS,
+        N_("Second-factor code refused"),
+        N_("A wrong second-factor code was entered for %(target)s"),
+    ),
+    "admin.create": Action(
+        ADMINISTRATORS,
+        N_("Administrator added"),
+        N_("%(actor)s added the administrator %(target)s"),
+    ),
+    "admin.update": Action(
+        ADMINISTRATORS,
+        N_("Administrator changed"),
+        N_("%(actor)s changed the administrator %(target)s"),
+    ),
+    "admin.role": Action(
+        ADMINISTRATORS,
+        N_("Administrator role changed"),
+        N_("%(actor)s changed the role of %(target)s"),
+    ),
+    "admin.deactivate": Action(
+        ADMINISTRATORS,
+        N_("Administrator deactivated"),
+        N_("%(actor)s deactivated the administrator %(target)s"),
+    ),
+    "admin.activate": Action(
+        ADMINISTRATORS,
+        N_("Administrator reactivated"),
+        N_("%(actor)s reactivated the administrator %(target)s"),
+    ),
+    "token.create": Action(
+        API_TOKENS, N_("API token created"), N_("%(actor)s created the API token %(target)s")
+    ),
+    "token.revoke": Action(
+        API_TOKENS, N_("API token revoked"), N_("%(actor)s revoked the API token %(target)s")
+    ),
+    "template.create": Action(
+        TEMPLATES, N_("Template created"), N_("%(actor)s created the template %(target)s")
+    ),
+    "template.update": Action(
+        TEMPLATES, N_("Template changed"), N_("%(actor)s changed the template %(target)s")
+    ),
+    "template.delete": Action(
+        TEMPLATES, N_("Template deleted"), N_("%(actor)s deleted the template %(target)s")
+    ),
+    "settings.update": Action(
+        SETTINGS, N_("Partner settings changed"), N_("%(actor)s changed the partner settings")
+    ),
+    "customer.create": Action(
+        CUSTOMERS, N_("Customer created"), N_("%(actor)s created the customer %(target)s")
+    ),
+    "customer.update": Action(
+        CUSTOMERS, N_("Customer changed"), N_("%(actor)s changed the customer %(target)s")
+    ),
+    "customer.delete": Action(
+        CUSTOMERS, N_("Customer deleted"), N_("%(actor)s deleted the customer %(target)s")
+    ),
+    "customer.approve": Action(
+        CUSTOMERS,
+        N_("Customer approved for provisioning"),
+        N_("%(actor)s approved the customer %(target)s for provisioning"),
+    ),
+    "subpartner.create": Action(
+        CUSTOMERS, N_("Sub-partner created"), N_("%(actor)s created the sub-partner %(target)s")
+    ),
+    "subpartner.update": Action(
+        CUSTOMERS, N_("Sub-partner changed"), N_("%(actor)s changed the sub-partner %(target)s")
+    ),
+    "subpartner.suspend": Action(
+        CUSTOMERS,
+        N_("Sub-partner suspended"),
+        N_("%(actor)s suspended the sub-partner %(target)s"),
+    ),
+    "user.add": Action(USERS, N_("User added"), N_("%(actor)s added the user %(target)s")),
+    "user.remove": Action(USERS, N_("User removed"), N_("%(actor)s removed the user %(target)s")),
+    "user.unlock": Action(USERS, N_("User unlocked"), N_("%(actor)s unlocked the user %(target)s")),
+    "user.roles": Action(
+        ADMINISTRATORS,
+        N_("Customer administrator roles changed"),
+        N_("%(actor)s changed the administrator roles of %(target)s"),
+    ),
+    "user.package": Action(
+        USERS, N_("User package changed"), N_("%(actor)s changed the package of %(target)s")
+    ),
+    "user.moved_away": Action(
+        USERS,
+        N_("User left for another organization"),
+        N_("%(target)s accepted to move to another organization"),
+    ),
+    "numbers.add": Action(
+        USERS, N_("Phone numbers added"), N_("%(actor)s added phone numbers to %(target)s")
+    ),
+    "portal.open": Action(
+        CUSTOMERS,
+        N_("Customer portal opened by the partner"),
+        N_("%(actor)s opened the customer portal of %(target)s"),
+    ),
+    "account.password": Action(
+        CREDENTIALS, N_("Password changed"), N_("%(actor)s changed their password")
+    ),
+    "account.totp_on": Action(
+        CREDENTIALS,
+        N_("Second factor turned on"),
+        N_("%(actor)s turned on the second factor"),
+    ),
+    "account.totp_off": Action(
+        CREDENTIALS,
+        N_("Second factor turned off"),
+        N_("%(actor)s turned off the second factor"),
+    ),
+    "secret.shown": Action(
+        SECRETS, N_("Secret shown"), N_("%(actor)s was shown the secret of %(target)s")
+    ),
+}
+
+ACTOR_TYPES = ("partner_admin", "token", "customer_admin", "system", "anonymous")
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str
+    id: uuid.UUID | None = None
+    name: str = ""
+    email: str = ""
+    org_id: uuid.UUID | None = None
+    roles: tuple[str, ...] = ()
+
+
+def _person_name(person: Any) -> str:
+    if person is None:
+        return ""
+    name = getattr(person, "display_name", None)
+    if name:
+        return str(name)
+    parts = [getattr(person, "first_name", None), getattr(person, "last_name", None)]
+    return " ".join(p for p in parts if p)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """Who ``principal`` is, for the log: the signed-in person's name comes from the request's
+    state (the portal's ``portal`` context, the customer portal's ``org_access``)."""
+    state = origin().state or {}
+    if principal.kind == "token":
+        return Actor("token", principal.actor_id, org_id=principal.home_partner_id)
+    if principal.kind == "system":
+        return Actor("system", None, name="PartnerHub", org_id=principal.home_partner_id)
+    if principal.kind == "customer_admin":
+        access = state.get("org_access")
+        user = getattr(access, "user", None)
+        return Actor(
+            "customer_admin",
+            principal.actor_id,
+            name=_person_name(user),
+            email=principal.actor_email or "",
+            org_id=getattr(user, "org_id", None),
+            roles=tuple(getattr(user, "roles", None) or ()),
+        )
+    ctx = state.get("portal")
+    admin = getattr(ctx, "admin", None) if ctx is not None else None
+    name = _person_name(admin) if admin is not None and admin.id == principal.actor_id else ""
+    return Actor(
+        "partner_admin",
+        principal.actor_id,
+        name=name,
+        email=principal.actor_email or "",
+        org_id=principal.home_partner_id,
+        roles=(principal.role,) if principal.role else (),
+    )
+
+
+def admin_actor(admin: Any) -> Actor:
+    """A partner administrator acting without a principal yet (signing in)."""
+    return Actor(
+        "partner_admin",
+        admin.id,
+        name=_person_name(admin),
+        email=admin.email,
+        org_id=admin.partner_id,
+        roles=(admin.role,),
+    )
+
+
+def org_user_actor(user: Any) -> Actor:
+    """A customer's user acting without a principal yet (signing in)."""
+    return Actor(
+        "customer_admin",
+        user.id,
+        name=_person_name(user),
+        email=user.email,
+        org_id=user.org_id,
+        roles=tuple(user.roles or ()),
+    )
+
+
+HIDDEN = "(changed)"  # what a secret field shows in a change
+
+
+def changes_of(
+    before: dict[str, Any], after: dict[str, Any], secret: tuple[str, ...] = ()
+) -> dict[str, list[Any]]:
+    """``{field: [before, after]}`` of the fields whose values differ; a ``secret`` field shows
+    only that it changed."""
+    out: dict[str, list[Any]] = {}
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            out[key] = [HIDDEN, HIDDEN] if key in secret else [_plain(old), _plain(new)]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, tuple | set | frozenset):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+def build(
+    who: Principal | Actor,
+    action: str,
+    *,
+    partner_id: uuid.UUID | None = None,
+    customer: Customer | None = None,
+    org_id: uuid.UUID | None = None,
+    target_type: str = "",
+    target_id: str = "",
+    target_name: str = "",
+    changes: dict[str, list[Any]] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The audit row of ``action`` (not yet added to a session: :func:`record` adds it; a hot
+    path writes it inside its own statement)."""
+    spec = ACTIONS[action]  # an unknown action is a programming error
+    actor = actor_of(who) if isinstance(who, Principal) else who
+    if partner_id is None:
+        if isinstance(who, Principal):
+            partner_id = who.partner_id
+        elif customer is not None:
+            partner_id = customer.partner_id
+        else:
+            raise ValueError("partner_id is required for an actor without a principal")
+    if customer is not None:
+        org_id = customer.org_id or customer.id
+    where = origin()
+    return AuditEvent(
+        id=uuid.uuid4(),
+        created=utcnow(),
+        partner_id=partner_id,
+        org_id=org_id or partner_id,
+        customer_id=customer.id if customer is not None else None,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_org_id=actor.org_id,
+        actor_name=actor.name[:320],
+        actor_email=actor.email[:320],
+        actor_roles=list(actor.roles),
+        actor_ip=where.ip[:64],
+        actor_user_agent=where.user_agent,
+        tracking_id=where.tracking_id,
+        category=spec.category,
+        action=action,
+        target_type=target_type[:40],
+        target_id=target_id[:200],
+        target_name=(target_name or "")[:320],
+        changes=changes or {},
+        detail=detail or {},
+    )
+
+
+def record(session: AsyncSession, who: Principal | Actor, action: str, **kwargs: Any) -> AuditEvent:
+    """Add the audit row of ``action`` to ``session``: written by the action's own commit."""
+    event = build(who, action, **kwargs)
+    AuditRepository.add(session, event)
+    return event
+
+
+def admin_created(
+    session: AsyncSession, who: Principal | Actor, admin: Any, changes: Any, **kwargs: Any
+) -> AuditEvent:
+    """The audit row of a partner administrator's creation (of the partner or a sub-partner)."""
+    return record(
+        session,
+        who,
+        "admin.create",
+        target_type="PEOPLE",
+        target_id=str(admin.id),
+        target_name=admin.email,
+        changes=changes,
+        **kwargs,
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def categories() -> list[str]:
+    return list(CATEGORIES)
+
+
+def parse_categories(raw: list[str]) -> list[str]:
+    out: list[str] = []
+    for item in raw:
+        for name in item.split(","):
+            name = name.strip().upper()
+            if not name:
+                continue
+            if name not in CATEGORIES:
+                raise InvalidValue(
+                    f"eventCategories: '{name[:60]}' is not one of {', '.join(CATEGORIES)}",
+                    field="eventCategories",
+                )
+            out.append(name)
+    return sorted(set(out))
+
+
+def check_span(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    if start is None:
+        raise MissingField("from: is required", field="from")
+    if end is None:
+        raise MissingField("to: is required", field="to")
+    if end < start:
+        raise InvalidValue("to: must not be before from", field="to")
+    if end - start > MAX_SPAN:
+        raise InvalidValue("to: at most one year after from", field="to")
+    return start, end
+
+
+async def org_scope(repo: AuditRepository, org_ref: str | None) -> AuditFilters:
+    """The rows an ``orgId`` names: the acting partner's own (its id) or one of its customers'.
+    Another tenant's organization, or an id that is not one: 404."""
+    if not org_ref:
+        raise MissingField("orgId: is required", field="orgId")
+    org = ids.decode("ORGANIZATION", org_ref)
+    if org is None:
+        raise NotFound("Organization not found")
+    if org == repo.principal.partner_id:
+        return AuditFilters(partner_level=True)
+    customer_id = await repo.customer_of_org(org)
+    if customer_id is None:
+        raise NotFound("Organization not found")
+    return AuditFilters(customer_id=customer_id)
+
+
+async def list_events(
+    repo: AuditRepository,
+    org_ref: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    actor_ref: str | None,
+    event_categories: list[str],
+    offset: int,
+    limit: int,
+) -> list[AuditEvent]:
+    repo.principal.require(READ, ADMIN)
+    filters = await org_scope(repo, org_ref)
+    filters.start, filters.end = check_span(start, end)
+    filters.categories = parse_categories(event_categories)
+    if actor_ref:
+        filters.actor_id = _actor_uuid(actor_ref)
+        if filters.actor_id is None:
+            return []
+    return await repo.page(filters, offset, limit)
+
+
+def _actor_uuid(ref: str) -> uuid.UUID | None:
+    for kind in ("PEOPLE", "API_TOKEN", "SUBSCRIBER"):
+        found = ids.decode(kind, ref)
+        if found is not None:
+            return found
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None
+
+
+async def history(
+    repo: AuditRepository,
+    *,
+    customer_id: uuid.UUID | None,
+    category: str | None = None,
+    actor: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """The portal's readable history: one customer's rows, or (``customer_id`` None) the
+    partner's own; ``actor`` is a part of the actor's name or e-mail."""
+    filters = (
+        AuditFilters(customer_id=customer_id)
+        if customer_id is not None
+        else AuditFilters(partner_level=True)
+    )
+    if category:
+        filters.categories = parse_categories([category])
+    filters.actor_text = (actor or "").strip()[:200] or None
+    return await repo.page(filters, offset, limit)
+
+
+async def purge(session: AsyncSession, older_than: timedelta) -> int:
+    """The operator's retention purge (``partnerhub audit purge``): every row older than
+    ``older_than``, across partners. The only deletion the trigger lets through."""
+    if older_than < timedelta(days=30):
+        raise InvalidValue("older-than: at least 30 days", field="older_than")
+    return await AuditRepository.purge(session, utcnow() - older_than)
+
+
+# --- presenting ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One row as people read it (the API's ``data`` and the portal's history)."""
+
+    event: AuditEvent
+    actor_name: str
+    actor_org_name: str
+    target_org_id: str
+    target_org_name: str
+    region: str = ids.HUB
+
+
+def action_text(event: AuditEvent, actor_name: str, gettext: Any = None) -> str:
+    """``actionText``: the sentence of the action, in English or through ``gettext``."""
+    spec = ACTIONS.get(event.action)
+    template = spec.text if spec else event.action
+    if gettext is not None:
+        template = gettext(template)
+    target = event.target_name or event.target_id or ""
+    return template % {"actor": actor_name or "?", "target": target}
+
+
+def description(event: AuditEvent) -> str:
+    spec = ACTIONS.get(event.action)
+    return spec.description if spec else event.action
+
+
+async def shown(repo: AuditRepository, rows: list[AuditEvent]) -> list[Shown]:
+    tokens = await repo.token_names(
+        {r.actor_id for r in rows if r.actor_type == "token" and r.actor_id}
+    )
+    customers = await repo.customers({r.customer_id for r in rows if r.customer_id})
+    partners = await repo.partner_names({r.partner_id for r in rows})
+    out: list[Shown] = []
+    for row in rows:
+        name = row.actor_name or row.actor_email
+        if row.actor_type == "token":
+            name = f"API token {tokens.get(row.actor_id or uuid.UUID(int=0), '')}".strip()
+        customer = customers.get(row.customer_id) if row.customer_id else None
+        region = ids.region_of(customer.data_region) if customer is not None else ids.HUB
+        if customer is not None:
+            org_ref = ids.encode("ORGANIZATION", row.org_id, region)
+            org_name = customer.name or customer.external_id
+        else:
+            org_ref = ids.encode("ORGANIZATION", row.org_id, ids.HUB)
+            org_name = partners.get(row.org_id, "") if row.customer_id is None else ""
+        if row.actor_type == "customer_admin":
+            actor_org = org_name
+        else:
+            actor_org = partners.get(row.actor_org_id or row.partner_id, "")
+        out.append(Shown(row, name, actor_org, org_ref, org_name, region))
+    return out
+
+
+def _actor_ref(event: AuditEvent, region: str) -> str:
+    if event.actor_id is None:
+        return ""
+    if event.actor_type == "token":
+        return ids.encode("API_TOKEN", event.actor_id, ids.HUB)
+    if event.actor_type == "customer_admin":
+        return ids.encode("PEOPLE", event.actor_id, region)
+    return ids.encode("PEOPLE", event.actor_id, ids.HUB)
+
+
+async def present(repo: AuditRepository, rows: list[AuditEvent]) -> list[Any]:
+    from partnerhub.audit.schemas import AuditEventData, AuditEventOut
+
+    out = []
+    for item in await shown(repo, rows):
+        e = item.event
+        region = item.region if e.actor_type == "customer_admin" else ids.HUB
+        actor_org = ids.encode("ORGANIZATION", e.actor_org_id, region) if e.actor_org_id else ""
+        out.append(
+            AuditEventOut(
+                id=ids.encode("AUDIT_EVENT", e.id, ids.HUB),
+                created=e.created,
+                actor_id=_actor_ref(e, item.region),
+                actor_org_id=actor_org,
+                data=AuditEventData(
+                    actor_name=item.actor_name,
+                    actor_email=e.actor_email,
+                    actor_org_name=item.actor_org_name,
+                    admin_roles=list(e.actor_roles or []),
+                    actor_ip=e.actor_ip,
+                    actor_user_agent=e.actor_user_agent,
+                    tracking_id=e.tracking_id,
+                    target_type=e.target_type,
+                    target_id=e.target_id,
+                    target_name=e.target_name,
+                    target_org_id=item.target_org_id,
+                    target_org_name=item.target_org_name,
+                    event_category=e.category,
+                    event_description=description(e),
+                    action_text=action_text(e, item.actor_name),
+                    changes=e.changes or {},
+                    action=e.action,
+                ),
+            )
+        )
+    return out
