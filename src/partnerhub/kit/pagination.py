@@ -107,15 +107,11 @@ def paging(default: int = 100, limit: int = 1000) -> Callable[[str | None, str |
     """The dependency of a list route: its ``offset`` and ``max`` query parameters (documented
     as integers), parsed and checked by :func:`page_params`."""
 
-    def page(offset: OffsetQuery = None, max: Max1000Query = None) -> Page:
+    max_query = Annotated[str | None, _integer(1, limit), Query()]
+
+    def page(offset: OffsetQuery = None, max: max_query = None) -> Page:
         return page_params(offset, max, default, limit)
 
-    def page_of_100(offset: OffsetQuery = None, max: Max100Query = None) -> Page:
-        return page_params(offset, max, default, limit)
-
-    if limit == 100:
-        return page_of_100
-    assert limit == 1000, "a page limit is documented as 100 or 1000"
     return page
 
 
