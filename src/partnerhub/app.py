@@ -110,6 +110,7 @@ def create_app(
     from partnerhub.identity import signin_views
     from partnerhub.identity import views as identity_views
     from partnerhub.locations import api as locations_api
+    from partnerhub.locations import views as locations_views
     from partnerhub.numbers import api as numbers_api
     from partnerhub.onboarding import api as onboarding_api
     from partnerhub.onboarding import views as onboarding_views
@@ -152,6 +153,7 @@ def create_app(
     app.include_router(signin_views.router)
     # before the customer portal: its /org/{customer}/users/... pages are more specific
     app.include_router(subscribers_setup_views.router)
+    app.include_router(locations_views.router)
     app.include_router(subscribers_org_users_views.router)
     app.include_router(subscribers_import_views.router)
     app.include_router(assistance_views.router)
