@@ -58,6 +58,11 @@ async def sign_in_it(page: Page, tenant: Tenant) -> None:
     await page.locator("#password").fill(tenant.password)
     await page.locator("form button[type=submit]").click()
     await expect(page.locator("header .who")).to_have_text(tenant.admin.email)
+    # the administrator's own language choice wins over the browser's: choose Italian
+    if await page.locator("#lang-select").input_value() != "it":
+        async with page.expect_navigation():
+            await page.locator("#lang-select").select_option("it")
+    await expect(page.locator("html")).to_have_attribute("lang", "it")
 
 
 async def provisioned_customer(
@@ -274,10 +279,15 @@ LAYOUT_CHECKS = {
     "assign": ["main", "#assign-rows select", "#assign-rows"],
     "location": ["main", "#location-form", "#location-form select"],
 }
+# Every selector must match (a check of nothing proves nothing), and no match may overflow.
 OVERFLOWING = """
-selectors => selectors.flatMap(sel => Array.from(document.querySelectorAll(sel)).map(el => ({
-    sel, id: el.id || el.tagName, scroll: el.scrollWidth, client: el.clientWidth
-}))).filter(e => e.scroll > e.client + 1)
+selectors => selectors.flatMap(sel => {
+    const found = Array.from(document.querySelectorAll(sel));
+    if (!found.length) { return [{sel, missing: true}]; }
+    return found.map(el => ({
+        sel, id: el.id || el.tagName, scroll: el.scrollWidth, client: el.clientWidth
+    })).filter(e => e.scroll > e.client + 1);
+})
 """
 
 
