@@ -302,7 +302,7 @@ def live_server(
         [sys.executable, "-m", "partnerhub", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90  # a loaded 2-core machine: start-up takes its time
+    deadline = time.monotonic() + 120  # an import and migrations on a loaded machine
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:

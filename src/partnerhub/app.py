@@ -125,6 +125,7 @@ def create_app(
     from partnerhub.identity import portal_views
     from partnerhub.identity import views as identity_views
     from partnerhub.locations import api as locations_api
+    from partnerhub.locations import views as locations_views
     from partnerhub.numbers import api as numbers_api
     from partnerhub.onboarding import api as onboarding_api
     from partnerhub.onboarding import views as onboarding_views
@@ -166,6 +167,7 @@ def create_app(
     app.include_router(signin_views.router)
     # before the customer portal: its /org/{customer}/users/... pages are more specific
     app.include_router(setup_views.router)
+    app.include_router(locations_views.router)
     app.include_router(org_users_views.router)
     app.include_router(subscribers_import_views.router)
     app.include_router(assistance_api.router)

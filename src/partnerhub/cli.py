@@ -24,10 +24,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+admin_app = typer.Typer(help="Partner administrators.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log (docs/audit.md).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+app.add_typer(admin_app, name="admin")
 app.add_typer(import_app, name="import")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(partner_app, name="partner")
@@ -51,7 +53,9 @@ def _say(settings: Settings, markup: str) -> None:
         console.print(markup)
 
 
-async def _bootstrap(settings: Settings, url: str) -> None:
+async def _bootstrap(settings: Settings, url: str) -> tuple[str, list[str]] | None:
+    """Create the first partner and administrator on an empty database; the credentials block
+    to show (``None`` when the database had partners already)."""
     from partnerhub.db import Database
     from partnerhub.identity.service import bootstrap
 
@@ -64,14 +68,29 @@ async def _bootstrap(settings: Settings, url: str) -> None:
     finally:
         await db.dispose()
     if created is None:
-        return
+        return None
     admin, generated = created
-    _say(settings, f"[bold]First start:[/bold] created partner '{settings.partner_name}'.")
-    _say(settings, f"Sign in at {settings.base_url()}/login as [bold]{admin.email}[/bold]")
-    if generated:
-        _say(settings, f"with the password [bold]{generated}[/bold] (shown only now).")
-    else:
-        _say(settings, "with the password from PARTNERHUB_ADMIN_PASSWORD.")
+    settings_note = generated or "(the one in PARTNERHUB_ADMIN_PASSWORD)"
+    return (
+        f"First start: created partner '{settings.partner_name}'",
+        [
+            f"Sign in at  {settings.base_url()}/login",
+            f"Email       {admin.email}",
+            f"Password    {settings_note}",
+            "Shown only now; lost it? partnerhub admin reset-password EMAIL",
+        ],
+    )
+
+
+def _credentials(settings: Settings, title: str, lines: list[str]) -> None:
+    """Credentials for the operator in a framed block, easy to find among the log lines
+    (a plain log line when lines are JSON)."""
+    if settings.log_format == "json":
+        logging.getLogger("partnerhub").warning("%s: %s", title, "; ".join(lines))
+        return
+    from rich.panel import Panel
+
+    console.print(Panel("\n".join(lines), title=title, expand=False, border_style="green"))
 
 
 @app.command(help=_settings_help())
@@ -94,7 +113,7 @@ def serve(
         settings.port = port
     configure_logging(settings)
     url = prepare_database(settings)
-    asyncio.run(_bootstrap(settings, url))
+    first_start = asyncio.run(_bootstrap(settings, url))
     from partnerhub.app import create_app
 
     application = create_app(settings, url, worker=not no_worker)
@@ -103,7 +122,15 @@ def serve(
     if (missing := saml.unavailable_reason()) is not None:
         _say(settings, f"[yellow]{missing}[/yellow]")
     _say(settings, f"PartnerHub serving on {settings.base_url()} (worker: {not no_worker})")
-    uvicorn.run(
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if first_start is not None and self.started:
+                # after the start-up noise, where the operator looks
+                _credentials(settings, *first_start)
+
+    config = uvicorn.Config(
         application,
         host=settings.host,
         port=settings.port,
@@ -117,6 +144,10 @@ def serve(
         # (app.py); the embedded PostgreSQL stops at exit (docs/configuration.md).
         timeout_graceful_shutdown=settings.shutdown_seconds,
     )
+    server = Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -198,11 +229,55 @@ def db_status() -> None:
         raise typer.Exit(1)
 
 
+def _scopes_help() -> str:
+    from partnerhub.catalog.roles import SCOPE_DESCRIPTIONS
+
+    listed = "\n\n".join(f"{name}: {text}" for name, text in SCOPE_DESCRIPTIONS.items())
+    return f"A scope to grant; repeat, or comma-separate. Scopes:\n\n{listed}"
+
+
+@admin_app.command("reset-password")
+def admin_reset_password(
+    email: Annotated[str, typer.Argument(help="The administrator's email address.")],
+) -> None:
+    """Give a partner administrator a new password (printed once); its sessions end."""
+    from partnerhub.db import Database
+    from partnerhub.errors import ApiError
+    from partnerhub.identity import service as identity
+
+    settings = get_settings()
+    configure_logging(settings)
+    url = prepare_database(settings)
+
+    async def run() -> tuple[str, str]:
+        db = Database(url, 1, settings.database_prepared_statements)
+        try:
+            async with db.transaction() as session:
+                admin, password = await identity.reset_admin_password(session, email)
+                return admin.email, password
+        finally:
+            await db.dispose()
+
+    try:
+        found, password = asyncio.run(run())
+    except ApiError as exc:
+        console.print(f"[red]{exc.description}[/red]")
+        raise typer.Exit(2) from None
+    _credentials(
+        settings,
+        "New password",
+        [
+            f"Sign in at  {settings.base_url()}/login",
+            f"Email       {found}",
+            f"Password    {password}",
+            "Shown only now; the administrator's portal sessions have ended.",
+        ],
+    )
+
+
 @token_app.command("create")
 def token_create(
-    scope: Annotated[
-        list[str], typer.Option("--scope", help="A scope to grant; repeat, or comma-separate.")
-    ],
+    scope: Annotated[list[str], typer.Option("--scope", help=_scopes_help())],
     name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
     expires: Annotated[str, typer.Option(help="Lifetime: 30d, 12h, 90m or never.")] = "90d",
     partner: Annotated[

@@ -9,7 +9,7 @@ import sys
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import bearer
+from tests.conftest import bearer, portal_login
 from tests.factories import Tenant
 
 
@@ -62,6 +62,52 @@ async def test_token_create_refuses_unknown_scope(app: FastAPI, tenant: Tenant) 
     )
     assert result.returncode == 2
     assert "unknown scope" in result.stderr
+    # the refusal lists the valid scopes
+    assert "valid scopes" in result.stderr
+    assert "partnerhub:locations_write" in result.stderr
+
+
+def test_token_create_help_describes_every_scope() -> None:
+    from partnerhub.catalog.roles import ALL_SCOPES, SCOPE_DESCRIPTIONS
+
+    result = subprocess.run(
+        [sys.executable, "-m", "partnerhub", "token", "create", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    flat = " ".join(result.stdout.replace("│", " ").split())
+    assert set(SCOPE_DESCRIPTIONS) == set(ALL_SCOPES)
+    for scope, text in SCOPE_DESCRIPTIONS.items():
+        assert f"{scope}: {text}" in flat, scope
+
+
+async def test_admin_reset_password(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    from partnerhub.identity.service import verify_password
+    from partnerhub.models import PartnerAdmin
+
+    email = tenant.admin.email
+    result = run_cli("admin", "reset-password", email.upper(), database_url=app.state.database_url)
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout + result.stderr
+    line = next(ln for ln in shown.splitlines() if "Password" in ln)
+    password = line.split("Password", 1)[1].strip(" │|").split()[0]
+    async with tenant.db.transaction() as session:
+        stored = await session.get(PartnerAdmin, tenant.admin.id)
+        assert stored is not None and stored.password_hash is not None
+        assert verify_password(stored.password_hash, password)
+    # the new password signs in to the portal
+    await portal_login(client, email, password)
+    unknown = run_cli(
+        "admin", "reset-password", "nobody@nowhere.example", database_url=app.state.database_url
+    )
+    assert unknown.returncode == 2
+    assert "no administrator" in unknown.stderr
 
 
 def test_serve_help_lists_settings() -> None:

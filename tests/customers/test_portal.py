@@ -183,6 +183,31 @@ async def test_wizard_shows_create_time_conflicts(
     assert await count(db) == 1
 
 
+async def test_wizard_warns_of_a_company_name_in_use(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, template: dict[str, Any], token: str
+) -> None:
+    """A company name another customer of the partner has is a warning the administrator
+    confirms (two shops may share a name), not a refusal."""
+    existing = meetings_body(template["provisioningId"], externalId="crm-1")
+    existing["customerInfo"]["name"] = "Pizzeria Roma"
+    assert (await client.post(BASE, json=existing, headers=bearer(token))).status_code == 202
+    csrf = await portal_login(client, tenant.admin.email, tenant.password)
+    await client.get("/customers/new")
+    fields = customer_fields(template, name="pizzeria roma")
+    warned = await post(client, csrf, f"{WIZ}/customer", fields)
+    assert warned.status_code == 400
+    assert 'class="warning" id="name-error"' in warned.text
+    assert "You already have a customer named pizzeria roma" in warned.text
+    assert 'name="confirm_name"' in warned.text
+    confirmed = await post(client, csrf, f"{WIZ}/customer", {**fields, "confirm_name": "on"})
+    assert confirmed.status_code == 303, confirmed.text
+    assert confirmed.headers["location"] == f"{WIZ}/packages"
+    # a name nobody has passes without the question
+    await client.get("/customers/new")
+    fresh = await post(client, csrf, f"{WIZ}/customer", customer_fields(template, name="Bar Sport"))
+    assert fresh.status_code == 303
+
+
 async def test_list_search_filter_and_pages(
     client: httpx.AsyncClient, tenant: Tenant, template: dict[str, Any], token: str
 ) -> None:

@@ -242,3 +242,88 @@ async def test_another_partner_gets_404(
     assert listed.json() == {"items": []}
     everything = await client.get("/v1/locations", headers=bearer(token))
     assert everything.json() == {"items": []}
+
+
+async def test_delete(client: httpx.AsyncClient, tenant: Tenant, setup: Setup) -> None:
+    """DELETE /v1/locations/{id}: 204, its numbers leave the inventory; the headquarters and
+    a location with users are refused (409, errorCode 1214), nothing deleted."""
+    token = await tenant.token(LOC_WRITE, NUM_WRITE, "spark-admin:wholesale_subscribers_write")
+    loc = (
+        await client.post("/v1/locations", json=location_body(setup), headers=bearer(token))
+    ).json()
+    added = await client.post(
+        f"/v1/telephony/config/locations/{loc['id']}/numbers",
+        json={"phoneNumbers": ["+390212345700..702"]},
+        headers=bearer(token),
+    )
+    assert added.status_code == 201, added.text
+
+    hq = await client.delete(f"/v1/locations/{setup.hq_id}", headers=bearer(token))
+    assert "headquarters" in str(assert_error(hq, 409, 1214)["message"])
+
+    user = await client.post(
+        "/v1/wholesale/subscribers",
+        json={
+            "customerId": setup.id,
+            "email": "desk@milan.example",
+            "packages": ["webex_calling"],
+            "provisioningParameters": {
+                "locationId": loc["id"],
+                "primaryPhoneNumber": "+390212345701",
+            },
+        },
+        headers=bearer(token),
+    )
+    assert user.status_code == 200, user.text
+    in_use = await client.delete(f"/v1/locations/{loc['id']}", headers=bearer(token))
+    assert "1 user" in str(assert_error(in_use, 409, 1214)["message"])
+    assert (
+        await client.get(f"/v1/locations/{loc['id']}", headers=bearer(token))
+    ).status_code == 200
+
+    removed = await client.delete(
+        f"/v1/wholesale/subscribers/{user.json()['id']}", headers=bearer(token)
+    )
+    assert removed.status_code == 204, removed.text
+    gone = await client.delete(f"/v1/locations/{loc['id']}", headers=bearer(token))
+    assert gone.status_code == 204, gone.text
+    assert_error(await client.get(f"/v1/locations/{loc['id']}", headers=bearer(token)), 404, 1100)
+    numbers = await client.get(
+        "/v1/telephony/config/numbers", params={"orgId": setup.org}, headers=bearer(token)
+    )
+    held = {n["phoneNumber"] for n in numbers.json()["phoneNumbers"]}
+    assert not held & {"+390212345700", "+390212345701", "+390212345702"}
+    # the numbers are free for another location again
+    again = (
+        await client.post(
+            "/v1/locations", json=location_body(setup, name="Second"), headers=bearer(token)
+        )
+    ).json()
+    readded = await client.post(
+        f"/v1/telephony/config/locations/{again['id']}/numbers",
+        json={"phoneNumbers": ["+390212345700"]},
+        headers=bearer(token),
+    )
+    assert readded.status_code == 201, readded.text
+    assert_error(
+        await client.delete(f"/v1/locations/{loc['id']}", headers=bearer(token)), 404, 1100
+    )
+
+
+async def test_delete_scope_and_isolation(
+    client: httpx.AsyncClient, tenant: Tenant, setup: Setup, other_tenant: Tenant
+) -> None:
+    token = await tenant.token(LOC_WRITE)
+    loc = (
+        await client.post("/v1/locations", json=location_body(setup), headers=bearer(token))
+    ).json()
+    read = await tenant.token(LOC_READ)
+    assert_error(await client.delete(f"/v1/locations/{loc['id']}", headers=bearer(read)), 403, 1300)
+    intruder = await other_tenant.token(LOC_WRITE)
+    assert_error(
+        await client.delete(f"/v1/locations/{loc['id']}", headers=bearer(intruder)), 404, 1100
+    )
+    assert_error(await client.delete("/v1/locations/not-an-id", headers=bearer(token)), 404, 1100)
+    assert (
+        await client.get(f"/v1/locations/{loc['id']}", headers=bearer(token))
+    ).status_code == 200

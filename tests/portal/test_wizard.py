@@ -15,6 +15,7 @@ from partnerhub.onboarding import service
 from partnerhub.onboarding.views import MESSAGES, message_for
 from tests.conftest import portal_login
 from tests.factories import Tenant, make_tenant
+from tests.factories import create_template as api_template
 from tests.portal.helpers import (
     WIZARD,
     browser_session,
@@ -274,16 +275,28 @@ async def test_edit_link_from_review_returns_to_review_even_after_a_refusal(
     assert await count(db, "templates") == 0
 
 
-async def test_duplicate_name_is_refused_at_submit(
+async def test_duplicate_name_is_refused_at_its_step_and_at_submit(
     client: httpx.AsyncClient, tenant: Tenant, db: Database
 ) -> None:
     csrf = await portal_login(client, tenant.admin.email, tenant.password)
     await create_template(client, csrf, tenant, name="SMB Italy")
-    await walk_to(client, csrf, tenant, "review", name="smb italy")
+    # At its own step: the core settings are refused with the name's problem by its field
+    await walk_to(client, csrf, tenant, "core")
+    before = await snapshot(db)
+    refused = await post_step(client, csrf, "core", valid_steps(tenant, name="smb italy")["core"])
+    assert refused.status_code == 400
+    assert field_error(refused.text, "name") == (
+        "Template name: a template named 'smb italy' already exists"
+    )
+    assert (await snapshot(db))["templates"] == before["templates"]
+
+    # A template created meanwhile (another administrator, the API) is still caught at Submit
+    await walk_to(client, csrf, tenant, "review", name="SMB Race")
+    await api_template(client, tenant, name="SMB Race")
     before = await snapshot(db)
     response = await post_step(client, csrf, "review")
     assert response.status_code == 409
-    assert "Template name: a template named &#39;smb italy&#39; already exists" in response.text
+    assert "Template name: a template named &#39;SMB Race&#39; already exists" in response.text
     assert 'class="review-section has-error" id="review-core"' in response.text
     assert (await snapshot(db))["templates"] == before["templates"]
     # Everything typed is kept: fix the name through Edit and submit again.
@@ -291,7 +304,8 @@ async def test_duplicate_name_is_refused_at_submit(
     await post_step(client, csrf, "core", fields)
     done = await post_step(client, csrf, "review")
     assert done.status_code == 303
-    assert sorted(t.name for t in await templates_of(db)) == ["SMB Italy", "SMB Italy 2"]
+    names = sorted(t.name for t in await templates_of(db))
+    assert names == ["SMB Italy", "SMB Italy 2", "SMB Race"]
 
 
 async def test_edit_a_saved_template_keeps_its_provisioning_id(

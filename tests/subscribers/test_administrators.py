@@ -183,3 +183,98 @@ async def test_user_administrator_may_move_within_the_allowed_levels(
         f"{URL}/{user['id']}", json={"packages": ["webex_calling"]}, headers=bearer(token)
     )
     assert ok.status_code == 200, ok.text
+
+
+async def test_last_full_administrator_is_kept(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """The organization's last full administrator can be neither demoted nor removed
+    (409, errorCode 1213); once another user is a full administrator, both work. Another
+    tenant's token sees neither the customer nor the user (404)."""
+    setup = await make_customer(
+        db, tenant, packages=["webex_calling", "webex_meetings"], admin_package="webex_calling"
+    )
+    token = await tenant.token(SUB_WRITE)
+    base = f"/v1/partner/customers/{setup.id}/administrators"
+    lone = await first_admin(db, setup)
+    lone_person = ids.encode("PEOPLE", ids.decode("SUBSCRIBER", lone), "us")
+
+    demoted = await client.put(
+        f"{base}/{lone_person}/roles", json={"roles": ["user_admin"]}, headers=bearer(token)
+    )
+    body = assert_error(demoted, 409, 1213)
+    assert "last full administrator" in str(body["message"])
+    assert_error(await client.delete(f"{URL}/{lone}", headers=bearer(token)), 409, 1213)
+    # nothing was written
+    still = await client.get(f"{base}/{lone_person}", headers=bearer(token))
+    assert still.json()["roles"] == ["full_admin"]
+
+    # another tenant: 404 for the guard's requests, nothing learned
+    intruder = await other_tenant.token(SUB_WRITE)
+    assert_error(
+        await client.put(
+            f"{base}/{lone_person}/roles", json={"roles": []}, headers=bearer(intruder)
+        ),
+        404,
+        1100,
+    )
+    assert_error(await client.delete(f"{URL}/{lone}", headers=bearer(intruder)), 404, 1100)
+
+    # a second full administrator: now the first can be demoted, and the second is the last
+    second = await add_user(client, token, setup, "second@c.example", "webex_calling")
+    promoted = await client.put(
+        f"{base}/{second['personId']}/roles", json={"roles": ["full_admin"]}, headers=bearer(token)
+    )
+    assert promoted.status_code == 200, promoted.text
+    ok = await client.put(
+        f"{base}/{lone_person}/roles", json={"roles": ["user_admin"]}, headers=bearer(token)
+    )
+    assert ok.status_code == 200, ok.text
+    assert_error(await client.delete(f"{URL}/{second['id']}", headers=bearer(token)), 409, 1213)
+    # a user administrator (not a full one) is removed freely
+    removed = await client.delete(f"{URL}/{lone}", headers=bearer(token))
+    assert removed.status_code == 204, removed.text
+
+
+async def test_two_concurrent_demotions_keep_one_full_administrator(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    """Two full administrators demoted at the same time: one demotion wins, the other is
+    refused with 1213 (the check is serialized per organization)."""
+    import asyncio
+
+    setup = await make_customer(
+        db, tenant, packages=["webex_calling", "webex_meetings"], admin_package="webex_calling"
+    )
+    token = await tenant.token(SUB_WRITE)
+    base = f"/v1/partner/customers/{setup.id}/administrators"
+    first = ids.encode("PEOPLE", ids.decode("SUBSCRIBER", await first_admin(db, setup)), "us")
+    second = await add_user(client, token, setup, "twin@c.example", "webex_calling")
+    await client.put(
+        f"{base}/{second['personId']}/roles", json={"roles": ["full_admin"]}, headers=bearer(token)
+    )
+    for _round in range(3):
+        answers = await asyncio.gather(
+            *(
+                client.put(f"{base}/{p}/roles", json={"roles": []}, headers=bearer(token))
+                for p in (first, second["personId"])
+            )
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [200, 409], [a.text for a in answers]
+        async with db.transaction() as session:
+            full = (
+                await session.execute(
+                    select(sa.func.count(OrgUser.id)).where(
+                        OrgUser.customer_id == setup.customer.id,
+                        sa.literal("full_admin") == sa.any_(OrgUser.roles),
+                    )
+                )
+            ).scalar_one()
+        assert full == 1
+        # give the role back to both for the next round
+        for p in (first, second["personId"]):
+            again = await client.put(
+                f"{base}/{p}/roles", json={"roles": ["full_admin"]}, headers=bearer(token)
+            )
+            assert again.status_code == 200, again.text

@@ -41,6 +41,7 @@ __all__ = [
     "country_choices",
     "country_name",
     "normalize_subdivision",
+    "subdivision_choices",
     "subdivision_codes",
     "validate_address",
 ]
@@ -224,6 +225,15 @@ def subdivision_codes(alpha2: str) -> set[str]:
     """
     code = _alpha2(alpha2)
     return set(_subdivision_code_set(code)) if code is not None else set()
+
+
+def subdivision_choices(alpha2: str) -> list[tuple[str, str]]:
+    """``(code, name)`` of a country's ISO 3166-2 subdivisions (``IT-MI``, "Milano"), sorted
+    by name; empty for an unknown country or one without subdivisions."""
+    code = _alpha2(alpha2)
+    if code is None:
+        return []
+    return sorted(((c, n) for c, n, _ in _subdivisions(code)), key=lambda i: (_fold(i[1]), i[0]))
 
 
 def normalize_subdivision(alpha2: str, value: str) -> str | None:

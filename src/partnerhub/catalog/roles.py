@@ -40,6 +40,26 @@ ALL_SCOPES: tuple[str, ...] = (
     AUDIT_READ,
 )
 
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    "spark-admin:wholesale_customers_read": "Read customers and their provisioning status.",
+    "spark-admin:wholesale_subscribers_read": "Read subscribers and customer administrators.",
+    "spark-admin:wholesale_billing_reports_read": "Read and download billing reports.",
+    "spark-admin:wholesale_sub_partners_read": "Read sub-partners.",
+    "partnerhub:templates_read": "Read onboarding templates.",
+    "partnerhub:locations_read": "Read customer locations.",
+    "partnerhub:numbers_read": "Read phone numbers and their assignments.",
+    "spark-admin:wholesale_customers_write": "Create, change and delete customers.",
+    "spark-admin:wholesale_subscribers_write": "Add, change and remove subscribers and roles.",
+    "spark-admin:wholesale_billing_reports_write": "Request and delete billing reports.",
+    "partnerhub:templates_write": "Create, change and delete onboarding templates.",
+    "partnerhub:locations_write": "Create, change and delete customer locations.",
+    "partnerhub:numbers_write": "Add and remove phone numbers of locations.",
+    SUB_PARTNERS_WRITE: "Create, suspend and staff sub-partners.",
+    ADMIN_SCOPE: "Manage administrators, API tokens, webhooks and the audit log.",
+    PRECHECK_SCOPE: "Run prechecks without write access.",
+}
+"""What each scope allows, shown beside it (API-token page, ``partnerhub token create``)."""
+
 
 def implied(scopes: frozenset[str] | set[str] | list[str]) -> frozenset[str]:
     """The scopes a set grants: a ``_write`` scope implies its ``_read`` (the hub's

@@ -57,6 +57,7 @@ CHOOSE_PACKAGE = N_("Choose a package")
 TOO_MANY_ROWS = N_("At most 25 users at a time")
 NO_ROWS = N_("Enter at least one user")
 NUMBERS_ADDED = N_("Numbers added to the inventory")
+NUMBER_CHOSEN_TWICE = N_("%(number)s is already chosen for %(email)s in this form")
 # Service field → the form field a refusal is shown next to.
 FORM_FIELD = {
     "email": "email",
@@ -156,10 +157,20 @@ async def check_rows(
     customer = await service.customer_of(repo, ctx.ref)
     service.check_customer(customer)
     facts = await MemoryFacts.load(repo, customer, [Row(r.index + 1, r.values) for r in rows])
+    chosen_by: dict[str, str] = {}  # number → the email of the row that chose it first
     for row in rows:
         if not row.values.get("package"):
             row.errors["package"] = _(CHOOSE_PACKAGE)
             continue
+        number = (row.values.get("phone_number") or "").strip() if with_calling else ""
+        if number and row.calling:
+            if number in chosen_by:  # the real cause, not "already assigned"
+                row.errors["phone_number"] = _(NUMBER_CHOSEN_TWICE) % {
+                    "number": number,
+                    "email": chosen_by[number],
+                }
+                continue
+            chosen_by[number] = row.values.get("email", "")
         inp = _input(ctx, row, with_calling)
         try:
             plan = await service.plan_new(facts, inp, repo.principal)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partnerhub import ids, runtime
 from partnerhub.audit import views as audit_views
 from partnerhub.catalog import packages as catalog
-from partnerhub.catalog.customer_roles import CUSTOMER_ROLES
+from partnerhub.catalog.customer_roles import CUSTOMER_ROLES, FULL_ADMIN
 from partnerhub.customer_portal import access
 from partnerhub.customer_portal.access import OrgContext
 from partnerhub.errors import ApiError, Forbidden, NotFound
@@ -282,12 +282,19 @@ async def _admins_page(
         {
             "admins": admins,
             "everyone": everyone,
+            "last_full_admin": _last_full_admin(admins),
             "roles": CUSTOMER_ROLES,
             "uid": lambda u: ids.encode("PEOPLE", u.id, ids.region_of(ctx.customer.data_region)),
             "error": error,
         },
         status=status,
     )
+
+
+def _last_full_admin(admins: list[OrgUser]) -> OrgUser | None:
+    """The organization's only full administrator (its role cannot be taken away), if one."""
+    full = [u for u in admins if FULL_ADMIN in (u.roles or [])]
+    return full[0] if len(full) == 1 else None
 
 
 @router.get("/{customer_ref}/administrators")

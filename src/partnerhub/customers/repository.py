@@ -323,6 +323,13 @@ class CustomerRepository(Repository):
         row = (await self.session.execute(stmt)).one()
         return bool(row[0]), bool(row[1]), bool(row[2])
 
+    async def name_used(self, name: str) -> bool:
+        """Whether another customer of this partner has the company name (ignoring case)."""
+        stmt = self.scoped(select(func.count(Customer.id)), Customer).where(
+            func.lower(Customer.name) == name.strip().lower()
+        )
+        return bool((await self.session.execute(stmt)).scalar_one())
+
     async def templates(self) -> list[Template]:
         stmt = self.scoped(select(Template), Template).order_by(Template.name)
         return list((await self.session.execute(stmt)).scalars())

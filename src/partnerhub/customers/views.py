@@ -67,6 +67,10 @@ EVENT_LABELS = {
     "audit": N_("Action"),
 }
 SUPPORTED_MESSAGE = N_("Confirm that this customer is in a supported location")
+NAME_USED_MESSAGE = N_(
+    "You already have a customer named %(name)s. Tick the box below to create another one "
+    "with this name, or change the name."
+)
 TEMPLATE_MESSAGE = N_("Choose an onboarding template")
 
 # Wire field (as named by the service's problems) → form field.
@@ -336,6 +340,13 @@ async def check_step(
                     errors["email"] = (
                         f"customerInfo.primaryEmail: '{email}' already belongs to a user"
                     )
+            # A company name already used is allowed (two shops may share a name), but only
+            # once the administrator confirms it: a warning at this step, not a refusal.
+            name = str(data.get("name") or "").strip()
+            if name and not errors.get("name") and data.get("name_confirmed") != name.lower():
+                if await repo.name_used(name):
+                    errors["name"] = _(NAME_USED_MESSAGE) % {"name": name}
+                    data["name_warning"] = True
         if data.get("template") not in templates:
             errors["template"] = _(TEMPLATE_MESSAGE)
         if not data.get("supported"):
@@ -444,6 +455,9 @@ def _read_step(step: str, form: Any, data: dict[str, Any]) -> None:
     if step == "customer":
         for key in ("name", "email", "external_id", "country", "template"):
             data[key] = str(form.get(key) or "").strip()
+        data.pop("name_warning", None)
+        if form.get("confirm_name") in ("on", "true", "1"):
+            data["name_confirmed"] = data["name"].lower()
         data["supported"] = form.get("supported") in ("on", "true", "1")
     elif step == "packages":
         data["packages"] = [p for p in form.getlist("packages") if p in packages.CUSTOMER_PACKAGES]

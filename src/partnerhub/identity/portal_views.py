@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from partnerhub.audit import service as audit
 from partnerhub.audit import views as audit_views
 from partnerhub.catalog.languages import PORTAL_LOCALES
-from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES
+from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES, SCOPE_DESCRIPTIONS
 from partnerhub.errors import ApiError, Forbidden, NotFound, Unauthorized
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import AdminRepository, CredentialRepository
@@ -175,6 +175,7 @@ async def _tokens_page(
             "created": created,
             "error": error,
             "scopes": grantable,
+            "scope_descriptions": SCOPE_DESCRIPTIONS,
             "can_manage": ctx.principal.has("partnerhub:admin"),
             "revoked": request.query_params.get("revoked") == "1",
             "form_name": form.get("name") if form is not None else "",

@@ -196,7 +196,10 @@ def parse_scopes(raw: list[str] | str) -> list[str]:
         raise MissingField("scopes: at least one scope is required", field="scopes")
     unknown = [s for s in scopes if s not in ALL_SCOPES]
     if unknown:
-        raise InvalidValue(f"scopes: unknown scope '{unknown[0]}'", field="scopes")
+        raise InvalidValue(
+            f"scopes: unknown scope '{unknown[0]}'; valid scopes: {', '.join(ALL_SCOPES)}",
+            field="scopes",
+        )
     return scopes
 
 
@@ -510,6 +513,21 @@ async def bootstrap(
     repo.add(admin)
     await session.flush()
     return admin, generated
+
+
+async def reset_admin_password(session: AsyncSession, email: str) -> tuple[PartnerAdmin, str]:
+    """A new generated password for the partner administrator *email* (any partner: the
+    operator's ``partnerhub admin reset-password``); the administrator's portal sessions end.
+    404 when no administrator has the address."""
+    repo = CredentialRepository(session)
+    admin = await repo.admin_by_email((email or "").strip())
+    if admin is None:
+        raise NotFound(f"no administrator with the email '{email.strip()}'", field="email")
+    password = secrets.token_urlsafe(12)
+    admin.password_hash = hash_password(password)
+    await repo.end_admin_sessions(admin.id)
+    await session.flush()
+    return admin, password
 
 
 # --- administrators ---------------------------------------------------------------------

@@ -121,3 +121,13 @@ async def update_location(
         )
         (out,) = await present(repo, [location])
     return _dump(out)
+
+
+@router.delete("/{location_id}", status_code=204)
+async def delete_location(
+    location_id: str, request: Request, principal: Principal = Depends(wholesale_principal)
+) -> Response:
+    async with unit_of_work(request) as session:
+        repo = LocationRepository(session, principal)
+        await service.delete(repo, ids.decode("LOCATION", location_id))
+    return Response(status_code=204)

@@ -147,3 +147,15 @@ class LocationRepository(Repository):
 
     def add(self, location: Location) -> None:
         self.session.add(location)
+
+    async def users_at(self, location_id: uuid.UUID) -> int:
+        """How many users of the organization are in the location."""
+        stmt = self.scoped(select(func.count(OrgUser.id)), OrgUser).where(
+            OrgUser.location_id == location_id
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def delete(self, location: Location) -> None:
+        """Delete the location; its phone numbers go with it (``ON DELETE CASCADE``)."""
+        await self.session.delete(location)
+        await self.session.flush()

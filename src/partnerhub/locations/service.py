@@ -36,6 +36,7 @@ from partnerhub.models import Customer, Location
 READ = "partnerhub:locations_read"
 WRITE = "partnerhub:locations_write"
 NAME_TAKEN_CODE = 1211
+IN_USE_CODE = 1214
 NAME_MAX = 80
 LINE_MAX = 80
 BUSY_STATUSES = ("deleting",)
@@ -266,6 +267,65 @@ async def update(
     if main_number is not _UNSET:
         await inventory.set_main_number(repo.session, repo.principal, location, main_number)
     return location
+
+
+@dataclass
+class Removal:
+    """What deleting a location loses: its phone numbers (with the main number) go with it;
+    ``users`` at the location, or being the headquarters, refuse the deletion."""
+
+    location: Location
+    customer: Customer
+    numbers: list[str]
+    main_number: str | None
+    users: int
+
+
+async def removal(repo: LocationRepository, location_id: uuid.UUID | None) -> Removal:
+    """What :func:`delete` would remove, for the confirmation page (nothing written)."""
+    repo.principal.require(WRITE)
+    location = await get(repo, location_id)
+    customer = usable_customer(await repo.customer(location.customer_id))
+    numbers = sorted(await repo.of_location(location.id))
+    mains = await repo.main_numbers([location.id])
+    users = await repo.users_at(location.id)
+    return Removal(location, customer, numbers, mains.get(location.id), users)
+
+
+def _in_use(description: str) -> Conflict:
+    return Conflict(description, code=IN_USE_CODE, field="location")
+
+
+def deletion_refusal(found: Removal) -> Conflict | None:
+    """Why the location cannot be deleted, or ``None``."""
+    if found.location.headquarters:
+        return _in_use(
+            "the headquarters location cannot be deleted (the customer's provisioning recorded it)"
+        )
+    if found.users:
+        return _in_use(
+            f"the location cannot be deleted: {found.users} user(s) are in it; "
+            "move or remove them first"
+        )
+    return None
+
+
+async def delete(repo: LocationRepository, location_id: uuid.UUID | None) -> Removal:
+    """Delete a location with its phone numbers; refused (409, errorCode 1214) for the
+    headquarters or while users are in it. The row is locked first, so a user added
+    concurrently either waits for the deletion or makes it fail with the same refusal."""
+    repo.principal.require(WRITE)
+    locked = await repo.get(location_id, for_update=True) if location_id else None
+    if locked is None:
+        raise NotFound("Location not found")
+    found = await removal(repo, locked.id)
+    refusal = deletion_refusal(found)
+    if refusal is not None:
+        raise refusal
+    gone = _in_use("the location cannot be deleted: a user was added to it meanwhile")
+    with constraint_errors({"fk_org_users_location_id_locations": gone}):
+        await repo.delete(found.location)
+    return found
 
 
 async def list_locations(

@@ -239,6 +239,20 @@ async def partner_context(repo: TemplateRepository) -> PartnerContext:
     )
 
 
+async def name_problem(
+    repo: TemplateRepository, name: str | None, exclude: uuid.UUID | None = None
+) -> Conflict | None:
+    """409 1202 when another template of the partner has the name (the wizard asks at its
+    core step, create and update again at the end)."""
+    if not name or not await repo.name_taken(name, exclude=exclude):
+        return None
+    return Conflict(
+        f"Template name: a template named '{name}' already exists",
+        code=NAME_TAKEN_CODE,
+        field="name",
+    )
+
+
 async def _validated(
     repo: TemplateRepository, data: TemplateData, exclude: uuid.UUID | None = None
 ) -> tuple[PartnerContext, PartnerAdmin]:
@@ -246,12 +260,9 @@ async def _validated(
     problems = check_all(data, ctx)
     if problems:
         raise ValidationFailed(problems)
-    if await repo.name_taken(data.name, exclude=exclude):
-        raise Conflict(
-            f"Template name: a template named '{data.name}' already exists",
-            code=NAME_TAKEN_CODE,
-            field="name",
-        )
+    taken = await name_problem(repo, data.name, exclude)
+    if taken is not None:
+        raise taken
     admin = next(
         a for a in ctx.admins if a.email.lower() == data.service_provider_admin_email.lower()
     )

@@ -271,6 +271,17 @@ async def wizard_submit(
             value = form.get(fld)
             setattr(data, fld, str(value) if value is not None else None)
     problems = service.check_section(step, data, await _context(request, ctx))
+    if "name" in STEP_FIELDS[step] and not any(p.field == "name" for p in problems):
+        # a name another template has is refused at this step, not only at Submit
+        editing = state.get("editing")
+        async with unit_of_work(request) as db:
+            taken = await service.name_problem(
+                TemplateRepository(db, ctx.principal),
+                data.name,
+                uuid.UUID(editing) if editing else None,
+            )
+        if taken is not None:
+            problems.append(taken)
     state["data"] = data.as_dict()
     if problems:
         await _save_wizard(request, ctx, state)

@@ -103,6 +103,7 @@ async def setup_page(
             "inventory": inventory,
             "loc_id": lambda loc: locations.location_wire_id(loc, customer),
             "can_add_numbers": principal.has(numbers.WRITE),
+            "can_edit_locations": principal.has(locations.WRITE),
             "error": error,
             "form": form or {},
             "notice": request.query_params.get("notice"),

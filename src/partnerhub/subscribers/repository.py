@@ -18,6 +18,7 @@ from sqlalchemy import ARRAY, Select, Text, Uuid, any_, delete, func, literal, o
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
+from partnerhub.catalog.customer_roles import FULL_ADMIN
 from partnerhub.kit.repository import Repository
 from partnerhub.models import (
     Customer,
@@ -554,6 +555,22 @@ class SubscriberRepository(Repository):
     def add_event(self, event: CustomerEvent) -> None:
         """An entry in a customer's history (the consent move writes the losing side's)."""
         self.session.add(event)
+
+    async def lock_full_admins(self, customer_id: uuid.UUID) -> None:
+        """Serialize the changes that may take a customer's last full administrator away."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"full-admins:{customer_id}"},
+        )
+
+    async def other_full_admins(self, customer_id: uuid.UUID, user_id: uuid.UUID) -> int:
+        """How many users of the customer other than *user_id* are full administrators."""
+        stmt = self.scoped(select(func.count(OrgUser.id)), OrgUser).where(
+            OrgUser.customer_id == customer_id,
+            OrgUser.id != user_id,
+            literal(FULL_ADMIN) == any_(OrgUser.roles),
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def delete_user(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(OrgUser).where(OrgUser.id == user_id))

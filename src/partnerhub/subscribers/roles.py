@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from partnerhub import ids
 from partnerhub.audit import service as audit
-from partnerhub.errors import InvalidValue
+from partnerhub.catalog.customer_roles import FULL_ADMIN
+from partnerhub.errors import Conflict, InvalidValue
 from partnerhub.models import Customer, OrgUser
 from partnerhub.subscribers.repository import PENDING, SubscriberRepository
 from partnerhub.subscribers.rules import (
@@ -22,6 +23,25 @@ from partnerhub.subscribers.rules import (
     flush_or_refuse,
     user_of,
 )
+
+LAST_FULL_ADMIN_CODE = 1213
+LAST_FULL_ADMIN = (
+    "the organization's last full administrator cannot be removed or demoted; "
+    "make another user a full administrator first"
+)
+
+
+async def keep_a_full_admin(repo: SubscriberRepository, user: OrgUser, roles: list[str]) -> None:
+    """Refuse (409, errorCode 1213) taking the full administrator role from *user* (its
+    roles becoming *roles*; ``[]`` when it is removed) when no other user of the organization
+    holds it. Race-safe: the changes of one organization's full administrators are
+    serialized by a transaction lock taken before counting, so two concurrent demotions of
+    the last two cannot both pass."""
+    if FULL_ADMIN not in (user.roles or []) or FULL_ADMIN in roles:
+        return
+    await repo.lock_full_admins(user.customer_id)
+    if await repo.other_full_admins(user.customer_id, user.id) == 0:
+        raise Conflict(LAST_FULL_ADMIN, code=LAST_FULL_ADMIN_CODE, field="roles")
 
 
 async def administrators(
@@ -48,6 +68,7 @@ async def set_roles(
             field="admin_role",
         )
     check_admin_tier(customer, chosen, user.package)
+    await keep_a_full_admin(repo, user, chosen)
     before = sorted(user.roles or [])
     user.roles = chosen
     if sorted(chosen) != before:

@@ -57,7 +57,13 @@ from partnerhub.subscribers.repository import (
     SubscriberListing,
     SubscriberRepository,
 )
-from partnerhub.subscribers.roles import administrators, set_roles
+from partnerhub.subscribers.roles import (
+    LAST_FULL_ADMIN,
+    LAST_FULL_ADMIN_CODE,
+    administrators,
+    keep_a_full_admin,
+    set_roles,
+)
 from partnerhub.subscribers.rules import (
     EMAIL_USED_CODE,
     EXTENSION_RE,
@@ -120,6 +126,8 @@ __all__ = [
     "EMAIL_USED_CODE",
     "EXTENSION_RE",
     "EXTENSION_TAKEN_CODE",
+    "LAST_FULL_ADMIN",
+    "LAST_FULL_ADMIN_CODE",
     "NAME_MAX",
     "PENDING",
     "PRECHECK_OK",
@@ -181,6 +189,7 @@ __all__ = [
     "flush_or_refuse",
     "get",
     "integrity_problem",
+    "keep_a_full_admin",
     "list_subscriber_rows",
     "list_subscribers",
     "new_subscriber",
@@ -409,6 +418,7 @@ async def delete(repo: SubscriberRepository, user_id: uuid.UUID | None) -> None:
     """Remove a subscriber; its number and extension become available again."""
     repo.principal.require(WRITE)
     user = await get(repo, user_id)
+    await keep_a_full_admin(repo, user, [])
     await repo.delete_user(user.id)
     await flush_or_refuse(repo)
 

@@ -76,6 +76,27 @@
     apply();
   }
 
+  // Assign numbers: a number chosen in one row is not offered in the other rows.
+  function excludeChosen(form) {
+    var selects = Array.prototype.slice.call(form.querySelectorAll("select[data-numbers-for]"));
+    var apply = function () {
+      selects.forEach(function (select) {
+        var taken = {};
+        selects.forEach(function (other) {
+          if (other !== select && other.value) { taken[other.value] = true; }
+        });
+        Array.prototype.forEach.call(select.options, function (option) {
+          if (option.value) { option.disabled = !!taken[option.value]; }
+        });
+      });
+    };
+    selects.forEach(function (select) { select.addEventListener("change", apply); });
+    form.querySelectorAll("select[id^='location-']").forEach(function (s) {
+      s.addEventListener("change", function () { setTimeout(apply, 0); });
+    });
+    apply();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -105,5 +126,6 @@
     // Customer pages: refresh the live part while the customer is being provisioned.
     document.querySelectorAll("[data-poll]").forEach(function (el) { pollLive(el); });
     document.querySelectorAll("select[data-numbers-for]").forEach(followLocation);
+    document.querySelectorAll("form#assign-numbers").forEach(excludeChosen);
   });
 })();
