@@ -18,6 +18,7 @@ from partnerhub.assistance import service
 from partnerhub.assistance.repository import AssistanceRepository
 from partnerhub.errors import ApiError
 from partnerhub.kit.web import unit_of_work
+from partnerhub.portal import forms, messages
 from partnerhub.portal import session as portal
 from partnerhub.portal.render import gettext_for, language
 from partnerhub.subscribers.setup_views import setup_page
@@ -54,14 +55,13 @@ async def request_assistance(
     except ApiError as exc:
         if exc.status == 404:
             raise
-        problems = getattr(exc, "problems", None) or [exc]
         return await _page(
             request,
             ctx,
             customer_id,
             status=exc.status,
             assistance_form=values,
-            assistance_error="; ".join(p.description for p in problems),
+            assistance_error=forms.refusal(request, exc),
         )
     from partnerhub.identity.org_auth import deliver_later
 
@@ -91,6 +91,10 @@ async def change_status(
         if exc.status == 404:
             raise
         return await _page(
-            request, ctx, customer_id, status=exc.status, assistance_error=exc.description
+            request,
+            ctx,
+            customer_id,
+            status=exc.status,
+            assistance_error=messages.described(exc, language(request)),
         )
     return RedirectResponse(f"/customers/{customer_id}/setup#assistance", status_code=303)

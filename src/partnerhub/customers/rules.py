@@ -50,11 +50,12 @@ class InvalidNumber(ApiError):
 
 
 class Problems(list[ApiError]):
-    def missing(self, name: str, detail: str = "is required") -> None:
-        self.append(MissingField(f"{name}: {detail}", field=name))
+    def missing(self, name: str, detail: str = "is required", reason: str | None = None) -> None:
+        self.append(MissingField(f"{name}: {detail}", field=name, reason=reason))
 
-    def invalid(self, name: str, detail: str) -> None:
-        self.append(InvalidValue(f"{name}: {detail}", field=name))
+    def invalid(self, name: str, detail: str, reason: str | None = None, **params: Any) -> None:
+        """*detail* is the API's English; *reason* and *params* word it in the portal."""
+        self.append(InvalidValue(f"{name}: {detail}", field=name, reason=reason, params=params))
 
     def raise_if_any(self) -> None:
         if self:
@@ -78,7 +79,12 @@ def checked_text(
             problems.missing(name)
         return None
     if len(text) > max_length:
-        problems.invalid(name, f"'{text[:60]}' is longer than {max_length} characters")
+        problems.invalid(
+            name,
+            f"'{text[:60]}' is longer than {max_length} characters",
+            "too_long",
+            max=max_length,
+        )
     return text
 
 
@@ -88,7 +94,7 @@ def check_email(problems: Problems, name: str, value: Any, *, required: bool) ->
         return None
     normalized = normalize_email(text)
     if normalized is None:
-        problems.invalid(name, f"'{text}' is not a valid email address")
+        problems.invalid(name, f"'{text}' is not a valid email address", "email", value=text)
     return normalized
 
 
@@ -130,7 +136,15 @@ def check_address(problems: Problems, prefix: str, address: Any) -> dict[str, st
         state_field=f"{prefix}.stateOrProvince",
         postal_field=f"{prefix}.zipOrPostalCode",
     ):
-        problems.append(InvalidAddress(message, field=fld))
+        given = out.get("zipOrPostalCode" if fld.endswith("zipOrPostalCode") else "stateOrProvince")
+        problems.append(
+            InvalidAddress(
+                message,
+                field=fld,
+                reason="not_for_country" if given else "required_for_country",
+                params={"country": out["country"], "value": given or ""},
+            )
+        )
     return out
 
 
@@ -139,19 +153,23 @@ def check_packages(problems: Problems, value: Any, name: str = "packages") -> li
         problems.missing(name)
         return []
     if not isinstance(value, list) or not value:
-        problems.missing(name, "at least one package is required")
+        problems.missing(name, "at least one package is required", "at_least_one")
         return []
     chosen: list[str] = []
     for item in value:
         pkg = clean_text(item)
         if pkg is None or pkg not in packages.CUSTOMER_PACKAGES:
-            problems.invalid(name, f"'{item}' is not a customer package")
+            problems.invalid(name, f"'{item}' is not a customer package", "unknown", value=item)
         elif pkg not in chosen:
             chosen.append(pkg)
     for pkg, needs in packages.unmet_dependencies(chosen):
         options = ", ".join(p for p in packages.PACKAGES if p in needs)
         problems.append(
-            DependencyNotMet(f"{name}: '{pkg}' needs one of {options} in the same list", field=name)
+            DependencyNotMet(
+                f"{name}: '{pkg}' needs one of {options} in the same list",
+                field=name,
+                params={"package": pkg, "needs": [p for p in packages.PACKAGES if p in needs]},
+            )
         )
     return chosen
 
@@ -252,7 +270,12 @@ def _number(problems: Problems, name: str, raw: Any, country: str | None) -> str
     e164 = phones.parse_e164(raw) if isinstance(raw, str) else None
     if e164 is None:
         problems.append(
-            InvalidNumber(f"{name}: '{raw}' is not a valid E.164 phone number", field=name)
+            InvalidNumber(
+                f"{name}: '{raw}' is not a valid E.164 phone number",
+                field=name,
+                reason="not_e164",
+                params={"value": raw},
+            )
         )
         return None
     if (
@@ -264,6 +287,8 @@ def _number(problems: Problems, name: str, raw: Any, country: str | None) -> str
             InvalidNumber(
                 f"{name}: '{e164}' is not a number of the location's country {country}",
                 field=name,
+                reason="not_in_country",
+                params={"value": e164, "country": country},
             )
         )
         return None
@@ -279,19 +304,21 @@ def check_limits(problems: Problems, limits: Any, chosen: list[str]) -> dict[str
     for pkg, value in limits.items():
         name = f"{prefix}.{pkg}"
         if pkg not in packages.CUSTOMER_PACKAGES:
-            problems.invalid(name, f"'{pkg}' is not a customer package")
+            problems.invalid(name, f"'{pkg}' is not a customer package", "unknown", value=pkg)
             continue
         if chosen and pkg not in chosen:
-            problems.invalid(name, f"'{pkg}' is not one of the customer's packages")
+            problems.invalid(
+                name, f"'{pkg}' is not one of the customer's packages", "not_chosen", package=pkg
+            )
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.invalid(name, f"'{value}' is not a whole number")
+            problems.invalid(name, f"'{value}' is not a whole number", "whole_number", value=value)
             continue
         if isinstance(value, float) and not value.is_integer():
-            problems.invalid(name, f"'{value}' is not a whole number")
+            problems.invalid(name, f"'{value}' is not a whole number", "whole_number", value=value)
             continue
         if value < 0:
-            problems.invalid(name, f"{value} must be 0 or more")
+            problems.invalid(name, f"{value} must be 0 or more", "negative", value=value)
             continue
         out[pkg] = int(value)
     return out

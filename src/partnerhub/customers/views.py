@@ -25,15 +25,16 @@ from partnerhub.customers.repository import (
     CustomerListing,
     CustomerRepository,
 )
-from partnerhub.errors import ApiError, Forbidden, NotFound
+from partnerhub.errors import ApiError, Conflict, Forbidden, NotFound
 from partnerhub.identity.repository import CredentialRepository
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
 from partnerhub.notifications import service as notifications
 from partnerhub.notifications.repository import OutboxRepository
+from partnerhub.portal import messages
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 
 router = APIRouter(prefix="/customers", include_in_schema=False)
 STEPS = ("customer", "packages", "location", "summary")
@@ -114,11 +115,9 @@ def split_numbers(text: str | None) -> list[str]:
     return [n.strip() for n in re.split(r"[,;\n]+", text or "") if n.strip()]
 
 
-def _errors(problems: list[ApiError]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for problem in problems:
-        out.setdefault(_form_field(problem.field), problem.description)
-    return out
+def _errors(problems: list[ApiError], lang: str) -> dict[str, str]:
+    """``{form field: message}``: each problem in the reader's words (``portal.messages``)."""
+    return messages.field_messages(problems, lang, _form_field)
 
 
 def _problems(exc: ApiError) -> list[ApiError]:
@@ -316,8 +315,13 @@ async def check_step(
         if not country:
             problems.missing("address.country")
         elif geo.country(country) is None:
-            problems.invalid("address.country", f"'{country}' is not an ISO 3166-1 alpha-2 code")
-        errors = _errors(problems)
+            problems.invalid(
+                "address.country",
+                f"'{country}' is not an ISO 3166-1 alpha-2 code",
+                "unknown",
+                value=country,
+            )
+        errors = _errors(problems, language(request))
         async with unit_of_work(request) as db:
             repo = CustomerRepository(db, ctx.principal)
             templates = {t.provisioning_id for t in await repo.templates()}
@@ -325,12 +329,17 @@ async def check_step(
                 email = data.get("email") if not errors.get("email") else None
                 taken = await repo.conflicts(external, None, email)
                 if taken[0]:
-                    errors["external_id"] = (
-                        f"externalId: '{external}' is already used by another customer"
+                    errors["external_id"] = messages.describe(
+                        service.external_id_taken(external), language(request)
                     )
                 if taken[2]:
-                    errors["email"] = (
-                        f"customerInfo.primaryEmail: '{email}' already belongs to a user"
+                    errors["email"] = messages.describe(
+                        Conflict(
+                            f"customerInfo.primaryEmail: '{email}' already belongs to a user",
+                            code=service.EMAIL_TAKEN_CODE,
+                            field="customerInfo.primaryEmail",
+                        ),
+                        language(request),
                     )
         if data.get("template") not in templates:
             errors["template"] = _(TEMPLATE_MESSAGE)
@@ -345,12 +354,12 @@ async def check_step(
             limits[pkg] = int(text) if text.isdigit() else text
         if limits:
             rules.check_limits(problems, {p: v for p, v in limits.items() if p in chosen}, chosen)
-        errors = _errors(problems)
+        errors = _errors(problems, language(request))
     elif step == "location":
         body = body_of(data)
         location = body["provisioningParameters"]["calling"]["location"]
         rules.check_location(problems, location)
-        errors = _errors(problems)
+        errors = _errors(problems, language(request))
     return errors
 
 
@@ -499,7 +508,7 @@ async def _create(request: Request, ctx: portal.PortalContext, state: dict[str, 
             customer = await service.provision(CustomerRepository(db, ctx.principal), body_of(data))
     except ApiError as exc:
         problems = _problems(exc)
-        errors = _errors(problems)
+        errors = _errors(problems, language(request))
         fix = next((STEP_OF_FIELD.get(f, "location") for f in errors), None)
         return await _step_page(
             request,
@@ -508,7 +517,7 @@ async def _create(request: Request, ctx: portal.PortalContext, state: dict[str, 
             {**state, "fix": fix},
             errors=errors,
             status=exc.status,
-            general_error=problems[0].description,
+            general_error=messages.describe(problems[0], language(request)),
         )
     await _save_wizard(request, ctx, {})
     return RedirectResponse(customer_path(customer) + "?created=1", status_code=303)
@@ -616,8 +625,8 @@ async def change_packages(
             request,
             ctx,
             customer_id,
-            errors=_errors(problems),
-            error=problems[0].description,
+            errors=_errors(problems, language(request)),
+            error=messages.describe(problems[0], language(request)),
             status=exc.status,
             chosen=chosen,
         )
@@ -654,7 +663,11 @@ async def delete(
         if exc.status == 404:
             raise
         return await _detail_page(
-            request, ctx, customer_id, error=exc.description, status=exc.status
+            request,
+            ctx,
+            customer_id,
+            error=messages.described(exc, language(request)),
+            status=exc.status,
         )
     await tasks.enqueue(customer.id)
     return RedirectResponse(customer_path(customer), status_code=303)
@@ -677,7 +690,11 @@ async def approve(
         if exc.status == 404:
             raise
         return await _detail_page(
-            request, ctx, customer_id, error=exc.description, status=exc.status
+            request,
+            ctx,
+            customer_id,
+            error=messages.described(exc, language(request)),
+            status=exc.status,
         )
     await tasks.enqueue(customer.id)
     return RedirectResponse(customer_path(customer), status_code=303)

@@ -25,9 +25,9 @@ from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Partner, PartnerAdmin
 from partnerhub.partners import invitations, service
 from partnerhub.partners.repository import PartnerRepository
-from partnerhub.portal import forms
+from partnerhub.portal import forms, messages
 from partnerhub.portal import session as portal
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 
 router = APIRouter(include_in_schema=False)
 ACTIONS = {"suspend": "suspended", "reactivate": "active"}
@@ -264,5 +264,7 @@ async def invitation_submit(token: str, request: Request) -> Response:
     except LinkRefused as exc:
         return link_refused(request, exc.reason)
     except ApiError as exc:
-        return set_password_page(request, email, invitations.INVITATION, _(exc.description), 400)
+        return set_password_page(
+            request, email, invitations.INVITATION, messages.described(exc, language(request)), 400
+        )
     return RedirectResponse("/login", status_code=303)

@@ -53,6 +53,7 @@ def render(
         "admin": portal.admin if portal else None,
         "csrf_token": portal.csrf_token if portal else "",
         "_": trans.gettext,
+        "refusal": getattr(request.state, "refusal", None) or {},
     }
     ctx.update(context or {})
     template = env.get_template(name)

@@ -31,9 +31,10 @@ from partnerhub.locations import service as locations
 from partnerhub.models import Customer, Location
 from partnerhub.numbers import service as numbers
 from partnerhub.numbers.repository import NumberRepository
+from partnerhub.portal import messages
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.subscribers import service
 from partnerhub.subscribers.repository import SubscriberRepository
 
@@ -197,14 +198,13 @@ async def add_numbers(
             await add_typed_numbers(db, ctx.principal, values["location"], values["numbers"])
     except ApiError as exc:
         return await setup_page(
-            request, ctx, customer_id, error=_(described(exc)), form=values, status=exc.status
+            request,
+            ctx,
+            customer_id,
+            error=messages.described(exc, language(request)),
+            form=values,
+            status=exc.status,
         )
     return RedirectResponse(
         f"/customers/{customer_id}/setup?notice=numbers#numbers", status_code=303
     )
-
-
-def described(exc: ApiError) -> str:
-    """Every problem of a refusal, in one line."""
-    problems = getattr(exc, "problems", None) or [exc]
-    return "; ".join(p.description for p in problems)
