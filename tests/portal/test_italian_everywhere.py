@@ -70,6 +70,21 @@ SECRET_LINKS = (  # rendered with a wrong secret: the refusal page must be Itali
 )
 
 
+def english_sentences() -> list[str]:
+    """The catalog's English messages of three words or more whose Italian differs: none of
+    them may show on an Italian page (text shown without passing through the catalog)."""
+    italian = i18n.translations("it")
+    assert isinstance(italian, i18n.CatalogTranslations)
+    return [
+        msgid
+        for msgid, text in italian._messages.items()
+        if text != msgid and "%" not in msgid and len(msgid.split()) >= 3
+    ]
+
+
+ENGLISH = english_sentences()
+
+
 def visible_text(page: str) -> str:
     """What a reader sees: the page without its tags, scripts and styles."""
     body = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", page)
@@ -81,11 +96,12 @@ def problems_of(url: str, response: httpx.Response, misses: list[str]) -> list[s
     out = [f"{url}: no Italian for {m!r}" for m in dict.fromkeys(misses)]
     if "text/html" not in response.headers.get("content-type", ""):
         return out
-    if '<html lang="it">' not in response.text:
+    if "<html" in response.text and '<html lang="it">' not in response.text:  # not a fragment
         out.append(f"{url}: not rendered in Italian")
     text = visible_text(response.text)
     out += [f"{url}: wire path {m!r} shown" for m in WIRE_PATH.findall(text)]
     out += [f"{url}: package id {m!r} shown" for m in PACKAGE_ID.findall(text)]
+    out += [f"{url}: English {m!r} shown" for m in ENGLISH if m in text]
     return out
 
 
@@ -110,6 +126,9 @@ async def crawl(
         problems += problems_of(url, response, misses)
         if "text/html" in response.headers.get("content-type", ""):
             queue += [h for h in HREF.findall(response.text) if h not in seen]
+        location = response.headers.get("location", "")
+        if response.is_redirect and location.startswith("/"):
+            queue.append(location.split("?")[0])
     return seen, problems
 
 
@@ -182,6 +201,9 @@ async def test_every_portal_page_is_italian(
     seen, problems = await crawl(client, start)
     sub = next(p for p in seen if re.fullmatch(r"/sub-partners/[^/]+", p))
     for extra in (
+        f"/customers/{setup.id}/status",
+        f"/org/{setup.id}",
+        f"/org/{setup.id}/account",
         f"{sub}/suspend",
         f"{sub}/reactivate",
         f"/customers/{setup.id}/setup/imports/not-an-import",
@@ -196,6 +218,7 @@ async def test_every_portal_page_is_italian(
             response, misses = await visit(anon, url)
             seen[url] = response.status_code
             problems += problems_of(url, response, misses)
+    assert len(seen) >= 40, sorted(seen)  # the crawl really went through the portal
     assert not problems, "\n".join(problems)
     missing = [
         r
@@ -272,3 +295,42 @@ class Sample(str):
 
     def __iter__(self) -> Any:
         return iter([str(self)])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Sample:
+        return self
+
+
+def test_catalog_names_are_marked_for_translation() -> None:
+    """Every package and role name the pages show is in messages.CATALOG_LABELS (extracted,
+    so translated), and nothing else is."""
+    from partnerhub.catalog import customer_roles, roles
+    from partnerhub.portal import messages
+
+    names = {p.label for p in packages.PACKAGES.values()}
+    names |= {r.label for r in roles.PARTNER_ROLES.values()}
+    names |= {r.label for r in customer_roles.CUSTOMER_ROLES.values()}
+    names |= {r.description for r in customer_roles.CUSTOMER_ROLES.values()}
+    assert set(messages.CATALOG_LABELS) == names
+
+
+def test_one_term_per_concept() -> None:
+    """The seed's words: "all'ingrosso" (never "wholesale"), "sede" for a location (the seed's
+    own "posizione supportata" and "Posizione della sede centrale" aside), and plurals through
+    ngettext (no "cliente/i")."""
+    from babel.messages.pofile import read_po
+
+    from tests.portal.test_i18n import CATALOG
+
+    with CATALOG.open("rb") as fh:
+        catalog = read_po(fh, locale="it")
+    seed = ("posizione supportata", "Posizione della sede centrale")
+    wrong = []
+    for message in catalog:
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        for text in forms:
+            text = str(text or "")
+            for phrase in seed:
+                text = text.replace(phrase, "")
+            if re.search(r"(?i)wholesale|posizion|\w/i\b|\w\(i\)", text):
+                wrong.append(f"{message.id!r}: {text!r}")
+    assert not wrong, "\n".join(wrong)

@@ -172,7 +172,6 @@ async def _users_page(
             "search": search,
             "locked": locked,
             "packages": _user_packages(ctx),
-            "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
             "uid": lambda u: ids.encode("PEOPLE", u.id, ids.region_of(ctx.customer.data_region)),
             "error": error,
             "notice": notice,

@@ -55,6 +55,26 @@ STATUS_LABELS = {
     "error": N_("Error"),
     "pending_rpl_review": N_("Waiting for approval"),
 }
+# The customer's history (customer_events.kind, and the portal action an audit entry records).
+EVENT_LABELS = {
+    "status": N_("Status changed"),
+    "note": N_("Note"),
+    "audit": N_("Action in the portal"),
+    "customer_admin": N_("Customer administrator"),
+}
+ACTION_LABELS = {
+    "portal.open": N_("Opened the customer's users page"),
+    "user.add": N_("User added"),
+    "user.package": N_("Package changed"),
+    "user.remove": N_("User removed"),
+    "numbers.add": N_("Numbers added to the inventory"),
+}
+# A provisioning warning or error on the page, by its code (the API keeps the description).
+PROBLEM_TEXT = {
+    service.WARNING_CODE: N_("A service is unavailable at the moment; provisioning will retry"),
+    service.FAILED_CODE: N_("A service refused the change or stayed unavailable"),
+    service.EMAIL_TAKEN_CODE: N_("The administrator's email already belongs to a user"),
+}
 SUPPORTED_MESSAGE = N_("Confirm that this customer is in a supported location")
 TEMPLATE_MESSAGE = N_("Choose an onboarding template")
 
@@ -378,6 +398,7 @@ async def _step_page(
     general_error: str | None = None,
 ) -> Response:
     lang = _lang(ctx)
+    _ = gettext_for(request)
     data = state.get("data") or {}
     async with unit_of_work(request) as db:
         templates = await CustomerRepository(db, ctx.principal).templates()
@@ -402,9 +423,8 @@ async def _step_page(
             "countries": geo.country_choices(lang),
             "country_name": _country_name(lang),
             "packages": [packages.PACKAGES[p] for p in packages.CUSTOMER_PACKAGES],
-            "package_label": lambda p: packages.PACKAGES[p].label,
             "requires": lambda p: [
-                packages.PACKAGES[r].label
+                _(packages.PACKAGES[r].label)
                 for r in packages.PACKAGES
                 if r in packages.PACKAGES[p].requires_one_of
             ],
@@ -542,7 +562,7 @@ def _detail_context(customer: Customer, lang: str) -> dict[str, Any]:
         "entries": entries,
         "busy": customer.status in service.BUSY,
         "status_labels": STATUS_LABELS,
-        "package_label": lambda p: packages.PACKAGES[p].label if p in packages.PACKAGES else p,
+        "problem_text": PROBLEM_TEXT,
         "country_name": _country_name(lang),
     }
 
@@ -577,6 +597,8 @@ async def _detail_page(
             **_detail_context(customer, lang),
             "admins": admins,
             "events": events,
+            "event_labels": EVENT_LABELS,
+            "action_labels": ACTION_LABELS,
             "mails": mails,
             "packages": [packages.PACKAGES[p] for p in packages.CUSTOMER_PACKAGES],
             "chosen": chosen if chosen is not None else list(customer.packages or []),

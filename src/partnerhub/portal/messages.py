@@ -28,6 +28,7 @@ from typing import Any
 from partnerhub.catalog import customer_roles, geo, packages, roles
 from partnerhub.errors import ApiError
 from partnerhub.portal.i18n import N_, is_message, translations
+from partnerhub.portal.render import package_label
 
 # Field (the last parts of a wire path, or a form field's name) -> the label the form shows.
 FIELD_LABELS: dict[str, str] = {
@@ -66,7 +67,7 @@ FIELD_LABELS: dict[str, str] = {
     "role": N_("Role"),
     "roles": N_("Roles"),
     "admin_role": N_("Roles"),
-    "password": N_("Initial password (at least 12 characters)"),
+    "password": N_("Password"),
     "contact_name": N_("Contact name"),
     "contact_email": N_("Contact email"),
     "phone": N_("Phone"),
@@ -157,6 +158,7 @@ NO_FIELD: dict[int, str] = {
     429: N_("Too many attempts; try again later"),
 }
 REFUSED = N_("The request was refused")
+LIMIT_FOR = N_("Limit for %(package)s")
 
 _INDEX = re.compile(r"\[\d+\]")
 WIRE_PATH = re.compile(r"\b[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*){2,}\b")
@@ -174,6 +176,14 @@ def field_key(field: str | None) -> str | None:
     return path
 
 
+def _limit_package(field: str | None) -> str | None:
+    """The package of a ``...limits.<package>`` field."""
+    if field_key(field) != "limits":
+        return None
+    package = _INDEX.sub("", field or "").rsplit(".", 1)[-1]
+    return package if package in packages.PACKAGES else None
+
+
 def label_of(field: str | None) -> str | None:
     """The label msgid of *field*: the longest tail of its path the catalogue knows."""
     key = field_key(field)
@@ -185,12 +195,6 @@ def label_of(field: str | None) -> str | None:
         if label is not None:
             return label
     return None
-
-
-def package_label(name: str) -> str:
-    """A package's name as shown (the vendor's product name; an unknown id as it is)."""
-    package = packages.PACKAGES.get(name)
-    return package.label if package is not None else name
 
 
 def _shown(key: str, value: Any, lang: str, gettext: Callable[[str], str]) -> Any:
@@ -218,6 +222,9 @@ def describe(problem: ApiError, lang: str) -> str:
     label = label_of(problem.field)
     params = _Params({k: _shown(k, v, lang, gettext) for k, v in (problem.params or {}).items()})
     params["field"] = gettext(label) if label else ""
+    limit_of = _limit_package(problem.field)
+    if limit_of is not None:  # one limit per package: "Limit for Webex Calling"
+        params["field"] = gettext(LIMIT_FOR) % {"package": gettext(package_label(limit_of))}
     keys = [f"{problem.code}/{problem.reason}"] if problem.reason else []
     key = field_key(problem.field)
     if key:
@@ -257,3 +264,38 @@ def field_messages(
 def described(exc: ApiError, lang: str) -> str:
     """Every problem of a refusal, translated, in one line."""
     return "; ".join(dict.fromkeys(describe(p, lang) for p in problems_of(exc)))
+
+
+# The catalog's names the pages show (package names, partner and customer roles), marked here
+# so that they are extracted and translated; tests/portal/test_messages.py checks this list
+# against partnerhub.catalog, so a new package or role cannot be shown untranslated.
+CATALOG_LABELS = (
+    N_("Webex Common Area Calling"),
+    N_("Webex Calling"),
+    N_("Webex Meetings"),
+    N_("Webex Suite"),
+    N_("Webex Voice"),
+    N_("Customer Assist"),
+    N_("Webex Calling Standard"),
+    N_("Cisco Calling Plan"),
+    N_("Attendant Console"),
+    N_("Contact Center Premium Agent"),
+    N_("Contact Center Standard Agent"),
+    N_("Contact Center Voice Ports"),
+    N_("Contact Center AI Assistant"),
+    N_("Webex AI Agent"),
+    N_("Full administrator"),
+    N_("Administrator"),
+    N_("Read-only administrator"),
+    N_("Sales administrator"),
+    N_("User administrator"),
+    N_("Support administrator"),
+    N_("Location administrator"),
+    N_("Every setting and every user of the organization."),
+    N_("Adds, changes and removes users and their licenses."),
+    N_("Sees every setting and user, changes nothing."),
+    N_("Troubleshooting: reports, logs and the users' devices."),
+    N_("Users, numbers and calling settings of the organization's locations."),
+)
+# Refusals raised outside the portal that its pages show as they are.
+SHOWN_MESSAGES = (N_("Import not found"),)

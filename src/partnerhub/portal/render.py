@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from partnerhub.catalog.packages import PACKAGES
 from partnerhub.portal.i18n import N_, translations
 
 TEMPLATE_DIRS = [Path(__file__).parent / "templates"]
@@ -20,6 +21,12 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def package_label(name: str) -> str:
+    """A package's English name (the message id of its translation); an unknown id as is."""
+    package = PACKAGES.get(name)
+    return package.label if package is not None else name
 
 
 def language(request: Request) -> str:
@@ -54,6 +61,8 @@ def render(
         "csrf_token": portal.csrf_token if portal else "",
         "_": trans.gettext,
         "refusal": getattr(request.state, "refusal", None) or {},
+        # a package by its name in the reader's language (``webex_calling`` -> Webex Calling)
+        "package_label": lambda name: trans.gettext(package_label(name)),
     }
     ctx.update(context or {})
     template = env.get_template(name)
