@@ -96,7 +96,13 @@ async def _invite(
     db: AsyncSession, ctx: portal.PortalContext, admin: PartnerAdmin, partner: Partner
 ) -> uuid.UUID | None:
     """Queue the new administrator's invitation (the id of the email to deliver after commit)."""
-    return await invitations.send_invitation(db, admin, partner, ctx.principal.actor_email or "")
+    return await invitations.send_invitation(
+        db,
+        admin,
+        partner,
+        ctx.principal.actor_email or "",
+        ctx.session.language if ctx.session is not None else None,
+    )
 
 
 async def _detail_page(

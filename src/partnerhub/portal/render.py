@@ -63,6 +63,8 @@ def render(
         "refusal": getattr(request.state, "refusal", None) or {},
         # a package by its name in the reader's language (``webex_calling`` -> Webex Calling)
         "package_label": lambda name: trans.gettext(package_label(name)),
+        # an e-mail's delivery state (outbox_emails.status) in the reader's language
+        "mail_state": lambda state: trans.gettext(MAIL_STATES.get(state, state)),
     }
     ctx.update(context or {})
     template = env.get_template(name)
@@ -77,6 +79,13 @@ def render(
         set_csrf_cookie(response, request, portal.new_csrf_cookie)
     return response
 
+
+MAIL_STATES = {
+    "pending": N_("Waiting to be sent"),
+    "sent": N_("Sent"),
+    "stored": N_("Stored (no SMTP server)"),
+    "failed": N_("Failed"),
+}
 
 ERROR_TITLES = {
     400: N_("The request was refused"),
