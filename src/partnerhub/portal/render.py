@@ -64,7 +64,7 @@ def render(
         # a package by its name in the reader's language (``webex_calling`` -> Webex Calling)
         "package_label": lambda name: trans.gettext(package_label(name)),
         # an e-mail's delivery state (outbox_emails.status) in the reader's language
-        "mail_state": lambda state: trans.gettext(MAIL_STATES.get(state, state)),
+        "mail_state": lambda state: trans.gettext(MAIL_STATES.get(state) or str(state)),
     }
     ctx.update(context or {})
     template = env.get_template(name)
