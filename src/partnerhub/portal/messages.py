@@ -53,6 +53,7 @@ FIELD_LABELS: dict[str, str] = {
     "timezone": N_("Time zone"),
     "language": N_("Location language"),
     "numbers": N_("Phone numbers"),
+    "phoneNumbers": N_("Phone numbers"),
     "mainNumber": N_("Phone number"),
     "email": N_("Email address"),
     "name": N_("Name"),
@@ -75,6 +76,11 @@ FIELD_LABELS: dict[str, str] = {
     "sites": N_("Sites"),
     "notes": N_("Notes"),
     "customer": N_("Customer"),
+    "billingStartDate": N_("Start date"),
+    "billingEndDate": N_("End date"),
+    "type": N_("Type"),
+    "category": N_("Category"),
+    "subPartnerOrgId": N_("Sub-partner"),
 }
 
 # "<code>/<reason>", "<code>/<field>" or "<code>" -> the message; %(field)s is the label.
@@ -93,6 +99,10 @@ MESSAGES: dict[str, str] = {
     "1003/negative": N_("%(field)s: the number must be 0 or more"),
     "1003/phone": N_("%(field)s: '%(value)s' is not a valid phone number"),
     "1003/not_extension": N_("%(field)s: '%(value)s' is not an extension (2 to 10 digits)"),
+    "1003/not_date": N_("%(field)s: '%(value)s' is not a date (YYYY-MM-DD)"),
+    "1003/after_end": N_("%(field)s: must not be after the end date"),
+    "1003/not_before_today": N_("%(field)s: must be before today"),
+    "1003/too_old": N_("%(field)s: at most %(years)s years ago"),
     # 1004: an address that does not fit its country
     "1004": N_("%(field)s: not valid for the country %(country)s"),
     "1004/required_for_country": N_("%(field)s: required for the country %(country)s"),
@@ -100,7 +110,7 @@ MESSAGES: dict[str, str] = {
     "1006": N_("%(field)s: calling packages need the headquarters location"),
     "1007": N_("%(field)s: %(package)s needs one of %(needs)s"),
     "1008": N_("%(field)s: choose exactly one package"),
-    "1009": N_("%(field)s: users with a calling package need a phone number"),
+    "1009": N_("%(field)s: users with a calling package need a phone number or an extension"),
     "1010": N_(
         "%(field)s: the customer's limit for %(package)s is reached (%(used)s of %(limit)s "
         "assigned)"
@@ -125,6 +135,10 @@ MESSAGES: dict[str, str] = {
     ),
     "1013/main_number": N_("%(field)s: %(value)s is the main number of %(location)s"),
     "1013/assigned": N_("%(field)s: %(value)s is already assigned"),
+    "1013/not_range": N_(
+        "%(field)s: '%(value)s' is not a range like +390212345600..+390212345699 or "
+        "+390212345600..699"
+    ),
     # conflicts
     "1200": N_("%(field)s: already in use"),
     "1200/externalId": N_("%(field)s: another of your customers already has this ID"),
@@ -135,6 +149,7 @@ MESSAGES: dict[str, str] = {
     "1210": N_("%(field)s: %(value)s is already used in %(location)s"),
     "1212": N_("%(field)s: already in a location's inventory"),
     "10022": N_("%(field)s: already belongs to a user"),
+    "10022/taken": N_("%(field)s: '%(value)s' already belongs to a user"),
     "10022/pending": N_(
         "%(field)s: this user is already waiting for their consent to move to this organization"
     ),

@@ -435,7 +435,10 @@ async def check_email_free(
             continue
         if user.partner_id == principal.partner_id or user.roles:
             raise EmailTaken(
-                f"'{email}' already belongs to a user", field="email", params={"value": email}
+                f"'{email}' already belongs to a user",
+                field="email",
+                reason="taken",
+                params={"value": email},
             )
         status, moves = PENDING, user.id
     return status, moves
