@@ -322,7 +322,7 @@ async def test_assign_numbers_refusals_write_nothing(
         {**rows(bob(location=setup.hq_id, phone_number="+16175550100")), "action": "assign"},
     )
     assert wrong.status_code == 400
-    assert "is in another location's inventory" in unescape(
+    assert "belongs to another location, not to Headquarters" in unescape(
         row_error(wrong.text, 0, "phone_number") or ""
     )
     # Both locations are offered, each with its own numbers
