@@ -300,7 +300,7 @@ def live_server(
         [sys.executable, "-m", "partnerhub", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded machine imports the app slowly
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
