@@ -23,9 +23,15 @@ class ApiError(Exception):
         status: int | None = None,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        reason: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(description)
-        self.description = description
+        self.description = description  # the API's English contract text
+        # For the portal (``portal.messages``): which refusal of the *code* this is (when the
+        # code has several) and the values its message names; never sent on the wire.
+        self.reason = reason
+        self.params = dict(params or {})
         if code is not None:
             self.code = code
         if status is not None:
@@ -99,7 +105,14 @@ class ValidationFailed(ApiError):
 
     def __init__(self, problems: list[ApiError]) -> None:
         first = problems[0]
-        super().__init__(first.description, code=first.code, status=first.status, field=first.field)
+        super().__init__(
+            first.description,
+            code=first.code,
+            status=first.status,
+            field=first.field,
+            reason=first.reason,
+            params=first.params,
+        )
         self.problems = problems
 
 

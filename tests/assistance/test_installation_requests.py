@@ -146,9 +146,12 @@ async def test_bad_input_is_shown_and_nothing_stored(
     response = await post(client, csrf, f"/customers/{setup.id}/setup/assistance", bad)
     assert response.status_code == 400
     assert 'id="assistance-error"' in response.text
-    assert "contactName: is required" in response.text
-    assert "contactEmail" in response.text
-    assert "phone:" in response.text
+    # each problem next to its field, in the portal's words (no wire names)
+    assert 'id="contact_name-error"' in response.text
+    assert "Contact name: this field is required" in response.text
+    assert "Contact email: &#39;not-an-email&#39; is not a valid email address" in response.text
+    assert "Phone: &#39;12&#39; is not a valid phone number" in response.text
+    assert "contactEmail" not in response.text
     assert await requests_of(db, setup) == []
     assert await mails_of(db, setup) == []
 

@@ -100,7 +100,7 @@ async def test_request_watch_download_delete(
 async def test_refusals_and_italian(client: httpx.AsyncClient, tenant: Tenant) -> None:
     csrf = await portal_login(client, tenant.admin.email, tenant.password)
     refused = await client.post("/billing", data={"csrf_token": csrf, "start": "", "end": ""})
-    assert refused.status_code == 400 and "billingStartDate is required" in refused.text
+    assert refused.status_code == 400 and "Start date: this field is required" in refused.text
     switched = await client.post(
         "/language", data={"csrf_token": csrf, "lang": "it", "next": "/billing"}
     )

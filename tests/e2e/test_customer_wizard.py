@@ -67,7 +67,9 @@ async def test_create_wholesale_customer(
     await page.get_by_label("Webex Meetings", exact=True).check()
     await page.get_by_label("Attendant Console", exact=True).check()
     await page.get_by_role("button", name="Next").click()
-    await expect(page.locator("#packages-error")).to_contain_text("attendant_console")
+    await expect(page.locator("#packages-error")).to_contain_text(
+        "Attendant Console needs one of Webex Calling, Webex Suite, Customer Assist"
+    )
     await page.get_by_label("Webex Calling", exact=True).check()
     await page.get_by_role("button", name="Next").click()
 

@@ -373,7 +373,7 @@ async def test_delete_of_a_template_in_use_is_refused(
     response = await client.post(f"{path}/delete", data={"csrf_token": csrf})
     assert response.status_code == 409
     assert (
-        "The template &#39;SMB Italy&#39; is used by 1 customer(s) and cannot be deleted"
+        "The template &#39;SMB Italy&#39; is used by 1 customer and cannot be deleted"
         in response.text
     )
     assert template.provisioning_id in response.text  # the template page, with the message

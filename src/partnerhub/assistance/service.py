@@ -68,17 +68,36 @@ def check(inp: RequestInput, customer: Customer) -> RequestInput:
     for name, limit in LIMITS.items():
         value = getattr(out, name)
         if value is not None and len(value) > limit:
-            problems.append(InvalidValue(f"{name}: at most {limit} characters", field=name))
+            problems.append(
+                InvalidValue(
+                    f"{name}: at most {limit} characters",
+                    field=name,
+                    reason="too_long",
+                    params={"max": limit},
+                )
+            )
     try:
         out.contact_email = check_email(out.contact_email, "contact_email")
     except ApiError as exc:
-        problems.append(type(exc)(f"contactEmail: {exc.description}", field="contact_email"))
+        problems.append(
+            type(exc)(
+                f"contactEmail: {exc.description}",
+                field="contact_email",
+                reason=exc.reason,
+                params=exc.params,
+            )
+        )
     if out.phone is not None:
         country = (customer.address or {}).get("country") if customer.address else None
         e164 = phones.parse_e164(out.phone, str(country) if country else None)
         if e164 is None:
             problems.append(
-                InvalidValue(f"phone: '{out.phone}' is not a valid phone number", field="phone")
+                InvalidValue(
+                    f"phone: '{out.phone}' is not a valid phone number",
+                    field="phone",
+                    reason="phone",
+                    params={"value": out.phone},
+                )
             )
         out.phone = e164
     if problems:

@@ -80,11 +80,21 @@ def parse_date(name: str, raw: str | None, *, required: bool, full: bool = False
     if match is not None:
         text_ = match.group(1)
     if not _DATE_RE.fullmatch(text_):
-        raise InvalidValue(f"{name}: '{raw}' is not a date (YYYY-MM-DD)", field=name)
+        raise InvalidValue(
+            f"{name}: '{raw}' is not a date (YYYY-MM-DD)",
+            field=name,
+            reason="not_date",
+            params={"value": raw},
+        )
     try:
         return date.fromisoformat(text_)
     except ValueError:
-        raise InvalidValue(f"{name}: '{raw}' is not a date (YYYY-MM-DD)", field=name) from None
+        raise InvalidValue(
+            f"{name}: '{raw}' is not a date (YYYY-MM-DD)",
+            field=name,
+            reason="not_date",
+            params={"value": raw},
+        ) from None
 
 
 def _choice(
@@ -133,16 +143,22 @@ async def create(repo: BillingRepository, new: NewReport) -> BillingReport:
     now = today()
     if start > end:
         raise InvalidValue(
-            f"billingStartDate: '{start}' is after billingEndDate '{end}'", field="billingStartDate"
+            f"billingStartDate: '{start}' is after billingEndDate '{end}'",
+            field="billingStartDate",
+            reason="after_end",
         )
     if end >= now:
         raise InvalidValue(
-            f"billingEndDate: '{end}' must be before today ({now})", field="billingEndDate"
+            f"billingEndDate: '{end}' must be before today ({now})",
+            field="billingEndDate",
+            reason="not_before_today",
         )
     if start < five_years_before(now):
         raise InvalidValue(
             f"billingStartDate: '{start}' is more than {YEARS_BACK} years ago",
             field="billingStartDate",
+            reason="too_old",
+            params={"years": YEARS_BACK},
         )
     named, sub_id = _sub_partner_ref(new.sub_partner_org_id)
     facts = await repo.new_report_facts(sub_id)

@@ -23,9 +23,10 @@ from partnerhub.errors import ApiError, NotFound
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.partners.repository import PartnerRepository
+from partnerhub.portal import messages
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 
 router = APIRouter(prefix="/billing", include_in_schema=False)
 PAGE_SIZE = 50
@@ -148,7 +149,9 @@ async def request_report(
                 ),
             )
     except ApiError as exc:
-        return await _page(request, ctx, values, _(exc.description), exc.status)
+        return await _page(
+            request, ctx, values, messages.described(exc, language(request)), exc.status
+        )
     return RedirectResponse("/billing?requested=1", status_code=303)
 
 

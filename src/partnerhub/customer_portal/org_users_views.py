@@ -41,9 +41,9 @@ from partnerhub.locations import service as locations
 from partnerhub.models import Customer, Location, OrgUser
 from partnerhub.numbers import service as numbers
 from partnerhub.numbers.repository import NumberRepository
-from partnerhub.portal.forms import described
+from partnerhub.portal import forms, messages
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.subscribers import service
 from partnerhub.subscribers.imports import MemoryFacts, Row
 from partnerhub.subscribers.repository import PENDING, SubscriberRepository
@@ -140,10 +140,10 @@ def _input(ctx: OrgContext, row: FormRow, with_calling: bool) -> service.Subscri
     )
 
 
-def _note(row: FormRow, exc: ApiError) -> None:
+def _note(row: FormRow, exc: ApiError, lang: str) -> None:
     for problem in getattr(exc, "problems", None) or [exc]:
         where = FORM_FIELD.get(problem.field or "", "email")
-        row.errors.setdefault(where, service.describe(problem))
+        row.errors.setdefault(where, messages.describe(problem, lang))
 
 
 async def check_rows(
@@ -176,7 +176,7 @@ async def check_rows(
             plan = await service.plan_new(facts, inp, repo.principal)
         except service.CallingNeedsNumber as exc:
             if with_calling or not row.calling:
-                _note(row, exc)
+                _note(row, exc, language(request))
                 continue
             # Step 1: the number is chosen in "Assign numbers"; hold the email and the
             # package so that later rows see them.
@@ -184,7 +184,7 @@ async def check_rows(
             facts.claim(uuid.uuid4(), service.Plan(email=email, package=package))
             continue
         except ApiError as exc:
-            _note(row, exc)
+            _note(row, exc, language(request))
             continue
         facts.claim(plan.user_id, plan)
         plans.append((row, plan))
@@ -305,7 +305,6 @@ async def _assign_page(
             "places": places,
             "free": free,
             "loc_id": lambda loc: locations.location_wire_id(loc, customer),
-            "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
             "can_add_numbers": partner is not None and partner.has(numbers.WRITE),
             "add_numbers_text": add_numbers_text,
             "error": error,
@@ -348,7 +347,9 @@ async def add_users_next(customer_ref: str, request: Request) -> Response:
     except ApiError as exc:
         if exc.status == 404 and exc.field is None:
             raise
-        return _rows_page(request, ctx, rows, error=_(exc.description), status=exc.status)
+        return _rows_page(
+            request, ctx, rows, error=messages.described(exc, language(request)), status=exc.status
+        )
     if any(r.errors for r in rows):
         return _rows_page(request, ctx, rows, status=400)
     if any(r.calling for r in rows):
@@ -397,7 +398,7 @@ async def _add_numbers_inline(
             request,
             ctx,
             rows,
-            error=_(described(exc)),
+            error=messages.described(exc, language(request)),
             add_numbers_text=text,
             status=exc.status,
         )
@@ -441,9 +442,15 @@ async def _create(request: Request, ctx: OrgContext, rows: list[FormRow]) -> Res
             raise
         if any(r.calling for r in rows):
             return await _assign_page(
-                request, ctx, rows, error=_(service.describe(exc)), status=exc.status
+                request,
+                ctx,
+                rows,
+                error=messages.described(exc, language(request)),
+                status=exc.status,
             )
-        return _rows_page(request, ctx, rows, error=_(service.describe(exc)), status=exc.status)
+        return _rows_page(
+            request, ctx, rows, error=messages.described(exc, language(request)), status=exc.status
+        )
     for email_id in emails:
         await org_auth.deliver_later(email_id)
     return RedirectResponse(
@@ -479,7 +486,6 @@ async def _package_page(
             "uid": ids.encode("PEOPLE", user.id, locations.region_of(ctx.customer)),
             "values": values,
             "packages": _user_packages(ctx.customer),
-            "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
             "calling_packages": [p for p in catalog.CALLING_PACKAGES],
             "places": places,
             "free": free,
@@ -553,6 +559,6 @@ async def save_package(customer_ref: str, user_ref: str, request: Request) -> Re
         if exc.status == 404 and exc.field is None:
             raise
         return await _package_page(
-            request, ctx, user, values, error=_(service.describe(exc)), status=exc.status
+            request, ctx, user, values, error=forms.refusal(request, exc), status=exc.status
         )
     return RedirectResponse(f"/org/{ctx.ref}/users?notice=package_changed", status_code=303)

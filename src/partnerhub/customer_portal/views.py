@@ -32,8 +32,9 @@ from partnerhub.locations.repository import LocationRepository
 from partnerhub.models import OrgUser
 from partnerhub.notifications.repository import OutboxRepository
 from partnerhub.numbers.repository import NumberFilters, NumberRepository
+from partnerhub.portal import messages
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.subscribers import service as subscribers
 from partnerhub.subscribers.repository import SubscriberRepository
 from partnerhub.subscribers.service import ListQuery, SubscriberInput
@@ -173,7 +174,6 @@ async def _users_page(
             "search": search,
             "locked": locked,
             "packages": _user_packages(ctx),
-            "package_label": lambda p: catalog.PACKAGES[p].label if p in catalog.PACKAGES else p,
             "uid": lambda u: ids.encode("PEOPLE", u.id, ids.region_of(ctx.customer.data_region)),
             "error": error,
             "notice": notice,
@@ -219,7 +219,11 @@ async def add_user(request: Request, ctx: OrgContext) -> Response:
         if exc.status in (403, 404) and exc.field is None:
             raise
         return await _users_page(
-            request, ctx, error=_(exc.description), form=values, status=exc.status
+            request,
+            ctx,
+            error=messages.described(exc, language(request)),
+            form=values,
+            status=exc.status,
         )
     await org_auth.deliver_later(email_id)
     return RedirectResponse(f"/org/{ctx.ref}/users?notice=added", status_code=303)
@@ -248,7 +252,9 @@ async def remove_user(request: Request, ctx: OrgContext, user_ref: str) -> Respo
     except ApiError as exc:
         if exc.status == 404:
             raise
-        return await _users_page(request, ctx, error=_(exc.description), status=exc.status)
+        return await _users_page(
+            request, ctx, error=messages.described(exc, language(request)), status=exc.status
+        )
     return RedirectResponse(f"/org/{ctx.ref}/users?notice=removed", status_code=303)
 
 
@@ -327,7 +333,9 @@ async def set_roles(request: Request, ctx: OrgContext, user_ref: str) -> Respons
     except ApiError as exc:
         if exc.status == 404:
             raise
-        return await _admins_page(request, ctx, _(exc.description), exc.status)
+        return await _admins_page(
+            request, ctx, messages.described(exc, language(request)), exc.status
+        )
     return RedirectResponse(f"/org/{ctx.ref}/administrators", status_code=303)
 
 
@@ -505,7 +513,7 @@ async def change_password(request: Request, ctx: OrgContext) -> Response:
                 str(form.get("confirm") or ""),
             )
         except ApiError as exc:
-            changed, error = False, _(exc.description)
+            changed, error = False, messages.described(exc, language(request))
         else:
             if changed:
                 access.record(db, ctx, "account.password")

@@ -59,11 +59,12 @@ class InvalidNumber(ApiError):
 
 
 class Problems(list[ApiError]):
-    def missing(self, name: str, detail: str = "is required") -> None:
-        self.append(MissingField(f"{name}: {detail}", field=name))
+    def missing(self, name: str, detail: str = "is required", reason: str | None = None) -> None:
+        self.append(MissingField(f"{name}: {detail}", field=name, reason=reason))
 
-    def invalid(self, name: str, detail: str) -> None:
-        self.append(InvalidValue(f"{name}: {detail}", field=name))
+    def invalid(self, name: str, detail: str, reason: str | None = None, **params: Any) -> None:
+        """*detail* is the API's English; *reason* and *params* word it in the portal."""
+        self.append(InvalidValue(f"{name}: {detail}", field=name, reason=reason, params=params))
 
     def raise_if_any(self) -> None:
         if self:
@@ -85,7 +86,12 @@ def checked_text(
             problems.missing(name)
         return None
     if len(text) > max_length:
-        problems.invalid(name, f"'{text[:60]}' is longer than {max_length} characters")
+        problems.invalid(
+            name,
+            f"'{text[:60]}' is longer than {max_length} characters",
+            "too_long",
+            max=max_length,
+        )
     return text
 
 
@@ -95,7 +101,7 @@ def check_email(problems: Problems, name: str, value: str | None, *, required: b
         return None
     normalized = normalize_email(text)
     if normalized is None:
-        problems.invalid(name, f"'{text}' is not a valid email address")
+        problems.invalid(name, f"'{text}' is not a valid email address", "email", value=text)
     return normalized
 
 
@@ -141,7 +147,15 @@ def check_address(problems: Problems, prefix: str, address: AddressIn | None) ->
         state_field=f"{prefix}.stateOrProvince",
         postal_field=f"{prefix}.zipOrPostalCode",
     ):
-        problems.append(InvalidAddress(message, field=fld))
+        given = out.get("zipOrPostalCode" if fld.endswith("zipOrPostalCode") else "stateOrProvince")
+        problems.append(
+            InvalidAddress(
+                message,
+                field=fld,
+                reason="not_for_country" if given else "required_for_country",
+                params={"country": out["country"], "value": given or ""},
+            )
+        )
     return out
 
 
@@ -152,19 +166,23 @@ def check_packages(
         problems.missing(name)
         return []
     if not value:
-        problems.missing(name, "at least one package is required")
+        problems.missing(name, "at least one package is required", "at_least_one")
         return []
     chosen: list[str] = []
     for item in value:
         pkg = clean_text(item)
         if pkg is None or pkg not in packages.CUSTOMER_PACKAGES:
-            problems.invalid(name, f"'{item}' is not a customer package")
+            problems.invalid(name, f"'{item}' is not a customer package", "unknown", value=item)
         elif pkg not in chosen:
             chosen.append(pkg)
     for pkg, needs in packages.unmet_dependencies(chosen):
         options = ", ".join(p for p in packages.PACKAGES if p in needs)
         problems.append(
-            DependencyNotMet(f"{name}: '{pkg}' needs one of {options} in the same list", field=name)
+            DependencyNotMet(
+                f"{name}: '{pkg}' needs one of {options} in the same list",
+                field=name,
+                params={"package": pkg, "needs": [p for p in packages.PACKAGES if p in needs]},
+            )
         )
     return chosen
 
@@ -260,7 +278,12 @@ def _number(problems: Problems, name: str, raw: str, country: str | None) -> str
     e164 = phones.parse_e164(raw)
     if e164 is None:
         problems.append(
-            InvalidNumber(f"{name}: '{raw}' is not a valid E.164 phone number", field=name)
+            InvalidNumber(
+                f"{name}: '{raw}' is not a valid E.164 phone number",
+                field=name,
+                reason="not_e164",
+                params={"value": raw},
+            )
         )
         return None
     if (
@@ -272,6 +295,8 @@ def _number(problems: Problems, name: str, raw: str, country: str | None) -> str
             InvalidNumber(
                 f"{name}: '{e164}' is not a number of the location's country {country}",
                 field=name,
+                reason="not_in_country",
+                params={"value": e164, "country": country},
             )
         )
         return None
@@ -286,19 +311,21 @@ def check_limits(problems: Problems, limits: dict[str, Any], chosen: list[str]) 
     for pkg, value in limits.items():
         name = f"{prefix}.{pkg}"
         if pkg not in packages.CUSTOMER_PACKAGES:
-            problems.invalid(name, f"'{pkg}' is not a customer package")
+            problems.invalid(name, f"'{pkg}' is not a customer package", "unknown", value=pkg)
             continue
         if chosen and pkg not in chosen:
-            problems.invalid(name, f"'{pkg}' is not one of the customer's packages")
+            problems.invalid(
+                name, f"'{pkg}' is not one of the customer's packages", "not_chosen", package=pkg
+            )
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.invalid(name, f"'{value}' is not a whole number")
+            problems.invalid(name, f"'{value}' is not a whole number", "whole_number", value=value)
             continue
         if isinstance(value, float) and not value.is_integer():
-            problems.invalid(name, f"'{value}' is not a whole number")
+            problems.invalid(name, f"'{value}' is not a whole number", "whole_number", value=value)
             continue
         if value < 0:
-            problems.invalid(name, f"{value} must be 0 or more")
+            problems.invalid(name, f"{value} must be 0 or more", "negative", value=value)
             continue
         out[pkg] = int(value)
     return out

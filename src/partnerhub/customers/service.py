@@ -93,7 +93,7 @@ def _check_references(
     email = (checked.customer_info or {}).get("primaryEmail")
     external_taken, org_taken, email_taken = facts.conflicts
     if external_taken:
-        raise _external_id_taken(checked.external_id)
+        raise external_id_taken(checked.external_id)
     if org_taken:
         raise _org_taken()
     if email_taken:
@@ -105,11 +105,13 @@ def _check_references(
     return facts.admin_email
 
 
-def _external_id_taken(external_id: str | None) -> Conflict:
+def external_id_taken(external_id: str | None) -> Conflict:
     if external_id is None:
         return Conflict("externalId: already used by another customer", field="externalId")
     return Conflict(
-        f"externalId: '{external_id}' is already used by another customer", field="externalId"
+        f"externalId: '{external_id}' is already used by another customer",
+        field="externalId",
+        params={"value": external_id},
     )
 
 
@@ -279,7 +281,7 @@ async def create(
 def _lost_race(constraint: str | None, external_id: str | None = None) -> ApiError:
     """The contract's error for a constraint a concurrent request made us violate."""
     if constraint == "uq_customers_partner_external_id":
-        return _external_id_taken(external_id)
+        return external_id_taken(external_id)
     if constraint == "ix_customers_org_id":
         return _org_taken()
     if constraint == IDEMPOTENCY_CONSTRAINT:

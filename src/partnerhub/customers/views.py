@@ -29,15 +29,16 @@ from partnerhub.customers.repository import (
     CustomerRepository,
 )
 from partnerhub.customers.schemas import CustomerIn, CustomerInfoIn, CustomerUpdateIn, LocationIn
-from partnerhub.errors import ApiError, Forbidden, NotFound
+from partnerhub.errors import ApiError, Conflict, Forbidden, NotFound
 from partnerhub.identity import service as identity
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
 from partnerhub.notifications import service as notifications
 from partnerhub.notifications.repository import OutboxRepository
+from partnerhub.portal import messages
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 
 router = APIRouter(prefix="/customers", include_in_schema=False)
 STEPS = ("customer", "packages", "location", "summary")
@@ -65,6 +66,20 @@ EVENT_LABELS = {
     "error": N_("Error"),
     "note": N_("Note"),
     "audit": N_("Action"),
+    "customer_admin": N_("Customer administrator"),
+}
+ACTION_LABELS = {
+    "portal.open": N_("Opened the customer's users page"),
+    "user.add": N_("User added"),
+    "user.package": N_("Package changed"),
+    "user.remove": N_("User removed"),
+    "numbers.add": N_("Numbers added to the inventory"),
+}
+# A provisioning warning or error on the page, by its code (the API keeps the description).
+PROBLEM_TEXT = {
+    service.WARNING_CODE: N_("A service is unavailable at the moment; provisioning will retry"),
+    service.FAILED_CODE: N_("A service refused the change or stayed unavailable"),
+    service.EMAIL_TAKEN_CODE: N_("The administrator's email already belongs to a user"),
 }
 SUPPORTED_MESSAGE = N_("Confirm that this customer is in a supported location")
 NAME_USED_MESSAGE = N_(
@@ -130,11 +145,9 @@ def split_numbers(text: str | None) -> list[str]:
     return [n.strip() for n in re.split(r"[,;\n]+", text or "") if n.strip()]
 
 
-def _errors(problems: list[ApiError]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for problem in problems:
-        out.setdefault(_form_field(problem.field), problem.description)
-    return out
+def _errors(problems: list[ApiError], lang: str) -> dict[str, str]:
+    """``{form field: message}``: each problem in the reader's words (``portal.messages``)."""
+    return messages.field_messages(problems, lang, _form_field)
 
 
 def _problems(exc: ApiError) -> list[ApiError]:
@@ -324,8 +337,13 @@ async def check_step(
         if not country:
             problems.missing("address.country")
         elif geo.country(country) is None:
-            problems.invalid("address.country", f"'{country}' is not an ISO 3166-1 alpha-2 code")
-        errors = _errors(problems)
+            problems.invalid(
+                "address.country",
+                f"'{country}' is not an ISO 3166-1 alpha-2 code",
+                "unknown",
+                value=country,
+            )
+        errors = _errors(problems, language(request))
         async with unit_of_work(request) as db:
             repo = CustomerRepository(db, ctx.principal)
             templates = {t.provisioning_id for t in await repo.templates()}
@@ -333,12 +351,17 @@ async def check_step(
                 email = data.get("email") if not errors.get("email") else None
                 taken = await repo.conflicts(external, None, email)
                 if taken[0]:
-                    errors["external_id"] = (
-                        f"externalId: '{external}' is already used by another customer"
+                    errors["external_id"] = messages.describe(
+                        service.external_id_taken(external), language(request)
                     )
                 if taken[2]:
-                    errors["email"] = (
-                        f"customerInfo.primaryEmail: '{email}' already belongs to a user"
+                    errors["email"] = messages.describe(
+                        Conflict(
+                            f"customerInfo.primaryEmail: '{email}' already belongs to a user",
+                            code=service.EMAIL_TAKEN_CODE,
+                            field="customerInfo.primaryEmail",
+                        ),
+                        language(request),
                     )
             # A company name already used is allowed (two shops may share a name), but only
             # once the administrator confirms it: a warning at this step, not a refusal.
@@ -360,12 +383,12 @@ async def check_step(
             limits[pkg] = int(text) if text.isdigit() else text
         if limits:
             rules.check_limits(problems, {p: v for p, v in limits.items() if p in chosen}, chosen)
-        errors = _errors(problems)
+        errors = _errors(problems, language(request))
     elif step == "location":
         location = body_of(data).provisioning_parameters
         assert location is not None and location.calling is not None
         rules.check_location(problems, location.calling.location or LocationIn())
-        errors = _errors(problems)
+        errors = _errors(problems, language(request))
     return errors
 
 
@@ -384,6 +407,7 @@ async def _step_page(
     general_error: str | None = None,
 ) -> Response:
     lang = _lang(ctx)
+    _ = gettext_for(request)
     data = state.get("data") or {}
     async with unit_of_work(request) as db:
         templates = await CustomerRepository(db, ctx.principal).templates()
@@ -408,9 +432,8 @@ async def _step_page(
             "countries": geo.country_choices(lang),
             "country_name": _country_name(lang),
             "packages": [packages.PACKAGES[p] for p in packages.CUSTOMER_PACKAGES],
-            "package_label": lambda p: packages.PACKAGES[p].label,
             "requires": lambda p: [
-                packages.PACKAGES[r].label
+                _(packages.PACKAGES[r].label)
                 for r in packages.PACKAGES
                 if r in packages.PACKAGES[p].requires_one_of
             ],
@@ -517,7 +540,7 @@ async def _create(request: Request, ctx: portal.PortalContext, state: dict[str, 
             customer = await service.provision(CustomerRepository(db, ctx.principal), body_of(data))
     except ApiError as exc:
         problems = _problems(exc)
-        errors = _errors(problems)
+        errors = _errors(problems, language(request))
         fix = next((STEP_OF_FIELD.get(f, "location") for f in errors), None)
         return await _step_page(
             request,
@@ -526,7 +549,7 @@ async def _create(request: Request, ctx: portal.PortalContext, state: dict[str, 
             {**state, "fix": fix},
             errors=errors,
             status=exc.status,
-            general_error=problems[0].description,
+            general_error=messages.describe(problems[0], language(request)),
         )
     await _save_wizard(request, ctx, {})
     return RedirectResponse(customer_path(customer) + "?created=1", status_code=303)
@@ -551,7 +574,7 @@ def _detail_context(customer: Customer, lang: str) -> dict[str, Any]:
         "entries": entries,
         "busy": customer.status in service.BUSY,
         "status_labels": STATUS_LABELS,
-        "package_label": lambda p: packages.PACKAGES[p].label if p in packages.PACKAGES else p,
+        "problem_text": PROBLEM_TEXT,
         "country_name": _country_name(lang),
     }
 
@@ -596,6 +619,7 @@ async def _detail_page(
             "events": events,
             "event_labels": EVENT_LABELS,
             **history,
+            "action_labels": ACTION_LABELS,
             "mails": mails,
             "usage": usage,
             "packages": [packages.PACKAGES[p] for p in packages.CUSTOMER_PACKAGES],
@@ -645,8 +669,8 @@ async def change_packages(
             request,
             ctx,
             customer_id,
-            errors=_errors(problems),
-            error=problems[0].description,
+            errors=_errors(problems, language(request)),
+            error=messages.describe(problems[0], language(request)),
             status=exc.status,
             chosen=chosen,
         )
@@ -687,7 +711,11 @@ async def _lifecycle(
         if exc.status == 404:
             raise
         return await _detail_page(
-            request, ctx, customer_id, error=exc.description, status=exc.status
+            request,
+            ctx,
+            customer_id,
+            error=messages.described(exc, language(request)),
+            status=exc.status,
         )
     await tasks.enqueue(customer.id)
     return RedirectResponse(customer_path(customer), status_code=303)

@@ -19,10 +19,10 @@ from partnerhub.identity.repository import AdminRepository, CredentialRepository
 from partnerhub.identity.service import TOO_MANY
 from partnerhub.kit import ratelimit
 from partnerhub.kit.web import unit_of_work
-from partnerhub.portal import forms
+from partnerhub.portal import forms, messages
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 
 router = APIRouter(include_in_schema=False)
 # Refusals of identity.create_token that the tokens page shows (marked for translation).
@@ -209,7 +209,11 @@ async def create_token(
             )
     except ApiError as exc:
         return await _tokens_page(
-            request, ctx, error=_(exc.description), status=exc.status, form=form
+            request,
+            ctx,
+            error=messages.described(exc, language(request)),
+            status=exc.status,
+            form=form,
         )
     return await _tokens_page(request, ctx, created=new.secret)
 

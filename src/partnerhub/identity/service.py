@@ -544,13 +544,23 @@ def _check_email(email: str) -> str:
         raise MissingField("email: is required", field="email")
     normalized = normalize_email(email)
     if normalized is None:
-        raise InvalidValue(f"email: '{email}' is not a valid email address", field="email")
+        raise InvalidValue(
+            f"email: '{email}' is not a valid email address",
+            field="email",
+            reason="email",
+            params={"value": email},
+        )
     return normalized
 
 
 def _check_role(role: str) -> str:
     if role not in PARTNER_ROLES:
-        raise InvalidValue(f"role: '{role}' is not one of {', '.join(PARTNER_ROLES)}", field="role")
+        raise InvalidValue(
+            f"role: '{role}' is not one of {', '.join(PARTNER_ROLES)}",
+            field="role",
+            reason="unknown",
+            params={"value": role},
+        )
     return role
 
 
@@ -563,7 +573,10 @@ async def create_admin(
     _check_role(role)
     if len(password or "") < MIN_PASSWORD:
         raise InvalidValue(
-            f"password: at least {MIN_PASSWORD} characters are required", field="password"
+            f"password: at least {MIN_PASSWORD} characters are required",
+            field="password",
+            reason="too_short",
+            params={"min": MIN_PASSWORD},
         )
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):  # NUL, newline...: untypable
         raise InvalidValue("password: control characters are not allowed", field="password")

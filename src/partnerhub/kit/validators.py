@@ -94,10 +94,17 @@ def check_email(raw: str | None, name: str = "email") -> str:
     if not text:
         raise MissingField("is required", field=name)
     if len(text) > 320:
-        raise InvalidValue("at most 320 characters", field=name)
+        raise InvalidValue(
+            "at most 320 characters", field=name, reason="too_long", params={"max": 320}
+        )
     normalized = normalize_email(text)
     if normalized is None:
-        raise InvalidValue(f"'{text}' is not a valid email address", field=name)
+        raise InvalidValue(
+            f"'{text}' is not a valid email address",
+            field=name,
+            reason="email",
+            params={"value": text},
+        )
     return normalized.lower()
 
 

@@ -23,6 +23,7 @@ class PartnerAdmin(IdMixin, TimestampMixin, Base):
     # full_admin | admin | read_only | sales  (catalog: identity.roles)
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    language: Mapped[str] = mapped_column(String(10), default="en")
+    # the portal language the administrator chose (None: not chosen, the browser's is used)
+    language: Mapped[str | None] = mapped_column(String(10), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     last_login: Mapped[datetime | None] = mapped_column()

@@ -63,11 +63,23 @@ def expand(items: list[str], country: str | None, field: str = "phoneNumbers") -
     def one(raw: str, where: str) -> str | None:
         e164 = phones.parse_e164(raw)
         if e164 is None:
-            problems.append(NumberError(f"{where}: '{raw}' is not a valid E.164 phone number"))
+            problems.append(
+                NumberError(
+                    f"{where}: '{raw}' is not a valid E.164 phone number",
+                    field=where,
+                    reason="not_e164",
+                    params={"value": raw},
+                )
+            )
             return None
         if country and not phones.is_valid_for_country(e164, country):
             problems.append(
-                NumberError(f"{where}: {e164} is not a number of the location's country {country}")
+                NumberError(
+                    f"{where}: {e164} is not a number of the location's country {country}",
+                    field=where,
+                    reason="not_in_country",
+                    params={"value": e164, "country": country},
+                )
             )
             return None
         return e164
@@ -87,7 +99,12 @@ def expand(items: list[str], country: str | None, field: str = "phoneNumbers") -
             last_text = last_raw.strip()
             if first is None:
                 problems.append(
-                    NumberError(f"{where}: '{first_raw.strip()}' is not a valid E.164 phone number")
+                    NumberError(
+                        f"{where}: '{first_raw.strip()}' is not a valid E.164 phone number",
+                        field=where,
+                        reason="not_e164",
+                        params={"value": first_raw.strip()},
+                    )
                 )
                 continue
             if last_text.startswith("+"):
@@ -100,7 +117,10 @@ def expand(items: list[str], country: str | None, field: str = "phoneNumbers") -
                 problems.append(
                     NumberError(
                         f"{where}: '{text}' is not a range like +390212345600..+390212345699 "
-                        "or +390212345600..699"
+                        "or +390212345600..699",
+                        field=where,
+                        reason="not_range",
+                        params={"value": text},
                     )
                 )
                 continue

@@ -25,8 +25,9 @@ from partnerhub.models import Template
 from partnerhub.onboarding import service
 from partnerhub.onboarding.repository import TemplateRepository
 from partnerhub.onboarding.service import TemplateData
+from partnerhub.portal import messages
 from partnerhub.portal import session as portal
-from partnerhub.portal.i18n import N_, territory_label
+from partnerhub.portal.i18n import N_, territory_label, translations
 from partnerhub.portal.render import gettext_for, render
 
 router = APIRouter(prefix="/customers/templates", include_in_schema=False)
@@ -91,19 +92,22 @@ MESSAGES: dict[tuple[str, int], str] = {
         "hosted-calling offers are in use"
     ),
 }
-IN_USE = N_("The template '%(name)s' is used by %(count)s customer(s) and cannot be deleted")
+IN_USE = "The template '%(name)s' is used by %(count)s customer(s) and cannot be deleted"
+"""The service's (API's) English; the page says it with a plural form (ngettext)."""
 
 
-def message_for(problem: ApiError, data: TemplateData, gettext: Callable[[str], str]) -> str:
+def message_for(
+    problem: ApiError, data: TemplateData, gettext: Callable[[str], str], lang: str = "en"
+) -> str:
     """A refusal in the portal's language; the service's own text when no wording fits."""
     field = problem.field or ""
     wording = MESSAGES.get((field, problem.code))
     if wording is None:
-        return gettext(problem.description)
+        return messages.describe(problem, lang)
     raw = getattr(data, field, "") if hasattr(data, field) else ""
     params = {"value": str(raw or "").strip()}
     if wording % params != problem.description:
-        return gettext(problem.description)
+        return messages.describe(problem, lang)
     return gettext(wording) % params
 
 
@@ -285,7 +289,7 @@ async def wizard_submit(
     state["data"] = data.as_dict()
     if problems:
         await _save_wizard(request, ctx, state)
-        errors = {p.field or "": message_for(p, data, _) for p in problems}
+        errors = {p.field or "": message_for(p, data, _, _lang(ctx)) for p in problems}
         return await _step_page(
             request, ctx, step, state, return_to=return_to, errors=errors, status=400
         )
@@ -315,7 +319,7 @@ async def _submit(request: Request, ctx: portal.PortalContext, state: dict[str, 
         if exc.status in (403, 404):
             raise
         problems = getattr(exc, "problems", None) or [exc]
-        errors = {p.field or "": message_for(p, data, _) for p in problems}
+        errors = {p.field or "": message_for(p, data, _, _lang(ctx)) for p in problems}
         return await _step_page(request, ctx, "review", state, errors=errors, status=exc.status)
     await _save_wizard(request, ctx, {})
     return RedirectResponse(_detail_url(template.id) + "?saved=1", status_code=303)
@@ -401,6 +405,16 @@ async def delete(
     except Conflict as exc:
         params = {"name": name, "count": used}
         english = IN_USE % params
-        text = _(IN_USE) % params if english == exc.description else _(exc.description)
+        if english == exc.description:
+            text = (
+                translations(_lang(ctx)).ngettext(
+                    "The template '%(name)s' is used by %(count)s customer and cannot be deleted",
+                    "The template '%(name)s' is used by %(count)s customers and cannot be deleted",
+                    used,
+                )
+                % params
+            )
+        else:
+            text = messages.describe(exc, _lang(ctx))
         return await _detail_page(request, ctx, template_id, error=text, status=exc.status)
     return RedirectResponse("/customers/templates?deleted=1", status_code=303)

@@ -77,14 +77,20 @@ async def use(db: AsyncSession, token: str, password: str) -> PartnerAdmin:
 
 
 async def send_invitation(
-    db: AsyncSession, admin: PartnerAdmin, partner: Partner, invited_by: str
+    db: AsyncSession,
+    admin: PartnerAdmin,
+    partner: Partner,
+    invited_by: str,
+    language: str | None = None,
 ) -> uuid.UUID | None:
     """Queue the invitation e-mail to the administrator's own address (its outbox row belongs
-    to the administrator's partner, not to the inviting parent)."""
+    to the administrator's partner, not to the inviting parent): in the language the
+    administrator chose, else *language* (the inviting administrator's, from the portal), else
+    English."""
     from partnerhub.notifications import service as notifications
 
     link, url = await issue(db, admin.id)
-    language = notifications.pick_language(EMAIL_KIND, admin.language)
+    chosen = notifications.pick_language(EMAIL_KIND, admin.language, language)
     return await notifications.queue(
         db,
         partner_id=partner.id,
@@ -92,7 +98,7 @@ async def send_invitation(
         dedupe_key=f"partner-admin-link:{link.id}",
         kind=EMAIL_KIND,
         to=admin.email,
-        language=language,
+        language=chosen,
         context={
             "partner_name": partner.name,
             "admin_email": admin.email,

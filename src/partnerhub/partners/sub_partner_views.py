@@ -24,9 +24,9 @@ from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Partner, PartnerAdmin
 from partnerhub.partners import invitations, service
 from partnerhub.partners.repository import PartnerRepository
-from partnerhub.portal import forms
+from partnerhub.portal import forms, messages
 from partnerhub.portal import session as portal
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.sso.signin_views import link_refused, set_password_page
 
 router = APIRouter(include_in_schema=False)
@@ -96,7 +96,13 @@ async def _invite(
     db: AsyncSession, ctx: portal.PortalContext, admin: PartnerAdmin, partner: Partner
 ) -> uuid.UUID | None:
     """Queue the new administrator's invitation (the id of the email to deliver after commit)."""
-    return await invitations.send_invitation(db, admin, partner, ctx.principal.actor_email or "")
+    return await invitations.send_invitation(
+        db,
+        admin,
+        partner,
+        ctx.principal.actor_email or "",
+        ctx.session.language if ctx.session is not None else None,
+    )
 
 
 async def _detail_page(
@@ -264,5 +270,7 @@ async def invitation_submit(token: str, request: Request) -> Response:
     except LinkRefused as exc:
         return link_refused(request, exc.reason)
     except ApiError as exc:
-        return set_password_page(request, email, invitations.INVITATION, _(exc.description), 400)
+        return set_password_page(
+            request, email, invitations.INVITATION, messages.described(exc, language(request)), 400
+        )
     return RedirectResponse("/login", status_code=303)

@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.errors import ApiError
 from partnerhub.kit.web import unit_of_work
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal import messages
+from partnerhub.portal.i18n import N_
+from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.portal.session import PortalContext, require_admin
 
 T = TypeVar("T")
 Refused = Callable[[str, int], Awaitable[Response]]
 """The form again: called with the refusal's message (translated) and its status."""
+SEE_FIELDS = N_("Some fields need a change: see the messages next to them")
 
 
 def show(
@@ -76,7 +79,20 @@ async def attempt(
     except ApiError as exc:
         if exc.status in passthrough:
             raise
-        return await refused(gettext_for(request)(exc.description), exc.status)
+        return await refused(refusal(request, exc), exc.status)
+
+
+def refusal(request: Request, exc: ApiError) -> str:
+    """The page's message for *exc*, in the reader's language; the problems that name a field
+    are also put next to that field (``refusal`` in the template's context, keyed by the
+    field's name: ``{{ field_error('email') }}`` from ``_forms.html``)."""
+    lang = language(request)
+    by_field = messages.field_messages(exc, lang, lambda f: messages.field_key(f) or "")
+    loose = by_field.pop("", None)
+    request.state.refusal = by_field
+    if loose is not None:
+        return loose
+    return str(gettext_for(request)(SEE_FIELDS))
 
 
 async def submit(

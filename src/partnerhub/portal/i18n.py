@@ -6,6 +6,9 @@ language, so a missing catalog or message falls back to the English text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,18 +19,52 @@ from partnerhub.catalog.languages import PORTAL_LOCALES
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
+_misses: ContextVar[list[str] | None] = ContextVar("portal_i18n_misses", default=None)
+
+
+@contextmanager
+def recording_misses() -> Iterator[list[str]]:
+    """The messages looked up without a translation while the block runs (in this context
+    and the tasks it starts): what a page showed in English instead of its language."""
+    found: list[str] = []
+    token = _misses.set(found)
+    try:
+        yield found
+    finally:
+        _misses.reset(token)
 
 
 class CatalogTranslations(NullTranslations):
-    def __init__(self, messages: dict[str, str]) -> None:
+    """A catalog's messages; plural messages (``ngettext``) keep their forms, chosen by
+    ``n != 1`` — the plural rule of both portal languages (English and Italian)."""
+
+    def __init__(
+        self, messages: dict[str, str], plurals: dict[str, tuple[str, ...]] | None = None
+    ) -> None:
         super().__init__()
         self._messages = messages
+        self._plurals = plurals or {}
 
     def gettext(self, message: str) -> str:
-        return self._messages.get(message) or message
+        found = self._messages.get(message)
+        if found:
+            return found
+        _missed(message)
+        return message
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return self.gettext(singular if n == 1 else plural)
+        forms = self._plurals.get(singular)
+        index = 0 if n == 1 else 1
+        if forms and len(forms) > index and forms[index]:
+            return forms[index]
+        _missed(singular)
+        return singular if n == 1 else plural
+
+
+def _missed(message: str) -> None:
+    found = _misses.get()
+    if found is not None and message:
+        found.append(message)
 
 
 @lru_cache(maxsize=8)
@@ -42,7 +79,24 @@ def translations(locale: str) -> NullTranslations:
         for m in catalog
         if m.id and isinstance(m.id, str) and m.string and not m.fuzzy
     }
-    return CatalogTranslations(messages)
+    plurals = {
+        str(m.id[0]): tuple(str(s) for s in m.string)
+        for m in catalog
+        if isinstance(m.id, tuple | list)
+        and isinstance(m.string, tuple | list)
+        and not m.fuzzy
+        and all(m.string)
+    }
+    return CatalogTranslations(messages, plurals)
+
+
+def is_message(text: str) -> bool:
+    """Whether *text* is one of the portal's message ids (it has a translation)."""
+    for locale in PORTAL_LOCALES:
+        trans = translations(locale)
+        if isinstance(trans, CatalogTranslations) and text in trans._messages:
+            return True
+    return False
 
 
 def negotiate(accept_language: str | None) -> str:

@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from partnerhub.catalog.packages import PACKAGES
 from partnerhub.portal.i18n import N_, translations
 
 TEMPLATE_DIRS = [Path(__file__).parent / "templates"]
@@ -20,6 +21,12 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def package_label(name: str) -> str:
+    """A package's English name (the message id of its translation); an unknown id as is."""
+    package = PACKAGES.get(name)
+    return package.label if package is not None else name
 
 
 def language(request: Request) -> str:
@@ -53,6 +60,11 @@ def render(
         "admin": portal.admin if portal else None,
         "csrf_token": portal.csrf_token if portal else "",
         "_": trans.gettext,
+        "refusal": getattr(request.state, "refusal", None) or {},
+        # a package by its name in the reader's language (``webex_calling`` -> Webex Calling)
+        "package_label": lambda name: trans.gettext(package_label(name)),
+        # an e-mail's delivery state (outbox_emails.status) in the reader's language
+        "mail_state": lambda state: trans.gettext(MAIL_STATES.get(state) or str(state)),
     }
     ctx.update(context or {})
     template = env.get_template(name)
@@ -67,6 +79,13 @@ def render(
         set_csrf_cookie(response, request, portal.new_csrf_cookie)
     return response
 
+
+MAIL_STATES = {
+    "pending": N_("Waiting to be sent"),
+    "sent": N_("Sent"),
+    "stored": N_("Stored (no SMTP server)"),
+    "failed": N_("Failed"),
+}
 
 ERROR_TITLES = {
     400: N_("The request was refused"),

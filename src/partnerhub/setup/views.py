@@ -36,8 +36,8 @@ from partnerhub.locations import service as locations
 from partnerhub.models import Customer, Location
 from partnerhub.numbers import service as numbers
 from partnerhub.numbers.repository import NumberRepository
+from partnerhub.portal import forms, messages
 from partnerhub.portal import session as portal
-from partnerhub.portal.forms import described
 from partnerhub.portal.i18n import N_
 from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.subscribers import service
@@ -178,7 +178,12 @@ async def add_numbers(
             )
     except ApiError as exc:
         return await setup_page(
-            request, ctx, customer_id, error=_(described(exc)), form=values, status=exc.status
+            request,
+            ctx,
+            customer_id,
+            error=messages.described(exc, language(request)),
+            form=values,
+            status=exc.status,
         )
     return RedirectResponse(
         f"/customers/{customer_id}/setup?notice=numbers#numbers", status_code=303
@@ -195,6 +200,18 @@ async def _page(
 ) -> Response:
     """The set-up page again, with what was typed and the refusal."""
     return await setup_page(request, ctx, cid, status=status, extra=extra)
+
+
+async def _refused(
+    request: Request, ctx: portal.PortalContext, cid: str, exc: ApiError, **extra: Any
+) -> Response:
+    """The set-up page again with the refusal in the reader's words (another tenant's or an
+    unknown request: 404)."""
+    if exc.status == 404:
+        raise exc
+    return await _page(
+        request, ctx, cid, status=exc.status, assistance_error=forms.refusal(request, exc), **extra
+    )
 
 
 @router.post("/customers/{customer_id}/setup/assistance")
@@ -215,16 +232,7 @@ async def request_assistance(
                 language(request),
             )
     except ApiError as exc:
-        if exc.status == 404:
-            raise
-        return await _page(
-            request,
-            ctx,
-            customer_id,
-            status=exc.status,
-            assistance_form=values,
-            assistance_error=described(exc),
-        )
+        return await _refused(request, ctx, customer_id, exc, assistance_form=values)
     await deliver_later(created.email_id)
     return RedirectResponse(
         f"/customers/{customer_id}/setup?notice=assistance#assistance", status_code=303
@@ -248,9 +256,5 @@ async def change_status(
                 str(form.get("status") or ""),
             )
     except ApiError as exc:
-        if exc.status == 404:
-            raise
-        return await _page(
-            request, ctx, customer_id, status=exc.status, assistance_error=exc.description
-        )
+        return await _refused(request, ctx, customer_id, exc)
     return RedirectResponse(f"/customers/{customer_id}/setup#assistance", status_code=303)

@@ -35,9 +35,10 @@ from partnerhub.identity import tasks as identity_tasks
 from partnerhub.identity.service import TOO_MANY
 from partnerhub.kit import ratelimit
 from partnerhub.kit.web import unit_of_work
+from partnerhub.portal import messages
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.sso import api as sso_api
 from partnerhub.sso import service as sso
 from partnerhub.sso.repository import SignInRepository
@@ -168,9 +169,12 @@ async def signin_password(request: Request) -> Response:
     async with unit_of_work(request) as db:
         if await SignInRepository(db).admin_by_email(email) is not None:
             try:
-                _admin, new = await identity.login(
+                admin, new = await identity.login(
                     db, email, password, settings.session_hours, language=language
                 )
+                chosen = portal.chosen_language(request)
+                if chosen is not None:  # picked on the sign-in page: it becomes theirs
+                    admin.language = new.record.language = chosen
                 admin_cookie = new.cookie
             except Unauthorized:
                 pass
@@ -340,7 +344,9 @@ async def _link_submit(request: Request, token: str, purpose: str) -> Response:
     except org_auth.LinkRefused as exc:
         return link_refused(request, exc.reason)
     except ApiError as exc:
-        return set_password_page(request, email, purpose, _(exc.description), 400)
+        return set_password_page(
+            request, email, purpose, messages.described(exc, language(request)), 400
+        )
     query = urlencode({"email": email, "next": "/org", "done": purpose})
     return RedirectResponse(f"/signin/done?{query}", status_code=303)
 

@@ -131,7 +131,12 @@ async def _signed_in(request: Request, signed: service.SignedIn) -> Response:
             admin = await CredentialRepository(db).admin_by_id(signed.admin.id)
             assert admin is not None
             admin.last_login = utcnow()
-            new = identity.start_session(db, admin.id, settings.session_hours, admin.language)
+            new = identity.start_session(
+                db,
+                admin.id,
+                settings.session_hours,
+                admin.language or portal.visitor_language(request),
+            )
         response = RedirectResponse(portal.safe_next(signed.next_url), status_code=303)
         portal.set_cookie(response, request, new.cookie)
         return response

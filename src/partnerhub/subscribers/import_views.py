@@ -22,9 +22,10 @@ from partnerhub import ids, runtime
 from partnerhub.errors import ApiError, MissingField
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer, SubscriberImport
+from partnerhub.portal import messages
 from partnerhub.portal import session as portal
 from partnerhub.portal.i18n import N_
-from partnerhub.portal.render import gettext_for, render
+from partnerhub.portal.render import gettext_for, language, render
 from partnerhub.subscribers import imports, service
 from partnerhub.subscribers.repository import SubscriberRepository
 
@@ -96,7 +97,13 @@ async def upload(
     except ApiError as exc:
         if exc.status == 404 and exc.field is None:
             raise
-        return _check_page(request, customer_id, customer, error=exc.description, status=exc.status)
+        return _check_page(
+            request,
+            customer_id,
+            customer,
+            error=messages.described(exc, language(request)),
+            status=exc.status,
+        )
     if report.errors:
         return _check_page(request, customer_id, customer, report=report, status=400)
     if record is None:

@@ -267,7 +267,10 @@ def choose_package(inp: SubscriberInput) -> str:
     name = (name or "").strip()
     if name not in allowed:
         raise InvalidValue(
-            f"'{name}' is not a subscriber package (allowed: {', '.join(allowed)})", field=wire
+            f"'{name}' is not a subscriber package (allowed: {', '.join(allowed)})",
+            field=wire,
+            reason="unknown",
+            params={"value": name},
         )
     return name
 
@@ -287,6 +290,8 @@ def check_customer_package(customer: CustomerFacts, package: str) -> None:
             f"'{package}' is not one of the customer's packages "
             f"({', '.join(customer.packages or []) or 'none'})",
             field="package",
+            reason="not_chosen",
+            params={"package": package},
         )
 
 
@@ -307,6 +312,7 @@ async def check_limit(facts: Facts, package: str) -> None:
         raise LimitReached(
             f"the customer's limit for '{package}' is reached ({used} of {limit} assigned)",
             field="package",
+            params={"package": package, "used": used, "limit": limit},
         )
 
 
@@ -349,6 +355,8 @@ def check_admin_tier(
                 f"the package of a {customer_roles.role_label(locked[0]).lower()} cannot be "
                 f"lowered ('{current}' to '{package}')",
                 field="package",
+                reason="lowered",
+                params={"role": locked[0], "current": current, "package": package},
             )
     base = creation_package(customer)
     base_tier = packages.tier(base) if base else None
@@ -360,6 +368,8 @@ def check_admin_tier(
             f"administrators must hold the organization's creation package level "
             f"('{base}') or higher; '{package or 'no package'}' is lower",
             field="package",
+            reason="below_creation",
+            params={"base": base, "package": package or ""},
         )
 
 
@@ -368,7 +378,12 @@ def check_names(inp: SubscriberInput) -> tuple[str | None, str | None]:
     for attr in ("first_name", "last_name"):
         value = clean_text(getattr(inp, attr))
         if value is not None and len(value) > NAME_MAX:
-            raise InvalidValue(f"at most {NAME_MAX} characters", field=attr)
+            raise InvalidValue(
+                f"at most {NAME_MAX} characters",
+                field=attr,
+                reason="too_long",
+                params={"max": NAME_MAX},
+            )
         out.append(value)
     return out[0], out[1]
 
@@ -389,10 +404,17 @@ async def check_email_free(
                     f"'{email}' is already waiting for its user's consent to move to this "
                     "organization",
                     field="email",
+                    reason="pending",
+                    params={"value": email},
                 )
             continue
         if user.partner_id == principal.partner_id or user.roles:
-            raise EmailTaken(f"'{email}' already belongs to a user", field="email")
+            raise EmailTaken(
+                f"'{email}' already belongs to a user",
+                field="email",
+                reason="taken",
+                params={"value": email},
+            )
         status, moves = PENDING, user.id
     return status, moves
 
@@ -400,21 +422,41 @@ async def check_email_free(
 async def check_number(facts: Facts, location: Place, raw: str, self_id: uuid.UUID | None) -> str:
     e164 = facts.parse_number(raw)
     if e164 is None:
-        raise NumberError(f"'{raw}' is not a valid E.164 phone number", field="phone_number")
+        raise NumberError(
+            f"'{raw}' is not a valid E.164 phone number",
+            field="phone_number",
+            reason="not_e164",
+            params={"value": raw},
+        )
     fact = await facts.number(e164)
     if fact is None:
-        raise NumberError(f"{e164} is not in the customer's number inventory", field="phone_number")
+        raise NumberError(
+            f"{e164} is not in the customer's number inventory",
+            field="phone_number",
+            reason="not_in_inventory",
+            params={"value": e164},
+        )
     if fact.location_id != location.id:
         raise NumberError(
             f"{e164} is in another location's inventory, not in '{location.name}'",
             field="phone_number",
+            reason="other_location",
+            params={"value": e164, "location": location.name},
         )
     if fact.main:
         raise NumberError(
-            f"{e164} is the main number of location '{location.name}'", field="phone_number"
+            f"{e164} is the main number of location '{location.name}'",
+            field="phone_number",
+            reason="main_number",
+            params={"value": e164, "location": location.name},
         )
     if fact.owner_id is not None and fact.owner_id != self_id:
-        raise NumberError(f"{e164} is already assigned", field="phone_number")
+        raise NumberError(
+            f"{e164} is already assigned",
+            field="phone_number",
+            reason="assigned",
+            params={"value": e164},
+        )
     return e164
 
 
@@ -423,11 +465,18 @@ async def check_extension(
 ) -> str:
     ext = raw.strip()
     if not EXTENSION_RE.fullmatch(ext):
-        raise InvalidValue(f"'{raw}' is not an extension (2 to 10 digits)", field="extension")
+        raise InvalidValue(
+            f"'{raw}' is not an extension (2 to 10 digits)",
+            field="extension",
+            reason="not_extension",
+            params={"value": raw},
+        )
     owner = await facts.extension_owner(location.id, ext)
     if owner is not None and owner != self_id:
         raise ExtensionTaken(
-            f"extension {ext} is already used in location '{location.name}'", field="extension"
+            f"extension {ext} is already used in location '{location.name}'",
+            field="extension",
+            params={"value": ext, "location": location.name},
         )
     return ext
 

@@ -472,7 +472,12 @@ async def precheck(repo: SubscriberRepository, inp: PrecheckInput) -> str:
     refuse_other_identity(ORG_USER, email, await IdentityEmailRepository(repo.session).kind(email))
     for user in await repo.users_with_email([email]):
         if user.status != PENDING and (user.partner_id == repo.principal.partner_id or user.roles):
-            raise EmailTaken(f"'{email}' already belongs to a user", field="email")
+            raise EmailTaken(
+                f"'{email}' already belongs to a user",
+                field="email",
+                reason="taken",
+                params={"value": email},
+            )
     return PRECHECK_OK
 
 
