@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from partnerhub import __version__, jobs, runtime
 from partnerhub.config import Settings, get_settings
+from partnerhub.db import set_transaction_context
 from partnerhub.identity import service as identity_service
 from partnerhub.kit import openapi, web
 from partnerhub.ops import metrics, tracing
@@ -106,6 +107,8 @@ def create_app(
     from partnerhub.customer_portal import views as customer_portal_views
     from partnerhub.customers import api as customers_api
     from partnerhub.customers import views as customers_views
+    from partnerhub.events import api as events_api
+    from partnerhub.events import context as events_context
     from partnerhub.identity import api as identity_api
     from partnerhub.identity import signin_views
     from partnerhub.identity import views as identity_views
@@ -125,6 +128,9 @@ def create_app(
     from partnerhub.subscribers import org_users_views as subscribers_org_users_views
     from partnerhub.subscribers import setup_views as subscribers_setup_views
     from partnerhub.subscribers import views as subscribers_views
+
+    # The event triggers learn the actor and the TrackingID from each transaction's BEGIN.
+    set_transaction_context(events_context.current)
 
     # The hot API routes first: routing tries the routers in order.
     app.include_router(subscribers_api.router)
@@ -156,6 +162,8 @@ def create_app(
     app.include_router(subscribers_import_views.router)
     app.include_router(assistance_views.router)
     app.include_router(assistance_api.router)
+    app.include_router(events_api.router)
+    app.include_router(events_api.feed_router)
     app.include_router(customer_portal_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import html
 import json
 import logging
@@ -195,6 +196,13 @@ def security_headers(path: str, https: bool) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+# The ASGI scope of the request being answered (its state holds ``tracking_id`` and, once
+# known, the caller): what the event triggers learn at each BEGIN (events/context.py).
+CURRENT_REQUEST: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "partnerhub_current_request", default=None
+)
+
+
 class HttpGuard:
     """Pure ASGI middleware: TrackingID echo, security headers, body size limit (413),
     JSON-only API bodies (415).
@@ -211,6 +219,13 @@ class HttpGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        token = CURRENT_REQUEST.set(scope)
+        try:
+            await self._guarded(scope, receive, send)
+        finally:
+            CURRENT_REQUEST.reset(token)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if "//" in scope["path"]:
             # ``//v1/...`` (a base URL ending in a slash, as wxcadm's default builds it) is the
             # normalized path; nothing is redirected, the request is answered as it.
