@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.kit.repository import Repository
-from partnerhub.models import Partner, Webhook, WebhookAttempt, WebhookDelivery
+from partnerhub.models import Customer, Partner, Webhook, WebhookAttempt, WebhookDelivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,10 @@ class WebhookRepository(Repository):
             Partner.id == sub_id, Partner.parent_id == self.principal.partner_id
         )
         return (await self.session.scalars(stmt)).one_or_none()
+
+    async def has_customer(self, customer_id: uuid.UUID) -> bool:
+        stmt = self.scoped(select(Customer.id).where(Customer.id == customer_id), Customer)
+        return (await self.session.scalar(stmt)) is not None
 
     def add(self, webhook: Webhook) -> None:
         self.session.add(webhook)

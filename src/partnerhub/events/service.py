@@ -12,6 +12,7 @@ from partnerhub.catalog.roles import ADMIN_SCOPE, SUB_PARTNERS_READ
 from partnerhub.errors import ApiError, InvalidValue, ValidationFailed
 from partnerhub.events.repository import EventRepository, StoredEvent, WebhookRepository
 from partnerhub.kit import outbound
+from partnerhub.kit.scope import Principal
 from partnerhub.models import Webhook
 
 # The resources of the stream and the scope that reads each (a feed shows, a webhook
@@ -42,6 +43,11 @@ FILTER_KEYS = ("customerId", "status", "onBehalfOfSubPartnerOrgId")
 ACTIVE, INACTIVE = "active", "inactive"
 OWNED_BY = ("creator", "org")
 _CURSOR = re.compile(r"^(\d{1,18})\.(\d{1,18})$")
+
+
+def require_webhooks(principal: Principal) -> None:
+    """Webhooks are for callers that may read at least one resource a webhook can carry."""
+    principal.require(*sorted({READ_SCOPES[r] for r in WEBHOOK_RESOURCES}))
 
 
 def webhook_id(webhook: Webhook) -> str:
@@ -145,6 +151,11 @@ def check_target(url: str, allow_private: bool) -> None:
 
 async def _checked_filter(repo: WebhookRepository, raw: str | None) -> Filter:
     parsed = parse_filter(raw)
+    if parsed.customer_id is not None and not await repo.has_customer(parsed.customer_id):
+        # another partner's customer is as unknown as no customer at all
+        raise InvalidValue(
+            "filter: customerId: no customer of yours has this id", field="filter"
+        )
     if parsed.sub_partner_id is not None and await repo.sub_partner(parsed.sub_partner_id) is None:
         # another partner's sub-partner is as unknown as no sub-partner at all
         raise InvalidValue(
@@ -166,6 +177,7 @@ async def create(
     owned_by: str | None,
     allow_private: bool,
 ) -> Webhook:
+    require_webhooks(repo.principal)
     problems: list[ApiError] = []
     if resource not in WEBHOOK_RESOURCES:
         problems.append(
@@ -214,6 +226,7 @@ async def update(
     status: str | None,
     allow_private: bool,
 ) -> Webhook:
+    require_webhooks(repo.principal)
     webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
     repo.principal.require(READ_SCOPES[webhook.resource])
     if status is not None and status != ACTIVE:
@@ -236,13 +249,16 @@ async def update(
 
 
 async def get(repo: WebhookRepository, raw_id: str) -> Webhook:
+    require_webhooks(repo.principal)
     return await repo.get(ids.decode("WEBHOOK", raw_id))
 
 
 async def delete(repo: WebhookRepository, raw_id: str) -> None:
+    require_webhooks(repo.principal)
     webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
     await repo.remove(webhook)
 
 
 async def list_webhooks(repo: WebhookRepository, offset: int, fetch: int) -> list[Webhook]:
+    require_webhooks(repo.principal)
     return await repo.page(offset, fetch)

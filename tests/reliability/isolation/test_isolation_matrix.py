@@ -229,6 +229,15 @@ ROWS: list[Row] = [
     api("POST", "/v1/wholesale/billing/reports", json={"billingStartDate": "2026-01-01", "billingEndDate": "2026-01-31", "subPartnerOrgId": "@sub_org"}),
     api("GET", "/v1/wholesale/billing/reports/{report_id}", fill={"report_id": "billing_report"}, ok=200),
     api("DELETE", "/v1/wholesale/billing/reports/{report_id}", fill={"report_id": "billing_report"}),
+    # --- webhooks and the event feed -----------------------------------------------------------
+    api("GET", "/v1/webhooks", foreign=200, ok=200),
+    api("POST", "/v1/webhooks", json={"name": "spy", "targetUrl": "https://spy.example/in", "resource": "wholesaleCustomers", "event": "all", "filter": "customerId=@customer"}, foreign=400),
+    api("GET", "/v1/webhooks/{webhook_id}", fill={"webhook_id": "webhook"}, ok=200),
+    api("PUT", "/v1/webhooks/{webhook_id}", fill={"webhook_id": "webhook"}, json={"name": "Taken over", "targetUrl": "https://spy.example/in"}),
+    api("DELETE", "/v1/webhooks/{webhook_id}", fill={"webhook_id": "webhook"}),
+    api("POST", "/v1/webhooks/{webhook_id}/test", fill={"webhook_id": "webhook"}),
+    api("GET", "/v1/webhooks/{webhook_id}/deliveries", fill={"webhook_id": "webhook"}, ok=200),
+    api("GET", "/v1/events", query={"customerId": "@customer"}, foreign=200, ok=200, scope=False),
     # --- customer administrators, imports, installation requests ------------------------------
     api("GET", "/v1/partner/customerRoles", foreign=200, ok=200),
     api("GET", "/v1/partner/customers/{customer_id}/administrators", fill=C, ok=200),
