@@ -109,6 +109,7 @@ def create_app(
     from partnerhub.customers import views as customers_views
     from partnerhub.events import api as events_api
     from partnerhub.events import context as events_context
+    from partnerhub.events import views as events_views
     from partnerhub.identity import api as identity_api
     from partnerhub.identity import signin_views
     from partnerhub.identity import views as identity_views
@@ -164,6 +165,7 @@ def create_app(
     app.include_router(assistance_api.router)
     app.include_router(events_api.router)
     app.include_router(events_api.feed_router)
+    app.include_router(events_views.router)
     app.include_router(customer_portal_views.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -153,9 +153,7 @@ async def _checked_filter(repo: WebhookRepository, raw: str | None) -> Filter:
     parsed = parse_filter(raw)
     if parsed.customer_id is not None and not await repo.has_customer(parsed.customer_id):
         # another partner's customer is as unknown as no customer at all
-        raise InvalidValue(
-            "filter: customerId: no customer of yours has this id", field="filter"
-        )
+        raise InvalidValue("filter: customerId: no customer of yours has this id", field="filter")
     if parsed.sub_partner_id is not None and await repo.sub_partner(parsed.sub_partner_id) is None:
         # another partner's sub-partner is as unknown as no sub-partner at all
         raise InvalidValue(

@@ -431,6 +431,7 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
         },
     )
     w["webhook"] = hook.json()["id"]
+    w["customer_filter"] = f"customerId={w['customer']}"
     sub_admins = await _api(
         client, token, "GET", f"/v1/wholesale/subPartners/{w['sub_org']}/administrators", 200
     )

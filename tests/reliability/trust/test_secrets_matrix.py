@@ -186,6 +186,8 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/v1/partner/customers/{customer_id}/imports/{import_id}/result"): Page({**C, "import_id": "import"}),
     ("GET", "/v1/partner/customers/{customer_id}/installationRequests"): Page(C),
     ("GET", "/v1/wholesale/billing/reports"): Page(),
+    ("GET", "/webhooks"): Page(),
+    ("GET", "/webhooks/{webhook_ref}"): Page({"webhook_ref": "webhook"}),
     ("GET", "/v1/webhooks"): Page(shows="each webhook's secret (set by the partner), to the partner"),
     ("GET", "/v1/webhooks/{webhook_id}"): Page({"webhook_id": "webhook"}, shows="the webhook's secret, to the partner"),
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): Page({"webhook_id": "webhook"}),
