@@ -391,9 +391,19 @@ async def test_another_partners_webhooks_and_events_stay_out_of_reach(
     assert_error(refused, 400, 1003)
     customers = await client.get("/v1/wholesale/customers", headers=bearer(token))
     customer_ref = customers.json()["items"][0]["id"]
-    spy = await make_webhook(
-        client, stranger, receiver.url + "/spy", filter=f"customerId={customer_ref}"
+    aimed = await client.post(
+        "/v1/webhooks",
+        json={
+            "name": "spy",
+            "targetUrl": receiver.url,
+            "resource": "locations",
+            "event": "all",
+            "filter": f"customerId={customer_ref}",
+        },
+        headers=bearer(stranger),
     )
+    assert_error(aimed, 400, 1003)
+    spy = await make_webhook(client, stranger, receiver.url + "/spy")
     assert spy["status"] == "active"
     response = await client.post(
         f"/v1/locations?orgId={org_id}", json=location_body("Private"), headers=bearer(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from dataclasses import dataclass
@@ -138,12 +139,12 @@ def check_target(url: str, allow_private: bool) -> None:
         raise InvalidValue(f"targetUrl: {exc}", field="targetUrl") from None
     if not allow_private:
         host = parsed.host.strip("[]")
-        reason = None
         try:
-            reason = outbound.refusal(host)
-        except ValueError:  # a name, not an address: checked when resolved
-            reason = None
-        if reason is not None or host.lower() == "localhost":
+            address = ipaddress.ip_address(host)
+        except ValueError:  # a name: checked when it is resolved, at every delivery
+            address = None
+        reason = outbound.refusal(address) if address is not None else None
+        if reason is not None or host.lower().rstrip(".") == "localhost":
             raise InvalidValue(
                 f"targetUrl: {reason or 'a loopback name'} is not accepted", field="targetUrl"
             )
