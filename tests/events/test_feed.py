@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -128,3 +130,65 @@ async def test_no_event_without_its_change_and_none_for_a_rolled_back_change(
         ).scalar_one()
     assert after == before
     assert commits == 0  # every event's transaction is numbered
+
+
+async def test_sub_partners_billing_reports_imports_and_deletions_are_events(
+    client: httpx.AsyncClient, tenant: Tenant, worker: None
+) -> None:
+    token = await tenant.token(*ALL_SCOPES)
+    sub = await client.post(
+        "/v1/wholesale/subPartners",
+        json={"name": "Feed Reseller", "administrator": {"email": "boss@feedsub.example"}},
+        headers=bearer(token),
+    )
+    assert sub.status_code == 201, sub.text
+    report = await client.post(
+        "/v1/wholesale/billing/reports",
+        json={"billingStartDate": "2026-02-01", "billingEndDate": "2026-02-28"},
+        headers=bearer(token),
+    )
+    assert report.status_code == 200, report.text
+    org = await provisioned_org(client, tenant, "Importco", "boss@importco.example")
+    imported = await client.post(
+        f"/v1/partner/customers/{org.customer_id}/imports",
+        json={"csv": "email,package\nbulk1@importco.example,webex_meetings\n"},
+        headers=bearer(token),
+    )
+    assert imported.status_code in (200, 201, 202), imported.text
+    added = await client.post(
+        "/v1/wholesale/subscribers",
+        json={
+            "customerId": org.customer_id,
+            "email": "gone@importco.example",
+            "packages": ["webex_meetings"],
+        },
+        headers=bearer(token),
+    )
+    assert added.status_code == 200, added.text
+    removed = await client.delete(
+        f"/v1/wholesale/subscribers/{added.json()['id']}", headers=bearer(token)
+    )
+    assert removed.status_code in (202, 204), removed.text
+
+    async def kinds() -> set[tuple[str, str]]:
+        return {(i["resource"], i["event"]) for i in await everything(client, token)}
+
+    wanted = {
+        ("subPartners", "created"),
+        ("billingReports", "created"),
+        ("billingReports", "statusChanged"),
+        ("subscriberImports", "created"),
+        ("subscriberImports", "statusChanged"),
+        ("wholesaleSubscribers", "deleted"),
+        ("administrators", "created"),
+    }
+    deadline = time.monotonic() + 60
+    while not wanted <= (seen := await kinds()):
+        assert time.monotonic() < deadline, wanted - seen
+        await asyncio.sleep(0.3)
+    items = await everything(client, token, resource="subPartners")
+    assert items[0]["data"]["orgId"] == sub.json()["orgId"]
+    assert items[0]["data"]["name"] == "Feed Reseller"
+    reports = await everything(client, token, resource="billingReports")
+    assert reports[0]["data"]["id"] == report.json()["id"]
+    assert reports[-1]["data"]["status"] == "COMPLETED"
