@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from partnerhub import __version__, jobs, runtime
 from partnerhub.config import Settings, get_settings
+from partnerhub.db import set_transaction_context
 from partnerhub.identity import keys as identity_keys
 from partnerhub.identity import service as identity_service
 from partnerhub.kit import openapi, web
@@ -121,6 +122,9 @@ def create_app(
     from partnerhub.customer_portal import views as customer_portal_views
     from partnerhub.customers import api as customers_api
     from partnerhub.customers import views as customers_views
+    from partnerhub.events import api as events_api
+    from partnerhub.events import context as events_context
+    from partnerhub.events import views as events_views
     from partnerhub.identity import api as identity_api
     from partnerhub.identity import portal_views
     from partnerhub.identity import views as identity_views
@@ -140,6 +144,9 @@ def create_app(
     from partnerhub.subscribers import api as subscribers_api
     from partnerhub.subscribers import import_views as subscribers_import_views
     from partnerhub.subscribers import views as subscribers_views
+
+    # The event triggers learn the actor and the TrackingID from each transaction's BEGIN.
+    set_transaction_context(events_context.current)
 
     # The hot API routes first: routing tries the routers in order.
     app.include_router(subscribers_api.router)
@@ -171,6 +178,9 @@ def create_app(
     app.include_router(org_users_views.router)
     app.include_router(subscribers_import_views.router)
     app.include_router(assistance_api.router)
+    app.include_router(events_api.router)
+    app.include_router(events_api.feed_router)
+    app.include_router(events_views.router)
     app.include_router(customer_portal_views.router)
     app.include_router(audit_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -125,6 +125,23 @@ class Settings(BaseSettings):
     """Largest SAML metadata or OIDC document accepted."""
     sso_allow_private_addresses: bool = False
     """Let IdP URLs point at loopback or private addresses (tests, labs)."""
+    # --- events and webhooks (docs/events.md) ---
+    events_retention_days: int = 30
+    """How long events (the feed, webhook deliveries and their attempt log) are kept, days."""
+    webhook_allow_private_addresses: bool = False
+    """Let webhook target URLs point at loopback or private addresses (tests, labs)."""
+    webhook_timeout_seconds: float = 5.0
+    """Total deadline of one delivery attempt (connecting and the whole answer)."""
+    webhook_retry_base_seconds: float = 10.0
+    """Delay before the first retry of a failed delivery; doubled at each failure."""
+    webhook_retry_max_seconds: float = 3600.0
+    """Longest delay between two attempts of a delivery."""
+    webhook_retry_window_seconds: float = 86400.0
+    """How long a delivery is retried; then the webhook is deactivated and its partner told."""
+    webhook_failure_limit: int = 40
+    """Consecutive failed attempts that deactivate a webhook sooner (0 = only the window)."""
+    webhook_poll_seconds: float = 1.0
+    """How often the delivery loop looks for new events and due retries, seconds."""
     sso_request_minutes: int = 10
     """How long a single sign-on attempt may take, minutes."""
     sso_clock_skew_seconds: int = 60

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import psycopg
+from psycopg import errors as pg_errors
+from psycopg import generators, pq
 from psycopg.conninfo import make_conninfo
+from psycopg.sql import SQL, Literal
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, event, pool
 from sqlalchemy import create_engine as create_sync_engine
@@ -41,6 +44,51 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "partnerhub"
 DIRECT_POOL_TIMEOUT = 3.0  # seconds to wait for a connection of Database.direct
 _embedded: Any = None
+
+# Who is changing data and for which request: (actor id, TrackingID), or None outside a
+# request. Plugged in by ``create_app`` (``events.context.current``); read at each BEGIN.
+TransactionContext = Callable[[], tuple[str | None, str | None] | None]
+_transaction_context: TransactionContext | None = None
+_SET_CONTEXT = SQL(
+    "SELECT set_config('partnerhub.actor', {}, true),"
+    " set_config('partnerhub.tracking_id', {}, true)"
+)
+
+
+def set_transaction_context(context: TransactionContext | None) -> None:
+    global _transaction_context
+    _transaction_context = context
+
+
+class ContextConnection(psycopg.AsyncConnection[Any]):
+    """A psycopg connection whose ``BEGIN`` also tells the database who acts and for which
+    request: ``BEGIN; SELECT set_config('partnerhub.actor', ..., true), ...`` sent as one
+    simple-protocol message (one round trip, as the plain ``BEGIN``), read by the event
+    triggers (migration 0013, docs/events.md). No statement of its own: the statement budgets
+    do not change. Outside a request (jobs, the CLI) it is the plain ``BEGIN``."""
+
+    def _start_query(self) -> Generator[Any, Any, None]:
+        context = _transaction_context() if _transaction_context is not None else None
+        if (
+            context is None
+            or self._autocommit
+            or self._pipeline
+            or self.pgconn.transaction_status != pq.TransactionStatus.IDLE
+        ):
+            yield from super()._start_query()
+            return
+        actor, tracking = context
+        command = (
+            self._get_tx_start_command()
+            + b"; "
+            + _SET_CONTEXT.format(Literal(actor or ""), Literal(tracking or "")).as_bytes(self)
+        )
+        self._check_connection_ok()
+        self.pgconn.send_query(command)
+        results = yield from generators.execute(self.pgconn)
+        for result in results:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                raise pg_errors.error_from_result(result, encoding=self.pgconn._encoding)
 
 
 def embedded_server(data_dir: Path) -> Any:
@@ -123,7 +171,7 @@ def create_engine(url: str, pool_size: int = 10, prepared_statements: bool = Tru
 
     async def connect() -> psycopg.AsyncConnection[Any]:
         # libpq reads the URL itself (SQLAlchemy's URL parser knows one host only).
-        return await psycopg.AsyncConnection.connect(url, **options)
+        return await ContextConnection.connect(url, **options)
 
     engine = create_async_engine(
         "postgresql+psycopg://",

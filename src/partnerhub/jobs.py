@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import procrastinate
@@ -30,6 +31,7 @@ TASK_MODULES = [
     "partnerhub.subscribers.tasks",
     "partnerhub.sso.tasks",
     "partnerhub.billing.tasks",
+    "partnerhub.events.tasks",
 ]
 
 STATUS_WRITE_SECONDS = 30.0  # how long a worker keeps trying to record a job's outcome
@@ -82,6 +84,18 @@ class JobManager(procrastinate_manager.JobManager):
         await self._again(lambda: super(JobManager, self).retry_job(*args, **kwargs))
 
 
+# Loops a worker process runs beside procrastinate's worker (the webhook deliveries:
+# events/tasks.py registers its loop when the task modules are imported).
+WorkerLoop = Callable[[Settings], Awaitable[None]]
+WORKER_LOOPS: list[WorkerLoop] = []
+
+
+def register_loop(loop: WorkerLoop) -> WorkerLoop:
+    if loop not in WORKER_LOOPS:
+        WORKER_LOOPS.append(loop)
+    return loop
+
+
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)
 app.job_manager = JobManager(connector=app.connector)  # before the tasks register
 _pool: AsyncConnectionPool | None = None
@@ -124,14 +138,16 @@ async def close_app() -> None:
 
 async def run_configured_worker(settings: Settings, concurrency: int | None = None) -> None:
     """:func:`run_worker` as the settings say (concurrency, heartbeat, graceful stop, LISTEN
-    or polling)."""
-    await run_worker(
+    or polling), with the registered :data:`WORKER_LOOPS` beside it."""
+    app.perform_import_paths()
+    worker = run_worker(
         concurrency or settings.worker_concurrency,
         settings.worker_heartbeat_seconds(),
         settings.shutdown_seconds,
         listen=settings.worker_listen,
         poll=settings.worker_poll(),
     )
+    await asyncio.gather(worker, *(loop(settings) for loop in WORKER_LOOPS))
 
 
 async def run_worker(

@@ -6,6 +6,7 @@ from partnerhub.models.base import Base
 from partnerhub.models.billing_report import BillingReport
 from partnerhub.models.customer import Customer
 from partnerhub.models.customer_event import CustomerEvent
+from partnerhub.models.event import Event, EventCommit
 from partnerhub.models.idempotency_key import IdempotencyKey
 from partnerhub.models.identity_email import IdentityEmail
 from partnerhub.models.identity_link import IdentityLink
@@ -33,6 +34,7 @@ from partnerhub.models.subscriber_import import SubscriberImport
 from partnerhub.models.template import Template
 from partnerhub.models.usage_customer import UsageCustomer
 from partnerhub.models.usage_interval import UsageInterval
+from partnerhub.models.webhook import Webhook, WebhookAttempt, WebhookDelivery, WebhookDispatch
 
 __all__ = [
     "ApiToken",
@@ -41,6 +43,8 @@ __all__ = [
     "BillingReport",
     "Customer",
     "CustomerEvent",
+    "Event",
+    "EventCommit",
     "IdempotencyKey",
     "IdentityEmail",
     "IdentityLink",
@@ -68,4 +72,8 @@ __all__ = [
     "Template",
     "UsageCustomer",
     "UsageInterval",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDispatch",
 ]

@@ -415,6 +415,23 @@ async def build(client: httpx.AsyncClient, db: Database) -> World:
         json={"billingStartDate": "2026-02-01", "billingEndDate": "2026-02-28", "type": "USER"},
     )
     w["billing_report"] = report.json()["id"]
+    hook = await _api(
+        client,
+        token,
+        "POST",
+        "/v1/webhooks",
+        200,
+        json={
+            "name": "Victim hook",
+            "targetUrl": "https://hooks.victim.example/in",
+            "resource": "wholesaleCustomers",
+            "event": "all",
+            "filter": f"customerId={w['customer']}",
+            "secret": "victim-webhook-secret",
+        },
+    )
+    w["webhook"] = hook.json()["id"]
+    w["customer_filter"] = f"customerId={w['customer']}"
     sub_admins = await _api(
         client, token, "GET", f"/v1/wholesale/subPartners/{w['sub_org']}/administrators", 200
     )

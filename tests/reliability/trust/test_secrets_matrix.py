@@ -96,6 +96,7 @@ EMAILS: dict[str, str | None] = {
     "installation_request": None,
     "user_moved_away": None,
     "partner_admin_invitation": "partner admin link",
+    "webhook_deactivated": None,
 }
 
 
@@ -190,6 +191,12 @@ PAGES: dict[tuple[str, str], Page] = {
     ("GET", "/v1/partner/customers/{customer_id}/imports/{import_id}/result"): Page({**C, "import_id": "import"}),
     ("GET", "/v1/partner/customers/{customer_id}/installationRequests"): Page(C),
     ("GET", "/v1/wholesale/billing/reports"): Page(),
+    ("GET", "/webhooks"): Page(),
+    ("GET", "/webhooks/{webhook_ref}"): Page({"webhook_ref": "webhook"}),
+    ("GET", "/v1/webhooks"): Page(shows="each webhook's secret (set by the partner), to the partner"),
+    ("GET", "/v1/webhooks/{webhook_id}"): Page({"webhook_id": "webhook"}, shows="the webhook's secret, to the partner"),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): Page({"webhook_id": "webhook"}),
+    ("GET", "/v1/events"): Page(shows="the partner's events (data as the GETs show it)"),
     ("GET", "/v1/wholesale/billing/reports/{report_id}"): Page({"report_id": "billing_report"}, shows="tempDownloadURL, to readers of billing reports"),
     ("GET", "/v1/wholesale/billing/reports/{report_id}/download"): Page({"report_id": "billing_report"}),
     ("GET", "/v1/wholesale/subPartners"): Page(),
@@ -431,6 +438,18 @@ async def test_secrets_matrix(world: World, actors: dict[str, Actor]) -> None:
         )
         assert report.status_code == 200, report.text
         values["billing_report"] = report.json()["id"]
+        hook = await client.post(
+            "/v1/webhooks",
+            json={
+                "name": "Victim hook",
+                "targetUrl": "https://hooks.victim.example/in",
+                "resource": "wholesaleCustomers",
+                "event": "all",
+            },
+            headers=bearer(victim.token),
+        )
+        assert hook.status_code == 200, hook.text
+        values["webhook"] = hook.json()["id"]
         locations = (
             await client.get(
                 "/v1/locations", params={"orgId": values["org"]}, headers=bearer(victim.token)

@@ -209,6 +209,7 @@ async def test_an_empty_or_wrong_integer_or_boolean_query_parameter_is_a_400(
         "customer_id": ids.encode("CUSTOMER", uuid.uuid4(), ids.HUB),
         "import_id": ids.encode("IMPORT", uuid.uuid4(), ids.HUB),
         "org_id": ids.encode("ORGANIZATION", world.sub.partner.id, ids.HUB),
+        "webhook_id": ids.encode("WEBHOOK", uuid.uuid4(), ids.HUB),
     }
     token = await _full_token(world.a)
     async with world.client() as client:

@@ -1,0 +1,223 @@
+"""Benchmark: the event stream and webhook delivery.
+
+Starts its own `partnerhub serve` (with its in-process worker, which runs the webhook delivery
+loop) on a fresh embedded database, makes one provisioned customer and one webhook on
+`locations` aimed at a local receiver (http.server in a thread, answering 200 at once), then
+prints, each with the load average (/proc/loadavg) at its end:
+  * POST /v1/locations p50 and p99 (--count requests, one client): each writes its location
+    row, its event (a trigger) and its commit number;
+  * delivery latency p50 and p99: from a POST's answer to the receiver holding its event
+    (dispatch + send, `PARTNERHUB_WEBHOOK_POLL_SECONDS` = --poll);
+  * reading the whole feed (`GET /v1/events`, pages of 1000): events per second.
+
+    .venv/bin/python bench/events.py [--count 300] [--poll 0.05] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+import customers as cbench
+from customers import environment, free_port, start, stop
+
+SCOPES = (
+    "spark-admin:wholesale_customers_write,partnerhub:templates_write,partnerhub:locations_write"
+)
+ADDRESS = {
+    "addressLine1": "771 Alder Drive",
+    "city": "Milpitas",
+    "stateOrProvince": "CA",
+    "zipOrPostalCode": "95035",
+    "country": "US",
+}
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                name = json.loads(body)["data"].get("name", "")
+                receiver.arrived.setdefault(name, time.monotonic())
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+async def run_once(count: int, poll: float) -> dict[str, float]:
+    data_dir = Path(tempfile.mkdtemp(prefix="ph-events-bench-"))
+    port = free_port()
+    env = environment(data_dir, port)
+    env["PARTNERHUB_WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = "true"
+    env["PARTNERHUB_WEBHOOK_POLL_SECONDS"] = str(poll)
+    proc = start(env, port, worker=True)
+    receiver = Receiver()
+    try:
+        cbench.SCOPES = SCOPES
+        token = cbench.token(env)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+        ) as client:
+            template = await client.post(
+                "/v1/partner/templates",
+                json={
+                    "name": "bench",
+                    "offer": "wholesale",
+                    "serviceProviderAdminEmail": cbench.ADMIN_EMAIL,
+                    "country": "US",
+                    "defaultEmailLanguage": "en_US",
+                    "wholesaleSubscriptionId": "Sub-1",
+                    "authentication": {"method": "platform"},
+                    "email": {"brandName": "Bench"},
+                },
+            )
+            template.raise_for_status()
+            created = await client.post(
+                "/v1/wholesale/customers",
+                json={
+                    "provisioningId": template.json()["provisioningId"],
+                    "packages": ["webex_meetings"],
+                    "externalId": f"ext-{uuid.uuid4().hex[:8]}",
+                    "address": ADDRESS,
+                    "customerInfo": {"name": "Bench", "primaryEmail": "b@bench.example"},
+                },
+            )
+            created.raise_for_status()
+            url = created.headers["Location"]
+            while True:
+                got = (await client.get(url)).json()
+                if got["status"] == "provisioned":
+                    break
+                await asyncio.sleep(0.2)
+            org = got["orgId"]
+            hook = await client.post(
+                "/v1/webhooks",
+                json={
+                    "name": "bench",
+                    "targetUrl": receiver.url,
+                    "resource": "locations",
+                    "event": "created",
+                    "secret": "bench",
+                },
+            )
+            hook.raise_for_status()
+            posts: list[float] = []
+            answered: dict[str, float] = {}
+            for i in range(count):
+                name = f"Site {i}"
+                began = time.monotonic()
+                response = await client.post(
+                    f"/v1/locations?orgId={org}",
+                    json={
+                        "name": name,
+                        "timeZone": "America/Los_Angeles",
+                        "preferredLanguage": "en_us",
+                        "announcementLanguage": "en_us",
+                        "address": {
+                            "address1": "771 Alder Drive",
+                            "city": "Milpitas",
+                            "state": "CA",
+                            "postalCode": "95035",
+                            "country": "US",
+                        },
+                    },
+                )
+                answered[name] = time.monotonic()
+                assert response.status_code == 201, response.text
+                posts.append((answered[name] - began) * 1000)
+            post_load = loadavg()
+            deadline = time.monotonic() + 120
+            while True:  # the receiver is another thread: poll it
+                if len(receiver.arrived) >= count or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            latencies = [
+                (receiver.arrived[n] - answered[n]) * 1000
+                for n in answered
+                if n in receiver.arrived
+            ]
+            delivery_load = loadavg()
+            began = time.monotonic()
+            total, after = 0, ""
+            while True:
+                page = (await client.get("/v1/events", params={"after": after, "max": 1000})).json()
+                if not page["items"]:
+                    break
+                total += len(page["items"])
+                after = page["next"]
+            feed_seconds = time.monotonic() - began
+    finally:
+        receiver.server.shutdown()
+        stop(proc)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    out = {
+        "post_p50_ms": statistics.median(posts),
+        "post_p99_ms": pct(posts, 0.99),
+        "delivered": float(len(latencies)),
+        "delivery_p50_ms": statistics.median(latencies) if latencies else -1.0,
+        "delivery_p99_ms": pct(latencies, 0.99) if latencies else -1.0,
+        "feed_events_per_s": total / feed_seconds if feed_seconds else 0.0,
+    }
+    print(
+        f"POST /v1/locations p50 {out['post_p50_ms']:.1f} ms p99 {out['post_p99_ms']:.1f} ms"
+        f" (load {post_load}); delivered {len(latencies)}/{count}, latency p50"
+        f" {out['delivery_p50_ms']:.0f} ms p99 {out['delivery_p99_ms']:.0f} ms (load"
+        f" {delivery_load}); feed {total} events at {out['feed_events_per_s']:.0f}/s"
+        f" (load {loadavg()})",
+        flush=True,
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    results = [asyncio.run(run_once(args.count, args.poll)) for _ in range(args.runs)]
+    for key in results[0]:
+        values = [r[key] for r in results]
+        print(
+            f"{key}: median {statistics.median(values):.1f}, min {min(values):.1f},"
+            f" max {max(values):.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""Webhook delivery: the dispatcher turns new events into deliveries, the sender POSTs them.
+
+* **Dispatch** (:func:`dispatch`): reads the stream after its position (``webhook_dispatch``,
+  locked: one dispatcher at a time) in commit order, matches each event against the active
+  webhooks (partner, resource, event, filter) and writes one delivery per match, with the new
+  position, in one transaction: an event is matched exactly once.
+* **Send** (:func:`send_due`): leases the webhooks with a delivery due (``lease_until``,
+  ``SKIP LOCKED``: several senders never share a webhook) and drains each one concurrently:
+  its oldest pending delivery first, the next only once that one succeeded, so a receiver sees
+  a webhook's events in stream order (hence in order per resource). A failure schedules the
+  same delivery again (same ``webhook-id``) after an exponentially growing delay; past the
+  retry window, or after too many consecutive failures, the webhook is deactivated and its
+  partner's full administrators e-mailed. Each attempt is logged (status, latency, the start of
+  the answer). A slow receiver costs its own lease only: one deadline per attempt, no
+  transaction held while waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from partnerhub import ids
+from partnerhub.config import Settings
+from partnerhub.db import Database
+from partnerhub.errors import ApiError
+from partnerhub.events import repository as store
+from partnerhub.events.present import Owner, render
+from partnerhub.events.repository import StoredEvent
+from partnerhub.events.service import ACTIVE, INACTIVE, Filter, parse_filter, webhook_id
+from partnerhub.kit import outbound
+from partnerhub.kit.schemas import iso_z
+from partnerhub.models import Webhook, WebhookAttempt, WebhookDelivery
+from partnerhub.notifications import service as notifications
+
+log = logging.getLogger(__name__)
+
+DISPATCH_BATCH = 500
+SEND_BATCH = 50  # deliveries one lease may send
+MAX_ANSWER_BYTES = 64 * 1024
+EXCERPT_CHARS = 300
+
+
+# --- the envelope and its signatures ---------------------------------------------------------
+
+
+def actor_ref(actor_id: str | None) -> str | None:
+    """The wire id of who made a change (a partner administrator), None for the hub's own."""
+    if not actor_id:
+        return None
+    try:
+        return ids.encode("PEOPLE", uuid.UUID(actor_id), ids.HUB)
+    except ValueError:
+        return actor_id
+
+
+def _webhook_fields(webhook: Webhook) -> dict[str, Any]:
+    """The webhook's own fields of every envelope it sends."""
+    return {
+        "id": webhook_id(webhook),
+        "name": webhook.name,
+        "filter": webhook.filter,
+        "orgId": ids.encode("ORGANIZATION", webhook.partner_id, ids.HUB),
+        "createdBy": ids.encode("PEOPLE", webhook.created_by, ids.HUB)
+        if webhook.created_by
+        else None,
+        "ownedBy": webhook.owned_by,
+        "status": webhook.status,
+    }
+
+
+def envelope(webhook: Webhook, event: StoredEvent) -> dict[str, Any]:
+    """The body POSTed for ``event`` (docs/contract.md §8)."""
+    return {
+        **_webhook_fields(webhook),
+        "resource": event.resource,
+        "event": event.event,
+        "actorId": actor_ref(event.actor_id),
+        "created": iso_z(event.created),
+        "data": render(event.resource, event.data, Owner(event.data_region, event.external_id)),
+    }
+
+
+def test_envelope(webhook: Webhook) -> dict[str, Any]:
+    """The body of a "send test event": the webhook's own envelope with a ``test`` event."""
+    return {
+        **_webhook_fields(webhook),
+        "resource": webhook.resource,
+        "event": "test",
+        "actorId": None,
+        "created": iso_z(datetime.now(UTC)),
+        "data": {},
+    }
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signed_headers(
+    secret: str | None, message_id: str, body: bytes, timestamp: int
+) -> dict[str, str]:
+    """The delivery's headers: ``webhook-id`` and ``webhook-timestamp`` always; with a secret,
+    ``X-Spark-Signature`` (hex HMAC-SHA1 of the raw body) and ``webhook-signature``
+    (``v1,`` base64 HMAC-SHA256 of ``id.timestamp.body``, keyed with the secret's UTF-8 bytes:
+    ``standardwebhooks.Webhook(secret.encode())`` verifies it)."""
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "user-agent": "PartnerHub-Webhooks/1",
+    }
+    if secret:
+        key = secret.encode()
+        headers["X-Spark-Signature"] = hmac.new(key, body, hashlib.sha1).hexdigest()
+        signed = message_id.encode() + b"." + str(timestamp).encode() + b"." + body
+        digest = hmac.new(key, signed, hashlib.sha256).digest()
+        headers["webhook-signature"] = "v1," + base64.b64encode(digest).decode()
+    return headers
+
+
+# --- dispatch ----------------------------------------------------------------------------
+
+
+def _status_of(data: dict[str, Any]) -> Any:
+    for key in ("status", "state", "provisioning_state"):
+        if key in data:
+            return data[key]
+    return None
+
+
+def matches(webhook: Webhook, rule: Filter, event: StoredEvent) -> bool:
+    if webhook.resource != event.resource or event.position <= webhook.start_position:
+        return False
+    if webhook.event != "all" and webhook.event != event.event:
+        return False
+    if rule.sub_partner_id is not None:
+        # a parent's webhook for one of its sub-partners (checked when the webhook was made)
+        if event.partner_id != rule.sub_partner_id or event.parent_partner_id != webhook.partner_id:
+            return False
+    elif event.partner_id != webhook.partner_id:
+        return False
+    if rule.customer_id is not None and event.customer_id != rule.customer_id:
+        return False
+    return rule.status is None or str(_status_of(event.data)) == rule.status
+
+
+async def dispatch(db: Database, batch: int = DISPATCH_BATCH) -> int:
+    """One dispatcher round: up to ``batch`` new events matched; returns how many were read."""
+    async with db.transaction() as session:
+        position, event_id = await store.dispatch_position(session)
+        events = await store.read_events(session, position, event_id, batch)
+        if not events:
+            return 0
+        webhooks = await store.active_webhooks(session, {e.resource for e in events})
+        rules = []
+        for webhook in webhooks:
+            try:
+                rules.append((webhook, parse_filter(webhook.filter)))
+            except ApiError:  # checked when stored; one bad filter never blocks the rest
+                log.warning("webhook %s: unreadable filter, skipped", webhook.id)
+        rows = [
+            {"id": uuid.uuid4(), "webhook_id": w.id, "event_id": e.id, "position": e.position}
+            for e in events
+            for w, rule in rules
+            if matches(w, rule, e)
+        ]
+        await store.add_deliveries(session, rows)
+        await store.set_dispatch_position(session, events[-1].position, events[-1].id)
+    return len(events)
+
+
+# --- sending -----------------------------------------------------------------------------
+
+
+def retry_delay(settings: Settings, attempts: int) -> float:
+    return float(
+        min(
+            settings.webhook_retry_base_seconds * (2 ** max(attempts - 1, 0)),
+            settings.webhook_retry_max_seconds,
+        )
+    )
+
+
+async def _post(
+    settings: Settings, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int | None, str | None, str | None]:
+    """(status code, error, excerpt of the answer)."""
+    options = outbound.client_options(
+        allow_private=settings.webhook_allow_private_addresses,
+        deadline_seconds=settings.webhook_timeout_seconds,
+        max_bytes=MAX_ANSWER_BYTES,
+        max_redirects=0,
+    )
+    options["follow_redirects"] = False
+    try:
+        async with httpx.AsyncClient(**options) as client:
+            response = await client.post(url, content=body, headers=headers)
+            excerpt = response.text[:EXCERPT_CHARS]
+            return response.status_code, None, excerpt
+    except outbound.OutboundError as exc:
+        return None, str(exc)[:300] or exc.__class__.__name__, None
+    except httpx.HTTPError as exc:
+        return None, (f"{exc.__class__.__name__}: {exc}")[:300], None
+
+
+async def _deactivate(
+    session: Any, webhook: Webhook, delivery: WebhookDelivery, error: str, since: datetime
+) -> None:
+    webhook.status = INACTIVE
+    webhook.deactivated = datetime.now(UTC)
+    for email, language in await store.full_admins(session, webhook.partner_id):
+        lang = notifications.pick_language("webhook_deactivated", language)
+        await notifications.queue(
+            session,
+            partner_id=webhook.partner_id,
+            customer_id=None,
+            dedupe_key=f"webhook-deactivated:{webhook.id}:{webhook.deactivated.isoformat()}:{email}",
+            kind="webhook_deactivated",
+            to=email,
+            language=lang,
+            context={
+                "webhook_name": webhook.name,
+                "target_url": webhook.target_url,
+                "attempts": webhook.failures,
+                "since": iso_z(since),
+                "last_error": error,
+            },
+        )
+    log.warning("webhook %s deactivated after %s failed attempts", webhook.id, webhook.failures)
+
+
+async def drain(db: Database, settings: Settings, webhook_ref: uuid.UUID) -> int:
+    """Send the leased webhook's due deliveries in order; returns how many succeeded."""
+    sent = 0
+    try:
+        for _ in range(SEND_BATCH):
+            async with db.transaction() as session:
+                webhook = await store.webhook_by_id(session, webhook_ref)
+                if webhook is None or webhook.status != ACTIVE:
+                    return sent
+                delivery = await store.head_delivery(session, webhook_ref)
+                if delivery is None or delivery.next_attempt > datetime.now(UTC):
+                    return sent
+                if delivery.event_id is not None:
+                    event = await store.event_by_id(session, delivery.event_id)
+                    if event is None:  # purged: nothing left to send
+                        delivery.status = "failed"
+                        delivery.finished = datetime.now(UTC)
+                        continue
+                    payload = envelope(webhook, event)
+                else:
+                    payload = delivery.payload or test_envelope(webhook)
+                message_id = f"msg_{delivery.id.hex}"
+                url, secret, delivery_id = webhook.target_url, webhook.secret, delivery.id
+            body = body_of(payload)
+            headers = signed_headers(secret, message_id, body, int(time.time()))
+            began = time.monotonic()
+            code, error, excerpt = await _post(settings, url, body, headers)
+            latency = int((time.monotonic() - began) * 1000)
+            ok = code is not None and 200 <= code < 300
+            async with db.transaction() as session:
+                webhook = await store.webhook_by_id(session, webhook_ref)
+                delivery_row = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
+                if webhook is None or delivery_row is None:
+                    return sent
+                store.add_attempt(
+                    session,
+                    WebhookAttempt(
+                        delivery_id=delivery_id,
+                        webhook_id=webhook_ref,
+                        status_code=code,
+                        error=error if not ok else None,
+                        latency_ms=latency,
+                        response_excerpt=excerpt,
+                    ),
+                )
+                delivery_row.attempts += 1
+                now = datetime.now(UTC)
+                if ok:
+                    delivery_row.status = "delivered"
+                    delivery_row.finished = now
+                    webhook.failures = 0
+                    sent += 1
+                    continue
+                webhook.failures += 1
+                since = await store.first_attempt(session, delivery_id) or now
+                delivery_row.next_attempt = now + timedelta(
+                    seconds=retry_delay(settings, delivery_row.attempts)
+                )
+                window = (now - since).total_seconds() >= settings.webhook_retry_window_seconds
+                limit = settings.webhook_failure_limit
+                if window:
+                    delivery_row.status = "failed"
+                    delivery_row.finished = now
+                if window or (limit and webhook.failures >= limit):
+                    await _deactivate(
+                        session, webhook, delivery_row, error or f"HTTP {code}", since
+                    )
+                return sent
+        return sent
+    finally:
+        async with db.transaction() as session:
+            await store.release(session, webhook_ref)
+
+
+async def send_due(db: Database, settings: Settings, limit: int = 100) -> int:
+    """One sender round: every webhook with a delivery due, drained concurrently."""
+    lease = settings.webhook_timeout_seconds * SEND_BATCH + 30
+    async with db.transaction() as session:
+        leased = await store.lease_due_webhooks(session, lease, limit)
+    if not leased:
+        return 0
+    results = await asyncio.gather(
+        *(drain(db, settings, w) for w in leased), return_exceptions=True
+    )
+    total = 0
+    for webhook_ref, result in zip(leased, results, strict=True):
+        if isinstance(result, BaseException):
+            log.error("webhook %s: delivery round failed: %r", webhook_ref, result)
+        else:
+            total += result
+    return total
+
+
+async def run(db: Database, settings: Settings, seconds: float | None = None) -> None:
+    """The delivery loop: dispatch and send, then wait ``webhook_poll_seconds``; for
+    ``seconds`` (the periodic job) or until cancelled."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while deadline is None or time.monotonic() < deadline:
+        while await dispatch(db) >= DISPATCH_BATCH:
+            pass
+        await send_due(db, settings)
+        await asyncio.sleep(settings.webhook_poll_seconds)
+
+
+async def queue_test(session: Any, webhook: Webhook) -> uuid.UUID:
+    """A "send test event": a delivery of :func:`test_envelope`, sent before the webhook's
+    waiting events."""
+    delivery_id = uuid.uuid4()
+    session.add(
+        WebhookDelivery(
+            id=delivery_id,
+            webhook_id=webhook.id,
+            event_id=None,
+            position=0,
+            payload=test_envelope(webhook),
+        )
+    )
+    await session.flush()
+    return delivery_id

@@ -1,0 +1,263 @@
+"""The rules of the event feed and of webhooks (docs/events.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from partnerhub import ids
+from partnerhub.catalog.roles import ADMIN_SCOPE, SUB_PARTNERS_READ
+from partnerhub.errors import ApiError, InvalidValue, ValidationFailed
+from partnerhub.events.repository import EventRepository, StoredEvent, WebhookRepository
+from partnerhub.kit import outbound
+from partnerhub.kit.scope import Principal
+from partnerhub.models import Webhook
+
+# The resources of the stream and the scope that reads each (a feed shows, a webhook
+# receives, only what its caller may read).
+READ_SCOPES: dict[str, str] = {
+    "wholesaleCustomers": "spark-admin:wholesale_customers_read",
+    "wholesaleSubscribers": "spark-admin:wholesale_subscribers_read",
+    "subscriberImports": "spark-admin:wholesale_subscribers_read",
+    "billingReports": "spark-admin:wholesale_billing_reports_read",
+    "locations": "partnerhub:locations_read",
+    "numbers": "partnerhub:numbers_read",
+    "subPartners": SUB_PARTNERS_READ,
+    "templates": "partnerhub:templates_read",
+    "administrators": ADMIN_SCOPE,
+}
+# What a webhook may subscribe to (docs/contract.md §8).
+WEBHOOK_RESOURCES = (
+    "wholesaleCustomers",
+    "wholesaleSubscribers",
+    "subscriberImports",
+    "billingReports",
+    "locations",
+    "numbers",
+    "subPartners",
+)
+EVENTS = ("created", "updated", "deleted", "statusChanged")
+FILTER_KEYS = ("customerId", "status", "onBehalfOfSubPartnerOrgId")
+ACTIVE, INACTIVE = "active", "inactive"
+OWNED_BY = ("creator", "org")
+_CURSOR = re.compile(r"^(\d{1,18})\.(\d{1,18})$")
+
+
+def require_webhooks(principal: Principal) -> None:
+    """Webhooks are for callers that may read at least one resource a webhook can carry."""
+    principal.require(*sorted({READ_SCOPES[r] for r in WEBHOOK_RESOURCES}))
+
+
+def webhook_id(webhook: Webhook) -> str:
+    return ids.encode("WEBHOOK", webhook.id, ids.HUB)
+
+
+def parse_cursor(raw: str | None) -> tuple[int, int]:
+    """``after`` of the feed: absent = from the oldest event kept."""
+    if raw is None or raw.strip() == "":
+        return 0, 0
+    match = _CURSOR.match(raw.strip())
+    if match is None:
+        raise InvalidValue("after: not a cursor this feed gave", field="after")
+    return int(match.group(1)), int(match.group(2))
+
+
+async def feed(
+    repo: EventRepository,
+    after: str | None,
+    max_: int,
+    resource: str | None,
+    customer: str | None,
+) -> tuple[list[StoredEvent], str]:
+    """The acting partner's events after ``after``, in commit order, and the next cursor."""
+    position, event_id = parse_cursor(after)
+    principal = repo.principal
+    resources = [r for r, scope in READ_SCOPES.items() if principal.has(scope)]
+    if resource is not None:
+        if resource not in READ_SCOPES:
+            raise InvalidValue(f"resource: unknown resource '{resource}'", field="resource")
+        principal.require(READ_SCOPES[resource])
+        resources = [resource]
+    elif not resources:
+        principal.require(*READ_SCOPES.values())
+    customer_id = None
+    if customer is not None:
+        customer_id = ids.decode("CUSTOMER", customer.strip())
+        if customer_id is None:  # an id that is not one: nothing of yours matches it
+            return [], f"{position}.{event_id}"
+    rows = await repo.feed(position, event_id, max_, resources, customer_id)
+    nxt = rows[-1].cursor if rows else f"{position}.{event_id}"
+    return rows, nxt
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A webhook's ``filter``, parsed (what the dispatcher matches events against)."""
+
+    customer_id: uuid.UUID | None = None
+    status: str | None = None
+    sub_partner_id: uuid.UUID | None = None
+
+
+def parse_filter(raw: str | None) -> Filter:
+    if raw is None or raw.strip() == "":
+        return Filter()
+    pairs = parse_qsl(raw.strip(), keep_blank_values=True, strict_parsing=False)
+    values: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in FILTER_KEYS:
+            raise InvalidValue(
+                f"filter: unknown key '{key}' (one of {', '.join(FILTER_KEYS)})", field="filter"
+            )
+        if key in values or value == "":
+            raise InvalidValue(f"filter: '{key}' needs exactly one value", field="filter")
+        values[key] = value
+    customer = sub = None
+    if "customerId" in values:
+        customer = ids.decode("CUSTOMER", values["customerId"])
+        if customer is None:
+            raise InvalidValue("filter: customerId is not a customer id", field="filter")
+    if "onBehalfOfSubPartnerOrgId" in values:
+        sub = ids.decode("ORGANIZATION", values["onBehalfOfSubPartnerOrgId"])
+        if sub is None:
+            raise InvalidValue(
+                "filter: onBehalfOfSubPartnerOrgId is not an organization id", field="filter"
+            )
+    return Filter(customer_id=customer, status=values.get("status"), sub_partner_id=sub)
+
+
+def check_target(url: str, allow_private: bool) -> None:
+    """A target URL PartnerHub may POST to: http(s), no credentials, and (unless the operator
+    allows private addresses) not a literal private address; names are checked again, resolved,
+    at every delivery (``kit.outbound``)."""
+    try:
+        parsed = outbound.check_url(url)
+    except outbound.UrlRefused as exc:
+        raise InvalidValue(f"targetUrl: {exc}", field="targetUrl") from None
+    if not allow_private:
+        host = parsed.host.strip("[]")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:  # a name: checked when it is resolved, at every delivery
+            address = None
+        reason = outbound.refusal(address) if address is not None else None
+        if reason is not None or host.lower().rstrip(".") == "localhost":
+            raise InvalidValue(
+                f"targetUrl: {reason or 'a loopback name'} is not accepted", field="targetUrl"
+            )
+
+
+async def _checked_filter(repo: WebhookRepository, raw: str | None) -> Filter:
+    parsed = parse_filter(raw)
+    if parsed.customer_id is not None and not await repo.has_customer(parsed.customer_id):
+        # another partner's customer is as unknown as no customer at all
+        raise InvalidValue("filter: customerId: no customer of yours has this id", field="filter")
+    if parsed.sub_partner_id is not None and await repo.sub_partner(parsed.sub_partner_id) is None:
+        # another partner's sub-partner is as unknown as no sub-partner at all
+        raise InvalidValue(
+            "filter: onBehalfOfSubPartnerOrgId: no sub-partner of yours has this organization id",
+            field="filter",
+        )
+    return parsed
+
+
+async def create(
+    repo: WebhookRepository,
+    *,
+    name: str,
+    target_url: str,
+    resource: str,
+    event: str,
+    filter_: str | None,
+    secret: str | None,
+    owned_by: str | None,
+    allow_private: bool,
+) -> Webhook:
+    require_webhooks(repo.principal)
+    problems: list[ApiError] = []
+    if resource not in WEBHOOK_RESOURCES:
+        problems.append(
+            InvalidValue(f"resource: one of {', '.join(WEBHOOK_RESOURCES)}", field="resource")
+        )
+    if event not in (*EVENTS, "all"):
+        problems.append(InvalidValue(f"event: one of {', '.join(EVENTS)}, all", field="event"))
+    if owned_by is not None and owned_by not in OWNED_BY:
+        problems.append(InvalidValue("ownedBy: creator or org", field="ownedBy"))
+    try:
+        check_target(target_url, allow_private)
+    except InvalidValue as exc:
+        problems.append(exc)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
+    repo.principal.require(READ_SCOPES[resource])
+    await _checked_filter(repo, filter_)
+    webhook = Webhook(
+        id=uuid.uuid4(),
+        partner_id=repo.principal.partner_id,
+        name=name,
+        target_url=target_url,
+        resource=resource,
+        event=event,
+        filter=filter_.strip() if filter_ else None,
+        secret=secret or None,
+        status=ACTIVE,
+        owned_by=owned_by or "creator",
+        created_by=repo.principal.actor_id,
+        start_position=await repo.stream_position(),
+    )
+    repo.add(webhook)
+    await repo.flush()
+    await repo.session.refresh(webhook)
+    return webhook
+
+
+async def update(
+    repo: WebhookRepository,
+    raw_id: str,
+    *,
+    name: str,
+    target_url: str,
+    secret: str | None,
+    owned_by: str | None,
+    status: str | None,
+    allow_private: bool,
+) -> Webhook:
+    require_webhooks(repo.principal)
+    webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
+    repo.principal.require(READ_SCOPES[webhook.resource])
+    if status is not None and status != ACTIVE:
+        raise InvalidValue("status: only 'active' (to re-activate) may be set", field="status")
+    if owned_by is not None and owned_by not in OWNED_BY:
+        raise InvalidValue("ownedBy: creator or org", field="ownedBy")
+    check_target(target_url, allow_private)
+    webhook.name = name
+    webhook.target_url = target_url
+    if secret is not None:
+        webhook.secret = secret or None
+    if owned_by is not None:
+        webhook.owned_by = owned_by
+    if status == ACTIVE and webhook.status != ACTIVE:
+        webhook.status = ACTIVE
+        webhook.failures = 0
+        webhook.deactivated = None
+    await repo.flush()
+    return webhook
+
+
+async def get(repo: WebhookRepository, raw_id: str) -> Webhook:
+    require_webhooks(repo.principal)
+    return await repo.get(ids.decode("WEBHOOK", raw_id))
+
+
+async def delete(repo: WebhookRepository, raw_id: str) -> None:
+    require_webhooks(repo.principal)
+    webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
+    await repo.remove(webhook)
+
+
+async def list_webhooks(repo: WebhookRepository, offset: int, fetch: int) -> list[Webhook]:
+    require_webhooks(repo.principal)
+    return await repo.page(offset, fetch)
