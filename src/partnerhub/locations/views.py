@@ -306,6 +306,7 @@ async def confirm_delete(
     request: Request,
     ctx: portal.PortalContext = Depends(portal.require_admin),
 ) -> Response:
+    _require_write(ctx)
     customer = await _customer(request, ctx, customer_id)
     found = await _removal(request, ctx, customer, location_ref)
     return await _delete_page(request, customer, customer_id, location_ref, found)
@@ -319,6 +320,7 @@ async def delete(
     ctx: portal.PortalContext = Depends(portal.require_active_admin),
 ) -> Response:
     await portal.form_of(request, ctx)
+    _require_write(ctx)
     customer = await _customer(request, ctx, customer_id)
     found = await _removal(request, ctx, customer, location_ref)
     try:

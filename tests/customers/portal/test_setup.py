@@ -282,7 +282,10 @@ async def test_assign_numbers_refusals_write_nothing(
     )
     assert twice.status_code == 400
     assert row_error(twice.text, 0, "phone_number") is None
-    assert f"{number(1)} is already assigned" in (row_error(twice.text, 1, "phone_number") or "")
+    # the refusal names the real cause: the first row chose it, nobody holds it yet
+    assert row_error(twice.text, 1, "phone_number") == (
+        f"{number(1)} is already chosen for {BOB['email']} in this form"
+    )
     assert f"{number(99)} is not among the customer's numbers" in (
         row_error(twice.text, 2, "phone_number") or ""
     )
