@@ -201,3 +201,38 @@ async def test_the_language_picked_wins_and_is_remembered(app: FastAPI, tenant: 
     async with browser_session(app) as client:  # a new session, the same Italian browser
         page = await sign_in(client, tenant)
         assert '<html lang="en">' in page.text
+
+
+async def test_administrator_form_refusals_next_to_their_fields(
+    app: FastAPI, tenant: Tenant
+) -> None:
+    """What a browser would not even send (its own checks), the server still words in
+    Italian next to the field, keeping what was typed."""
+    async with browser_session(app) as client:
+        page = await sign_in(client, tenant)
+        form = {
+            "csrf_token": csrf_of(page.text),
+            "email": "nessuna-chiocciola",
+            "display_name": "Giulia",
+            "role": "admin",
+            "password": "long-enough-password",
+        }
+        bad_email = await client.post("/settings/administrators", data=form, headers=ITALIAN)
+        assert bad_email.status_code == 400
+        assert (
+            '<p class="field-error" id="email-error" role="alert">Indirizzo email: '
+            "&#39;nessuna-chiocciola&#39; non è un indirizzo email valido</p>"
+        ) in bad_email.text
+        assert 'aria-invalid="true" aria-describedby="email-error"' in bad_email.text
+        assert 'value="Giulia"' in bad_email.text
+        short = await client.post(
+            "/settings/administrators",
+            data={**form, "email": "giulia@acme.example", "password": "short"},
+            headers=ITALIAN,
+        )
+        assert short.status_code == 400
+        assert (
+            '<p class="field-error" id="password-error" role="alert">Password: almeno 12 '
+            "caratteri</p>"
+        ) in short.text
+        assert "password:" not in short.text  # never the API's wording
