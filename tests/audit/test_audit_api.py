@@ -15,7 +15,7 @@ from partnerhub.db import Database
 from partnerhub.models import AuditEvent
 from tests.audit.conftest import AUDIT_READ, audit_events, partner_org, window
 from tests.conftest import assert_error, csrf_of, portal_login
-from tests.factories import Tenant, bearer, customer_body
+from tests.factories import Tenant, bearer, customer_body, make_org
 
 ITEM_KEYS = {"id", "created", "actorId", "actorOrgId", "data"}
 DATA_KEYS = {
@@ -306,3 +306,29 @@ async def test_another_tenant_reaches_nothing(
     assert got.status_code == 200 and got.json()["items"] == []
     everything = (await audit_events(client, theirs, partner_org(other_tenant))).json()["items"]
     assert all(i["data"]["actorEmail"] != tenant.admin.email for i in everything)
+
+
+async def test_customer_administrator_roles_by_api_are_recorded(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    customer, user = await make_org(db, tenant, name="Hooli", roles=[])
+    token = await tenant.token(*ALL_SCOPES)
+    cid = ids.encode("CUSTOMER", customer.id, "us")
+    pid = ids.encode("PEOPLE", user.id, "us")
+    changed = await client.put(
+        f"/v1/partner/customers/{cid}/administrators/{pid}/roles",
+        json={"roles": ["user_admin"]},
+        headers=bearer(token),
+    )
+    assert changed.status_code == 200, changed.text
+    assert customer.org_id is not None
+    org = ids.encode("ORGANIZATION", customer.org_id, "us")
+    log = await audit_events(client, await tenant.token(AUDIT_READ), org)
+    [row] = [i for i in log.json()["items"] if i["data"]["action"] == "user.roles"]
+    assert row["data"]["eventCategory"] == "ADMINISTRATORS"
+    assert row["data"]["changes"] == {"roles": [[], ["user_admin"]]}
+    assert row["data"]["targetName"] == user.email
+    assert row["data"]["targetId"] == pid
+    assert row["data"]["targetOrgId"] == org
+    assert row["data"]["targetOrgName"] == "Hooli"
+    assert row["data"]["actorName"] == "API token test"
