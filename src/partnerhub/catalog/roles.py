@@ -57,6 +57,7 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     SUB_PARTNERS_WRITE: "Create, suspend and staff sub-partners.",
     ADMIN_SCOPE: "Manage administrators, API tokens, webhooks and the audit log.",
     PRECHECK_SCOPE: "Run prechecks without write access.",
+    AUDIT_READ: "Read the audit log of the partner and its customers.",
 }
 """What each scope allows, shown beside it (API-token page, ``partnerhub token create``)."""
 
