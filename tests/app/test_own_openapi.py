@@ -74,8 +74,9 @@ def _only_undocumented_added(case: Any) -> bool:
     meta = case.meta
     if meta is None or not isinstance(case.query, dict):
         return False
-    if (meta.body and meta.body.is_negative) or (
-        meta.path_parameters and meta.path_parameters.is_negative
+    # (schemathesis marks a location negative even when the operation has nothing there)
+    if (case.operation.body and meta.body and meta.body.is_negative) or (
+        case.operation.path_parameters and meta.path_parameters and meta.path_parameters.is_negative
     ):
         return False
     documented = {parameter.name: parameter for parameter in case.operation.query}
