@@ -21,6 +21,7 @@ docs/api-compatibility.md ("PartnerHub's own OpenAPI document").
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -83,13 +84,26 @@ def _only_undocumented_added(case: Any) -> bool:
     if not set(case.query) - set(documented):
         return False
     return all(
-        jsonschema.Draft202012Validator(
-            documented[name].definition.get("schema", {}),
-            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
-        ).is_valid(value)
+        _valid_on_the_wire(documented[name].definition.get("schema", {}), value)
         for name, value in case.query.items()
         if name in documented
     )
+
+
+def _valid_on_the_wire(schema: dict[str, Any], value: Any) -> bool:
+    """Whether a query value is valid as the server reads it: the text ``"true"`` is sent
+    as the boolean ``true`` is (a "negative" string where a boolean is documented is not)."""
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    if validator.is_valid(value):
+        return True
+    if isinstance(value, str):
+        try:
+            return validator.is_valid(json.loads(value))
+        except ValueError:
+            return False
+    return False
 
 
 def negative_data_refused(ctx: CheckContext, response: Any, case: Any) -> bool | None:
