@@ -9,22 +9,36 @@ report with its render job (one statement, so the job exists exactly when the re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import WithJsonSchema
 
 from partnerhub import ids
 from partnerhub.billing import service
-from partnerhub.billing.repository import BillingRepository
+from partnerhub.billing.repository import SORT_COLUMNS, BillingRepository
 from partnerhub.billing.schemas import ReportCreated, ReportIn, ReportList, ReportOut
 from partnerhub.kit import idempotency
 from partnerhub.kit.pagination import Max100Query, OffsetQuery, page_params, set_next_link
-from partnerhub.kit.schemas import iso_z
+from partnerhub.kit.schemas import iso_z, one_of
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import api_principal, unit_of_work
 from partnerhub.models import BillingReport
+
+# The list's date filters: a date, or a full ISO date-time (its date is used).
+DayQuery = Annotated[
+    str | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+            ]
+        }
+    ),
+]
 
 router = APIRouter(prefix="/v1/wholesale/billing/reports", tags=["Wholesale Billing Reports"])
 
@@ -90,11 +104,11 @@ async def create_report(
 @router.get("", response_model=ReportList, response_model_exclude_none=True)
 async def list_reports(
     request: Request,
-    billing_start_date: str | None = Query(default=None, alias="billingStartDate"),
-    billing_end_date: str | None = Query(default=None, alias="billingEndDate"),
-    type_: str | None = Query(default=None, alias="type"),
-    status: str | None = Query(default=None),
-    sort_by: str | None = Query(default=None, alias="sortBy"),
+    billing_start_date: Annotated[DayQuery, Query(alias="billingStartDate")] = None,
+    billing_end_date: Annotated[DayQuery, Query(alias="billingEndDate")] = None,
+    type_: Annotated[str | None, one_of(service.TYPES), Query(alias="type")] = None,
+    status: Annotated[str | None, one_of(service.STATUSES), Query()] = None,
+    sort_by: Annotated[str | None, one_of(SORT_COLUMNS), Query(alias="sortBy")] = None,
     sub_partner: str | None = Query(default=None, alias="subPartnerOrgId"),
     offset: OffsetQuery = None,
     max: Max100Query = None,

@@ -90,7 +90,21 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
                     "content": {"application/json": {"schema": ref}},
                 }
             operation.setdefault("security", [{"bearer": []}])
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter)
     return schema
+
+
+def _not_null(parameter: dict[str, Any]) -> None:
+    """A query parameter is text or absent, never ``null``: FastAPI documents an optional
+    one (``str | None``) as ``anyOf [string, null]``; the ``null`` branch is dropped."""
+    schema = parameter.get("schema", {})
+    variants = schema.get("anyOf")
+    if not variants or {"type": "null"} not in variants:
+        return
+    kept = [v for v in variants if v != {"type": "null"}]
+    del schema["anyOf"]
+    schema.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
 
 
 def install(app: FastAPI) -> None:

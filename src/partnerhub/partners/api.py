@@ -87,9 +87,9 @@ def present(partner: Partner) -> SubPartnerOut:
 async def list_sub_partners(
     request: Request,
     response: Response,
-    provisioning_state: Annotated[str | None, one_of(service.STATES)] = Query(
-        default=None, alias="provisioningState"
-    ),
+    provisioning_state: Annotated[
+        str | None, one_of(service.STATES), Query(alias="provisioningState")
+    ] = None,
     principal: Principal = Depends(wholesale_principal),
     page: Page = Depends(paging(default=100, limit=100)),
 ) -> dict[str, object]:
