@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
+from partnerhub import ids
 from partnerhub.db import Database
 from partnerhub.models import Customer
 from tests.conftest import bearer, csrf_of, portal_login
@@ -230,7 +232,12 @@ async def test_list_search_filter_and_pages(
 
 
 async def test_change_packages_delete_and_outbox(
-    client: httpx.AsyncClient, tenant: Tenant, template: dict[str, Any], token: str, worker: None
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    template: dict[str, Any],
+    token: str,
+    worker: None,
 ) -> None:
     created = await client.post(
         BASE, json=meetings_body(template["provisioningId"]), headers=bearer(token)
@@ -262,6 +269,34 @@ async def test_change_packages_delete_and_outbox(
 
     confirm = await client.get(f"{page_url}/delete")
     assert "This cannot be undone." in confirm.text
+    # The confirmation says what will be lost, counted from the database by the test itself
+    customer_id = ids.decode("CUSTOMER", api_url.rsplit("/", 1)[1])
+    async with db.transaction() as session:
+        held = {
+            table: int(
+                (
+                    await session.execute(
+                        sql(f"SELECT count(*) FROM {table} WHERE customer_id = :c"),
+                        {"c": customer_id},
+                    )
+                ).scalar_one()
+            )
+            for table in ("org_users", "locations", "phone_numbers")
+        }
+    lost = re.search(r'<ul id="lost">(.*?)</ul>', confirm.text, re.S)
+    assert lost is not None
+    items = re.findall(r"<li>([^<]*)</li>", lost.group(1))
+    users = held["org_users"]
+    assert (
+        items[0] == f"{users} user and their packages"
+        if users == 1
+        else (f"{users} users and their packages")
+    )
+    assert items[1] == f"{held['locations']} locations"
+    assert items[2] == f"{held['phone_numbers']} phone numbers"
+    italian = await client.get(f"{page_url}/delete", headers={"Accept-Language": "it-IT,it;q=0.9"})
+    assert f"{held['locations']} sedi" in italian.text
+    assert f"{held['phone_numbers']} numeri di telefono" in italian.text
     deleted = await post(client, csrf, f"{page_url}/delete")
     assert deleted.status_code == 303
     await wait_for(client, api_url, token, gone=True)

@@ -291,6 +291,21 @@ class CustomerRepository(Repository):
         stmt = self.scoped(select(*LISTING_COLUMNS), Customer).where(Customer.id == customer_id)
         return (await self.session.execute(stmt)).one_or_none()
 
+    async def holdings(self, customer: Customer) -> dict[str, int]:
+        """What deleting ``customer`` takes with it: its users, locations and phone numbers
+        (one statement; the customer was read through :meth:`scoped`, so it is the caller's)."""
+        row = (
+            await self.session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM org_users WHERE customer_id = :c) AS users,"
+                    " (SELECT count(*) FROM locations WHERE customer_id = :c) AS locations,"
+                    " (SELECT count(*) FROM phone_numbers WHERE customer_id = :c) AS numbers"
+                ),
+                {"c": customer.id},
+            )
+        ).one()
+        return {"users": row.users, "locations": row.locations, "numbers": row.numbers}
+
     async def count(self, filters: CustomerFilters) -> int:
         stmt = self.scoped(select(func.count(Customer.id)), Customer)
         if filters.statuses:

@@ -309,6 +309,12 @@ async def get(repo: CustomerRepository, customer_id: uuid.UUID | None) -> Custom
     return customer
 
 
+async def holdings(repo: CustomerRepository, customer: Customer) -> dict[str, int]:
+    """What deleting ``customer`` removes (users, locations, phone numbers), for the portal's
+    confirmation."""
+    return await repo.holdings(customer)
+
+
 async def get_listed(repo: CustomerRepository, customer_id: uuid.UUID | None) -> CustomerListing:
     """A customer as the API shows it (one statement, no ORM object)."""
     repo.principal.require(READ)

@@ -684,11 +684,19 @@ async def confirm_delete(
     customer_id: str, request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
     _require_write(ctx)
-    customer = await _customer(request, ctx, customer_id)
+    async with unit_of_work(request) as db:
+        repo = CustomerRepository(db, ctx.principal)
+        customer = await service.get(repo, ids.decode("CUSTOMER", customer_id))
+        lost = await service.holdings(repo, customer)
     return render(
         request,
         "customers/delete.html",
-        {"customer": customer, "cid": customer_id, "busy": customer.status in service.BUSY},
+        {
+            "customer": customer,
+            "cid": customer_id,
+            "busy": customer.status in service.BUSY,
+            "lost": lost,
+        },
     )
 
 
