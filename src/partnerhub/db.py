@@ -55,6 +55,16 @@ _SET_CONTEXT = SQL(
 )
 
 
+def transaction_context() -> tuple[str, str]:
+    """(actor, TrackingID) of the request being answered, ``("", "")`` outside one: what a
+    statement run outside a transaction (autocommit) passes to the event triggers itself, the
+    way :class:`ContextConnection` does with ``BEGIN``."""
+    context = _transaction_context() if _transaction_context is not None else None
+    if context is None:
+        return "", ""
+    return context[0] or "", context[1] or ""
+
+
 def set_transaction_context(context: TransactionContext | None) -> None:
     global _transaction_context
     _transaction_context = context

@@ -121,6 +121,27 @@ async def test_a_refused_post_writes_nothing(
     assert await users(db) == 0
 
 
+async def test_a_nul_character_is_a_400_and_writes_nothing(
+    client: httpx.AsyncClient, db: Database, stocked: Setup, token: str
+) -> None:
+    """The INSERT is a plain driver statement: PostgreSQL's refusal of a NUL in a text (the
+    driver's own DataError, not the ORM's) is the same 400, and nothing is written."""
+    body = calling(stocked, 1)
+    body["provisioningParameters"]["firstName"] = "A\x00da"
+    response = await client.post(URL, json=body, headers=bearer(token))
+    assert_error(response, 400, 1003)
+    assert "NUL" in response.json()["message"]
+    assert await users(db) == 0
+    # With an Idempotency-Key (the same INSERT in the key's transaction): the same 400, and
+    # neither the subscriber nor the key is kept: the key then serves a corrected request.
+    keyed = {**bearer(token), "Idempotency-Key": "nul-1"}
+    assert_error(await client.post(URL, json=body, headers=keyed), 400, 1003)
+    assert await users(db) == 0
+    fixed = await client.post(URL, json=calling(stocked, 1), headers=keyed)
+    assert fixed.status_code == 200 and "Idempotency-Replayed" not in fixed.headers
+    assert await users(db) == 1
+
+
 async def test_taken_number_extension_or_email_are_named(
     client: httpx.AsyncClient, db: Database, stocked: Setup, token: str
 ) -> None:

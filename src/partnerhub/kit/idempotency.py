@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.errors import InvalidValue, Unprocessable
+from partnerhub.kit.repository import Work
 from partnerhub.kit.scope import Principal
 from partnerhub.models import IdempotencyKey
 from partnerhub.models.base import utcnow
@@ -82,11 +83,19 @@ async def _fingerprint(request: Request, principal: Principal) -> bytes:
     return fingerprint(request.method, request.url.path, principal.partner_id, raw)
 
 
-async def claim(session: AsyncSession, request: Request, principal: Principal) -> Response | None:
-    """Reserve the request's key; the stored response when this is a replay, else None."""
+def _session(work: AsyncSession | Work) -> AsyncSession:
+    return work.session if isinstance(work, Work) else work
+
+
+async def claim(
+    work: AsyncSession | Work, request: Request, principal: Principal
+) -> Response | None:
+    """Reserve the request's key; the stored response when this is a replay, else None.
+    Without a key, nothing is sent (a :class:`Work` stays without a session)."""
     key = key_of(request)
     if key is None:
         return None
+    session = _session(work)
     request.state.idempotency_key = key
     fingerprint = await _fingerprint(request, principal)
     owner = principal.home_partner_id
@@ -131,11 +140,12 @@ async def claim(session: AsyncSession, request: Request, principal: Principal) -
 
 
 async def remember(
-    session: AsyncSession, request: Request, principal: Principal, response: Response
+    work: AsyncSession | Work, request: Request, principal: Principal, response: Response
 ) -> None:
     """Store the response of a claimed key (no-op without a key)."""
     if not getattr(request.state, "idempotency_claimed", False):
         return
+    session = _session(work)
     headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
     headers.pop("content-length", None)
     await session.execute(

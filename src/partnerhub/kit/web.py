@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerhub.db import Database
 from partnerhub.errors import ApiError, InvalidValue, error_body
+from partnerhub.kit.repository import Work
 from partnerhub.kit.request_context import REQUEST
 from partnerhub.kit.scope import Principal
 
@@ -156,6 +157,8 @@ def install(app: FastAPI, plugins: Plugins) -> None:
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(DataError, data_error_handler)  # e.g. NUL in a text value
+    # The same refused by the driver itself (a plain statement of a Work's driver connection).
+    app.add_exception_handler(psycopg.DataError, data_error_handler)
     app.add_exception_handler(Exception, unhandled_handler)
 
 
@@ -463,7 +466,9 @@ async def data_error_handler(request: Request, exc: Exception) -> Response:
     number out of range...): the request's fault, not the server's. 400, nothing stored (the
     unit of work rolled back)."""
     # The driver's message only: the statement's parameters may hold secrets.
-    reason = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0][:200]
+    # (``orig``: the driver's error under the ORM's; a plain statement's is the driver's own.)
+    driver = getattr(exc, "orig", None) or exc
+    reason = (str(driver) or exc.__class__.__name__).splitlines()[0][:200]
     log.warning("value refused by the database (tracking %s): %s", tracking_id(request), reason)
     description = N_("A value contains a character or a number that cannot be stored")
     if "NUL" in reason or "\\u0000" in reason:
@@ -533,6 +538,22 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's one transaction: commit at the end of the block, roll back on error."""
     async with database(request).transaction() as session:
         yield session
+
+
+@asynccontextmanager
+async def work(request: Request) -> AsyncIterator[Work]:
+    """The request's unit of work (:class:`kit.repository.Work`): plain statements each on
+    an autocommit connection of the pool (held only while the statement runs), the ORM
+    session's transaction only when something asks for it; committed at the end of the
+    block, rolled back on error."""
+    db = database(request)
+    unit = Work(db.sessions, await db.autocommit())
+    try:
+        yield unit
+    except BaseException:
+        await unit.abandon()
+        raise
+    await unit.finish()
 
 
 def client_address(request: Request) -> str:

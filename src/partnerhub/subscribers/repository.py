@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
+import psycopg
 from sqlalchemy import ARRAY, Select, Text, Uuid, any_, delete, func, literal, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
 from partnerhub.catalog.customer_roles import FULL_ADMIN
+from partnerhub.db import transaction_context
 from partnerhub.kit.repository import Repository
 from partnerhub.models import (
     Customer,
@@ -186,7 +188,6 @@ class NewSubscriberFacts:
     identity_kind: str | None  # which kind of account holds the email (identity_emails)
     number: NumberFact | None  # the asked number in the customer's inventory
     extension_owner: uuid.UUID | None  # who holds the asked extension in ``location``
-    package_locked: bool  # the package has a limit: its lock is held (see lock_package)
 
 
 def _texts(values: list[str]) -> Any:
@@ -326,44 +327,59 @@ class SubscriberRepository(Repository):
         extension: str | None,
     ) -> NewSubscriberFacts | None:
         """What the rules for a new subscriber read, in one statement (``None``: no such
-        customer of this partner). Scoped to the partner like every query here; the email
-        look-ups are global (:meth:`users_with_email`). When the customer limits
-        ``package``, the statement also takes the package's lock (:meth:`lock_package`),
-        so the count that follows sees every assignment committed before it."""
-        conn = await self.session.connection()  # Core: no ORM execution on the hot path
-        row = (
-            await conn.execute(
+        customer of this partner), on the work's driver connection (no ORM, and outside a
+        transaction unless the work has begun one). Scoped to the partner like every query
+        here; the email look-ups are global (:meth:`users_with_email`). A package the
+        customer limits is counted afterwards, under its lock, in a transaction
+        (:meth:`lock_package`, :meth:`package_counts`)."""
+        async with self.work.driver() as conn:
+            cur = await conn.execute(
                 _NEW_SUBSCRIBER_FACTS,
                 {
                     "cid": customer_id,
                     "pid": self.principal.partner_id,
                     "email": email.lower(),
-                    "package": package,
                     "lid": location_id,
                     "e164": e164,
                     "ext": extension,
                 },
             )
-        ).first()
+            row = await cur.fetchone()
         if row is None:
             return None
+        (
+            cid,
+            partner_id,
+            status,
+            org_id,
+            customer_packages,
+            parameters,
+            settings,
+            data_region,
+            external_id,
+            has_hq_record,
+            found_location,
+            location_name,
+            email_users,
+            number_row,
+            extension_owner,
+            identity_kind,
+        ) = row
         customer = CustomerRow(
-            row.id,
-            row.partner_id,
-            row.status,
-            row.org_id,
-            row.packages or [],
-            row.provisioning_parameters or {},
-            row.settings or {},
-            row.data_region,
-            row.external_id,
+            cid,
+            partner_id,
+            status,
+            org_id,
+            customer_packages or [],
+            parameters or {},
+            settings or {},
+            data_region,
+            external_id,
         )
-        location = None
-        if row.location_id is not None:
-            location = PlaceRow(row.location_id, row.location_name)
+        location = PlaceRow(found_location, location_name) if found_location else None
         number = None
-        if row.number is not None and e164 is not None:
-            loc, main, owner = row.number
+        if number_row is not None and e164 is not None:
+            loc, main, owner = number_row
             number = NumberFact(
                 e164, uuid.UUID(loc), bool(main), uuid.UUID(owner) if owner else None
             )
@@ -377,48 +393,49 @@ class SubscriberRepository(Repository):
                 u[4],
                 u[5],
             )
-            for u in row.email_users
+            for u in email_users
         ]
         return NewSubscriberFacts(
             email=email.lower(),
             package=package,
             customer=customer,
-            has_hq_record=row.has_hq_record,
+            has_hq_record=has_hq_record,
             location=location,
             email_users=users,
-            identity_kind=row.identity_kind,
+            identity_kind=identity_kind,
             number=number,
-            extension_owner=row.extension_owner,
-            package_locked=bool(row.locked),
+            extension_owner=extension_owner,
         )
 
-    async def insert_user(self, user: NewSubscriber) -> IntegrityError | None:
-        """One new subscriber in one INSERT (no unit-of-work flush); a violated constraint
-        (a lost race) is returned for the caller to map, and the transaction is then spoiled
-        (the request rolls back)."""
-        conn = await self.session.connection()
+    async def insert_user(self, user: NewSubscriber) -> psycopg.IntegrityError | None:
+        """One new subscriber in one INSERT on the work's driver connection (atomic on its
+        own outside a transaction; inside the work's transaction when it has one). A violated
+        constraint (a lost race) is returned for the caller to map; nothing was written (a
+        transaction is then spoiled: the request rolls back)."""
         try:
-            await conn.execute(
-                _INSERT_USER,
-                {
-                    "id": user.id,
-                    "partner_id": user.partner_id,
-                    "customer_id": user.customer_id,
-                    "org_id": user.org_id,
-                    "email": user.email,
-                    "first_name": user.first_name,
-                    "last_name": user.last_name,
-                    "roles": list(user.roles or []),
-                    "package": user.package,
-                    "location_id": user.location_id,
-                    "phone_number": user.phone_number,
-                    "extension": user.extension,
-                    "status": user.status,
-                    "created": user.created,
-                    "last_status_change": user.last_status_change,
-                },
-            )
-        except IntegrityError as exc:
+            async with self.work.driver() as conn:
+                await conn.execute(
+                    _INSERT_USER,
+                    (
+                        user.id,
+                        user.partner_id,
+                        user.customer_id,
+                        user.org_id,
+                        user.email,
+                        user.first_name,
+                        user.last_name,
+                        list(user.roles or []),
+                        user.package,
+                        user.location_id,
+                        user.phone_number,
+                        user.extension,
+                        user.status,
+                        user.created,
+                        user.last_status_change,
+                        *transaction_context(),
+                    ),
+                )
+        except psycopg.IntegrityError as exc:
             return exc
         return None
 
@@ -509,20 +526,16 @@ class SubscriberRepository(Repository):
         return [(cast("SubscriberListing", row), keys[row.customer_id]) for row in rows]
 
     async def shown(self, user_id: uuid.UUID) -> tuple[SubscriberListing, CustomerKey] | None:
-        """One subscriber as the API shows it, with its customer's keys: one statement."""
-        stmt = (
-            self.scoped(
-                cast(
-                    "Select[Any]",
-                    select(*LISTING_COLUMNS, Customer.data_region, Customer.external_id),
-                ),
-                OrgUser,
-            )
-            .join(Customer, Customer.id == OrgUser.customer_id)
-            .where(OrgUser.id == user_id)
-        )
-        found = _with_customers(await (await self.session.connection()).execute(stmt))
-        return found[0] if found else None
+        """One subscriber as the API shows it, with its customer's keys: one statement, on the
+        work's driver connection (no transaction of its own)."""
+        async with self.work.driver() as conn:
+            cur = await conn.execute(_SHOWN, (user_id, self.principal.partner_id))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        width = len(LISTING_COLUMNS)
+        found = ShownRow(*row[:width])
+        return found, CustomerKey(found.customer_id, row[width], row[width + 1])
 
     async def administrators(
         self, customer_id: uuid.UUID, offset: int, limit: int
@@ -693,72 +706,79 @@ _IMPORT_EXTENSIONS = text(
 )
 
 
-def _with_customers(result: Any) -> list[tuple[SubscriberListing, CustomerKey]]:
-    """Rows of :data:`LISTING_COLUMNS` followed by the customer's data region and external id."""
-    width = len(LISTING_COLUMNS)
-    keys: dict[uuid.UUID, CustomerKey] = {}
-    out: list[tuple[SubscriberListing, CustomerKey]] = []
-    for row in result.all():
-        customer = keys.get(row[1])
-        if customer is None:
-            customer = keys[row[1]] = CustomerKey(row[1], row[width], row[width + 1])
-        out.append((cast("SubscriberListing", row), customer))
-    return out
-
-
-# Every fact of a new subscriber in one statement: the customer (scoped to the partner), the
-# location asked for or else the headquarters, the users (any organization) and the kind of
-# account holding the email, the number with its holder, the extension's holder in that
-# location, and, when the customer limits the package, its lock (``lk``: a CTE runs only when
-# referenced, and is referenced only through ``locked``).
-_NEW_SUBSCRIBER_FACTS = text(
-    """
+# Every fact of a new subscriber in one statement (psycopg's parameters: it runs on the driver
+# connection): the customer (scoped to the partner), the location asked for or else the
+# headquarters, the users (any organization) and the kind of account holding the email, the
+# number with its holder, the extension's holder in that location.
+_NEW_SUBSCRIBER_FACTS = """
 WITH c AS (
     SELECT id, partner_id, status, org_id, packages, provisioning_parameters, settings,
            data_region, external_id, hq_location IS NOT NULL AS has_hq_record
-    FROM customers WHERE id = :cid AND partner_id = :pid
+    FROM customers WHERE id = %(cid)s AND partner_id = %(pid)s
 ), loc AS (
     SELECT l.id, l.name FROM locations l
-    WHERE l.partner_id = :pid AND l.customer_id = :cid
-      AND CASE WHEN CAST(:lid AS uuid) IS NULL THEN l.headquarters
-               ELSE l.id = CAST(:lid AS uuid) END
+    WHERE l.partner_id = %(pid)s AND l.customer_id = %(cid)s
+      AND CASE WHEN CAST(%(lid)s AS uuid) IS NULL THEN l.headquarters
+               ELSE l.id = CAST(%(lid)s AS uuid) END
     ORDER BY l.id LIMIT 1
-), lk AS (
-    SELECT pg_advisory_xact_lock(hashtextextended(
-               'package-limit:' || c.id::text || ':' || CAST(:package AS text), 0))
-    FROM c
-    WHERE jsonb_typeof(
-              c.provisioning_parameters -> 'packages' -> 'limits' -> CAST(:package AS text)
-          ) = 'number'
 )
 SELECT c.id, c.partner_id, c.status, c.org_id, c.packages, c.provisioning_parameters,
        c.settings, c.data_region, c.external_id, c.has_hq_record,
-       loc.id AS location_id, loc.name AS location_name,
+       loc.id, loc.name,
        (SELECT coalesce(json_agg(json_build_array(u.id, u.partner_id, u.customer_id, u.roles,
                                                   u.status, u.package)), '[]')
-          FROM org_users u WHERE lower(u.email) = :email) AS email_users,
+          FROM org_users u WHERE lower(u.email) = CAST(%(email)s AS text)),
        (SELECT json_build_array(pn.location_id, pn.main, u.id)
           FROM phone_numbers pn LEFT JOIN org_users u ON u.phone_number = pn.phone_number
-         WHERE pn.partner_id = :pid AND pn.customer_id = :cid AND pn.phone_number = :e164
-         LIMIT 1) AS number,
+         WHERE pn.partner_id = %(pid)s AND pn.customer_id = %(cid)s
+           AND pn.phone_number = CAST(%(e164)s AS text)
+         LIMIT 1),
        (SELECT u.id FROM org_users u
-         WHERE u.location_id = loc.id AND u.extension = :ext LIMIT 1) AS extension_owner,
-       (SELECT i.kind FROM identity_emails i WHERE i.email = :email) AS identity_kind,
-       (SELECT count(*) FROM lk) AS locked
+         WHERE u.location_id = loc.id AND u.extension = CAST(%(ext)s AS text) LIMIT 1),
+       (SELECT i.kind FROM identity_emails i WHERE i.email = CAST(%(email)s AS text))
 FROM c LEFT JOIN loc ON true
 """
-)
 
-_INSERT_USER = text(
-    """
+_INSERT_USER = """
 INSERT INTO org_users (id, partner_id, customer_id, org_id, email, first_name, last_name, roles,
                        package, location_id, phone_number, extension, status, created,
                        last_status_change)
-VALUES (:id, :partner_id, :customer_id, :org_id, :email, :first_name, :last_name, :roles,
-        :package, :location_id, :phone_number, :extension, :status, :created,
-        :last_status_change)
+VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS text[]), %s, %s, %s, %s, %s, %s,
+        -- last_status_change; evaluating it also tells the event trigger who acts and for
+        -- which request (the statement may run in autocommit: no BEGIN carries it)
+        (SELECT CAST(%s AS timestamptz)
+          WHERE set_config('partnerhub.actor', %s, true) IS NOT NULL
+            AND set_config('partnerhub.tracking_id', %s, true) IS NOT NULL))
 """
-)
+
+# One subscriber (the columns of LISTING_COLUMNS, in their order) with its customer's keys.
+_SHOWN = """
+SELECT u.id, u.customer_id, u.email, u.first_name, u.last_name, u.package, u.status,
+       u.phone_number, u.extension, u.location_id, u.roles, u.created, u.last_status_change,
+       c.data_region, c.external_id
+FROM org_users u JOIN customers c ON c.id = u.customer_id
+WHERE u.id = %s AND u.partner_id = %s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ShownRow:
+    """A subscriber as :data:`_SHOWN` reads it (a :class:`SubscriberListing`)."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    email: str
+    first_name: str | None
+    last_name: str | None
+    package: str | None
+    status: str | None
+    phone_number: str | None
+    extension: str | None
+    location_id: uuid.UUID | None
+    roles: list[str] | None
+    created: datetime
+    last_status_change: datetime
+
 
 __all__ = [
     "PENDING",

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+import psycopg
 from sqlalchemy.exc import IntegrityError
 
 from partnerhub import errors, ids
@@ -618,7 +619,7 @@ def new_user(customer: CustomerFacts, plan: Plan, now: datetime | None = None) -
     return as_user(new_subscriber(customer, plan, now))
 
 
-def integrity_problem(exc: IntegrityError) -> ApiError | None:
+def integrity_problem(exc: IntegrityError | psycopg.IntegrityError) -> ApiError | None:
     """The clean error for a constraint the database enforced (a lost race)."""
     return constraint_problem(violated_constraint(exc))
 

@@ -3,12 +3,13 @@
 The rules themselves are in :mod:`partnerhub.subscribers.rules` (shared with the portal and
 the bulk import); this module reads their facts and writes the outcome. A new subscriber costs
 two statements besides the bearer check: one reading every fact the rules need
-(:meth:`SubscriberRepository.new_subscriber_facts`) and one INSERT. A rare case costs one more
-query, never a second path: a package with a limit (the count, under the lock the facts
-statement took), a headquarters recorded by provisioning but not yet materialized, a location
-or number the facts statement was not asked about. A constraint the INSERT violates (a
-concurrent request won the number, the extension or the email) is answered as the rule it
-enforces would have answered (:func:`rules.constraint_problem`).
+(:meth:`SubscriberRepository.new_subscriber_facts`) and one INSERT, each on its own in
+autocommit (the route's ``kit.web.work``: no transaction, no ORM session). A rare case costs a
+query or two more, never a second path: a package with a limit (its lock and its count, which
+begin the transaction the INSERT then joins), a headquarters recorded by provisioning but not
+yet materialized, a location or number the facts statement was not asked about. A constraint
+the INSERT violates (a concurrent request won the number, the extension or the email) is
+answered as the rule it enforces would have answered (:func:`rules.constraint_problem`).
 
 Every name of the subscriber modules stays importable from here (``service.X``): the listing
 (:mod:`.listing`), administrators and roles (:mod:`.roles`) and the consent to a user move
@@ -257,6 +258,8 @@ class DbFacts(Facts[CustomerFacts]):
         return owners.get((location_id, extension))
 
     async def package_count(self, package: str) -> int:
+        # Under the package's lock, in the work's transaction (begun here if it had none):
+        # the INSERT that follows is in it too, and the lock is held until it commits.
         await self.repo.lock_package(self.customer.id, package)
         return (await self.repo.package_counts(self.customer.id)).get(package, 0)
 
@@ -313,11 +316,6 @@ class PreparedFacts(DbFacts):
         if asked is None or location_id != asked.id or extension != self.extension:
             return await super().extension_owner(location_id, extension)
         return self.read.extension_owner
-
-    async def package_count(self, package: str) -> int:
-        if not self.read.package_locked or package != self.read.package:
-            await self.repo.lock_package(self.customer.id, package)
-        return (await self.repo.package_counts(self.customer.id)).get(package, 0)
 
     def parse_number(self, raw: str) -> str | None:
         if raw == self.raw_phone:
