@@ -107,11 +107,16 @@ def paging(default: int = 100, limit: int = 1000) -> Callable[[str | None, str |
     """The dependency of a list route: its ``offset`` and ``max`` query parameters (documented
     as integers), parsed and checked by :func:`page_params`."""
 
-    max_query = Annotated[str | None, _integer(1, limit), Query()]
-
-    def page(offset: OffsetQuery = None, max: max_query = None) -> Page:
+    def page(offset: str | None = None, max: str | None = None) -> Page:
         return page_params(offset, max, default, limit)
 
+    # The annotations as objects (this module's are strings, resolved in its globals, where a
+    # limit chosen by the caller cannot be): what FastAPI documents and parses.
+    page.__annotations__ = {
+        "offset": OffsetQuery,
+        "max": Annotated[str | None, _integer(1, limit), Query()],
+        "return": Page,
+    }
     return page
 
 
