@@ -600,6 +600,7 @@ async def _mail_user(
         to=user.email,
         dedupe_key=dedupe_key,
         context={"user_email": user.email, **context},
+        language=user.language,  # the user's own pick first (None: the customer's)
     )
 
 
