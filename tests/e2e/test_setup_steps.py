@@ -398,6 +398,12 @@ async def test_layout_fits_desktop_and_phone(
             wide = await page.evaluate(
                 "() => document.documentElement.scrollWidth > window.innerWidth"
             )
-            assert not wide, (name, "assign page scrolls sideways")
+            culprits = await page.evaluate(
+                "() => Array.from(document.querySelectorAll('body *')).filter("
+                "e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8)"
+                ".map(e => e.tagName + '#' + e.id + '.' + e.className + ' '"
+                " + Math.round(e.getBoundingClientRect().right))"
+            )
+            assert not wide, (name, "assign page scrolls sideways", culprits)
         finally:
             await ctx.close()
