@@ -244,19 +244,21 @@ ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
 
 
 @pytest.mark.parametrize(
-    ("headers", "private", "malformed"),
+    ("headers", "private", "malformed", "unknown"),
     [
         (
             ITALIAN,
             "URL di destinazione: 10.0.0.7 è un indirizzo privato, locale o riservato; "
             "PartnerHub invia solo a indirizzi pubblici",
             "URL di destinazione: sono accettati solo URL http e https",
+            "Webhook non trovato",
         ),
         (
             ENGLISH,
             "Target URL: 10.0.0.7 is a private, local or reserved address; PartnerHub posts "
             "only to public addresses",
             "Target URL: only http and https URLs are accepted",
+            "Webhook not found",
         ),
     ],
 )
@@ -267,6 +269,7 @@ async def test_webhook_form_refusals_in_the_readers_language(
     headers: dict[str, str],
     private: str,
     malformed: str,
+    unknown: str,
 ) -> None:
     """A private or malformed target URL is refused next to the Target URL field, in the
     portal's language (never the API's ``targetUrl: ...``), keeping what was typed; nothing
@@ -312,6 +315,9 @@ async def test_webhook_form_refusals_in_the_readers_language(
                 assert 'aria-invalid="true" aria-describedby="targetUrl-error"' in refused.text
                 assert f'value="{url}"' in refused.text
                 assert "targetUrl:" not in refused.text  # never the API's wording
+            missing = await client.get("/webhooks/not-a-webhook", headers=headers)
+            assert missing.status_code == 404
+            assert unknown in missing.text
     finally:
         app.state.settings.webhook_allow_private_addresses = before
     async with db.transaction() as session:

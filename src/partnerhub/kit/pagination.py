@@ -112,6 +112,9 @@ def paging(default: int = 100, limit: int = 1000) -> Callable[[str | None, str |
     def page(offset: OffsetQuery = None, max: max_query = None) -> Page:
         return page_params(offset, max, default, limit)
 
+    # the annotations as objects: a string naming the local max_query cannot be resolved by
+    # FastAPI (from the module's globals), which made every list route with paging() a 500
+    page.__annotations__ = {"offset": OffsetQuery, "max": max_query, "return": Page}
     return page
 
 

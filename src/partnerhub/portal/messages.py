@@ -157,6 +157,7 @@ MESSAGES: dict[str, str] = {
     "10022/pending": N_(
         "%(field)s: this user is already waiting for their consent to move to this organization"
     ),
+    "1003/passwords_differ": N_("The two passwords differ"),
     # Webhooks (events.service): the target URL and the filter
     "1003/url.not_url": N_("%(field)s: '%(value)s' is not a URL"),
     "1003/url.scheme": N_("%(field)s: only http and https URLs are accepted"),
@@ -374,4 +375,4 @@ CATALOG_LABELS = (
     N_("Users, numbers and calling settings of the organization's locations."),
 )
 # Refusals raised outside the portal that its pages show as they are.
-SHOWN_MESSAGES = (N_("Import not found"),)
+SHOWN_MESSAGES = (N_("Import not found"), N_("Webhook not found"))
