@@ -92,7 +92,7 @@ async def test_customer_history_shows_who_changed_what(
     assert page.status_code == 200
     assert "Cronologia" in page.text
     assert "Cliente modificato" in page.text
-    assert "API token test ha modificato il cliente" in page.text
+    assert "Token API test ha modificato il cliente" in page.text  # "API token", translated
     assert "<code>externalId</code>: before-1 → after-2" in page.text
     assert "<code>status</code>: provisioned → updating" in page.text
     assert 'id="provisioning-steps"' in page.text

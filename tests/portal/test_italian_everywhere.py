@@ -195,6 +195,35 @@ async def test_every_portal_page_is_italian(
         headers=ITALIAN,
     )
     assert sent.status_code == 303, sent.text
+    # a second location (the headquarters has no delete page) and a webhook, made in the portal
+    branch = await client.post(
+        f"/customers/{setup.id}/locations/new",
+        data={
+            "csrf_token": csrf,
+            "name": "Filiale di Roma",
+            "country": "IT",
+            "address1": "Via del Corso 10",
+            "city": "Roma",
+            "state": "IT-RM",
+            "postal_code": "00186",
+            "time_zone": "Europe/Rome",
+            "preferred_language": "it_IT",
+        },
+        headers=ITALIAN,
+    )
+    assert branch.status_code == 303, branch.text
+    hook = await client.post(
+        "/webhooks",
+        data={
+            "csrf_token": csrf,
+            "name": "Gestionale",
+            "target_url": "https://hooks.example/partnerhub",
+            "resource": "wholesaleCustomers",
+            "event": "all",
+        },
+        headers=ITALIAN,
+    )
+    assert hook.status_code == 303, hook.text
     routes = portal_routes(app)
     start = [r for r in routes if "{" not in r and r not in NOT_CRAWLED]
     start = [f"/customers/{setup.id}", f"/org/{setup.id}/users", *start]

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from partnerhub.customers import rules
 from partnerhub.customers import service as customers
+from partnerhub.customers.schemas import CustomerInfoIn, LocationIn
 from partnerhub.db import Database
 from partnerhub.errors import ApiError, Conflict, InvalidValue, MissingField
 from partnerhub.portal import i18n, messages
@@ -23,12 +24,13 @@ ITALIAN = {"Accept-Language": "it-IT,it;q=0.9,en;q=0.5"}
 
 
 def customer_problems(body: dict[str, object]) -> list[ApiError]:
-    problems = rules.Problems()
-    rules.check_customer_info(problems, body.get("customerInfo"))
-    rules.check_packages(problems, body.get("packages"))
+    problems = rules.Problems()  # the rules read the API's input schemas, as the API does
+    rules.check_customer_info(problems, CustomerInfoIn.model_validate(body.get("customerInfo")))
+    packages = body.get("packages")
+    rules.check_packages(problems, list(packages) if isinstance(packages, list) else None)
     location = body.get("location")
     if location is not None:
-        rules.check_location(problems, location)
+        rules.check_location(problems, LocationIn.model_validate(location))
     return list(problems)
 
 
@@ -236,3 +238,105 @@ async def test_administrator_form_refusals_next_to_their_fields(
             "caratteri</p>"
         ) in short.text
         assert "password:" not in short.text  # never the API's wording
+
+
+ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "private", "malformed", "unknown"),
+    [
+        (
+            ITALIAN,
+            "URL di destinazione: 10.0.0.7 è un indirizzo privato, locale o riservato; "
+            "PartnerHub invia solo a indirizzi pubblici",
+            "URL di destinazione: sono accettati solo URL http e https",
+            "Webhook non trovato",
+        ),
+        (
+            ENGLISH,
+            "Target URL: 10.0.0.7 is a private, local or reserved address; PartnerHub posts "
+            "only to public addresses",
+            "Target URL: only http and https URLs are accepted",
+            "Webhook not found",
+        ),
+    ],
+)
+async def test_webhook_form_refusals_in_the_readers_language(
+    app: FastAPI,
+    db: Database,
+    tenant: Tenant,
+    headers: dict[str, str],
+    private: str,
+    malformed: str,
+    unknown: str,
+) -> None:
+    """A private or malformed target URL is refused next to the Target URL field, in the
+    portal's language (never the API's ``targetUrl: ...``), keeping what was typed; nothing
+    is written."""
+    before = app.state.settings.webhook_allow_private_addresses
+    app.state.settings.webhook_allow_private_addresses = False
+    try:
+        async with browser_session(app) as client:
+            page = await client.get("/login", headers=headers)
+            signed = await client.post(
+                "/login",
+                data={
+                    "csrf_token": csrf_of(page.text),
+                    "email": tenant.admin.email,
+                    "password": tenant.password,
+                    "next": "/webhooks",
+                },
+                headers=headers,
+            )
+            assert signed.status_code == 303, signed.text
+            page = await client.get("/webhooks", headers=headers)
+            form = {
+                "csrf_token": csrf_of(page.text),
+                "name": "Gestionale",
+                "resource": "wholesaleCustomers",
+                "event": "all",
+                "filter": "",
+                "secret": "",
+            }
+            for url, expected in (
+                ("http://10.0.0.7/hook", private),
+                ("ftp://hooks.example/x", malformed),
+            ):
+                refused = await client.post(
+                    "/webhooks", data={**form, "target_url": url}, headers=headers
+                )
+                assert refused.status_code == 400
+                shown = expected.replace("'", "&#39;")
+                assert (
+                    f'<p class="field-error" id="targetUrl-error" role="alert">{shown}</p>'
+                    in refused.text
+                )
+                assert 'aria-invalid="true" aria-describedby="targetUrl-error"' in refused.text
+                assert f'value="{url}"' in refused.text
+                assert "targetUrl:" not in refused.text  # never the API's wording
+            missing = await client.get("/webhooks/not-a-webhook", headers=headers)
+            assert missing.status_code == 404
+            assert unknown in missing.text
+    finally:
+        app.state.settings.webhook_allow_private_addresses = before
+    async with db.transaction() as session:
+        assert await session.scalar(text("SELECT count(*) FROM webhooks")) == 0
+
+
+def test_a_failed_delivery_attempt_is_said_in_the_readers_words() -> None:
+    """The webhook page says why an attempt got no answer in the portal's language; the
+    stored technical cause (English) is only the tooltip."""
+    from partnerhub.events.views import attempt_error
+    from partnerhub.kit import outbound
+
+    italian = i18n.translations("it")
+    refused = str(outbound.AddressRefused("hooks.example", "10.0.0.7", "private or reserved"))
+    assert italian.gettext(attempt_error(refused)) == "Rifiutato: l'indirizzo non è pubblico"
+    assert italian.gettext(attempt_error(str(outbound.DeadlineExceeded(10)))) == (
+        "Nessuna risposta completa in tempo"
+    )
+    assert italian.gettext(attempt_error("ConnectError: [Errno 111] Connection refused")) == (
+        "Nessuna risposta: la connessione non è riuscita"
+    )
+    assert attempt_error(None) == ""

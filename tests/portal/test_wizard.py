@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from partnerhub.db import Database
 from partnerhub.models import Customer, Template
 from partnerhub.onboarding import service
-from partnerhub.onboarding.views import MESSAGES, message_for
+from partnerhub.portal import messages
 from tests.conftest import portal_login
 from tests.factories import Tenant, make_tenant
 from tests.factories import create_template as api_template
@@ -433,6 +433,8 @@ BAD_INPUTS: list[tuple[str, dict[str, object]]] = [
     ("email", {"brand_name": ""}),
     ("email", {"brand_name": "b" * 201}),
     ("email", {"brand_name": "B", "allow_platform_calling": True}),
+    ("authentication", {"auth_method": "partner_saml", "idp_entity_id": "https://other"}),
+    ("authentication", {"auth_method": "partner_oidc", "oidc_idp_name": "Other"}),
 ]
 
 
@@ -440,8 +442,11 @@ BAD_INPUTS: list[tuple[str, dict[str, object]]] = [
 async def test_portal_wording_matches_the_service(
     tenant: Tenant, db: Database, step: str, changes: dict[str, object]
 ) -> None:
-    """Every refusal of a wizard step has a translatable portal wording whose English text is
-    the service's own message (so the Italian catalog covers them all)."""
+    """Every refusal of a wizard step has its sentence in the portal's one catalogue of
+    refusals (``portal.messages.MESSAGES``, by code and reason) whose English text is the
+    service's own message, and an Italian one."""
+    import dataclasses
+
     from partnerhub.onboarding.repository import TemplateRepository
     from partnerhub.onboarding.service import TemplateData
 
@@ -460,11 +465,30 @@ async def test_portal_wording_matches_the_service(
 
         repo = TemplateRepository(session, principal_for_admin(tenant.admin))
         ctx = await service.partner_context(repo)
+    ctx = dataclasses.replace(ctx, saml_entity_ids=["https://idp"], oidc_names=["Okta"])
     problems = service.check_section(step, base, ctx)
     assert problems
     for problem in problems:
-        assert (problem.field, problem.code) in MESSAGES
-        assert message_for(problem, base, lambda s: s) == problem.description
+        assert f"{problem.code}/{problem.reason}" in messages.MESSAGES
+        assert messages.describe(problem, "en") == problem.description
+        italian = messages.describe(problem, "it")
+        assert italian != problem.description or not italian.isascii()
+
+
+async def test_name_taken_wording_matches_the_service(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    """The duplicate name (1202) is worded by the catalogue too, in English as the API says."""
+    from partnerhub.identity.service import principal_for_admin
+    from partnerhub.onboarding.repository import TemplateRepository
+
+    await api_template(client, tenant, name="Taken")
+    async with db.transaction() as session:
+        repo = TemplateRepository(session, principal_for_admin(tenant.admin))
+        problem = await service.name_problem(repo, "Taken")
+    assert problem is not None
+    assert messages.describe(problem, "en") == problem.description
+    assert messages.describe(problem, "it") != problem.description
 
 
 async def test_submit_checks_every_step_again(

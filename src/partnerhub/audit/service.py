@@ -496,6 +496,10 @@ class Shown:
     target_org_id: str
     target_org_name: str
     region: str = ids.HUB
+    token_name: str | None = None  # an API token actor's name (the portal words "API token")
+
+
+TOKEN_ACTOR = N_("API token %(name)s")
 
 
 def action_text(event: AuditEvent, actor_name: str, gettext: Any = None) -> str:
@@ -522,8 +526,10 @@ async def shown(repo: AuditRepository, rows: list[AuditEvent]) -> list[Shown]:
     out: list[Shown] = []
     for row in rows:
         name = row.actor_name or row.actor_email
+        token_name = None
         if row.actor_type == "token":
-            name = f"API token {tokens.get(row.actor_id or uuid.UUID(int=0), '')}".strip()
+            token_name = tokens.get(row.actor_id or uuid.UUID(int=0), "")
+            name = (TOKEN_ACTOR % {"name": token_name}).strip()
         customer = customers.get(row.customer_id) if row.customer_id else None
         region = ids.region_of(customer.data_region) if customer is not None else ids.HUB
         if customer is not None:
@@ -536,7 +542,7 @@ async def shown(repo: AuditRepository, rows: list[AuditEvent]) -> list[Shown]:
             actor_org = org_name
         else:
             actor_org = partners.get(row.actor_org_id or row.partner_id, "")
-        out.append(Shown(row, name, actor_org, org_ref, org_name, region))
+        out.append(Shown(row, name, actor_org, org_ref, org_name, region, token_name))
     return out
 
 

@@ -89,8 +89,8 @@ def rows_of(items: list[service.Shown], gettext: Callable[[str], str]) -> list[R
     for item in items:
         e = item.event
         actor = item.actor_name or e.actor_email or gettext("someone")
-        if e.actor_type == "token":
-            actor = item.actor_name
+        if e.actor_type == "token":  # "API token <name>", in the reader's language
+            actor = (gettext(service.TOKEN_ACTOR) % {"name": item.token_name or ""}).strip()
         changes = [
             Change(name, _value(pair[0]), _value(pair[1]))
             for name, pair in sorted((e.changes or {}).items())

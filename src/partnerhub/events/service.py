@@ -110,21 +110,37 @@ def parse_filter(raw: str | None) -> Filter:
     for key, value in pairs:
         if key not in FILTER_KEYS:
             raise InvalidValue(
-                f"filter: unknown key '{key}' (one of {', '.join(FILTER_KEYS)})", field="filter"
+                f"filter: unknown key '{key}' (one of {', '.join(FILTER_KEYS)})",
+                field="filter",
+                reason="filter.unknown_key",
+                params={"key": key, "keys": ", ".join(FILTER_KEYS)},
             )
         if key in values or value == "":
-            raise InvalidValue(f"filter: '{key}' needs exactly one value", field="filter")
+            raise InvalidValue(
+                f"filter: '{key}' needs exactly one value",
+                field="filter",
+                reason="filter.one_value",
+                params={"key": key},
+            )
         values[key] = value
     customer = sub = None
     if "customerId" in values:
         customer = ids.decode("CUSTOMER", values["customerId"])
         if customer is None:
-            raise InvalidValue("filter: customerId is not a customer id", field="filter")
+            raise InvalidValue(
+                "filter: customerId is not a customer id",
+                field="filter",
+                reason="filter.not_customer_id",
+                params={"value": values["customerId"]},
+            )
     if "onBehalfOfSubPartnerOrgId" in values:
         sub = ids.decode("ORGANIZATION", values["onBehalfOfSubPartnerOrgId"])
         if sub is None:
             raise InvalidValue(
-                "filter: onBehalfOfSubPartnerOrgId is not an organization id", field="filter"
+                "filter: onBehalfOfSubPartnerOrgId is not an organization id",
+                field="filter",
+                reason="filter.not_org_id",
+                params={"value": values["onBehalfOfSubPartnerOrgId"]},
             )
     return Filter(customer_id=customer, status=values.get("status"), sub_partner_id=sub)
 
@@ -136,7 +152,12 @@ def check_target(url: str, allow_private: bool) -> None:
     try:
         parsed = outbound.check_url(url)
     except outbound.UrlRefused as exc:
-        raise InvalidValue(f"targetUrl: {exc}", field="targetUrl") from None
+        raise InvalidValue(
+            f"targetUrl: {exc}",
+            field="targetUrl",
+            reason=f"url.{exc.reason or 'not_url'}",
+            params={"value": url},
+        ) from None
     if not allow_private:
         host = parsed.host.strip("[]")
         try:
@@ -146,7 +167,10 @@ def check_target(url: str, allow_private: bool) -> None:
         reason = outbound.refusal(address) if address is not None else None
         if reason is not None or host.lower().rstrip(".") == "localhost":
             raise InvalidValue(
-                f"targetUrl: {reason or 'a loopback name'} is not accepted", field="targetUrl"
+                f"targetUrl: {reason or 'a loopback name'} is not accepted",
+                field="targetUrl",
+                reason="url.private",
+                params={"value": url, "host": host},
             )
 
 
@@ -154,12 +178,17 @@ async def _checked_filter(repo: WebhookRepository, raw: str | None) -> Filter:
     parsed = parse_filter(raw)
     if parsed.customer_id is not None and not await repo.has_customer(parsed.customer_id):
         # another partner's customer is as unknown as no customer at all
-        raise InvalidValue("filter: customerId: no customer of yours has this id", field="filter")
+        raise InvalidValue(
+            "filter: customerId: no customer of yours has this id",
+            field="filter",
+            reason="filter.no_customer",
+        )
     if parsed.sub_partner_id is not None and await repo.sub_partner(parsed.sub_partner_id) is None:
         # another partner's sub-partner is as unknown as no sub-partner at all
         raise InvalidValue(
             "filter: onBehalfOfSubPartnerOrgId: no sub-partner of yours has this organization id",
             field="filter",
+            reason="filter.no_sub_partner",
         )
     return parsed
 
@@ -180,10 +209,22 @@ async def create(
     problems: list[ApiError] = []
     if resource not in WEBHOOK_RESOURCES:
         problems.append(
-            InvalidValue(f"resource: one of {', '.join(WEBHOOK_RESOURCES)}", field="resource")
+            InvalidValue(
+                f"resource: one of {', '.join(WEBHOOK_RESOURCES)}",
+                field="resource",
+                reason="unknown",
+                params={"value": resource},
+            )
         )
     if event not in (*EVENTS, "all"):
-        problems.append(InvalidValue(f"event: one of {', '.join(EVENTS)}, all", field="event"))
+        problems.append(
+            InvalidValue(
+                f"event: one of {', '.join(EVENTS)}, all",
+                field="event",
+                reason="unknown",
+                params={"value": event},
+            )
+        )
     if owned_by is not None and owned_by not in OWNED_BY:
         problems.append(InvalidValue("ownedBy: creator or org", field="ownedBy"))
     try:

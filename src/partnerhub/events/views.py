@@ -27,6 +27,28 @@ def _require_manage(ctx: portal.PortalContext) -> None:
 
 _FIELDS = ("name", "target_url", "resource", "event", "filter", "secret")
 
+# A delivery's state, and why an attempt got no HTTP answer, in the reader's words (the
+# attempt keeps the technical English cause, shown as the line's tooltip).
+DELIVERY_STATUS = {
+    "pending": N_("pending"),
+    "delivered": N_("delivered"),
+    "failed": N_("failed"),
+}
+ATTEMPT_ERRORS = (
+    ("is not a public address", N_("Refused: the address is not a public one")),
+    ("does not resolve", N_("The host name does not resolve")),
+    ("no complete answer within", N_("No complete answer in time")),
+    ("is larger than", N_("The answer was too large")),
+)
+NO_ANSWER = N_("No answer: the connection failed")
+
+
+def attempt_error(error: str | None) -> str:
+    """The msgid that says why an attempt got no answer ("" for none)."""
+    if not error:
+        return ""
+    return next((said for part, said in ATTEMPT_ERRORS if part in error), NO_ANSWER)
+
 
 def _allow_private(request: Request) -> bool:
     return bool(request.app.state.settings.webhook_allow_private_addresses)
@@ -109,6 +131,8 @@ async def _detail_page(
             "ref": webhook_ref,
             "attempts": attempts,
             "notice": request.query_params.get("done"),
+            "delivery_status": DELIVERY_STATUS,
+            "attempt_error": attempt_error,
         },
         error,
         status,

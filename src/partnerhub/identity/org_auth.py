@@ -272,7 +272,7 @@ async def change_password(
     if not verify_password(credential.password_hash if credential else None, current or ""):
         return False
     if password != confirm:
-        raise InvalidValue("The two passwords differ", field="confirm")
+        raise InvalidValue("The two passwords differ", field="confirm", reason="passwords_differ")
     await set_password(db, access.user, password)
     await end_sessions(db, access.user.id, keep=access.session)
     return True
@@ -600,6 +600,7 @@ async def _mail_user(
         to=user.email,
         dedupe_key=dedupe_key,
         context={"user_email": user.email, **context},
+        language=user.language,  # the user's own pick first (None: the customer's)
     )
 
 

@@ -3,6 +3,7 @@ log."""
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from typing import Any
 
@@ -14,6 +15,7 @@ from partnerhub.audit import views as audit_views
 from partnerhub.catalog.languages import PORTAL_LOCALES
 from partnerhub.catalog.roles import ALL_SCOPES, PARTNER_ROLES, SCOPE_DESCRIPTIONS
 from partnerhub.errors import ApiError, Forbidden, NotFound, Unauthorized
+from partnerhub.identity import org_auth
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import AdminRepository, CredentialRepository
 from partnerhub.identity.service import TOO_MANY
@@ -123,16 +125,31 @@ async def logout(request: Request) -> Response:
 
 @router.post("/language")
 async def set_language(request: Request) -> Response:
-    """The language of the portal: the administrator's (stored), or, for a visitor, a cookie
-    (nothing is written for someone who has not signed in)."""
+    """The language of the portal: the administrator's (stored), a customer-portal user's
+    (stored: ``org_users.language``), or, for a visitor, a cookie (nothing is written for
+    someone who has not signed in)."""
     ctx = await portal.load(request, create=True)
-    form = await portal.form_of(request, ctx)
+    form = await request.form()
+    org_user_id = None
+    if ctx.session is None:  # a customer-portal user's pages carry their session's token
+        async with unit_of_work(request) as db:
+            access = await org_auth.load_session(db, request.cookies.get(org_auth.ORG_COOKIE))
+        sent = str(form.get("csrf_token") or "").encode()
+        if access is not None and hmac.compare_digest(sent, access.session.csrf_token.encode()):
+            org_user_id = access.user.id
+    if org_user_id is None:
+        portal.check_csrf(ctx, form)
     lang = str(form.get("lang") or "en")
     response = RedirectResponse(portal.safe_next(str(form.get("next") or "/")), status_code=303)
     if lang not in PORTAL_LOCALES:
         return response
     if ctx.session is None:
         portal.set_language_cookie(response, request, lang)
+        if org_user_id is not None:  # the pick is the user's, remembered on any browser
+            async with unit_of_work(request) as db:
+                access = await org_auth.load_session(db, request.cookies.get(org_auth.ORG_COOKIE))
+                if access is not None:
+                    access.user.language = access.session.language = lang
         return response
     async with unit_of_work(request) as db:
         record = await CredentialRepository(db).session_by_hash(ctx.session.token_hash)

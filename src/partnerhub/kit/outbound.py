@@ -53,7 +53,9 @@ class OutboundError(Exception):
 
 
 class UrlRefused(OutboundError):
-    pass
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason  # which refusal (for a translated message): not_url, scheme, ...
 
 
 class AddressRefused(OutboundError):
@@ -87,13 +89,13 @@ def check_url(url: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
-        raise UrlRefused(f"'{url}' is not a URL") from None
+        raise UrlRefused(f"'{url}' is not a URL", "not_url") from None
     if parsed.scheme not in ("http", "https"):
-        raise UrlRefused(f"'{url}': only http and https URLs are accepted")
+        raise UrlRefused(f"'{url}': only http and https URLs are accepted", "scheme")
     if not parsed.host:
-        raise UrlRefused(f"'{url}' has no host name")
+        raise UrlRefused(f"'{url}' has no host name", "no_host")
     if parsed.userinfo:
-        raise UrlRefused(f"'{url}': user names and passwords in URLs are not accepted")
+        raise UrlRefused(f"'{url}': user names and passwords in URLs are not accepted", "userinfo")
     return parsed
 
 

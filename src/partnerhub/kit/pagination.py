@@ -107,16 +107,14 @@ def paging(default: int = 100, limit: int = 1000) -> Callable[[str | None, str |
     """The dependency of a list route: its ``offset`` and ``max`` query parameters (documented
     as integers), parsed and checked by :func:`page_params`."""
 
-    def page(offset: str | None = None, max: str | None = None) -> Page:
+    max_query = Annotated[str | None, _integer(1, limit), Query()]
+
+    def page(offset: OffsetQuery = None, max: max_query = None) -> Page:
         return page_params(offset, max, default, limit)
 
-    # The annotations as objects (this module's are strings, resolved in its globals, where a
-    # limit chosen by the caller cannot be): what FastAPI documents and parses.
-    page.__annotations__ = {
-        "offset": OffsetQuery,
-        "max": Annotated[str | None, _integer(1, limit), Query()],
-        "return": Page,
-    }
+    # the annotations as objects: a string naming the local max_query cannot be resolved by
+    # FastAPI (from the module's globals), which made every list route with paging() a 500
+    page.__annotations__ = {"offset": OffsetQuery, "max": max_query, "return": Page}
     return page
 
 

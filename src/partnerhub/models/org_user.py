@@ -75,6 +75,8 @@ class OrgUser(IdMixin, Base):
     extension: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str | None] = mapped_column(String(40))
     external_id: Mapped[str | None] = mapped_column(String(256))
+    # the customer-portal language the user picked (None: not picked; migration 0016)
+    language: Mapped[str | None] = mapped_column(String(10), default=None)
     created: Mapped[datetime] = mapped_column(default=utcnow)
     last_status_change: Mapped[datetime] = mapped_column(default=utcnow)
     # Subscribers domain (0004): the user-move consent of a pending_user_migration subscriber.

@@ -189,12 +189,14 @@ async def queue_for_customer(
     to: str,
     dedupe_key: str,
     context: dict[str, Any],
+    language: str | None = None,
 ) -> uuid.UUID | None:
-    """:func:`queue` an email about a customer organization: in the customer's email language,
+    """:func:`queue` an email about a customer organization: in *language* (the recipient's
+    own pick, when the recipient is a user who made one), else the customer's email language,
     from its brand, with ``brand_name`` and ``customer_name`` added to *context*."""
     brand = brand_of(customer)
     language = pick_language(
-        kind, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
+        kind, language, customer.language, (customer.settings or {}).get("defaultEmailLanguage")
     )
     return await queue(
         session,

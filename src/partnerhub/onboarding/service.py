@@ -117,11 +117,16 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
     """Validate one wizard step, normalizing ``data`` in place; returns the problems."""
     problems: list[ApiError] = []
 
+    # reason "template.<field>" (with a suffix where one field has several refusals) names the
+    # portal's sentence in portal.messages.MESSAGES; params carry the value it shows.
     def missing(fld: str, label: str) -> None:
-        problems.append(MissingField(f"{label} is required", field=fld))
+        problems.append(MissingField(f"{label} is required", field=fld, reason=f"template.{fld}"))
 
-    def invalid(fld: str, message: str) -> None:
-        problems.append(InvalidValue(message, field=fld))
+    def invalid(fld: str, message: str, value: object = None, suffix: str = "") -> None:
+        params = {"value": "" if value is None else str(value)}
+        problems.append(
+            InvalidValue(message, field=fld, reason=f"template.{fld}{suffix}", params=params)
+        )
 
     def required(fld: str, label: str) -> None:
         """A text field, cleaned, that must be given (200 characters at most)."""
@@ -130,11 +135,13 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
         if not value:
             missing(fld, label)
         elif len(value) > 200:
-            invalid(fld, f"{label}: at most 200 characters")
+            invalid(fld, f"{label}: at most 200 characters", value)
 
     if section == "offer":
         if data.offer not in OFFERS:
-            invalid("offer", f"offer: '{data.offer}' is not an offer (allowed: wholesale)")
+            invalid(
+                "offer", f"offer: '{data.offer}' is not an offer (allowed: wholesale)", data.offer
+            )
     elif section == "core":
         required("name", "Template name")
         email = _clean(data.service_provider_admin_email)
@@ -146,13 +153,16 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
                 "service_provider_admin_email",
                 f"Service provider administrator: '{email}' is not an administrator "
                 "of this partner",
+                email,
             )
         code = _clean(data.country).upper()
         data.country = code
         if not code:
             missing("country", "Country or region")
         elif geo.country(code) is None:
-            invalid("country", f"Country or region: '{code}' is not an ISO 3166-1 alpha-2 code")
+            invalid(
+                "country", f"Country or region: '{code}' is not an ISO 3166-1 alpha-2 code", code
+            )
         lang = _clean(data.default_email_language)
         if not lang:
             missing("default_email_language", "Default email language")
@@ -162,6 +172,7 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
                 invalid(
                     "default_email_language",
                     f"Default email language: '{lang}' is not a supported language",
+                    lang,
                 )
             else:
                 data.default_email_language = norm
@@ -173,7 +184,7 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
         region = _clean(data.data_region).upper() or None
         data.data_region = region
         if region is not None and not regions.is_region(region):
-            invalid("data_region", f"Data region: '{region}' is not a region")
+            invalid("data_region", f"Data region: '{region}' is not a region", region)
     elif section == "calling":
         provider = _clean(data.pstn_provider) or None
         data.pstn_provider = provider
@@ -181,6 +192,7 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
             invalid(
                 "pstn_provider",
                 f"PSTN provider: '{provider}' is not one of this partner's PSTN providers",
+                provider,
             )
     elif section == "authentication":
         method = _clean(data.auth_method) or "platform"
@@ -191,6 +203,7 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
             invalid(
                 "auth_method",
                 f"Authentication method: '{method}' is not one of {', '.join(AUTH_METHODS)}",
+                method,
             )
         elif method in _PARTNER_IDP:
             field, other, label, hint, limit, what = _PARTNER_IDP[method]
@@ -200,9 +213,14 @@ def check_section(section: str, data: TemplateData, ctx: PartnerContext) -> list
             if not value:
                 missing(field, label + hint)
             elif len(value) > limit:
-                invalid(field, f"{label}: at most {limit} characters")
+                invalid(field, f"{label}: at most {limit} characters", value)
             elif known and value not in known:
-                invalid(field, f"{label}: '{value}' is not one of this partner's {what}")
+                invalid(
+                    field,
+                    f"{label}: '{value}' is not one of this partner's {what}",
+                    value,
+                    ".unknown",
+                )
         else:
             data.idp_entity_id = data.oidc_idp_name = None
     elif section == "email":
@@ -250,6 +268,8 @@ async def name_problem(
         f"Template name: a template named '{name}' already exists",
         code=NAME_TAKEN_CODE,
         field="name",
+        reason="template.name",
+        params={"value": name},
     )
 
 

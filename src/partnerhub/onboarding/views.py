@@ -52,63 +52,8 @@ STEP_FIELDS: dict[str, tuple[str, ...]] = {
 # Which step owns a field (to point a refusal at submit time to the step that fixes it).
 FIELD_STEP = {fld: step for step, fields in STEP_FIELDS.items() for fld in fields}
 
-# The portal's translatable wording of the service's refusals, keyed by (field, error code).
-# The English text must equal the service's message for the same value: when it does not (the
-# service's wording changed), the service's own message is shown instead of a stale one.
-MESSAGES: dict[tuple[str, int], str] = {
-    ("offer", 1003): N_("offer: '%(value)s' is not an offer (allowed: wholesale)"),
-    ("name", 1002): N_("Template name is required"),
-    ("name", 1003): N_("Template name: at most 200 characters"),
-    ("name", service.NAME_TAKEN_CODE): N_(
-        "Template name: a template named '%(value)s' already exists"
-    ),
-    ("service_provider_admin_email", 1002): N_("Service provider administrator is required"),
-    ("service_provider_admin_email", 1003): N_(
-        "Service provider administrator: '%(value)s' is not an administrator of this partner"
-    ),
-    ("country", 1002): N_("Country or region is required"),
-    ("country", 1003): N_("Country or region: '%(value)s' is not an ISO 3166-1 alpha-2 code"),
-    ("default_email_language", 1002): N_("Default email language is required"),
-    ("default_email_language", 1003): N_(
-        "Default email language: '%(value)s' is not a supported language"
-    ),
-    ("wholesale_subscription_id", 1002): N_("Wholesale subscription is required"),
-    ("wholesale_subscription_id", 1003): N_("Wholesale subscription: at most 100 characters"),
-    ("data_region", 1003): N_("Data region: '%(value)s' is not a region"),
-    ("pstn_provider", 1003): N_(
-        "PSTN provider: '%(value)s' is not one of this partner's PSTN providers"
-    ),
-    ("auth_method", 1003): N_(
-        "Authentication method: '%(value)s' is not one of platform, partner_saml, partner_oidc"
-    ),
-    ("idp_entity_id", 1002): N_("IdP entity ID (from the IdP's SAML metadata) is required"),
-    ("idp_entity_id", 1003): N_("IdP entity ID: at most 1024 characters"),
-    ("oidc_idp_name", 1002): N_("OpenID Connect IdP name is required"),
-    ("oidc_idp_name", 1003): N_("OpenID Connect IdP name: at most 200 characters"),
-    ("brand_name", 1002): N_("Brand name is required"),
-    ("brand_name", 1003): N_("Brand name: at most 200 characters"),
-    ("allow_platform_calling", 1003): N_(
-        "Platform-to-platform calls can be allowed only when both the wholesale and the "
-        "hosted-calling offers are in use"
-    ),
-}
 IN_USE = "The template '%(name)s' is used by %(count)s customer(s) and cannot be deleted"
 """The service's (API's) English; the page says it with a plural form (ngettext)."""
-
-
-def message_for(
-    problem: ApiError, data: TemplateData, gettext: Callable[[str], str], lang: str = "en"
-) -> str:
-    """A refusal in the portal's language; the service's own text when no wording fits."""
-    field = problem.field or ""
-    wording = MESSAGES.get((field, problem.code))
-    if wording is None:
-        return messages.describe(problem, lang)
-    raw = getattr(data, field, "") if hasattr(data, field) else ""
-    params = {"value": str(raw or "").strip()}
-    if wording % params != problem.description:
-        return messages.describe(problem, lang)
-    return gettext(wording) % params
 
 
 async def _save_wizard(request: Request, ctx: portal.PortalContext, state: dict[str, Any]) -> None:
@@ -289,7 +234,7 @@ async def wizard_submit(
     state["data"] = data.as_dict()
     if problems:
         await _save_wizard(request, ctx, state)
-        errors = {p.field or "": message_for(p, data, _, _lang(ctx)) for p in problems}
+        errors = {p.field or "": messages.describe(p, _lang(ctx)) for p in problems}
         return await _step_page(
             request, ctx, step, state, return_to=return_to, errors=errors, status=400
         )
@@ -319,7 +264,7 @@ async def _submit(request: Request, ctx: portal.PortalContext, state: dict[str, 
         if exc.status in (403, 404):
             raise
         problems = getattr(exc, "problems", None) or [exc]
-        errors = {p.field or "": message_for(p, data, _, _lang(ctx)) for p in problems}
+        errors = {p.field or "": messages.describe(p, _lang(ctx)) for p in problems}
         return await _step_page(request, ctx, "review", state, errors=errors, status=exc.status)
     await _save_wizard(request, ctx, {})
     return RedirectResponse(_detail_url(template.id) + "?saved=1", status_code=303)

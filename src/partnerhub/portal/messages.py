@@ -81,6 +81,10 @@ FIELD_LABELS: dict[str, str] = {
     "type": N_("Type"),
     "category": N_("Category"),
     "subPartnerOrgId": N_("Sub-partner"),
+    "targetUrl": N_("Target URL"),
+    "resource": N_("Resource"),
+    "event": N_("Event"),
+    "filter": N_("Filter (optional)"),
 }
 
 # "<code>/<reason>", "<code>/<field>" or "<code>" -> the message; %(field)s is the label.
@@ -152,6 +156,64 @@ MESSAGES: dict[str, str] = {
     "10022/taken": N_("%(field)s: '%(value)s' already belongs to a user"),
     "10022/pending": N_(
         "%(field)s: this user is already waiting for their consent to move to this organization"
+    ),
+    "1003/passwords_differ": N_("The two passwords differ"),
+    # Webhooks (events.service): the target URL and the filter
+    "1003/url.not_url": N_("%(field)s: '%(value)s' is not a URL"),
+    "1003/url.scheme": N_("%(field)s: only http and https URLs are accepted"),
+    "1003/url.no_host": N_("%(field)s: '%(value)s' has no host name"),
+    "1003/url.userinfo": N_("%(field)s: user names and passwords in URLs are not accepted"),
+    "1003/url.private": N_(
+        "%(field)s: %(host)s is a private, local or reserved address; PartnerHub posts only to "
+        "public addresses"
+    ),
+    "1003/filter.unknown_key": N_("%(field)s: unknown key '%(key)s' (one of %(keys)s)"),
+    "1003/filter.one_value": N_("%(field)s: '%(key)s' needs exactly one value"),
+    "1003/filter.not_customer_id": N_("%(field)s: '%(value)s' is not a customer ID"),
+    "1003/filter.not_org_id": N_("%(field)s: '%(value)s' is not an organization ID"),
+    "1003/filter.no_customer": N_("%(field)s: no customer of yours has this ID"),
+    "1003/filter.no_sub_partner": N_("%(field)s: no sub-partner of yours has this organization ID"),
+    # The template wizard (onboarding.service.check_section, reason "template.<field>"): the
+    # English text is the service's message (tests/portal/test_wizard.py checks every one).
+    "1003/template.offer": N_("offer: '%(value)s' is not an offer (allowed: wholesale)"),
+    "1002/template.name": N_("Template name is required"),
+    "1003/template.name": N_("Template name: at most 200 characters"),
+    "1202/template.name": N_("Template name: a template named '%(value)s' already exists"),
+    "1002/template.service_provider_admin_email": N_("Service provider administrator is required"),
+    "1003/template.service_provider_admin_email": N_(
+        "Service provider administrator: '%(value)s' is not an administrator of this partner"
+    ),
+    "1002/template.country": N_("Country or region is required"),
+    "1003/template.country": N_("Country or region: '%(value)s' is not an ISO 3166-1 alpha-2 code"),
+    "1002/template.default_email_language": N_("Default email language is required"),
+    "1003/template.default_email_language": N_(
+        "Default email language: '%(value)s' is not a supported language"
+    ),
+    "1002/template.wholesale_subscription_id": N_("Wholesale subscription is required"),
+    "1003/template.wholesale_subscription_id": N_("Wholesale subscription: at most 100 characters"),
+    "1003/template.data_region": N_("Data region: '%(value)s' is not a region"),
+    "1003/template.pstn_provider": N_(
+        "PSTN provider: '%(value)s' is not one of this partner's PSTN providers"
+    ),
+    "1003/template.auth_method": N_(
+        "Authentication method: '%(value)s' is not one of platform, partner_saml, partner_oidc"
+    ),
+    "1002/template.idp_entity_id": N_("IdP entity ID (from the IdP's SAML metadata) is required"),
+    "1003/template.idp_entity_id": N_("IdP entity ID: at most 1024 characters"),
+    "1003/template.idp_entity_id.unknown": N_(
+        "IdP entity ID: '%(value)s' is not one of this partner's registered SAML identity providers"
+    ),
+    "1002/template.oidc_idp_name": N_("OpenID Connect IdP name is required"),
+    "1003/template.oidc_idp_name": N_("OpenID Connect IdP name: at most 200 characters"),
+    "1003/template.oidc_idp_name.unknown": N_(
+        "OpenID Connect IdP name: '%(value)s' is not one of this partner's registered OpenID "
+        "Connect providers"
+    ),
+    "1002/template.brand_name": N_("Brand name is required"),
+    "1003/template.brand_name": N_("Brand name: at most 200 characters"),
+    "1003/template.allow_platform_calling": N_(
+        "Platform-to-platform calls can be allowed only when both the wholesale and the "
+        "hosted-calling offers are in use"
     ),
 }
 
@@ -313,4 +375,4 @@ CATALOG_LABELS = (
     N_("Users, numbers and calling settings of the organization's locations."),
 )
 # Refusals raised outside the portal that its pages show as they are.
-SHOWN_MESSAGES = (N_("Import not found"),)
+SHOWN_MESSAGES = (N_("Import not found"), N_("Webhook not found"))

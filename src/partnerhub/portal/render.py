@@ -33,6 +33,10 @@ def language(request: Request) -> str:
     portal = getattr(request.state, "portal", None)
     if portal is not None and portal.session is not None:
         return str(portal.session.language)
+    org_access = getattr(request.state, "org_access", None)  # a customer-portal user
+    picked = getattr(getattr(org_access, "user", None), "language", None)
+    if picked:  # the user's own pick (org_users.language), on any browser
+        return str(picked)
     from partnerhub.portal.i18n import negotiate
     from partnerhub.portal.session import chosen_language
 

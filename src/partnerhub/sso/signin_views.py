@@ -183,12 +183,15 @@ async def signin_password(request: Request) -> Response:
             if outcome.ok:
                 assert outcome.user is not None
                 second = await org_auth.totp_enabled(db, outcome.user.id)
+                chosen = portal.chosen_language(request)
+                if chosen is not None:  # picked on the sign-in page: it becomes theirs
+                    outcome.user.language = chosen
                 org_cookie = await org_auth.open_session(
                     db,
                     outcome.user.id,
                     via="password",
                     second_factor_pending=second,
-                    language=language,
+                    language=outcome.user.language or language,
                 )
         if admin_cookie or org_cookie:  # the failures are forgiven once the sign-in is done
             await ratelimit.forgive(db, attempt, complete=not second)

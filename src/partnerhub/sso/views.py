@@ -144,7 +144,12 @@ async def _signed_in(request: Request, signed: service.SignedIn) -> Response:
 
     assert signed.org_user is not None
     async with unit_of_work(request) as db:
-        cookie = await org_auth.open_session(db, signed.org_user.id, via="sso")
+        cookie = await org_auth.open_session(
+            db,
+            signed.org_user.id,
+            via="sso",
+            language=signed.org_user.language or portal.visitor_language(request),
+        )
     response = RedirectResponse(portal.safe_next(signed.next_url), status_code=303)
     org_auth.set_cookie(response, request, cookie)
     return response
