@@ -20,6 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.audit import service
 from partnerhub.audit.repository import AuditRepository
+from partnerhub.catalog.customer_roles import CUSTOMER_ROLES
+from partnerhub.catalog.packages import PACKAGES
+from partnerhub.catalog.roles import PARTNER_ROLES
+from partnerhub.catalog.statuses import CUSTOMER_STATUS_LABELS
 from partnerhub.errors import ApiError
 from partnerhub.kit.scope import Principal
 
@@ -72,16 +76,32 @@ class Row:
     changes: list[Change] = field(default_factory=list)
 
 
-def _value(value: Any) -> str:
+def _named(name: str, value: str) -> str | None:
+    """The English name (a message id) of a catalogue value the field ``name`` holds: a
+    package, a role or a customer status; None for any other value."""
+    if name in ("package", "packages") and value in PACKAGES:
+        return PACKAGES[value].label
+    if name in ("role", "roles", "adminRole"):
+        role = CUSTOMER_ROLES.get(value) or PARTNER_ROLES.get(value)
+        return role.label if role is not None else None
+    if name == "status":
+        return CUSTOMER_STATUS_LABELS.get(value)
+    return None
+
+
+def _value(value: Any, name: str = "", gettext: Callable[[str], str] = str) -> str:
+    """A before or after value as the reader should see it: catalogue values by their
+    translated names, never their ids."""
     if value is None or value == "" or value == [] or value == {}:
         return "—"
     if isinstance(value, bool):
         return "✓" if value else "✗"
     if isinstance(value, list):
-        return ", ".join(_value(v) for v in value)
+        return ", ".join(_value(v, name, gettext) for v in value)
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {_value(v)}" for k, v in value.items())
-    return str(value)
+        return "; ".join(f"{k}: {_value(v, k, gettext)}" for k, v in value.items())
+    label = _named(name, str(value))
+    return gettext(label) if label is not None else str(value)
 
 
 def rows_of(items: list[service.Shown], gettext: Callable[[str], str]) -> list[Row]:
@@ -92,7 +112,7 @@ def rows_of(items: list[service.Shown], gettext: Callable[[str], str]) -> list[R
         if e.actor_type == "token":  # "API token <name>", in the reader's language
             actor = (gettext(service.TOKEN_ACTOR) % {"name": item.token_name or ""}).strip()
         changes = [
-            Change(name, _value(pair[0]), _value(pair[1]))
+            Change(name, _value(pair[0], name, gettext), _value(pair[1], name, gettext))
             for name, pair in sorted((e.changes or {}).items())
             if isinstance(pair, list) and len(pair) == 2
         ]

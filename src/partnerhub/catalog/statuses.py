@@ -13,3 +13,20 @@ CUSTOMER_STATUSES = (
     "error",
     "pending_rpl_review",
 )
+
+
+def N_(text: str) -> str:
+    """Marks a text for the portal's translation catalogue (extracted by Babel), unchanged."""
+    return text
+
+
+# How the portal names each status (the English message id of its translation).
+CUSTOMER_STATUS_LABELS = {
+    "provisioning": N_("Provisioning"),
+    "provisioned": N_("Provisioned"),
+    "provisioned_with_errors": N_("Provisioned with errors"),
+    "updating": N_("Updating"),
+    "deleting": N_("Deleting"),
+    "error": N_("Error"),
+    "pending_rpl_review": N_("Waiting for approval"),
+}

@@ -22,6 +22,7 @@ from partnerhub import ids
 from partnerhub.audit import views as audit_views
 from partnerhub.billing import views as billing_views
 from partnerhub.catalog import geo, languages, packages, timezones
+from partnerhub.catalog.statuses import CUSTOMER_STATUS_LABELS
 from partnerhub.customers import api, rules, service, tasks
 from partnerhub.customers.repository import (
     CustomerFilters,
@@ -50,15 +51,7 @@ STEP_LABELS = {
     "location": N_("Headquarters location"),
     "summary": N_("Summary"),
 }
-STATUS_LABELS = {
-    "provisioning": N_("Provisioning"),
-    "provisioned": N_("Provisioned"),
-    "provisioned_with_errors": N_("Provisioned with errors"),
-    "updating": N_("Updating"),
-    "deleting": N_("Deleting"),
-    "error": N_("Error"),
-    "pending_rpl_review": N_("Waiting for approval"),
-}
+STATUS_LABELS = CUSTOMER_STATUS_LABELS
 # The kinds of a customer's provisioning steps (customer_events), as the history shows them.
 EVENT_LABELS = {
     "status": N_("Status"),
