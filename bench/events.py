@@ -1,7 +1,8 @@
 """Benchmark: the event stream and webhook delivery under a sustained change rate.
 
 Starts its own `partnerhub serve` (with its in-process worker, which runs the webhook delivery
-loop) on a fresh embedded database, makes one provisioned customer, then:
+loop; or with --separate-worker `serve --no-worker` and a `partnerhub worker` process) on a
+fresh embedded database, makes one provisioned customer, then:
   1. without any webhook: POST /v1/locations at --rate per second for --seconds (open loop:
      request i starts at i/rate, whatever the previous ones do), the API p50/p99;
   2. with one webhook on `locations` aimed at a local receiver (http.server in a thread,
@@ -12,7 +13,7 @@ loop) on a fresh embedded database, makes one provisioned customer, then:
 Each figure with the load average (/proc/loadavg) at its end; then median, min and max of
 --runs runs.
 
-    .venv/bin/python bench/events.py [--rate 200] [--seconds 60] [--runs 3]
+    .venv/bin/python bench/events.py [--rate 200] [--seconds 60] [--runs 3] [--separate-worker]
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 import customers as cbench
-from customers import environment, free_port, start, stop
+from customers import environment, free_port, start, start_worker, stop
 
 SCOPES = (
     "spark-admin:wholesale_customers_write,partnerhub:templates_write,partnerhub:locations_write"
@@ -139,13 +140,14 @@ async def paced(
     return latencies, answered, len(latencies) / elapsed
 
 
-async def run_once(rate: float, seconds: float, poll: float) -> dict[str, float]:
+async def run_once(rate: float, seconds: float, poll: float, separate: bool) -> dict[str, float]:
     data_dir = Path(tempfile.mkdtemp(prefix="ph-events-bench-"))
     port = free_port()
     env = environment(data_dir, port)
     env["PARTNERHUB_WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = "true"
     env["PARTNERHUB_WEBHOOK_POLL_SECONDS"] = str(poll)
-    proc = start(env, port, worker=True)
+    proc = start(env, port, worker=not separate)
+    worker = start_worker(env) if separate else None
     receiver = Receiver()
     try:
         cbench.SCOPES = SCOPES
@@ -228,6 +230,8 @@ async def run_once(rate: float, seconds: float, poll: float) -> dict[str, float]
     finally:
         receiver.server.shutdown()
         stop(proc)
+        if worker is not None:
+            stop(worker)
         shutil.rmtree(data_dir, ignore_errors=True)
     out = {
         "api_plain_p50_ms": statistics.median(plain),
@@ -265,8 +269,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--poll", type=float, default=1.0, help="the fallback poll interval")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="serve --no-worker and a partnerhub worker process (the delivery loop's own)",
+    )
     args = parser.parse_args()
-    results = [asyncio.run(run_once(args.rate, args.seconds, args.poll)) for _ in range(args.runs)]
+    results = [
+        asyncio.run(run_once(args.rate, args.seconds, args.poll, args.separate_worker))
+        for _ in range(args.runs)
+    ]
     for key in results[0]:
         values = [r[key] for r in results]
         print(

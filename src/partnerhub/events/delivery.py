@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -255,6 +257,50 @@ async def _deactivate(
     log.warning("webhook %s deactivated after %s failed attempts", webhook.id, webhook.failures)
 
 
+_SENDERS: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _senders() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that run batches' HTTP exchanges, one per webhook being drained."""
+    global _SENDERS
+    if _SENDERS is None:
+        _SENDERS = concurrent.futures.ThreadPoolExecutor(MAX_SENDERS, "webhook-send")
+    return _SENDERS
+
+
+Sent = tuple[uuid.UUID, int, int, str | None, datetime]
+Failed = tuple[uuid.UUID, int | None, str | None, str | None, int, datetime]
+
+
+async def _send_batch(
+    settings: Settings,
+    url: str,
+    secret: str | None,
+    outgoing: list[tuple[uuid.UUID, dict[str, Any]]],
+    lease_end: float,
+    stop: threading.Event,
+) -> tuple[list[Sent], Failed | None]:
+    """POST the batch in order over one kept-alive connection, up to the first failure."""
+    done: list[Sent] = []
+    client, transport = _client(settings)
+    async with client:
+        for delivery_id, payload in outgoing:
+            if time.monotonic() > lease_end or stop.is_set():  # the rest in the next lease
+                break
+            body = body_of(payload)
+            message_id = f"msg_{delivery_id.hex}"
+            headers = signed_headers(secret, message_id, body, int(time.time()))
+            at = datetime.now(UTC)
+            began = time.monotonic()
+            code, error, excerpt = await _post(client, transport, url, body, headers)
+            latency = int((time.monotonic() - began) * 1000)
+            if code is not None and 200 <= code < 300:
+                done.append((delivery_id, code, latency, excerpt, at))
+                continue
+            return done, (delivery_id, code, error, excerpt, latency, at)
+    return done, None
+
+
 def lease_seconds(settings: Settings) -> float:
     """How long a sender holds a webhook: a batch stops starting attempts in time to end
     within it, and a crashed sender's webhooks are free again after it."""
@@ -318,9 +364,9 @@ async def drain(db: Database, settings: Settings, webhook_ref: uuid.UUID) -> int
     successes in one statement, a failure with its retry or the deactivation) and releases
     the lease. A crash in between sends the batch again, with the same ``webhook-id``s."""
     lease_end = time.monotonic() + lease_seconds(settings) - settings.webhook_timeout_seconds - 5
-    done: list[tuple[uuid.UUID, int, int, str | None, datetime]] = []
+    done: list[Sent] = []
     purged: list[uuid.UUID] = []
-    failure: tuple[uuid.UUID, int | None, str | None, str | None, int, datetime] | None = None
+    failure: Failed | None = None
     released = False
     try:
         async with db.transaction() as session:
@@ -340,23 +386,18 @@ async def drain(db: Database, settings: Settings, webhook_ref: uuid.UUID) -> int
                 else:
                     outgoing.append((item.id, envelope(webhook, item.event)))
         if outgoing:
-            client, transport = _client(settings)
-            async with client:
-                for delivery_id, payload in outgoing:
-                    if time.monotonic() > lease_end:  # the rest in the next lease
-                        break
-                    body = body_of(payload)
-                    message_id = f"msg_{delivery_id.hex}"
-                    headers = signed_headers(secret, message_id, body, int(time.time()))
-                    at = datetime.now(UTC)
-                    began = time.monotonic()
-                    code, error, excerpt = await _post(client, transport, url, body, headers)
-                    latency = int((time.monotonic() - began) * 1000)
-                    if code is not None and 200 <= code < 300:
-                        done.append((delivery_id, code, latency, excerpt, at))
-                        continue
-                    failure = (delivery_id, code, error, excerpt, latency, at)
-                    break
+            stop = threading.Event()
+            try:
+                # The batch's HTTP exchanges run on an event loop of their own in a thread: a
+                # loop busy with API requests (``serve`` with its worker) would add its own
+                # delays to every step of every send. No database work happens there.
+                sending = _send_batch(settings, url, secret, outgoing, lease_end, stop)
+                done, failure = await asyncio.get_running_loop().run_in_executor(
+                    _senders(), asyncio.run, sending
+                )
+            except asyncio.CancelledError:
+                stop.set()  # the thread ends after its current attempt; the lease runs out
+                raise
         async with db.transaction() as session:
             await store.record_delivered(session, webhook_ref, done)
             if purged:
