@@ -1,16 +1,19 @@
-"""Benchmark: the event stream and webhook delivery.
+"""Benchmark: the event stream and webhook delivery under a sustained change rate.
 
 Starts its own `partnerhub serve` (with its in-process worker, which runs the webhook delivery
-loop) on a fresh embedded database, makes one provisioned customer and one webhook on
-`locations` aimed at a local receiver (http.server in a thread, answering 200 at once), then
-prints, each with the load average (/proc/loadavg) at its end:
-  * POST /v1/locations p50 and p99 (--count requests, one client): each writes its location
-    row, its event (a trigger) and its commit number;
-  * delivery latency p50 and p99: from a POST's answer to the receiver holding its event
-    (dispatch + send, `PARTNERHUB_WEBHOOK_POLL_SECONDS` = --poll);
-  * reading the whole feed (`GET /v1/events`, pages of 1000): events per second.
+loop; or with --separate-worker `serve --no-worker` and a `partnerhub worker` process) on a
+fresh embedded database, makes one provisioned customer, then:
+  1. without any webhook: POST /v1/locations at --rate per second for --seconds (open loop:
+     request i starts at i/rate, whatever the previous ones do), the API p50/p99;
+  2. with one webhook on `locations` aimed at a local receiver (http.server in a thread,
+     HTTP/1.1 keep-alive, answering 200 at once): the same load, the API p50/p99 again, and
+     from each POST's answer to the receiver holding its event: every event delivered?
+     latency p50/p99;
+  3. reading the whole feed (`GET /v1/events`, pages of 1000): events per second.
+Each figure with the load average (/proc/loadavg) at its end; then median, min and max of
+--runs runs.
 
-    .venv/bin/python bench/events.py [--count 300] [--poll 0.05] [--runs 3]
+    .venv/bin/python bench/events.py [--rate 200] [--seconds 60] [--runs 3] [--separate-worker]
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 import customers as cbench
-from customers import environment, free_port, start, stop
+from customers import environment, free_port, start, start_worker, stop
 
 SCOPES = (
     "spark-admin:wholesale_customers_write,partnerhub:templates_write,partnerhub:locations_write"
@@ -62,6 +65,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 name = json.loads(body)["data"].get("name", "")
@@ -78,20 +83,81 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-async def run_once(count: int, poll: float) -> dict[str, float]:
+LOCATION = {
+    "timeZone": "America/Los_Angeles",
+    "preferredLanguage": "en_us",
+    "announcementLanguage": "en_us",
+    "address": {
+        "address1": "771 Alder Drive",
+        "city": "Milpitas",
+        "state": "CA",
+        "postalCode": "95035",
+        "country": "US",
+    },
+}
+
+
+REFUSED: dict[str, int] = {}
+CONCURRENCY = 32
+
+
+async def paced(
+    client: httpx.AsyncClient, org: str, prefix: str, rate: float, seconds: float
+) -> tuple[list[float], dict[str, float], float]:
+    """POST up to rate*seconds locations, request i started at i/rate (at most CONCURRENCY in
+    flight; none started after ``seconds``): (latencies ms of every answer, answer time by name
+    of the created ones, achieved rate); 503s counted in REFUSED."""
+    count = int(rate * seconds)
+    latencies: list[float] = []
+    answered: dict[str, float] = {}
+    failed: list[int] = []
+
+    gate = asyncio.Semaphore(CONCURRENCY)  # never more in flight than the client's connections
+
+    async def one(i: int, at: float) -> None:
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        name = f"{prefix} {i}"
+        async with gate:
+            if time.monotonic() > stop_at:  # the server fell behind: not sent at all
+                return
+            began = time.monotonic()
+            response = await client.post(
+                f"/v1/locations?orgId={org}", json={"name": name, **LOCATION}
+            )
+        ended = time.monotonic()
+        latencies.append((ended - began) * 1000)
+        if response.status_code == 201:
+            answered[name] = ended
+        else:
+            failed.append(response.status_code)
+
+    began = time.monotonic()
+    stop_at = began + seconds
+    await asyncio.gather(*(one(i, began + i / rate) for i in range(count)))
+    elapsed = time.monotonic() - began
+    REFUSED[prefix] = len(failed)
+    assert set(failed) <= {503}, failed[:3]  # 503: no database connection free in time
+    return latencies, answered, len(latencies) / elapsed
+
+
+async def run_once(rate: float, seconds: float, poll: float, separate: bool) -> dict[str, float]:
     data_dir = Path(tempfile.mkdtemp(prefix="ph-events-bench-"))
     port = free_port()
     env = environment(data_dir, port)
     env["PARTNERHUB_WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = "true"
     env["PARTNERHUB_WEBHOOK_POLL_SECONDS"] = str(poll)
-    proc = start(env, port, worker=True)
+    proc = start(env, port, worker=not separate)
+    worker = start_worker(env) if separate else None
     receiver = Receiver()
     try:
         cbench.SCOPES = SCOPES
         token = cbench.token(env)
         headers = {"Authorization": f"Bearer {token}"}
+        limits = httpx.Limits(
+            max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY, keepalive_expiry=2
+        )
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60, limits=limits
         ) as client:
             template = await client.post(
                 "/v1/partner/templates",
@@ -125,6 +191,9 @@ async def run_once(count: int, poll: float) -> dict[str, float]:
                     break
                 await asyncio.sleep(0.2)
             org = got["orgId"]
+            await paced(client, org, "Warm", rate, min(seconds, 5.0))  # connections, caches
+            plain, _, plain_rate = await paced(client, org, "Plain", rate, seconds)
+            plain_load = loadavg()
             hook = await client.post(
                 "/v1/webhooks",
                 json={
@@ -136,34 +205,11 @@ async def run_once(count: int, poll: float) -> dict[str, float]:
                 },
             )
             hook.raise_for_status()
-            posts: list[float] = []
-            answered: dict[str, float] = {}
-            for i in range(count):
-                name = f"Site {i}"
-                began = time.monotonic()
-                response = await client.post(
-                    f"/v1/locations?orgId={org}",
-                    json={
-                        "name": name,
-                        "timeZone": "America/Los_Angeles",
-                        "preferredLanguage": "en_us",
-                        "announcementLanguage": "en_us",
-                        "address": {
-                            "address1": "771 Alder Drive",
-                            "city": "Milpitas",
-                            "state": "CA",
-                            "postalCode": "95035",
-                            "country": "US",
-                        },
-                    },
-                )
-                answered[name] = time.monotonic()
-                assert response.status_code == 201, response.text
-                posts.append((answered[name] - began) * 1000)
+            posts, answered, hooked_rate = await paced(client, org, "Site", rate, seconds)
             post_load = loadavg()
             deadline = time.monotonic() + 120
             while True:  # the receiver is another thread: poll it
-                if len(receiver.arrived) >= count or time.monotonic() > deadline:
+                if len(receiver.arrived) >= len(answered) or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.05)
             latencies = [
@@ -184,18 +230,31 @@ async def run_once(count: int, poll: float) -> dict[str, float]:
     finally:
         receiver.server.shutdown()
         stop(proc)
+        if worker is not None:
+            stop(worker)
         shutil.rmtree(data_dir, ignore_errors=True)
     out = {
-        "post_p50_ms": statistics.median(posts),
-        "post_p99_ms": pct(posts, 0.99),
+        "api_plain_p50_ms": statistics.median(plain),
+        "api_plain_p99_ms": pct(plain, 0.99),
+        "api_webhook_p50_ms": statistics.median(posts),
+        "api_webhook_p99_ms": pct(posts, 0.99),
+        "rate_plain_per_s": plain_rate,
+        "rate_webhook_per_s": hooked_rate,
+        "refused_plain": float(REFUSED.get("Plain", 0)),
+        "refused_webhook": float(REFUSED.get("Site", 0)),
         "delivered": float(len(latencies)),
         "delivery_p50_ms": statistics.median(latencies) if latencies else -1.0,
         "delivery_p99_ms": pct(latencies, 0.99) if latencies else -1.0,
         "feed_events_per_s": total / feed_seconds if feed_seconds else 0.0,
     }
     print(
-        f"POST /v1/locations p50 {out['post_p50_ms']:.1f} ms p99 {out['post_p99_ms']:.1f} ms"
-        f" (load {post_load}); delivered {len(latencies)}/{count}, latency p50"
+        f"without webhooks: {len(plain)} POST /v1/locations at {plain_rate:.0f}/s, p50"
+        f" {out['api_plain_p50_ms']:.1f} ms p99 {out['api_plain_p99_ms']:.1f} ms,"
+        f" {REFUSED.get('Plain', 0)} refused 503 (load"
+        f" {plain_load}); with a webhook: {len(posts)} at {hooked_rate:.0f}/s, p50"
+        f" {out['api_webhook_p50_ms']:.1f} ms p99 {out['api_webhook_p99_ms']:.1f} ms,"
+        f" {REFUSED.get('Site', 0)} refused 503 (load"
+        f" {post_load}); delivered {len(latencies)}/{len(answered)}, commit to receipt p50"
         f" {out['delivery_p50_ms']:.0f} ms p99 {out['delivery_p99_ms']:.0f} ms (load"
         f" {delivery_load}); feed {total} events at {out['feed_events_per_s']:.0f}/s"
         f" (load {loadavg()})",
@@ -206,11 +265,20 @@ async def run_once(count: int, poll: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--poll", type=float, default=1.0, help="the fallback poll interval")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="serve --no-worker and a partnerhub worker process (the delivery loop's own)",
+    )
     args = parser.parse_args()
-    results = [asyncio.run(run_once(args.count, args.poll)) for _ in range(args.runs)]
+    results = [
+        asyncio.run(run_once(args.rate, args.seconds, args.poll, args.separate_worker))
+        for _ in range(args.runs)
+    ]
     for key in results[0]:
         values = [r[key] for r in results]
         print(

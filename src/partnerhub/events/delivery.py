@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import psycopg
 
 from partnerhub import ids
 from partnerhub.config import Settings
@@ -46,7 +50,9 @@ from partnerhub.notifications import service as notifications
 log = logging.getLogger(__name__)
 
 DISPATCH_BATCH = 500
-SEND_BATCH = 50  # deliveries one lease may send
+SEND_BATCH = 200  # deliveries one lease may send
+MAX_SENDERS = 50  # webhooks drained at once by one delivery loop
+LEASE_SECONDS = 30.0
 MAX_ANSWER_BYTES = 64 * 1024
 EXCERPT_CHARS = 300
 
@@ -192,10 +198,8 @@ def retry_delay(settings: Settings, attempts: int) -> float:
     )
 
 
-async def _post(
-    settings: Settings, url: str, body: bytes, headers: dict[str, str]
-) -> tuple[int | None, str | None, str | None]:
-    """(status code, error, excerpt of the answer)."""
+def _client(settings: Settings) -> tuple[httpx.AsyncClient, outbound.GuardedTransport]:
+    """A kept-alive client for one webhook's batch; each request gets its own deadline."""
     options = outbound.client_options(
         allow_private=settings.webhook_allow_private_addresses,
         deadline_seconds=settings.webhook_timeout_seconds,
@@ -203,11 +207,24 @@ async def _post(
         max_redirects=0,
     )
     options["follow_redirects"] = False
+    transport = options["transport"]
+    assert isinstance(transport, outbound.GuardedTransport)
+    return httpx.AsyncClient(**options), transport
+
+
+async def _post(
+    client: httpx.AsyncClient,
+    transport: outbound.GuardedTransport,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> tuple[int | None, str | None, str | None]:
+    """(status code, error, excerpt of the answer); the whole attempt within the deadline."""
+    transport.restart_deadline()
     try:
-        async with httpx.AsyncClient(**options) as client:
-            response = await client.post(url, content=body, headers=headers)
-            excerpt = response.text[:EXCERPT_CHARS]
-            return response.status_code, None, excerpt
+        response = await client.post(url, content=body, headers=headers)
+        excerpt = response.text[:EXCERPT_CHARS]
+        return response.status_code, None, excerpt
     except outbound.OutboundError as exc:
         return None, str(exc)[:300] or exc.__class__.__name__, None
     except httpx.HTTPError as exc:
@@ -240,85 +257,170 @@ async def _deactivate(
     log.warning("webhook %s deactivated after %s failed attempts", webhook.id, webhook.failures)
 
 
-async def drain(db: Database, settings: Settings, webhook_ref: uuid.UUID) -> int:
-    """Send the leased webhook's due deliveries in order; returns how many succeeded."""
-    sent = 0
-    try:
-        for _ in range(SEND_BATCH):
-            async with db.transaction() as session:
-                webhook = await store.webhook_by_id(session, webhook_ref)
-                if webhook is None or webhook.status != ACTIVE:
-                    return sent
-                delivery = await store.head_delivery(session, webhook_ref)
-                if delivery is None or delivery.next_attempt > datetime.now(UTC):
-                    return sent
-                if delivery.event_id is not None:
-                    event = await store.event_by_id(session, delivery.event_id)
-                    if event is None:  # purged: nothing left to send
-                        delivery.status = "failed"
-                        delivery.finished = datetime.now(UTC)
-                        continue
-                    payload = envelope(webhook, event)
-                else:
-                    payload = delivery.payload or test_envelope(webhook)
-                message_id = f"msg_{delivery.id.hex}"
-                url, secret, delivery_id = webhook.target_url, webhook.secret, delivery.id
+_SENDERS: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _senders() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that run batches' HTTP exchanges, one per webhook being drained."""
+    global _SENDERS
+    if _SENDERS is None:
+        _SENDERS = concurrent.futures.ThreadPoolExecutor(MAX_SENDERS, "webhook-send")
+    return _SENDERS
+
+
+Sent = tuple[uuid.UUID, int, int, str | None, datetime]
+Failed = tuple[uuid.UUID, int | None, str | None, str | None, int, datetime]
+
+
+async def _send_batch(
+    settings: Settings,
+    url: str,
+    secret: str | None,
+    outgoing: list[tuple[uuid.UUID, dict[str, Any]]],
+    lease_end: float,
+    stop: threading.Event,
+) -> tuple[list[Sent], Failed | None]:
+    """POST the batch in order over one kept-alive connection, up to the first failure."""
+    done: list[Sent] = []
+    client, transport = _client(settings)
+    async with client:
+        for delivery_id, payload in outgoing:
+            if time.monotonic() > lease_end or stop.is_set():  # the rest in the next lease
+                break
             body = body_of(payload)
+            message_id = f"msg_{delivery_id.hex}"
             headers = signed_headers(secret, message_id, body, int(time.time()))
+            at = datetime.now(UTC)
             began = time.monotonic()
-            code, error, excerpt = await _post(settings, url, body, headers)
+            code, error, excerpt = await _post(client, transport, url, body, headers)
             latency = int((time.monotonic() - began) * 1000)
-            ok = code is not None and 200 <= code < 300
-            async with db.transaction() as session:
-                webhook = await store.webhook_by_id(session, webhook_ref)
-                delivery_row = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
-                if webhook is None or delivery_row is None:
-                    return sent
-                store.add_attempt(
-                    session,
-                    WebhookAttempt(
-                        delivery_id=delivery_id,
-                        webhook_id=webhook_ref,
-                        status_code=code,
-                        error=error if not ok else None,
-                        latency_ms=latency,
-                        response_excerpt=excerpt,
-                    ),
-                )
-                delivery_row.attempts += 1
-                now = datetime.now(UTC)
-                if ok:
-                    delivery_row.status = "delivered"
-                    delivery_row.finished = now
-                    webhook.failures = 0
-                    sent += 1
-                    continue
-                webhook.failures += 1
-                since = await store.first_attempt(session, delivery_id) or now
-                delivery_row.next_attempt = now + timedelta(
-                    seconds=retry_delay(settings, delivery_row.attempts)
-                )
-                window = (now - since).total_seconds() >= settings.webhook_retry_window_seconds
-                limit = settings.webhook_failure_limit
-                if window:
-                    delivery_row.status = "failed"
-                    delivery_row.finished = now
-                if window or (limit and webhook.failures >= limit):
-                    await _deactivate(
-                        session, webhook, delivery_row, error or f"HTTP {code}", since
-                    )
-                return sent
-        return sent
-    finally:
+            if code is not None and 200 <= code < 300:
+                done.append((delivery_id, code, latency, excerpt, at))
+                continue
+            return done, (delivery_id, code, error, excerpt, latency, at)
+    return done, None
+
+
+def lease_seconds(settings: Settings) -> float:
+    """How long a sender holds a webhook: a batch stops starting attempts in time to end
+    within it, and a crashed sender's webhooks are free again after it."""
+    return max(LEASE_SECONDS, 3 * settings.webhook_timeout_seconds + 10)
+
+
+async def _record_failure(
+    settings: Settings,
+    webhook_ref: uuid.UUID,
+    delivery_id: uuid.UUID,
+    code: int | None,
+    error: str | None,
+    excerpt: str | None,
+    latency: int,
+    at: datetime,
+    session: Any,
+) -> None:
+    """A failed attempt: logged, the same delivery scheduled again after a growing delay;
+    past the retry window or the failure limit the webhook is deactivated."""
+    webhook = await store.webhook_by_id(session, webhook_ref)
+    delivery_row = await session.get(
+        WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True
+    )
+    if webhook is None or delivery_row is None or delivery_row.status != "pending":
+        return
+    store.add_attempt(
+        session,
+        WebhookAttempt(
+            delivery_id=delivery_id,
+            webhook_id=webhook_ref,
+            at=at,
+            status_code=code,
+            error=error,
+            latency_ms=latency,
+            response_excerpt=excerpt,
+        ),
+    )
+    delivery_row.attempts += 1
+    now = datetime.now(UTC)
+    webhook.failures += 1
+    since = await store.first_attempt(session, delivery_id) or at
+    since = min(since, at)
+    delivery_row.next_attempt = now + timedelta(
+        seconds=retry_delay(settings, delivery_row.attempts)
+    )
+    window = (now - since).total_seconds() >= settings.webhook_retry_window_seconds
+    limit = settings.webhook_failure_limit
+    if window:
+        delivery_row.status = "failed"
+        delivery_row.finished = now
+    if window or (limit and webhook.failures >= limit):
+        await _deactivate(session, webhook, delivery_row, error or f"HTTP {code}", since)
+
+
+async def drain(db: Database, settings: Settings, webhook_ref: uuid.UUID) -> int:
+    """Send the leased webhook's due deliveries in order; returns how many succeeded.
+
+    One transaction claims a batch (the pending deliveries with their events, one statement),
+    the batch goes out in order over one kept-alive connection, stopping at the first failure
+    (the next only once the previous one succeeded), and one transaction records it (the
+    successes in one statement, a failure with its retry or the deactivation) and releases
+    the lease. A crash in between sends the batch again, with the same ``webhook-id``s."""
+    lease_end = time.monotonic() + lease_seconds(settings) - settings.webhook_timeout_seconds - 5
+    done: list[Sent] = []
+    purged: list[uuid.UUID] = []
+    failure: Failed | None = None
+    released = False
+    try:
         async with db.transaction() as session:
+            webhook = await store.webhook_by_id(session, webhook_ref)
+            if webhook is None or webhook.status != ACTIVE:
+                return 0
+            batch = await store.due_batch(session, webhook_ref, SEND_BATCH)
+            url, secret = webhook.target_url, webhook.secret
+            outgoing: list[tuple[uuid.UUID, dict[str, Any]]] = []
+            for item in batch:
+                if not item.due:
+                    break
+                if item.event_id is None:
+                    outgoing.append((item.id, item.payload or test_envelope(webhook)))
+                elif item.event is None:  # purged: nothing left to send
+                    purged.append(item.id)
+                else:
+                    outgoing.append((item.id, envelope(webhook, item.event)))
+        if outgoing:
+            stop = threading.Event()
+            try:
+                # The batch's HTTP exchanges run on an event loop of their own in a thread: a
+                # loop busy with API requests (``serve`` with its worker) would add its own
+                # delays to every step of every send. No database work happens there.
+                sending = _send_batch(settings, url, secret, outgoing, lease_end, stop)
+                done, failure = await asyncio.get_running_loop().run_in_executor(
+                    _senders(), asyncio.run, sending
+                )
+            except asyncio.CancelledError:
+                stop.set()  # the thread ends after its current attempt; the lease runs out
+                raise
+        async with db.transaction() as session:
+            await store.record_delivered(session, webhook_ref, done)
+            if purged:
+                await store.mark_failed(session, purged)
+            if failure is not None:
+                await _record_failure(settings, webhook_ref, *failure, session=session)
             await store.release(session, webhook_ref)
+        released = True
+        return len(done)
+    finally:
+        if not released:
+            try:
+                async with db.transaction() as session:
+                    await store.release(session, webhook_ref)
+            except Exception:  # the lease runs out by itself
+                log.warning("webhook %s: lease not released", webhook_ref)
 
 
-async def send_due(db: Database, settings: Settings, limit: int = 100) -> int:
-    """One sender round: every webhook with a delivery due, drained concurrently."""
-    lease = settings.webhook_timeout_seconds * SEND_BATCH + 30
+async def send_due(db: Database, settings: Settings, limit: int = MAX_SENDERS) -> int:
+    """One sender round: every webhook with a delivery due, drained concurrently (one batch
+    each)."""
     async with db.transaction() as session:
-        leased = await store.lease_due_webhooks(session, lease, limit)
+        leased = await store.lease_due_webhooks(session, lease_seconds(settings), limit)
     if not leased:
         return 0
     results = await asyncio.gather(
@@ -333,15 +435,82 @@ async def send_due(db: Database, settings: Settings, limit: int = 100) -> int:
     return total
 
 
+class Waker:
+    """LISTEN partnerhub_events on a connection of its own (the commit-order trigger NOTIFYs
+    at every commit that wrote events): :meth:`wait` returns at a notification, at the end
+    of a sender task, or after the poll interval (retries due, a lost listener)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.event = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with conn:
+                    await conn.execute("LISTEN partnerhub_events")
+                    self.event.set()  # anything committed while not listening
+                    async for _ in conn.notifies():
+                        self.event.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("webhook listener lost (%r); polling until it is back", exc)
+                await asyncio.sleep(5.0)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._listen(), name="webhook-listener")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def wait(self, seconds: float, senders: set[asyncio.Task[int]]) -> None:
+        waiter = asyncio.create_task(self.event.wait())
+        try:
+            await asyncio.wait({waiter, *senders}, timeout=seconds, return_when="FIRST_COMPLETED")
+        finally:
+            waiter.cancel()
+        self.event.clear()
+
+
 async def run(db: Database, settings: Settings, seconds: float | None = None) -> None:
-    """The delivery loop: dispatch and send, then wait ``webhook_poll_seconds``; for
-    ``seconds`` (the periodic job) or until cancelled."""
+    """The delivery loop, for ``seconds`` (the periodic job) or until cancelled: dispatch the
+    new events, lease the webhooks with a delivery due and drain each in a task of its own
+    (at most ``MAX_SENDERS`` at once: a slow receiver never holds back the others nor the
+    dispatcher), then wait for a commit's notification, a finished sender or
+    ``webhook_poll_seconds``."""
     deadline = None if seconds is None else time.monotonic() + seconds
-    while deadline is None or time.monotonic() < deadline:
-        while await dispatch(db) >= DISPATCH_BATCH:
-            pass
-        await send_due(db, settings)
-        await asyncio.sleep(settings.webhook_poll_seconds)
+    waker = Waker(db.url)
+    waker.start()
+    senders: set[asyncio.Task[int]] = set()
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            while await dispatch(db) >= DISPATCH_BATCH:
+                pass
+            room = MAX_SENDERS - len(senders)
+            if room > 0:
+                async with db.transaction() as session:
+                    leased = await store.lease_due_webhooks(session, lease_seconds(settings), room)
+                for webhook_ref in leased:
+                    senders.add(asyncio.create_task(drain(db, settings, webhook_ref)))
+            wait = settings.webhook_poll_seconds
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - time.monotonic()))
+            await waker.wait(wait, senders)
+            for task in [t for t in senders if t.done()]:
+                senders.discard(task)
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("webhook delivery round failed: %r", task.exception())
+    finally:
+        for task in senders:
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        await waker.stop()
 
 
 async def queue_test(session: Any, webhook: Webhook) -> uuid.UUID:

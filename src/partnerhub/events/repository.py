@@ -169,14 +169,6 @@ class WebhookRepository(Repository):
         return delivery_id
 
 
-async def event_by_id(session: AsyncSession, event_id: int) -> StoredEvent | None:
-    """One event (for its delivery), with its commit position."""
-    sql = _EVENTS.format(start="e.id = :event_id", where="")
-    rows = await session.execute(text(sql), {"event_id": event_id, "position": 0, "max": 1})
-    found = [StoredEvent(*row) for row in rows]
-    return found[0] if found else None
-
-
 # --- the dispatcher and the sender (the hub's own work: every partner's webhooks) ----------
 
 
@@ -244,6 +236,17 @@ async def lease_due_webhooks(session: AsyncSession, seconds: float, limit: int) 
     return [row[0] for row in rows]
 
 
+async def mark_failed(session: AsyncSession, delivery_ids: list[uuid.UUID]) -> None:
+    """Deliveries whose event was purged: nothing left to send."""
+    await session.execute(
+        text(
+            "UPDATE webhook_deliveries SET status = 'failed', finished = now() "
+            "WHERE id = ANY(:ids) AND status = 'pending'"
+        ),
+        {"ids": delivery_ids},
+    )
+
+
 async def release(session: AsyncSession, webhook_id: uuid.UUID) -> None:
     await session.execute(
         text("UPDATE webhooks SET lease_until = NULL WHERE id = :id"), {"id": webhook_id}
@@ -254,21 +257,84 @@ async def webhook_by_id(session: AsyncSession, webhook_id: uuid.UUID) -> Webhook
     return await session.get(Webhook, webhook_id, populate_existing=True)
 
 
-async def head_delivery(session: AsyncSession, webhook_id: uuid.UUID) -> WebhookDelivery | None:
-    """The webhook's oldest undelivered delivery: deliveries go out one at a time, in stream
-    order (test events first)."""
-    stmt = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.status == "pending")
-        .order_by(
-            WebhookDelivery.position,
-            WebhookDelivery.event_id.nulls_first(),
-            WebhookDelivery.created,
-        )
-        .limit(1)
-        .with_for_update()
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """A pending delivery of a batch, with its event (None: a test event, or purged)."""
+
+    id: uuid.UUID
+    event_id: int | None
+    payload: dict[str, Any] | None
+    due: bool
+    event: StoredEvent | None
+
+
+_DUE = """
+SELECT d.id, d.event_id, d.payload, d.next_attempt <= now(),
+       c.position, e.id, e.resource, e.event, e.resource_id, e.partner_id,
+       e.parent_partner_id, e.customer_id,
+       e.actor_id, e.tracking_id, e.data, e.created, u.data_region, u.external_id
+FROM webhook_deliveries d
+LEFT JOIN events e ON e.id = d.event_id
+LEFT JOIN event_commits c ON c.txid = e.txid
+LEFT JOIN usage_customers u ON u.customer_id = e.customer_id
+WHERE d.webhook_id = :webhook AND d.status = 'pending'
+ORDER BY d.position, d.event_id NULLS FIRST, d.created
+LIMIT :max
+"""
+
+
+async def due_batch(session: AsyncSession, webhook_id: uuid.UUID, max_: int) -> list[DueDelivery]:
+    """The webhook's oldest pending deliveries in stream order (test events first), with their
+    events, in one statement; the caller sends them up to the first one not due yet."""
+    rows = await session.execute(text(_DUE), {"webhook": webhook_id, "max": max_})
+    batch = []
+    for row in rows:
+        event = StoredEvent(*row[4:]) if row[5] is not None else None
+        batch.append(DueDelivery(row[0], row[1], row[2], bool(row[3]), event))
+    return batch
+
+
+async def record_delivered(
+    session: AsyncSession,
+    webhook_id: uuid.UUID,
+    done: list[tuple[uuid.UUID, int, int, str | None, datetime]],
+) -> None:
+    """Deliveries answered 2xx, ``(id, status code, latency ms, excerpt, at)``: marked
+    delivered and their attempts logged, in one statement; the webhook's failure count reset."""
+    if not done:
+        return
+    ids_, codes, latencies, excerpts, ats = (list(column) for column in zip(*done, strict=True))
+    await session.execute(
+        text(
+            """
+            WITH sent AS (
+                SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:codes AS int[]),
+                                     CAST(:latencies AS int[]), CAST(:excerpts AS text[]),
+                                     CAST(:ats AS timestamptz[]))
+                    AS s(id, code, latency, excerpt, at)),
+            marked AS (
+                UPDATE webhook_deliveries d
+                SET status = 'delivered', attempts = d.attempts + 1, finished = sent.at
+                FROM sent WHERE d.id = sent.id AND d.status = 'pending'
+                RETURNING d.id),
+            reset AS (
+                UPDATE webhooks SET failures = 0 WHERE id = :webhook AND failures <> 0)
+            INSERT INTO webhook_attempts
+                (delivery_id, webhook_id, at, status_code, latency_ms, response_excerpt)
+            SELECT sent.id, :webhook, sent.at, sent.code, sent.latency, sent.excerpt
+            FROM sent JOIN marked ON marked.id = sent.id
+            ORDER BY sent.at
+            """
+        ),
+        {
+            "webhook": webhook_id,
+            "ids": ids_,
+            "codes": codes,
+            "latencies": latencies,
+            "excerpts": excerpts,
+            "ats": ats,
+        },
     )
-    return (await session.scalars(stmt)).one_or_none()
 
 
 async def first_attempt(session: AsyncSession, delivery_id: uuid.UUID) -> datetime | None:

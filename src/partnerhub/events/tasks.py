@@ -8,6 +8,7 @@ import logging
 
 from partnerhub import runtime
 from partnerhub.config import Settings
+from partnerhub.db import Database
 from partnerhub.events import delivery
 from partnerhub.events import repository as store
 from partnerhub.jobs import app, register_loop
@@ -15,17 +16,27 @@ from partnerhub.jobs import app, register_loop
 log = logging.getLogger(__name__)
 
 
+DELIVERY_POOL_SIZE = 3
+
+
 async def delivery_loop(settings: Settings) -> None:
     """Dispatch new events to webhooks and send due deliveries, until cancelled; restarted
-    after an error (a lost database) a few seconds later."""
-    while True:
-        try:
-            await delivery.run(runtime.database(), settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("webhook delivery loop failed; starting again in 5 s")
-            await asyncio.sleep(5.0)
+    after an error (a lost database) a few seconds later. The loop has a small connection
+    pool of its own: in ``serve`` (the worker in-process) its transactions never queue behind
+    the API's requests for a connection."""
+    shared = runtime.database()
+    own = Database(shared.url, DELIVERY_POOL_SIZE, settings.database_prepared_statements)
+    try:
+        while True:
+            try:
+                await delivery.run(own, settings)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook delivery loop failed; starting again in 5 s")
+                await asyncio.sleep(5.0)
+    finally:
+        await own.dispose()
 
 
 register_loop(delivery_loop)

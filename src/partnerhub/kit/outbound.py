@@ -284,6 +284,11 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self.max_bytes = max_bytes
         self.deadline = _Deadline(deadline_seconds)
 
+    def restart_deadline(self) -> None:
+        """Start a new deadline at the next request (a kept-alive client that sends several
+        requests, each with its own limit: the webhook sender)."""
+        self.deadline = _Deadline(self.deadline.seconds)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         check_url(str(request.url))
         request.headers["Accept-Encoding"] = "identity"

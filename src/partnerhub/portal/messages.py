@@ -32,6 +32,9 @@ from partnerhub.portal.render import package_label
 
 # Field (the last parts of a wire path, or a form field's name) -> the label the form shows.
 FIELD_LABELS: dict[str, str] = {
+    "domains": N_("E-mail domains"),
+    "metadata_xml": N_("SAML metadata"),
+    "metadata_url": N_("SAML metadata URL"),
     "customerInfo.name": N_("Company name"),
     "customerInfo.primaryEmail": N_("Admin email"),
     "primaryEmail": N_("Admin email"),
@@ -89,6 +92,9 @@ FIELD_LABELS: dict[str, str] = {
 
 # "<code>/<reason>", "<code>/<field>" or "<code>" -> the message; %(field)s is the label.
 MESSAGES: dict[str, str] = {
+    "1003/metadata": N_("%(field)s: not usable SAML metadata (%(detail)s)"),
+    "1222/claimed": N_("%(field)s: %(value)s already claimed by another identity provider"),
+    "1222/race": N_("%(field)s: one of %(value)s was just claimed by another identity provider"),
     # 1002: missing
     "1002": N_("%(field)s: this field is required"),
     "1002/at_least_one": N_("%(field)s: choose at least one package"),

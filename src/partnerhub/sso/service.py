@@ -131,7 +131,9 @@ def _check_url(value: str, field: str, label: str) -> str:
     try:
         check_url(value)
     except FetchError as exc:
-        raise InvalidValue(f"{label}: {exc}", field=field) from None
+        raise InvalidValue(
+            f"{label}: {exc}", field=field, reason="metadata", params={"detail": str(exc)}
+        ) from None
     if len(value) > 2048:
         raise InvalidValue(f"{label}: at most 2048 characters", field=field)
     return value
@@ -189,6 +191,8 @@ def _domain_claimed(domains: list[str], *, race: bool = False) -> Conflict:
         f"domains: {what} by another identity provider",
         code=DOMAIN_CLAIMED_CODE,
         field="domains",
+        reason="race" if race else "claimed",
+        params={"value": ", ".join(domains)},
     )
 
 

@@ -43,8 +43,18 @@ async def row_counts(world: World) -> dict[str, int]:
     return counts
 
 
+# The webhook dispatcher's one bookkeeping row (its position in the event stream), which the
+# worker beside the server writes on its own schedule (emptied between tests, so written again
+# during one): not a visitor's write.
+BACKGROUND = frozenset({"webhook_dispatch"})
+
+
 def changed(before: dict[str, int], after: dict[str, int]) -> dict[str, tuple[int, int]]:
-    return {t: (before.get(t, 0), n) for t, n in after.items() if before.get(t, 0) != n}
+    return {
+        t: (before.get(t, 0), n)
+        for t, n in after.items()
+        if before.get(t, 0) != n and t not in BACKGROUND
+    }
 
 
 async def test_anonymous_page_views_write_nothing(world: World) -> None:

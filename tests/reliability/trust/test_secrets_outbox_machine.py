@@ -53,7 +53,7 @@ async def test_without_smtp_links_are_read_on_the_machine_only(
         assert signed_in.status_code == 303
         listing = await client.get("/customers/outbox")
         (email_id,) = OUTBOX_ID.findall(listing.text)
-        assert "stored" in listing.text and org.admin_email in listing.text
+        assert "Stored (no SMTP server)" in listing.text and org.admin_email in listing.text
         shown = await client.get(f"/customers/outbox/{email_id}")
         assert shown.status_code == 200
         assert "/account/set-password/[hidden]" in shown.text

@@ -255,6 +255,8 @@ def upgrade() -> None:
         sa.Column("event_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_dispatch"),
     )
+    # its one row exists from the start: the dispatcher only moves it
+    op.execute("INSERT INTO webhook_dispatch (id, position, event_id) VALUES (1, 0, 0)")
 
 
 def downgrade() -> None:
