@@ -94,7 +94,8 @@ async def test_customer_history_shows_who_changed_what(
     assert "Cliente modificato" in page.text
     assert "Token API test ha modificato il cliente" in page.text  # "API token", translated
     assert "<code>externalId</code>: before-1 → after-2" in page.text
-    assert "<code>status</code>: provisioned → updating" in page.text
+    # catalogue values by their names in the reader's language, never their ids
+    assert "<code>status</code>: Provisioning completato → Aggiornamento in corso" in page.text
     assert 'id="provisioning-steps"' in page.text
     # Filtered to sign-ins: the customer has none, the change is not shown.
     logins = await client.get(f"/customers/{setup.id}", params={"category": "LOGINS"})
@@ -142,7 +143,8 @@ async def test_customer_portal_audit_page(
     assert "Org User ha eseguito l&#39;accesso" in page.text
     assert f"Un accesso come {admin.email} è stato rifiutato" in page.text
     assert f"Org User ha modificato i ruoli di amministratore di {victim.email}" in page.text
-    assert "<code>roles</code>: — → read_only_admin" in page.text
+    assert "<code>roles</code>: — → Amministratore in sola lettura" in page.text
+    assert "read_only_admin" not in page.text
     # Another organization of the same partner: its portal page is not found for this user.
     other, _ = await make_org(db, tenant, name="Initech")
     other_ref = ids.encode("CUSTOMER", other.id, "us")
