@@ -21,7 +21,7 @@ async def list_events(
     response: Response,
     principal: Principal = Depends(api_principal),
     page: Page = Depends(paging(default=100, limit=200)),
-    org_id: str = Query(alias="orgId"),
+    org_id: str = Query(alias="orgId", min_length=1),
     start: str | None = Query(default=None, alias="from"),
     end: str | None = Query(default=None, alias="to"),
     actor_id: str | None = Query(default=None, alias="actorId"),

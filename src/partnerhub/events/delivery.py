@@ -486,7 +486,8 @@ async def run(db: Database, settings: Settings, seconds: float | None = None) ->
     ``webhook_poll_seconds``."""
     deadline = None if seconds is None else time.monotonic() + seconds
     waker = Waker(db.url)
-    waker.start()
+    if settings.worker_listen:  # not through a transaction pooler (PgBouncer): poll only
+        waker.start()
     senders: set[asyncio.Task[int]] = set()
     try:
         while deadline is None or time.monotonic() < deadline:
