@@ -93,6 +93,8 @@ FIELD_LABELS: dict[str, str] = {
 # "<code>/<reason>", "<code>/<field>" or "<code>" -> the message; %(field)s is the label.
 MESSAGES: dict[str, str] = {
     "1003/metadata": N_("%(field)s: not usable SAML metadata (%(detail)s)"),
+    "1003/metadata_xml": N_("%(field)s: not well-formed XML or not usable SAML metadata"),
+    "1003/metadata_url": N_("%(field)s: not well-formed XML or not usable SAML metadata"),
     "1222/claimed": N_("%(field)s: %(value)s already claimed by another identity provider"),
     "1222/race": N_("%(field)s: one of %(value)s was just claimed by another identity provider"),
     # 1002: missing
