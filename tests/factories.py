@@ -12,8 +12,9 @@ Two ways, named by their prefix:
   ``identity.org_auth``);
 * ``create_*`` / ``provisioned_*`` / ``add_*`` go through the HTTP API as a client would, on an
   in-process client or a live server: :func:`create_template`, :func:`provisioned_org`,
-  :func:`add_user`, :func:`add_numbers`; with the wire bodies they send
-  (:func:`customer_body`, :func:`meetings_body`, :func:`location`).
+  :func:`add_user`, :func:`add_numbers`, :func:`claim_domains` (an identity provider that
+  claims e-mail domains); with the wire bodies they send (:func:`customer_body`,
+  :func:`meetings_body`, :func:`location`, :func:`saml_metadata`).
 
 Fixtures stay in the ``conftest.py`` files; they call these.
 """
@@ -495,3 +496,44 @@ async def add_user(client: httpx.AsyncClient, org: Org, email: str) -> httpx.Res
         json={"customerId": org.customer_id, "email": email, "packages": ["webex_meetings"]},
         headers=bearer(org.token),
     )
+
+
+def saml_metadata(entity_id: str) -> str:
+    """A minimal, valid SAML IdP metadata document with a fresh signing certificate."""
+    from partnerhub.sso.saml import generate_key_pair
+
+    _key, cert_pem = generate_key_pair("Victim IdP")
+    cert = "".join(line for line in cert_pem.splitlines() if "CERTIFICATE" not in line)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+        f'xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">'
+        '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        '<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>'
+        f"<ds:X509Certificate>{cert}</ds:X509Certificate>"
+        "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+        '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
+        'Location="https://idp.victim.example/sso"/>'
+        "</md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
+
+
+async def claim_domains(
+    client: httpx.AsyncClient, tenant: Tenant, domains: list[str]
+) -> dict[str, Any]:
+    """Register a SAML identity provider of ``tenant`` (its metadata given inline) that claims
+    ``domains``, through the hub API (``/signin`` then sends their addresses to it)."""
+    response = await client.post(
+        "/v1/partner/identityProviders",
+        json={
+            "type": "saml",
+            "metadataXml": saml_metadata(f"https://idp-{uuid.uuid4().hex[:8]}.example"),
+            "displayName": f"{tenant.partner.name} IdP",
+            "forAdministrators": False,
+            "domains": domains,
+        },
+        headers=bearer(await tenant.token("partnerhub:admin")),
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result

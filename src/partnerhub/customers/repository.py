@@ -1,8 +1,9 @@
 """SQL for wholesale customers, always scoped to the acting partner.
 
-Two lookups are deliberately global (not scoped): whether an email already belongs to a user
-of *any* organization or to a partner administrator (``identity_emails``), and whether an
-organization is already attached to *any* customer; both only answer yes/no.
+Three lookups are deliberately global (not scoped): whether an email already belongs to a user
+of *any* organization or to a partner administrator (``identity_emails``), whether an
+organization is already attached to *any* customer, and whether an identity provider of
+another partner family claims an email's domain (``sso_domains``); all only answer yes/no.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Table, TextClause, exists, false, func, select, text
+from sqlalchemy import Table, TextClause, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnerhub.identity.repository import other_family_claim
 from partnerhub.kit.repository import Repository
+from partnerhub.kit.validators import email_domain
 from partnerhub.models import (
     AuditEvent,
     Customer,
     CustomerEvent,
-    IdentityEmail,
     OrgUser,
     Template,
 )
@@ -102,11 +104,13 @@ SELECT {", ".join(f"t.{name}" for _, name in _TEMPLATE_FIELDS)}, a.email,
        CAST(:email AS text) IS NOT NULL AND EXISTS (
            SELECT 1 FROM identity_emails i WHERE i.email = lower(:email)),
        CAST(:key AS text) IS NOT NULL AND EXISTS (
-           SELECT 1 FROM idempotency_keys k WHERE k.partner_id = :owner AND k.key = :key)
+           SELECT 1 FROM idempotency_keys k WHERE k.partner_id = :owner AND k.key = :key),
+       CAST(:domain AS text) IS NOT NULL
+           AND {other_family_claim("CAST(:domain AS text)", "CAST(:pid AS uuid)")}
 FROM (SELECT 1) AS one
 LEFT JOIN templates t ON t.partner_id = :pid AND t.provisioning_id = :prov
 LEFT JOIN partner_admins a ON a.id = t.service_provider_admin_id
-"""  # noqa: S608 - column names from the mapper
+"""  # noqa: S608 - column names from the mapper, a fixed fragment
 )
 
 
@@ -116,13 +120,16 @@ class NewCustomerFacts:
     the acting partner's template with the provisioning ID (``None``: none), its
     service-provider administrator's email, whether the externalId (this partner), the
     organization (any customer) and the email (any user, or a partner administrator: one
-    identity per address, identity.service.refuse_other_identity) are taken, and whether the
-    request's ``Idempotency-Key`` is known."""
+    identity per address, identity.service.refuse_other_identity) are taken, whether the
+    request's ``Idempotency-Key`` is known, and whether an identity provider of another
+    partner family claims the email's domain (identity.service.refuse_domain_of_another_family).
+    """
 
     template: Template | None
     admin_email: str | None
     conflicts: tuple[bool, bool, bool]
     key_known: bool
+    other_family_domain: bool = False
 
 
 @dataclass(frozen=True)
@@ -318,26 +325,6 @@ class CustomerRepository(Repository):
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def conflicts(
-        self, external_id: str | None, org_id: uuid.UUID | None, email: str | None
-    ) -> tuple[bool, bool, bool]:
-        """Whether the externalId (this partner), the organization (any customer) and the
-        email (any user, or a partner administrator) are taken, in one round trip."""
-        stmt = select(
-            exists().where(
-                Customer.partner_id == self.principal.partner_id,
-                Customer.external_id == external_id,
-            )
-            if external_id is not None
-            else false(),
-            exists().where(Customer.org_id == org_id) if org_id is not None else false(),
-            # Held by a user of any organization or by a partner administrator (one
-            # identity per address, identity.service.refuse_other_identity).
-            exists().where(IdentityEmail.email == email.lower()) if email is not None else false(),
-        )
-        row = (await self.session.execute(stmt)).one()
-        return bool(row[0]), bool(row[1]), bool(row[2])
-
     async def name_used(self, name: str) -> bool:
         """Whether another customer of this partner has the company name (ignoring case)."""
         stmt = self.scoped(select(func.count(Customer.id)), Customer).where(
@@ -413,6 +400,7 @@ class CustomerRepository(Repository):
                     "org": org_id,
                     "email": email,
                     "key": idempotency_key,
+                    "domain": email_domain(email) if email is not None else None,
                 },
             )
         ).one()
@@ -426,6 +414,7 @@ class CustomerRepository(Repository):
             admin_email=row[n],
             conflicts=(bool(row[n + 1]), bool(row[n + 2]), bool(row[n + 3])),
             key_known=bool(row[n + 4]),
+            other_family_domain=bool(row[n + 5]),
         )
 
     async def insert_new(

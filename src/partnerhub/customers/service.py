@@ -49,6 +49,7 @@ from partnerhub.customers.rules import (
 )
 from partnerhub.customers.schemas import CustomerIn, CustomerUpdateIn
 from partnerhub.errors import ApiError, Busy, Conflict, InvalidValue, NotFound
+from partnerhub.identity.service import domain_of_another_family
 from partnerhub.models import Customer, CustomerEvent, Template
 from partnerhub.models.base import utcnow
 
@@ -71,6 +72,7 @@ WARNING_CODE = 2560  # background warning: a downstream service is unavailable, 
 FAILED_CODE = 2561  # background error: a downstream service failed (or retries ran out)
 
 IDEMPOTENCY_CONSTRAINT = "uq_idempotency_keys_partner_key"
+PRIMARY_EMAIL = "customerInfo.primaryEmail"  # the first administrator's address
 
 PRECHECK_OK = "Provisioning precheck validation successful."
 
@@ -79,7 +81,7 @@ def _check_references(
     facts: NewCustomerFacts, provisioning_id: str | None, checked: Checked
 ) -> str | None:
     """The rules that need the database, over the facts read beforehand: template (404),
-    externalId/orgId (409), email (409).
+    externalId/orgId (409), email (409 ``10022``, then 409 ``1222``).
 
     Returns the email of the template's service-provider administrator."""
     if provisioning_id is not None:
@@ -90,19 +92,52 @@ def _check_references(
                 field="provisioningId",
             )
         checked.template = facts.template
-    email = (checked.customer_info or {}).get("primaryEmail")
-    external_taken, org_taken, email_taken = facts.conflicts
-    if external_taken:
-        raise external_id_taken(checked.external_id)
-    if org_taken:
-        raise _org_taken()
-    if email_taken:
-        raise Conflict(
-            f"customerInfo.primaryEmail: '{email}' already belongs to a user",
-            code=EMAIL_TAKEN_CODE,
-            field="customerInfo.primaryEmail",
-        )
+    problems = conflict_problems(
+        facts, checked.external_id, (checked.customer_info or {}).get("primaryEmail")
+    )
+    if problems:
+        raise problems[0]
     return facts.admin_email
+
+
+def conflict_problems(
+    facts: NewCustomerFacts, external_id: str | None, email: str | None
+) -> list[ApiError]:
+    """What the facts forbid of a new customer, in the order the API refuses them: the
+    externalId (409 ``1200``), the organization (409), the first administrator's email taken
+    (409 ``10022``; one identity per address), and its domain claimed by an identity provider
+    of another partner family (409 ``1222``: the administrator could never sign in, and the
+    database would refuse the administrator at provisioning; the refusal never says who
+    claims the domain)."""
+    external_taken, org_taken, email_taken = facts.conflicts
+    problems: list[ApiError] = []
+    if external_taken:
+        problems.append(external_id_taken(external_id))
+    if org_taken:
+        problems.append(_org_taken())
+    if email_taken:
+        problems.append(
+            Conflict(
+                f"{PRIMARY_EMAIL}: '{email}' already belongs to a user",
+                code=EMAIL_TAKEN_CODE,
+                field=PRIMARY_EMAIL,
+            )
+        )
+    elif email is not None and facts.other_family_domain:
+        # identity.service.refuse_domain_of_another_family's refusal, among the others
+        problems.append(domain_of_another_family(email, PRIMARY_EMAIL))
+    return problems
+
+
+async def contact_problems(
+    repo: CustomerRepository, external_id: str | None, email: str | None
+) -> list[ApiError]:
+    """:func:`conflict_problems` of a customer's externalId and first administrator's email
+    before the rest of the body is known (the portal wizard's first step), on the facts
+    statement of the POST."""
+    repo.principal.require(WRITE)
+    facts = await repo.new_customer_facts(None, external_id, None, email)
+    return conflict_problems(facts, external_id, email)
 
 
 def external_id_taken(external_id: str | None) -> Conflict:

@@ -30,7 +30,7 @@ from partnerhub.customers.repository import (
     CustomerRepository,
 )
 from partnerhub.customers.schemas import CustomerIn, CustomerInfoIn, CustomerUpdateIn, LocationIn
-from partnerhub.errors import ApiError, Conflict, Forbidden, NotFound
+from partnerhub.errors import ApiError, Forbidden, NotFound
 from partnerhub.identity import service as identity
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Customer
@@ -315,7 +315,7 @@ async def check_step(
     problems = rules.Problems()
     errors: dict[str, str] = {}
     if step == "customer":
-        rules.check_customer_info(
+        info = rules.check_customer_info(
             problems, CustomerInfoIn(name=data.get("name"), primary_email=data.get("email"))
         )
         external = rules.checked_text(
@@ -341,21 +341,10 @@ async def check_step(
             repo = CustomerRepository(db, ctx.principal)
             templates = {t.provisioning_id for t in await repo.templates()}
             if not errors.get("external_id") and not errors.get("email"):
-                email = data.get("email") if not errors.get("email") else None
-                taken = await repo.conflicts(external, None, email)
-                if taken[0]:
-                    errors["external_id"] = messages.describe(
-                        service.external_id_taken(external), language(request)
-                    )
-                if taken[2]:
-                    errors["email"] = messages.describe(
-                        Conflict(
-                            f"customerInfo.primaryEmail: '{email}' already belongs to a user",
-                            code=service.EMAIL_TAKEN_CODE,
-                            field="customerInfo.primaryEmail",
-                        ),
-                        language(request),
-                    )
+                # The POST's own refusals (externalId taken; the administrator's email taken,
+                # or at a domain another partner family's identity provider claims).
+                found = await service.contact_problems(repo, external, info.get("primaryEmail"))
+                errors.update(_errors(found, language(request)))
             # A company name already used is allowed (two shops may share a name), but only
             # once the administrator confirms it: a warning at this step, not a refusal.
             name = str(data.get("name") or "").strip()

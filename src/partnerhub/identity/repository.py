@@ -87,10 +87,40 @@ class IdentityEmailRepository:
         rows = await self.session.execute(_ADMIN_EMAILS, {"emails": "\n".join(emails)})
         return {row[0] for row in rows}
 
+    async def other_family_domains(self, domains: Iterable[str], partner_id: uuid.UUID) -> set[str]:
+        """The domains among ``domains`` (normalized: ``kit.validators.email_domain``) that an
+        identity provider of a partner outside ``partner_id``'s family claims, in one query
+        (:func:`other_family_claim`); an empty set without asking when there are none."""
+        wanted = sorted(set(domains))
+        if not wanted:
+            return set()
+        rows = await self.session.execute(
+            _OTHER_FAMILY_DOMAINS, {"domains": "\n".join(wanted), "partner": partner_id}
+        )
+        return {row[0] for row in rows}
+
+
+def other_family_claim(domain: str, partner: str) -> str:
+    """SQL: whether the e-mail domain ``domain`` (a placeholder or expression of the
+    statement, the domain in its claimed form) is claimed by an identity provider of a partner
+    outside the family of ``partner`` (the partner who would hold the new person). The test
+    of migration 0011's trigger, read with a creation's other facts so that a request is
+    refused before anything is written (the trigger still decides a race). Global, like
+    :class:`IdentityEmailRepository`: it answers only yes or no, never whose claim."""
+    return (
+        f"EXISTS (SELECT 1 FROM sso_domains s WHERE s.domain = {domain} "  # noqa: S608
+        f"AND {partner} <> ALL(partner_family(s.partner_id)))"
+    )
+
 
 _ADMIN_EMAILS = text(
     "SELECT email FROM identity_emails WHERE kind = 'partner_admin' "
     "AND email = ANY(string_to_array(:emails, E'\\n'))"
+)
+
+_OTHER_FAMILY_DOMAINS = text(
+    "SELECT d.domain FROM unnest(string_to_array(:domains, E'\\n')) AS d(domain) WHERE "  # noqa: S608
+    + other_family_claim("d.domain", "CAST(:partner AS uuid)")
 )
 
 

@@ -154,13 +154,34 @@ async def check_identity_free(
 
 def domain_of_another_family(email: str | None, field: str = "email") -> Conflict:
     """The refusal of a person whose e-mail domain another partner family's identity provider
-    claims (they could never sign in: ``/signin`` sends their domain to that IdP)."""
+    claims (they could never sign in: ``/signin`` sends their domain to that IdP). It names
+    the address, never who claims its domain."""
     whose = f"the domain of '{email}'" if email else "the address's domain"
     return Conflict(
         f"{field}: {whose} signs in through another partner's identity provider",
         code=DOMAIN_CLAIMED_CODE,
         field=field,
+        reason=OTHER_FAMILY,
+        params={"value": email or ""},
     )
+
+
+OTHER_FAMILY = "other_family"  # the refusal's reason (portal.messages: "1222/other_family")
+
+
+def refuse_domain_of_another_family(
+    email: str, claimed_elsewhere: bool, field: str = "email"
+) -> None:
+    """The domain-family rule, for every new person (a partner administrator, a user of a
+    customer organization: a subscriber, a customer's first administrator, an imported row):
+    an address whose domain an identity provider of a partner outside the new person's
+    partner family claims is refused, 409 ``1222`` (:func:`domain_of_another_family`).
+    ``claimed_elsewhere`` is the fact, read with the creation's other facts
+    (``identity.repository.other_family_claim``, the test of migration 0011's trigger, which
+    still refuses the same when a claim races the creation). Requests and their prechecks
+    apply this one rule, so that a precheck answers what the request would."""
+    if claimed_elsewhere:
+        raise domain_of_another_family(email, field)
 
 
 def identity_clash(exc: IntegrityError, email: str, field: str = "email") -> ApiError | None:

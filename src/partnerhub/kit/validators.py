@@ -86,6 +86,37 @@ def normalize_email(text: str) -> str | None:
         return None
 
 
+def normalize_domain(text: str) -> str | None:
+    """A domain name's lower-case ASCII (IDNA) form, as e-mail addresses are validated
+    (``email-validator``, no DNS look-up); None if it is not one. Exact names only: no
+    wildcard, no address, no trailing dot. The form identity providers claim a domain in
+    (``sso_domains``) and ``/signin`` routes an address by."""
+    value = (text or "").strip().lower()
+    if not value or len(value) > 253:
+        return None
+    return _ascii_domain(
+        value, bool(email_validator.TEST_ENVIRONMENT), bool(email_validator.GLOBALLY_DELIVERABLE)
+    )
+
+
+@lru_cache(maxsize=4096)  # bulk imports ask for the same few domains 100,000 times
+def _ascii_domain(value: str, test_environment: bool, globally_deliverable: bool) -> str | None:
+    try:
+        info = validate_email_domain_name(
+            value, test_environment=test_environment, globally_deliverable=globally_deliverable
+        )
+    except EmailNotValidError:
+        return None
+    return str(info["ascii_domain"]).lower()
+
+
+def email_domain(email: str) -> str | None:
+    """The normalized domain (:func:`normalize_domain`) of an address, after its last ``@``;
+    None if it has none."""
+    _local, at, domain = (email or "").strip().rpartition("@")
+    return normalize_domain(domain) if at else None
+
+
 def check_email(raw: str | None, name: str = "email") -> str:
     """An e-mail address the hub accepts for a person, normalized and lower-cased: required,
     at most 320 characters, valid (email-validator's rules); the errors name the field ``name``.

@@ -97,6 +97,11 @@ MESSAGES: dict[str, str] = {
     "1003/metadata_url": N_("%(field)s: not well-formed XML or not usable SAML metadata"),
     "1222/claimed": N_("%(field)s: %(value)s already claimed by another identity provider"),
     "1222/race": N_("%(field)s: one of %(value)s was just claimed by another identity provider"),
+    # A person whose address's domain another partner family's IdP claims (never says whose)
+    "1222/other_family": N_(
+        "%(field)s: addresses of this domain sign in through another partner's identity "
+        "provider; use an address of another domain"
+    ),
     # 1002: missing
     "1002": N_("%(field)s: this field is required"),
     "1002/at_least_one": N_("%(field)s: choose at least one package"),

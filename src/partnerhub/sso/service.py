@@ -29,9 +29,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import email_validator
-from email_validator import EmailNotValidError
-from email_validator.syntax import validate_email_domain_name
 from sqlalchemy.exc import IntegrityError
 
 from partnerhub import ids, runtime
@@ -48,6 +45,7 @@ from partnerhub.identity import keys
 # A claimed domain belongs to one partner family (migration 0011); the same code and
 # constraint as a person refused at another family's domain (identity.service).
 from partnerhub.identity.service import DOMAIN_CLAIMED_CODE, DOMAIN_FAMILY_CONSTRAINT
+from partnerhub.kit.validators import email_domain, normalize_domain
 from partnerhub.models import (
     Customer,
     OidcProvider,
@@ -140,24 +138,8 @@ def _check_url(value: str, field: str, label: str) -> str:
 
 
 # --- e-mail domains ------------------------------------------------------------------------
-
-
-def normalize_domain(text: str) -> str | None:
-    """A domain name's lower-case ASCII (IDNA) form, as e-mail addresses are validated
-    (``email-validator``, no DNS look-up); None if it is not one. Exact names only: no
-    wildcard, no address, no trailing dot."""
-    value = (text or "").strip().lower()
-    if not value or len(value) > 253:
-        return None
-    try:
-        info = validate_email_domain_name(
-            value,
-            test_environment=bool(email_validator.TEST_ENVIRONMENT),
-            globally_deliverable=bool(email_validator.GLOBALLY_DELIVERABLE),
-        )
-    except EmailNotValidError:
-        return None
-    return str(info["ascii_domain"]).lower()
+# A domain's normalized form (``normalize_domain``, ``email_domain``) is kit.validators': the
+# people rules compare an address's domain with the claims in that same form.
 
 
 def split_domains(text: str) -> list[str]:
@@ -239,12 +221,6 @@ async def _flush_claims(repo: IdpRepository, domains: list[str] | None) -> None:
                 field="domains",
             ) from None
         raise
-
-
-def email_domain(email: str) -> str | None:
-    """The normalized domain of a typed address (after its last ``@``), None if none."""
-    _local, at, domain = (email or "").strip().rpartition("@")
-    return normalize_domain(domain) if at else None
 
 
 async def route_for(repo: SignInRepository, email: str) -> DomainRoute | None:

@@ -21,7 +21,9 @@ from sqlalchemy.orm.util import identity_key
 
 from partnerhub.catalog.customer_roles import FULL_ADMIN
 from partnerhub.db import transaction_context
+from partnerhub.identity.repository import other_family_claim
 from partnerhub.kit.repository import Repository
+from partnerhub.kit.validators import email_domain
 from partnerhub.models import (
     Customer,
     CustomerEvent,
@@ -188,6 +190,8 @@ class NewSubscriberFacts:
     identity_kind: str | None  # which kind of account holds the email (identity_emails)
     number: NumberFact | None  # the asked number in the customer's inventory
     extension_owner: uuid.UUID | None  # who holds the asked extension in ``location``
+    # Another partner family's identity provider claims the email's domain (identity.repository)
+    other_family_domain: bool
 
 
 def _texts(values: list[str]) -> Any:
@@ -342,6 +346,7 @@ class SubscriberRepository(Repository):
                     "lid": location_id,
                     "e164": e164,
                     "ext": extension,
+                    "domain": email_domain(email),
                 },
             )
             row = await cur.fetchone()
@@ -364,6 +369,7 @@ class SubscriberRepository(Repository):
             number_row,
             extension_owner,
             identity_kind,
+            other_family_domain,
         ) = row
         customer = CustomerRow(
             cid,
@@ -405,6 +411,7 @@ class SubscriberRepository(Repository):
             identity_kind=identity_kind,
             number=number,
             extension_owner=extension_owner,
+            other_family_domain=bool(other_family_domain),
         )
 
     async def insert_user(self, user: NewSubscriber) -> psycopg.IntegrityError | None:
@@ -709,8 +716,9 @@ _IMPORT_EXTENSIONS = text(
 # Every fact of a new subscriber in one statement (psycopg's parameters: it runs on the driver
 # connection): the customer (scoped to the partner), the location asked for or else the
 # headquarters, the users (any organization) and the kind of account holding the email, the
-# number with its holder, the extension's holder in that location.
-_NEW_SUBSCRIBER_FACTS = """
+# number with its holder, the extension's holder in that location, and whether another
+# partner family's identity provider claims the email's domain.
+_NEW_SUBSCRIBER_FACTS = f"""
 WITH c AS (
     SELECT id, partner_id, status, org_id, packages, provisioning_parameters, settings,
            data_region, external_id, hq_location IS NOT NULL AS has_hq_record
@@ -735,9 +743,10 @@ SELECT c.id, c.partner_id, c.status, c.org_id, c.packages, c.provisioning_parame
          LIMIT 1),
        (SELECT u.id FROM org_users u
          WHERE u.location_id = loc.id AND u.extension = CAST(%(ext)s AS text) LIMIT 1),
-       (SELECT i.kind FROM identity_emails i WHERE i.email = CAST(%(email)s AS text))
+       (SELECT i.kind FROM identity_emails i WHERE i.email = CAST(%(email)s AS text)),
+       {other_family_claim("CAST(%(domain)s AS text)", "c.partner_id")}
 FROM c LEFT JOIN loc ON true
-"""
+"""  # noqa: S608 - a fixed fragment, every value a parameter
 
 _INSERT_USER = """
 INSERT INTO org_users (id, partner_id, customer_id, org_id, email, first_name, last_name, roles,

@@ -9,7 +9,8 @@ claiming the same number conflict exactly as two requests would.
 Order of the checks for a new subscriber: ``email`` (1002/1003), ``package``/``packages``
 (1008/1003), the customer (404, 409 when not provisioned), the package among the customer's
 packages (1003), administrator roles and tier (1003/1011), the email free (409 ``10022``, or
-``pending_user_migration``), the package limit (1010), then calling: location (404/1006),
+``pending_user_migration``) and its domain not claimed by another partner family's identity
+provider (409 ``1222``), the package limit (1010), then calling: location (404/1006),
 number or extension required (1009), number (1013), extension (1003, 409 ``1210``).
 
 ``pending_user_migration`` (202): the email belongs to a user of an organization of another
@@ -50,6 +51,7 @@ from partnerhub.identity.service import (
     DOMAIN_FAMILY_CONSTRAINT,
     IDENTITY_CONSTRAINT,
     domain_of_another_family,
+    refuse_domain_of_another_family,
     refuse_other_identity,
 )
 from partnerhub.kit.scope import Principal
@@ -215,6 +217,11 @@ class Facts(Generic[CustomerT]):
 
     async def identity_kind(self, email: str) -> str | None:
         """Which kind of account holds ``email`` (``identity_emails``; None: free)."""
+        raise NotImplementedError
+
+    async def domain_of_another_family(self, email: str) -> bool:
+        """Whether an identity provider of a partner outside the family of the customer's
+        partner claims ``email``'s domain (``identity.repository.other_family_claim``)."""
         raise NotImplementedError
 
     async def location(self, ref: str) -> Place | None:
@@ -393,7 +400,10 @@ async def check_email_free(
     facts: Facts, email: str, principal: Principal, self_id: uuid.UUID | None = None
 ) -> tuple[str, uuid.UUID | None]:
     """``(status, user to move)`` for a new subscriber with ``email``; 409 when taken (also
-    when a partner administrator holds it: one identity per address)."""
+    when a partner administrator holds it: one identity per address), and 409 ``1222`` when
+    another partner family's identity provider claims its domain
+    (:func:`identity.service.refuse_domain_of_another_family`: the POST, its precheck, the
+    portal and the bulk import give the same verdict)."""
     refuse_other_identity(ORG_USER, email, await facts.identity_kind(email))
     status, moves = PROVISIONED, None
     for user in await facts.email_users(email):
@@ -417,6 +427,7 @@ async def check_email_free(
                 params={"value": email},
             )
         status, moves = PENDING, user.id
+    refuse_domain_of_another_family(email, await facts.domain_of_another_family(email))
     return status, moves
 
 

@@ -26,7 +26,8 @@ from partnerhub.catalog import phones
 from partnerhub.catalog.roles import PRECHECK_SCOPE
 from partnerhub.errors import ApiError, Conflict, MissingField, NotFound
 from partnerhub.identity.repository import IdentityEmailRepository
-from partnerhub.identity.service import refuse_other_identity
+from partnerhub.identity.service import refuse_domain_of_another_family, refuse_other_identity
+from partnerhub.kit.validators import email_domain
 from partnerhub.models import Customer, Location, OrgUser, SubscriberImport
 from partnerhub.models.identity_email import ORG_USER
 from partnerhub.subscribers.consent import (
@@ -214,6 +215,18 @@ __all__ = [
 # --- facts ---------------------------------------------------------------------------------
 
 
+async def other_family_domain(
+    repo: SubscriberRepository, email: str, partner_id: uuid.UUID
+) -> bool:
+    """Whether another partner family's identity provider (not ``partner_id``'s family)
+    claims ``email``'s domain (one query)."""
+    domain = email_domain(email)
+    if domain is None:
+        return False
+    found = await IdentityEmailRepository(repo.session).other_family_domains([domain], partner_id)
+    return domain in found
+
+
 class DbFacts(Facts[CustomerFacts]):
     """Facts read from the database, for one request."""
 
@@ -227,6 +240,9 @@ class DbFacts(Facts[CustomerFacts]):
 
     async def identity_kind(self, email: str) -> str | None:
         return await IdentityEmailRepository(self.repo.session).kind(email)
+
+    async def domain_of_another_family(self, email: str) -> bool:
+        return await other_family_domain(self.repo, email, self.customer.partner_id)
 
     async def location(self, ref: str) -> Place | None:
         location_id = ids.decode("LOCATION", ref)
@@ -293,6 +309,11 @@ class PreparedFacts(DbFacts):
         if email.lower() != self.read.email:
             return await super().identity_kind(email)
         return self.read.identity_kind
+
+    async def domain_of_another_family(self, email: str) -> bool:
+        if email.lower() != self.read.email:
+            return await super().domain_of_another_family(email)
+        return self.read.other_family_domain
 
     async def location(self, ref: str) -> Place | None:
         location_id = ids.decode("LOCATION", ref)
@@ -464,7 +485,7 @@ async def precheck(repo: SubscriberRepository, inp: PrecheckInput) -> str:
         raise NotFound("onboarding template not found", field="provisioning_id")
     if not inp.has_customer_info:
         raise MissingField("is required", field="primary_email")
-    check_email(inp.primary_email, "primary_email")
+    primary_email = check_email(inp.primary_email, "primary_email")
     if has_package:
         choose_package(sub)
     refuse_other_identity(ORG_USER, email, await IdentityEmailRepository(repo.session).kind(email))
@@ -476,6 +497,15 @@ async def precheck(repo: SubscriberRepository, inp: PrecheckInput) -> str:
                 reason="taken",
                 params={"value": email},
             )
+    # The customer about to be created would be this partner's, and so would the subscriber:
+    # the domain-family rule of both addresses (the customers POST refuses the first).
+    addresses = {"primary_email": primary_email, "email": email}
+    domains = {wire: email_domain(address) for wire, address in addresses.items()}
+    elsewhere = await IdentityEmailRepository(repo.session).other_family_domains(
+        {d for d in domains.values() if d}, repo.principal.partner_id
+    )
+    for wire, address in addresses.items():
+        refuse_domain_of_another_family(address, domains[wire] in elsewhere, field=wire)
     return PRECHECK_OK
 
 

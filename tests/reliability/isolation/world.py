@@ -44,7 +44,7 @@ from partnerhub.models import (
 from partnerhub.models.base import utcnow
 from partnerhub.portal.session import COOKIE as PORTAL_COOKIE
 from tests.conftest import bearer, csrf_of
-from tests.factories import Setup, Tenant, add_numbers, make_customer, number
+from tests.factories import Setup, Tenant, add_numbers, make_customer, number, saml_metadata
 
 ORG_COOKIE = org_auth.ORG_COOKIE
 PASSWORD = "correct horse battery staple"
@@ -228,26 +228,6 @@ async def _api(
     response = await client.request(method, url, headers=bearer(token), **kwargs)
     assert response.status_code == status, f"{method} {url}: {response.status_code} {response.text}"
     return response
-
-
-def saml_metadata(entity_id: str) -> str:
-    """A minimal, valid SAML IdP metadata document with a fresh signing certificate."""
-    from partnerhub.sso.saml import generate_key_pair
-
-    _key, cert_pem = generate_key_pair("Victim IdP")
-    cert = "".join(line for line in cert_pem.splitlines() if "CERTIFICATE" not in line)
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
-        f'xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">'
-        '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
-        '<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>'
-        f"<ds:X509Certificate>{cert}</ds:X509Certificate>"
-        "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
-        '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
-        'Location="https://idp.victim.example/sso"/>'
-        "</md:IDPSSODescriptor></md:EntityDescriptor>"
-    )
 
 
 async def build(client: httpx.AsyncClient, db: Database) -> World:

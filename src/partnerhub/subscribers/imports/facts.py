@@ -1,5 +1,6 @@
-"""The facts a bulk import's rules need (users holding its emails, inventory facts of its
-numbers, owners of its extensions, package counts), loaded with a few set queries and updated
+"""The facts a bulk import's rules need (users holding its emails, the e-mail domains another
+partner family's identity provider claims, inventory facts of its numbers, owners of its
+extensions, package counts), loaded with a few set queries and updated
 row by row as rows claim what they take (:meth:`MemoryFacts.claim`), so that two rows claiming
 one number conflict exactly as two requests would."""
 
@@ -12,7 +13,7 @@ from typing import Any
 from partnerhub import ids
 from partnerhub.catalog import phones
 from partnerhub.identity.repository import IdentityEmailRepository
-from partnerhub.kit.validators import normalize_email
+from partnerhub.kit.validators import email_domain, normalize_email
 from partnerhub.models import Customer, Location
 from partnerhub.models.identity_email import PARTNER_ADMIN
 from partnerhub.subscribers import service
@@ -27,6 +28,8 @@ class MemoryFacts(service.Facts):
         self.customer = customer
         self.emails: dict[str, list[EmailUser]] = {}
         self.admin_emails: set[str] = set()  # held by partner administrators
+        self.domains: set[str] = set()  # the e-mail domains looked up
+        self.other_family_domains: set[str] = set()  # claimed outside the partner's family
         self.by_id: dict[uuid.UUID, Location] = {}
         self.by_name: dict[str, Location] = {}
         self.hq: Location | None = None
@@ -109,8 +112,12 @@ class MemoryFacts(service.Facts):
         )
         for user in await repo.import_email_users(addresses, self.same):
             self.emails.setdefault(user.email, []).append(user)
-        self.admin_emails |= await IdentityEmailRepository(repo.session).partner_admin_emails(
-            addresses
+        identities = IdentityEmailRepository(repo.session)
+        self.admin_emails |= await identities.partner_admin_emails(addresses)
+        domains = {d for d in map(email_domain, addresses) if d} - self.domains
+        self.domains |= domains
+        self.other_family_domains |= await identities.other_family_domains(
+            domains, self.customer.partner_id
         )
         wanted = sorted(n for n in numbers if n not in self.numbers)
         for fact in await repo.import_number_facts(self.customer.id, wanted, self.same):
@@ -137,6 +144,9 @@ class MemoryFacts(service.Facts):
 
     async def identity_kind(self, email: str) -> str | None:
         return PARTNER_ADMIN if email.lower() in self.admin_emails else None
+
+    async def domain_of_another_family(self, email: str) -> bool:
+        return bool(self.other_family_domains) and email_domain(email) in self.other_family_domains
 
     async def email_users(self, email: str) -> list[EmailUser]:
         found = self.emails.get(email, [])
