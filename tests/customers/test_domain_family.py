@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from partnerhub.db import Database
 from tests.conftest import assert_error, bearer
-from tests.customers.helpers import BASE, WRITE, wait_for
+from tests.customers.helpers import BASE, WRITE, running_worker, wait_for
 from tests.customers.test_portal import WIZ, customer_fields, field_error, post
 from tests.factories import Tenant, claim_domains, create_template, make_tenant, meetings_body
 from tests.statements import counting
@@ -196,3 +196,31 @@ async def test_the_wizard_refuses_it_next_to_the_email_in_english_and_italian(
     async with db.transaction() as session:
         count = (await session.execute(text("SELECT count(*) FROM customers"))).scalar_one()
     assert count == 0
+
+
+async def test_a_claim_made_after_the_request_leaves_the_customer_without_that_administrator(
+    client: httpx.AsyncClient,
+    db: Database,
+    other_tenant: Tenant,
+    template: dict[str, Any],
+    token: str,
+) -> None:
+    """The domain is free when the POST is accepted; Globex claims it before the job creates
+    the administrator (no person holds it yet, so the claim is allowed). Provisioning ends
+    with the contract's error for that administrator instead of failing on the trigger."""
+    later = domain("later")
+    created = await client.post(
+        BASE, json=with_admin(template, f"owner@{later}"), headers=bearer(token)
+    )
+    assert created.status_code == 202, created.text
+    await claim_domains(client, other_tenant, [later])
+    async with running_worker():
+        settled = await wait_for(client, created.headers["Location"], token)
+    assert settled["status"] == "provisioned_with_errors", settled
+    [error] = settled["errors"]
+    assert error["errorCode"] == 1222
+    assert "another partner's identity provider" in error["description"]
+    assert other_tenant.partner.name.lower() not in error["description"].lower()
+    async with db.transaction() as session:
+        users = (await session.execute(text("SELECT count(*) FROM org_users"))).scalar_one()
+    assert users == 0

@@ -43,10 +43,18 @@ from partnerhub.backends import (
 )
 from partnerhub.catalog import packages as catalog
 from partnerhub.customers.repository import insert_org_user_once, lock_customer
-from partnerhub.customers.service import BUSY, EMAIL_TAKEN_CODE, FAILED_CODE, WARNING_CODE
+from partnerhub.customers.service import (
+    BUSY,
+    EMAIL_TAKEN_CODE,
+    FAILED_CODE,
+    PRIMARY_EMAIL,
+    WARNING_CODE,
+)
 from partnerhub.db import Database
 from partnerhub.identity import org_auth
 from partnerhub.identity.repository import IdentityEmailRepository
+from partnerhub.identity.service import domain_of_another_family
+from partnerhub.kit.validators import email_domain
 from partnerhub.locations.service import ensure_hq_location
 from partnerhub.models import Customer, CustomerEvent
 from partnerhub.models.base import utcnow
@@ -398,11 +406,17 @@ async def _first_administrator(session: AsyncSession, c: Customer) -> uuid.UUID 
         return None
     package = catalog.highest_tier(c.packages or [])
     user_id = uuid.uuid4()
-    # One identity per address: a partner administrator's address is taken too.
-    held_by = await IdentityEmailRepository(session).kind(c.primary_email)
+    # One identity per address: a partner administrator's address is taken too. And an
+    # identity provider of another partner family may have claimed the address's domain since
+    # the request was accepted (the request refuses it: customers.service.conflict_problems).
+    identities = IdentityEmailRepository(session)
+    held_by = await identities.kind(c.primary_email)
+    domain = email_domain(c.primary_email)
+    claimed = await identities.other_family_domains([domain] if domain else [], c.partner_id)
+    elsewhere = domain in claimed
     inserted = (
         None
-        if held_by == PARTNER_ADMIN
+        if held_by == PARTNER_ADMIN or elsewhere
         else await insert_org_user_once(
             session,
             id=user_id,
@@ -420,11 +434,18 @@ async def _first_administrator(session: AsyncSession, c: Customer) -> uuid.UUID 
         )
     )
     if inserted is None:
-        description = (
-            f"customerInfo.primaryEmail: '{c.primary_email}' already belongs to a user; "
-            "the first administrator was not created"
+        code, description = (
+            EMAIL_TAKEN_CODE,
+            (
+                f"customerInfo.primaryEmail: '{c.primary_email}' already belongs to a user; "
+                "the first administrator was not created"
+            ),
         )
-        c.errors = [*(c.errors or []), {"errorCode": EMAIL_TAKEN_CODE, "description": description}]
+        if elsewhere:
+            refusal = domain_of_another_family(c.primary_email, PRIMARY_EMAIL)
+            code = refusal.code
+            description = f"{refusal.description}; the first administrator was not created"
+        c.errors = [*(c.errors or []), {"errorCode": code, "description": description}]
         details["administrator"] = {"error": description}
         c.resource_details = details
         return None
