@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from partnerhub.db import Database
+from partnerhub.db import Checkout, Database
 from partnerhub.errors import ApiError, InvalidValue, error_body
 from partnerhub.kit.repository import Work
 from partnerhub.kit.request_context import REQUEST
@@ -569,7 +569,7 @@ async def api_principal(request: Request) -> Principal:
     """
     settings = request.app.state.settings
     pool = await database(request).autocommit()
-    async with pool.connection() as conn:  # one autocommit statement
+    async with Checkout(pool) as conn:  # one autocommit statement
         principal = await plugins_of(request.app).authenticate(
             conn,
             request.headers.get("authorization"),
