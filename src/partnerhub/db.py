@@ -216,6 +216,31 @@ def sync_engine(url: str, prepared_statements: bool = True) -> Engine:
     )
 
 
+class Checkout:
+    """``async with Checkout(pool) as conn``: one connection of an autocommit pool
+    (``Database.direct``), given back when the block ends — what ``pool.connection()`` does
+    for an autocommit connection (a connection left in a transaction is rolled back, a broken
+    one replaced, by ``putconn``), without its ``commit()`` at the end (an autocommit
+    connection has no transaction to end: still a lock and a generator step) and without its
+    generator. A subscriber POST checks out three times."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        conn: psycopg.AsyncConnection[Any] = await self._pool.getconn()
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._pool.putconn(conn)
+
+
 class Database:
     """The process-wide engine and session factory."""
 

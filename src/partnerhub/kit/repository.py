@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from partnerhub.db import Checkout
 from partnerhub.errors import NotFound
 from partnerhub.kit.scope import Principal
 
@@ -62,21 +63,23 @@ class Work:
             self._session = self._sessions()
         return self._session
 
-    @asynccontextmanager
-    async def driver(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """The psycopg connection for one plain statement: the session's, inside its
-        transaction, once the work has a session; before that an autocommit connection of the
-        pool, given back when the block ends."""
+    def driver(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """The psycopg connection for one plain statement (``async with work.driver() as
+        conn``): the session's, inside its transaction, once the work has a session; before
+        that an autocommit connection of the pool, given back when the block ends."""
         if self._session is not None:
-            connection = await self._session.connection()
-            raw = await connection.get_raw_connection()
-            own = raw.driver_connection
-            assert own is not None
-            yield cast("psycopg.AsyncConnection[Any]", own)
-            return
+            return self._session_driver()
         assert self._pool is not None
-        async with self._pool.connection() as conn:
-            yield conn
+        return Checkout(self._pool)
+
+    @asynccontextmanager
+    async def _session_driver(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        assert self._session is not None
+        connection = await self._session.connection()
+        raw = await connection.get_raw_connection()
+        own = raw.driver_connection
+        assert own is not None
+        yield cast("psycopg.AsyncConnection[Any]", own)
 
     async def finish(self) -> None:
         """Commit the session's transaction, if the work opened one."""

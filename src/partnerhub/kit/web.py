@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from partnerhub.db import Database
+from partnerhub.db import Checkout, Database
 from partnerhub.errors import ApiError, InvalidValue, error_body
 from partnerhub.kit.repository import Work
 from partnerhub.kit.request_context import REQUEST
@@ -191,10 +191,12 @@ def _single_value_names(route: Any) -> frozenset[str]:
     return cached
 
 
-def single_query_values(request: Request) -> None:
+async def single_query_values(request: Request) -> None:
     """A query parameter that takes one value, given more than once (``?max=1&max=2``), is
     a 400 (errorCode 1003) under ``/v1``, rather than one of its values silently winning.
-    A dependency of every route (:func:`install`), so one place decides it for all."""
+    A dependency of every route (:func:`install`), so one place decides it for all. (``async``
+    although it never awaits: FastAPI runs a plain ``def`` dependency in its thread pool, a
+    hand-over to another thread and back on every request.)"""
     route = request.scope.get("route")
     if route is None or not request.url.path.startswith("/v1"):
         return
@@ -567,7 +569,7 @@ async def api_principal(request: Request) -> Principal:
     """
     settings = request.app.state.settings
     pool = await database(request).autocommit()
-    async with pool.connection() as conn:  # one autocommit statement
+    async with Checkout(pool) as conn:  # one autocommit statement
         principal = await plugins_of(request.app).authenticate(
             conn,
             request.headers.get("authorization"),
