@@ -3,17 +3,20 @@
 Starts its own `partnerhub serve` (with its in-process worker, which runs the webhook delivery
 loop; or with --separate-worker `serve --no-worker` and a `partnerhub worker` process) on a
 fresh embedded database, makes one provisioned customer, then:
-  1. without any webhook: POST /v1/locations at --rate per second for --seconds (open loop:
-     request i starts at i/rate, whatever the previous ones do), the API p50/p99;
-  2. with one webhook on `locations` aimed at a local receiver (http.server in a thread,
-     HTTP/1.1 keep-alive, answering 200 at once): the same load, the API p50/p99 again, and
-     from each POST's answer to the receiver holding its event: every event delivered?
-     latency p50/p99;
+  1. without any webhook: creates one resource a request at --rate per second for --seconds
+     (open loop: request i starts at i/rate, whatever the previous ones do), the API p50/p99;
+     --resource locations (default): POST /v1/locations; --resource subscribers: POST
+     /v1/wholesale/subscribers (a meetings subscriber), the hottest write;
+  2. with one webhook on that resource (`locations` or `wholesaleSubscribers`, event
+     `created`) aimed at a local receiver (http.server in a thread, HTTP/1.1 keep-alive,
+     answering 200 at once): the same load, the API p50/p99 again, and from each POST's answer
+     to the receiver holding its event: every event delivered? latency p50/p99;
   3. reading the whole feed (`GET /v1/events`, pages of 1000): events per second.
-Each figure with the load average (/proc/loadavg) at its end; then median, min and max of
---runs runs.
+Each figure with the load average (/proc/loadavg) at its end, and the CPU seconds the serving
+process (and the separate worker) used in each phase; then median, min and max of --runs runs.
 
     .venv/bin/python bench/events.py [--rate 200] [--seconds 60] [--runs 3] [--separate-worker]
+                                     [--resource locations|subscribers]
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,8 +45,10 @@ import customers as cbench
 from customers import environment, free_port, start, start_worker, stop
 
 SCOPES = (
-    "spark-admin:wholesale_customers_write,partnerhub:templates_write,partnerhub:locations_write"
+    "spark-admin:wholesale_customers_write,partnerhub:templates_write,partnerhub:locations_write,"
+    "spark-admin:wholesale_subscribers_write,spark-admin:wholesale_subscribers_read"
 )
+WEBHOOK_RESOURCE = {"locations": "locations", "subscribers": "wholesaleSubscribers"}
 ADDRESS = {
     "addressLine1": "771 Alder Drive",
     "city": "Milpitas",
@@ -52,6 +60,12 @@ ADDRESS = {
 
 def loadavg() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,7 +83,8 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                name = json.loads(body)["data"].get("name", "")
+                data = json.loads(body)["data"]
+                name = data.get("name") or data.get("email") or ""  # a location, a subscriber
                 receiver.arrived.setdefault(name, time.monotonic())
                 self.send_response(200)
                 self.send_header("content-length", "0")
@@ -97,14 +112,48 @@ LOCATION = {
 }
 
 
+class Cpu:
+    """CPU seconds of the serving process and the separate worker (0 without one) since made."""
+
+    def __init__(self, serve: subprocess.Popen[bytes], worker: subprocess.Popen[bytes] | None):
+        self.pids = [serve.pid] + ([worker.pid] if worker is not None else [])
+        self.start = [cpu_seconds(pid) for pid in self.pids]
+
+    def since(self) -> tuple[float, float]:
+        used = [cpu_seconds(pid) - s for pid, s in zip(self.pids, self.start, strict=True)]
+        return used[0], (used[1] if len(used) > 1 else 0.0)
+
+
 REFUSED: dict[str, int] = {}
 CONCURRENCY = 32
 
 
+@dataclass(frozen=True)
+class Target:
+    """What the load creates: request i is ``POST path`` with ``body(i)``; its event's data
+    carries ``name`` (a location's name, a subscriber's email)."""
+
+    resource: str
+    path: str
+    org: str
+    customer_id: str
+
+    def request(self, prefix: str, i: int) -> tuple[str, dict[str, Any]]:
+        if self.resource == "subscribers":
+            email = f"{prefix.lower()}{i}@bench.example"
+            return email, {"customerId": self.customer_id, "email": email, "package": MEETINGS}
+        name = f"{prefix} {i}"
+        return name, {"name": name, **LOCATION}
+
+
+MEETINGS = "webex_meetings"
+SUBSCRIBERS = "/v1/wholesale/subscribers"
+
+
 async def paced(
-    client: httpx.AsyncClient, org: str, prefix: str, rate: float, seconds: float
+    client: httpx.AsyncClient, target: Target, prefix: str, rate: float, seconds: float
 ) -> tuple[list[float], dict[str, float], float]:
-    """POST up to rate*seconds locations, request i started at i/rate (at most CONCURRENCY in
+    """POST up to rate*seconds resources, request i started at i/rate (at most CONCURRENCY in
     flight; none started after ``seconds``): (latencies ms of every answer, answer time by name
     of the created ones, achieved rate); 503s counted in REFUSED."""
     count = int(rate * seconds)
@@ -116,17 +165,15 @@ async def paced(
 
     async def one(i: int, at: float) -> None:
         await asyncio.sleep(max(0.0, at - time.monotonic()))
-        name = f"{prefix} {i}"
+        name, body = target.request(prefix, i)
         async with gate:
             if time.monotonic() > stop_at:  # the server fell behind: not sent at all
                 return
             began = time.monotonic()
-            response = await client.post(
-                f"/v1/locations?orgId={org}", json={"name": name, **LOCATION}
-            )
+            response = await client.post(target.path, json=body)
         ended = time.monotonic()
         latencies.append((ended - began) * 1000)
-        if response.status_code == 201:
+        if response.status_code in (200, 201, 202):
             answered[name] = ended
         else:
             failed.append(response.status_code)
@@ -140,7 +187,45 @@ async def paced(
     return latencies, answered, len(latencies) / elapsed
 
 
-async def run_once(rate: float, seconds: float, poll: float, separate: bool) -> dict[str, float]:
+async def provisioned_customer(client: httpx.AsyncClient) -> tuple[str, str]:
+    """A template and a provisioned customer of it: (its orgId, its id)."""
+    template = await client.post(
+        "/v1/partner/templates",
+        json={
+            "name": "bench",
+            "offer": "wholesale",
+            "serviceProviderAdminEmail": cbench.ADMIN_EMAIL,
+            "country": "US",
+            "defaultEmailLanguage": "en_US",
+            "wholesaleSubscriptionId": "Sub-1",
+            "authentication": {"method": "platform"},
+            "email": {"brandName": "Bench"},
+        },
+    )
+    template.raise_for_status()
+    created = await client.post(
+        "/v1/wholesale/customers",
+        json={
+            "provisioningId": template.json()["provisioningId"],
+            "packages": ["webex_meetings"],
+            "externalId": f"ext-{uuid.uuid4().hex[:8]}",
+            "address": ADDRESS,
+            "customerInfo": {"name": "Bench", "primaryEmail": "b@bench.example"},
+        },
+    )
+    created.raise_for_status()
+    url = created.headers["Location"]
+    while True:
+        got = (await client.get(url)).json()
+        if got["status"] == "provisioned":
+            break
+        await asyncio.sleep(0.2)
+    return str(got["orgId"]), str(got["id"])
+
+
+async def run_once(
+    rate: float, seconds: float, poll: float, separate: bool, resource: str
+) -> dict[str, float]:
     data_dir = Path(tempfile.mkdtemp(prefix="ph-events-bench-"))
     port = free_port()
     env = environment(data_dir, port)
@@ -159,53 +244,27 @@ async def run_once(rate: float, seconds: float, poll: float, separate: bool) -> 
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60, limits=limits
         ) as client:
-            template = await client.post(
-                "/v1/partner/templates",
-                json={
-                    "name": "bench",
-                    "offer": "wholesale",
-                    "serviceProviderAdminEmail": cbench.ADMIN_EMAIL,
-                    "country": "US",
-                    "defaultEmailLanguage": "en_US",
-                    "wholesaleSubscriptionId": "Sub-1",
-                    "authentication": {"method": "platform"},
-                    "email": {"brandName": "Bench"},
-                },
-            )
-            template.raise_for_status()
-            created = await client.post(
-                "/v1/wholesale/customers",
-                json={
-                    "provisioningId": template.json()["provisioningId"],
-                    "packages": ["webex_meetings"],
-                    "externalId": f"ext-{uuid.uuid4().hex[:8]}",
-                    "address": ADDRESS,
-                    "customerInfo": {"name": "Bench", "primaryEmail": "b@bench.example"},
-                },
-            )
-            created.raise_for_status()
-            url = created.headers["Location"]
-            while True:
-                got = (await client.get(url)).json()
-                if got["status"] == "provisioned":
-                    break
-                await asyncio.sleep(0.2)
-            org = got["orgId"]
-            await paced(client, org, "Warm", rate, min(seconds, 5.0))  # connections, caches
-            plain, _, plain_rate = await paced(client, org, "Plain", rate, seconds)
+            org, customer_id = await provisioned_customer(client)
+            path = f"/v1/locations?orgId={org}" if resource == "locations" else SUBSCRIBERS
+            target = Target(resource, path, org, customer_id)
+            await paced(client, target, "Warm", rate, min(seconds, 5.0))  # connections, caches
+            cpu = Cpu(proc, worker)
+            plain, _, plain_rate = await paced(client, target, "Plain", rate, seconds)
+            plain_cpu = cpu.since()
             plain_load = loadavg()
             hook = await client.post(
                 "/v1/webhooks",
                 json={
                     "name": "bench",
                     "targetUrl": receiver.url,
-                    "resource": "locations",
+                    "resource": WEBHOOK_RESOURCE[resource],
                     "event": "created",
                     "secret": "bench",
                 },
             )
             hook.raise_for_status()
-            posts, answered, hooked_rate = await paced(client, org, "Site", rate, seconds)
+            cpu = Cpu(proc, worker)
+            posts, answered, hooked_rate = await paced(client, target, "Site", rate, seconds)
             post_load = loadavg()
             deadline = time.monotonic() + 120
             while True:  # the receiver is another thread: poll it
@@ -217,6 +276,7 @@ async def run_once(rate: float, seconds: float, poll: float, separate: bool) -> 
                 for n in answered
                 if n in receiver.arrived
             ]
+            hooked_cpu = cpu.since()  # the sends that were still due are in it
             delivery_load = loadavg()
             began = time.monotonic()
             total, after = 0, ""
@@ -246,13 +306,19 @@ async def run_once(rate: float, seconds: float, poll: float, separate: bool) -> 
         "delivery_p50_ms": statistics.median(latencies) if latencies else -1.0,
         "delivery_p99_ms": pct(latencies, 0.99) if latencies else -1.0,
         "feed_events_per_s": total / feed_seconds if feed_seconds else 0.0,
+        "serve_cpu_ms_per_post_plain": 1000 * plain_cpu[0] / max(1, len(plain)),
+        "serve_cpu_ms_per_post_webhook": 1000 * hooked_cpu[0] / max(1, len(posts)),
+        "worker_cpu_ms_per_event": 1000 * hooked_cpu[1] / max(1, len(latencies)),
     }
     print(
-        f"without webhooks: {len(plain)} POST /v1/locations at {plain_rate:.0f}/s, p50"
+        f"without webhooks: {len(plain)} POST {target.path.split('?')[0]} at {plain_rate:.0f}/s,"
+        f" serve CPU {out['serve_cpu_ms_per_post_plain']:.2f} ms a POST, p50"
         f" {out['api_plain_p50_ms']:.1f} ms p99 {out['api_plain_p99_ms']:.1f} ms,"
         f" {REFUSED.get('Plain', 0)} refused 503 (load"
         f" {plain_load}); with a webhook: {len(posts)} at {hooked_rate:.0f}/s, p50"
         f" {out['api_webhook_p50_ms']:.1f} ms p99 {out['api_webhook_p99_ms']:.1f} ms,"
+        f" serve CPU {out['serve_cpu_ms_per_post_webhook']:.2f} ms a POST, worker"
+        f" {out['worker_cpu_ms_per_event']:.2f} ms an event,"
         f" {REFUSED.get('Site', 0)} refused 503 (load"
         f" {post_load}); delivered {len(latencies)}/{len(answered)}, commit to receipt p50"
         f" {out['delivery_p50_ms']:.0f} ms p99 {out['delivery_p99_ms']:.0f} ms (load"
@@ -270,13 +336,27 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=1.0, help="the fallback poll interval")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--resource",
+        choices=("locations", "subscribers"),
+        default="locations",
+        help="what the load creates: POST /v1/locations or POST /v1/wholesale/subscribers",
+    )
+    parser.add_argument(
         "--separate-worker",
         action="store_true",
         help="serve --no-worker and a partnerhub worker process (the delivery loop's own)",
     )
     args = parser.parse_args()
+    print(
+        f"{args.resource}, {args.rate:.0f}/s for {args.seconds:.0f} s,"
+        f" {'separate worker' if args.separate_worker else 'worker in serve'};"
+        f" {Path('/proc/loadavg').read_text().strip()}",
+        flush=True,
+    )
     results = [
-        asyncio.run(run_once(args.rate, args.seconds, args.poll, args.separate_worker))
+        asyncio.run(
+            run_once(args.rate, args.seconds, args.poll, args.separate_worker, args.resource)
+        )
         for _ in range(args.runs)
     ]
     for key in results[0]:

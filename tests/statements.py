@@ -15,10 +15,14 @@ counted. Use it with the app in process (``client``), so the statements are this
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import psycopg
+import pytest
+from psycopg.pq import TransactionStatus
 
 
 class Statements(list[str]):
@@ -47,6 +51,69 @@ def counting() -> Iterator[Statements]:
     finally:
         psycopg.AsyncCursor.execute = execute  # type: ignore[method-assign]
         psycopg.AsyncCursor.executemany = executemany  # type: ignore[method-assign]
+
+
+@dataclass
+class Sent:
+    """What every psycopg connection of this process sent while ``counting``: statements and
+    transactions (each a BEGIN and a COMMIT or ROLLBACK: two more round trips)."""
+
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+    counting: bool = False
+
+
+def count_sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
+    """Count, for the rest of the test, every cursor execute and every transaction ended (the
+    statement budget tests' ``sent`` fixture; :func:`counted` switches the counting on)."""
+    seen = Sent()
+    execute = psycopg.AsyncCursor.execute
+    executemany = psycopg.AsyncCursor.executemany
+    commit = psycopg.AsyncConnection.commit
+    rollback = psycopg.AsyncConnection.rollback
+
+    def text_of(query: Any) -> str:
+        return " ".join(str(getattr(query, "text", query)).split())[:120]
+
+    async def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if seen.counting:
+            seen.statements.append(text_of(query))
+        return await execute(self, query, *args, **kwargs)
+
+    async def counted_executemany(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if seen.counting:
+            seen.statements.append("many: " + text_of(query))
+        return await executemany(self, query, *args, **kwargs)
+
+    def ends(method: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        async def counted(self: Any) -> None:
+            # BEGIN/COMMIT (or ROLLBACK) go out only for a transaction in progress.
+            if seen.counting and self.info.transaction_status != TransactionStatus.IDLE:
+                seen.transactions += 1
+            await method(self)
+
+        return counted
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counted_execute)
+    monkeypatch.setattr(psycopg.AsyncCursor, "executemany", counted_executemany)
+    monkeypatch.setattr(psycopg.AsyncConnection, "commit", ends(commit))
+    monkeypatch.setattr(psycopg.AsyncConnection, "rollback", ends(rollback))
+    return seen
+
+
+async def counted(
+    sent: Sent, request: Callable[[], Awaitable[httpx.Response]], status: int = 200
+) -> httpx.Response:
+    """``request()`` with ``sent`` counting (cleared first); its answer must be ``status``."""
+    sent.statements.clear()
+    sent.transactions = 0
+    sent.counting = True
+    try:
+        response = await request()
+    finally:
+        sent.counting = False
+    assert response.status_code == status, response.text
+    return response
 
 
 def _text(query: Any, cursor: Any) -> str:

@@ -90,6 +90,9 @@ async def count(url: str, sql: str, *args: Any) -> int:
     return int(await harness.scalar(url, sql, *args) or 0)
 
 
+# The suite's 300 s per test is not enough at the full size (the provisioning and
+# kills alone took 237 s for 1,000 customers at load 8-10, 2026-12-03).
+@pytest.mark.timeout(300 + CUSTOMERS * SUBSCRIBERS * 0.3)
 async def test_sigkill_of_server_and_worker_loses_and_duplicates_no_event(
     stack: tuple[harness.Stack, Receiver],
 ) -> None:
@@ -172,18 +175,22 @@ async def test_sigkill_of_server_and_worker_loses_and_duplicates_no_event(
         rows = await count(url, f"SELECT count(*) FROM {table} WHERE partner_id = %s", partner)
         # subscribers and each customer's administrator
         assert rows >= (CUSTOMERS if table == "customers" else CUSTOMERS * (SUBSCRIBERS + 1))
+        # set-based (events has no index on resource_id: a subquery per row is quadratic,
+        # minutes at the full size)
         not_one_created = await count(
             url,
-            f"SELECT count(*) FROM {table} t WHERE (SELECT count(*) FROM events e"
-            " WHERE e.resource_id = t.id AND e.event = 'created') <> 1",
+            f"SELECT count(*) FROM {table} t LEFT JOIN (SELECT resource_id, count(*) AS n"
+            " FROM events WHERE event = 'created' GROUP BY resource_id) e"
+            " ON e.resource_id = t.id WHERE e.n IS DISTINCT FROM 1",
         )
         assert not_one_created == 0, f"{resource}: rows without exactly one created event"
         stale = await count(
             url,
-            f"SELECT count(*) FROM {table} t WHERE (SELECT e.data FROM events e"
-            " JOIN event_commits c ON c.txid = e.txid WHERE e.resource_id = t.id"
-            " ORDER BY c.position DESC, e.id DESC LIMIT 1)"
-            f" IS DISTINCT FROM to_jsonb(t) - '{HIDDEN[table]}'::text[]",
+            f"SELECT count(*) FROM {table} t LEFT JOIN (SELECT DISTINCT ON (e.resource_id)"
+            " e.resource_id, e.data FROM events e JOIN event_commits c ON c.txid = e.txid"
+            " ORDER BY e.resource_id, c.position DESC, e.id DESC) last"
+            " ON last.resource_id = t.id"
+            f" WHERE last.data IS DISTINCT FROM to_jsonb(t) - '{HIDDEN[table]}'::text[]",
         )
         assert stale == 0, f"{resource}: rows whose last event is not their present state"
         ghosts = await count(

@@ -9,14 +9,10 @@ the once-a-minute ``last_used`` touch is not counted), then counted.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from psycopg.pq import TransactionStatus
 
 from partnerhub.db import Database
 from tests.conftest import Tenant, bearer
@@ -29,6 +25,7 @@ from tests.factories import (
     make_customer,
     number,
 )
+from tests.statements import Sent, count_sent, counted
 
 URL = "/v1/wholesale/subscribers"
 
@@ -58,63 +55,10 @@ LIST_STATEMENTS = 3
 LIST_TRANSACTIONS = 1
 
 
-@dataclass
-class Sent:
-    statements: list[str] = field(default_factory=list)
-    transactions: int = 0
-    counting: bool = False
-
-
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
+def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
     """Counts what every psycopg connection of this process sends while ``counting``."""
-    seen = Sent()
-    execute = psycopg.AsyncCursor.execute
-    executemany = psycopg.AsyncCursor.executemany
-    commit = psycopg.AsyncConnection.commit
-    rollback = psycopg.AsyncConnection.rollback
-
-    def text_of(query: Any) -> str:
-        return " ".join(str(getattr(query, "text", query)).split())[:120]
-
-    async def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        if seen.counting:
-            seen.statements.append(text_of(query))
-        return await execute(self, query, *args, **kwargs)
-
-    async def counted_executemany(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        if seen.counting:
-            seen.statements.append("many: " + text_of(query))
-        return await executemany(self, query, *args, **kwargs)
-
-    def ends(method: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
-        async def counted(self: Any) -> None:
-            # BEGIN/COMMIT (or ROLLBACK) go out only for a transaction in progress.
-            if seen.counting and self.info.transaction_status != TransactionStatus.IDLE:
-                seen.transactions += 1
-            await method(self)
-
-        return counted
-
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", counted_execute)
-    monkeypatch.setattr(psycopg.AsyncCursor, "executemany", counted_executemany)
-    monkeypatch.setattr(psycopg.AsyncConnection, "commit", ends(commit))
-    monkeypatch.setattr(psycopg.AsyncConnection, "rollback", ends(rollback))
-    yield seen
-
-
-async def counting(
-    sent: Sent, request: Callable[[], Awaitable[httpx.Response]], status: int = 200
-) -> httpx.Response:
-    sent.statements.clear()
-    sent.transactions = 0
-    sent.counting = True
-    try:
-        response = await request()
-    finally:
-        sent.counting = False
-    assert response.status_code == status, response.text
-    return response
+    return count_sent(monkeypatch)
 
 
 @pytest.fixture
@@ -147,7 +91,7 @@ async def test_post_budget(
 ) -> None:
     warm = await client.post(URL, json=calling(stocked, 1), headers=bearer(token))
     assert warm.status_code == 200, warm.text
-    await counting(sent, lambda: client.post(URL, json=calling(stocked, 2), headers=bearer(token)))
+    await counted(sent, lambda: client.post(URL, json=calling(stocked, 2), headers=bearer(token)))
     assert len(sent.statements) == POST_STATEMENTS, sent.statements
     assert sent.transactions == POST_TRANSACTIONS
     assert sent.statements[-1].startswith("INSERT INTO org_users"), sent.statements
@@ -163,7 +107,7 @@ async def test_post_of_a_limited_package_budget(
 
     warm = await client.post(URL, json=body(1), headers=bearer(token))
     assert warm.status_code == 200, warm.text
-    await counting(sent, lambda: client.post(URL, json=body(2), headers=bearer(token)))
+    await counted(sent, lambda: client.post(URL, json=body(2), headers=bearer(token)))
     assert len(sent.statements) == POST_LIMITED_STATEMENTS, sent.statements
     assert sent.transactions == POST_LIMITED_TRANSACTIONS
     assert sent.statements[-1].startswith("INSERT INTO org_users"), sent.statements
@@ -176,7 +120,7 @@ async def test_get_one_budget(
     assert created.status_code == 200, created.text
     url = created.headers["Location"]
     assert (await client.get(url, headers=bearer(token))).status_code == 200  # warm-up
-    got = await counting(sent, lambda: client.get(url, headers=bearer(token)))
+    got = await counted(sent, lambda: client.get(url, headers=bearer(token)))
     assert got.json() == created.json()
     assert len(sent.statements) == GET_STATEMENTS, sent.statements
     assert sent.transactions == GET_TRANSACTIONS
@@ -190,7 +134,7 @@ async def test_list_budget(
         assert created.status_code == 200, created.text
     params = {"customerId": stocked.id, "max": "2"}
     assert (await client.get(URL, params=params, headers=bearer(token))).status_code == 200
-    page = await counting(sent, lambda: client.get(URL, params=params, headers=bearer(token)))
+    page = await counted(sent, lambda: client.get(URL, params=params, headers=bearer(token)))
     assert len(page.json()["items"]) == 2 and "next" in page.headers["Link"]
     assert len(sent.statements) == LIST_STATEMENTS, sent.statements
     assert sent.transactions == LIST_TRANSACTIONS

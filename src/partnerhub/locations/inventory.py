@@ -17,7 +17,7 @@ from partnerhub.catalog import phones
 from partnerhub.errors import Conflict, InvalidValue
 from partnerhub.kit.constraints import constraint_errors
 from partnerhub.kit.scope import Principal, system_principal
-from partnerhub.locations.repository import LocationRepository
+from partnerhub.locations.repository import LocationRepository, NewLocation
 from partnerhub.models import Location, PhoneNumber
 
 NUMBER_CODE = 1013  # invalid, not in inventory, assigned, or in another location
@@ -46,7 +46,10 @@ def new_number(
 
 
 async def set_main_number(
-    session: AsyncSession, principal: Principal, location: Location, number: str | None
+    session: AsyncSession,
+    principal: Principal,
+    location: Location | NewLocation,
+    number: str | None,
 ) -> None:
     """Mark ``number`` (in the location's inventory, not assigned) as its main number;
     ``None`` clears it."""

@@ -8,11 +8,61 @@ never by whom.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
+import psycopg
 from sqlalchemy import ARRAY, Text, and_, any_, func, literal, or_, select, update
 
+from partnerhub.db import transaction_context
 from partnerhub.kit.repository import Repository
 from partnerhub.models import Customer, Location, OrgUser, PhoneNumber
+
+
+@dataclass(frozen=True, slots=True)
+class OrgCustomer:
+    """The keys of a customer that the location rules and answers read (a :class:`Customer`
+    has them too)."""
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    org_id: uuid.UUID | None
+    status: str
+    data_region: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewLocationFacts:
+    """What the rules for a new location read, from one statement
+    (:meth:`LocationRepository.new_location_facts`)."""
+
+    customer: OrgCustomer | None  # the acting partner's customer of the organization
+    name_taken: bool  # a location of that customer has the name (case-insensitively)
+
+
+@dataclass(slots=True)
+class NewLocation:
+    """A location row about to be written (or just written) by :meth:`insert`; the answer
+    reads it as it reads a :class:`Location`."""
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    customer_id: uuid.UUID
+    org_id: uuid.UUID
+    name: str
+    country: str
+    time_zone: str
+    preferred_language: str
+    announcement_language: str | None
+    address1: str
+    address2: str | None
+    city: str
+    state: str | None
+    postal_code: str | None
+    headquarters: bool
+    emergency_location_identifier: str | None
+    created: datetime
+    updated: datetime
 
 
 class LocationRepository(Repository):
@@ -78,6 +128,57 @@ class LocationRepository(Repository):
             stmt = stmt.where(Location.name.ilike(f"{escaped}%", escape="\\"))
         stmt = stmt.order_by(Location.created, Location.id).offset(offset).limit(limit)
         return list((await self.session.execute(stmt)).scalars())
+
+    async def new_location_facts(self, org_id: uuid.UUID, name: str) -> NewLocationFacts:
+        """The acting partner's customer of organization ``org_id`` and whether one of its
+        locations is named ``name`` (case-insensitively), in one statement on the work's
+        driver connection (no ORM; outside a transaction unless the work has begun one)."""
+        async with self.work.driver() as conn:
+            cur = await conn.execute(
+                _NEW_LOCATION_FACTS,
+                {"org": org_id, "pid": self.principal.partner_id, "name": name.lower()},
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return NewLocationFacts(None, False)
+        *keys, taken = row
+        return NewLocationFacts(OrgCustomer(*keys), bool(taken))
+
+    async def insert(self, location: NewLocation) -> psycopg.IntegrityError | None:
+        """One new location in one INSERT on the work's driver connection (atomic on its own
+        outside a transaction; inside the work's transaction when it has one). A violated
+        constraint (a lost race) is returned for the caller to map; nothing was written (a
+        transaction is then spoiled: the request rolls back)."""
+        loc = location
+        try:
+            async with self.work.driver() as conn:
+                await conn.execute(
+                    _INSERT_LOCATION,
+                    (
+                        loc.id,
+                        loc.partner_id,
+                        loc.customer_id,
+                        loc.org_id,
+                        loc.name,
+                        loc.time_zone,
+                        loc.preferred_language,
+                        loc.announcement_language,
+                        loc.address1,
+                        loc.address2,
+                        loc.city,
+                        loc.state,
+                        loc.postal_code,
+                        loc.country,
+                        loc.headquarters,
+                        loc.emergency_location_identifier,
+                        loc.created,
+                        loc.updated,
+                        *transaction_context(),
+                    ),
+                )
+        except psycopg.IntegrityError as exc:
+            return exc
+        return None
 
     async def name_taken(
         self, customer_id: uuid.UUID, name: str, exclude: uuid.UUID | None = None
@@ -159,3 +260,24 @@ class LocationRepository(Repository):
         """Delete the location; its phone numbers go with it (``ON DELETE CASCADE``)."""
         await self.session.delete(location)
         await self.session.flush()
+
+
+_NEW_LOCATION_FACTS = """
+SELECT c.id, c.partner_id, c.org_id, c.status, c.data_region,
+       EXISTS (SELECT 1 FROM locations l
+                WHERE l.partner_id = %(pid)s AND l.customer_id = c.id
+                  AND lower(l.name) = CAST(%(name)s AS text))
+FROM customers c WHERE c.org_id = %(org)s AND c.partner_id = %(pid)s
+"""
+
+_INSERT_LOCATION = """
+INSERT INTO locations (id, partner_id, customer_id, org_id, name, time_zone, preferred_language,
+                       announcement_language, address1, address2, city, state, postal_code,
+                       country, headquarters, emergency_location_identifier, created, updated)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+        -- updated; evaluating it also tells the event trigger who acts and for which request
+        -- (the statement may run in autocommit: no BEGIN carries it)
+        (SELECT CAST(%s AS timestamptz)
+          WHERE set_config('partnerhub.actor', %s, true) IS NOT NULL
+            AND set_config('partnerhub.tracking_id', %s, true) IS NOT NULL))
+"""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,11 +27,16 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
-from partnerhub.kit.constraints import constraint_errors
+from partnerhub.kit.constraints import constraint_errors, constraint_problem
 from partnerhub.kit.scope import system_principal  # subscribers/* take it from here too
 from partnerhub.locations import inventory
-from partnerhub.locations.repository import LocationRepository
+from partnerhub.locations.repository import (
+    LocationRepository,
+    NewLocation,
+    OrgCustomer,
+)
 from partnerhub.models import Customer, Location
+from partnerhub.models.base import utcnow
 
 READ = "partnerhub:locations_read"
 WRITE = "partnerhub:locations_write"
@@ -40,6 +45,8 @@ IN_USE_CODE = 1214
 NAME_MAX = 80
 LINE_MAX = 80
 BUSY_STATUSES = ("deleting",)
+
+AnyCustomer = TypeVar("AnyCustomer", Customer, OrgCustomer)
 
 
 @dataclass
@@ -59,18 +66,18 @@ class LocationData:
     emergency_location_identifier: str | None = None
 
 
-def region_of(customer: Customer) -> str:
+def region_of(customer: Customer | OrgCustomer) -> str:
     return ids.region_of(customer.data_region)
 
 
-def org_wire_id(customer: Customer) -> str | None:
+def org_wire_id(customer: Customer | OrgCustomer) -> str | None:
     """The customer's organization id as the wire shows it (``orgId``)."""
     if customer.org_id is None:
         return None
     return ids.encode("ORGANIZATION", customer.org_id, region_of(customer))
 
 
-def location_wire_id(location: Location, customer: Customer) -> str:
+def location_wire_id(location: Location | NewLocation, customer: Customer | OrgCustomer) -> str:
     return ids.encode("LOCATION", location.id, region_of(customer))
 
 
@@ -166,22 +173,17 @@ def _raise(problems: list[ApiError]) -> None:
         raise ValidationFailed(problems) if len(problems) > 1 else problems[0]
 
 
-def usable_customer(customer: Customer | None) -> Customer:
+def _org_not_found() -> NotFound:
+    return NotFound("Organization not found (orgId)")
+
+
+def usable_customer(customer: AnyCustomer | None) -> AnyCustomer:
     """The customer's organization must exist and not be going away."""
     if customer is None or customer.org_id is None:
-        raise NotFound("Organization not found (orgId)")
+        raise _org_not_found()
     if customer.status in BUSY_STATUSES:
         raise Busy(f"The customer is {customer.status}; its locations cannot change")
     return customer
-
-
-async def customer_for_org(repo: LocationRepository, org: str | None) -> Customer:
-    """The acting partner's customer whose organization is ``org`` (404 otherwise)."""
-    if not org:
-        raise MissingField("orgId: is required", field="orgId")
-    org_id = ids.decode("ORGANIZATION", org)
-    customer = await repo.customer_by_org(org_id) if org_id else None
-    return usable_customer(customer)
 
 
 def _apply(location: Location, data: LocationData) -> None:
@@ -211,31 +213,83 @@ def _name_taken(name: str) -> Conflict:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A location just written by :func:`create`, with what its answer shows."""
+
+    location: NewLocation
+    customer: OrgCustomer
+    main_number: str | None
+
+
 async def create(
     repo: LocationRepository,
     org: str | None,
     data: LocationData,
     main_number: str | None = None,
-) -> Location:
+) -> Created:
+    """A new location of the acting partner's customer whose organization is ``org``.
+
+    Every fact the rules read comes from one statement (the customer and whether the name is
+    taken), the row is written by one ``INSERT``: without a main number both run on their own
+    (no transaction: a single ``INSERT`` is atomic, the facts are only read); with one, the
+    ``INSERT`` and the main number are one transaction (the work's session). A concurrent
+    request that took the name first (or deleted the customer) is answered as the check
+    would have answered it. Refusals come in this order: scope, ``orgId``, the customer, the
+    settings, the name, the main number."""
     repo.principal.require(WRITE)
-    customer = await customer_for_org(repo, org)
-    _raise(check(data))
-    if await repo.name_taken(customer.id, data.name):
+    if not org:
+        raise MissingField("orgId: is required", field="orgId")
+    org_id = ids.decode("ORGANIZATION", org)
+    if org_id is None:
+        raise _org_not_found()
+    problems = check(data)
+    facts = await repo.new_location_facts(org_id, data.name)
+    customer = usable_customer(facts.customer)
+    _raise(problems)
+    if facts.name_taken:
         raise _name_taken(data.name)
     assert customer.org_id is not None
-    location = Location(
+    now = utcnow()
+    location = NewLocation(
         id=uuid.uuid4(),
         partner_id=customer.partner_id,
         customer_id=customer.id,
         org_id=customer.org_id,
+        name=data.name,
+        time_zone=data.time_zone,
+        preferred_language=data.preferred_language,
+        announcement_language=data.announcement_language,
+        address1=data.address1,
+        address2=data.address2,
+        city=data.city,
+        state=data.state,
+        postal_code=data.postal_code,
+        country=data.country,
         headquarters=False,
+        emergency_location_identifier=data.emergency_location_identifier,
+        created=now,
+        updated=now,
     )
-    _apply(location, data)
-    repo.add(location)
-    await _flush(repo, data.name)
+    if main_number:
+        await repo.session.connection()  # the transaction the INSERT and the number share
+    lost = await repo.insert(location)
+    if lost is not None:
+        problem = constraint_problem(
+            lost,
+            {
+                "uq_locations_customer_name": _name_taken(data.name),
+                "fk_locations_customer_id_customers": _org_not_found(),
+            },
+        )
+        if problem is None:
+            raise lost
+        raise problem from None
+    main = None
     if main_number:
         await inventory.set_main_number(repo.session, repo.principal, location, main_number)
-    return location
+        main = (await repo.main_numbers([location.id])).get(location.id)
+    return Created(location, customer, main)
 
 
 async def get(repo: LocationRepository, location_id: uuid.UUID | None) -> Location:
