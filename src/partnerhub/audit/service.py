@@ -404,20 +404,33 @@ def check_span(start: datetime | None, end: datetime | None) -> tuple[datetime, 
     return start, end
 
 
-async def org_scope(repo: AuditRepository, org_ref: str | None) -> AuditFilters:
-    """The rows an ``orgId`` names: the acting partner's own (its id) or one of its customers'.
-    Another tenant's organization, or an id that is not one: 404."""
+async def org_scope(
+    repo: AuditRepository, org_ref: str | None
+) -> tuple[AuditRepository, AuditFilters]:
+    """The rows an ``orgId`` names, and the repository that reads them: the acting partner's
+    own (its id) or one of its customers'; a direct sub-partner's own or one of that
+    sub-partner's customers' (read through the repository scoped to the sub-partner). A
+    parent's, a sibling's or another tenant's organization, or an id that is not one: 404."""
     if not org_ref:
         raise MissingField("orgId: is required", field="orgId")
     org = ids.decode("ORGANIZATION", org_ref)
     if org is None:
         raise NotFound("Organization not found")
     if org == repo.principal.partner_id:
-        return AuditFilters(partner_level=True)
+        return repo, AuditFilters(partner_level=True)
     customer_id = await repo.customer_of_org(org)
-    if customer_id is None:
-        raise NotFound("Organization not found")
-    return AuditFilters(customer_id=customer_id)
+    if customer_id is not None:
+        return repo, AuditFilters(customer_id=customer_id)
+    sub = await repo.sub_partner(org)
+    if sub is not None:
+        return repo.for_partner(sub), AuditFilters(partner_level=True)
+    sub = await repo.sub_partner_of_customer_org(org)
+    if sub is not None:
+        inside = repo.for_partner(sub)
+        customer_id = await inside.customer_of_org(org)
+        if customer_id is not None:
+            return inside, AuditFilters(customer_id=customer_id)
+    raise NotFound("Organization not found")
 
 
 async def list_events(
@@ -430,16 +443,18 @@ async def list_events(
     event_categories: list[str],
     offset: int,
     limit: int,
-) -> list[AuditEvent]:
+) -> tuple[AuditRepository, list[AuditEvent]]:
+    """One page of the organization's rows, and the repository (scoped to the partner whose
+    rows they are) that presents them."""
     repo.principal.require(READ, ADMIN)
-    filters = await org_scope(repo, org_ref)
+    repo, filters = await org_scope(repo, org_ref)
     filters.start, filters.end = check_span(start, end)
     filters.categories = parse_categories(event_categories)
     if actor_ref:
         filters.actor_id = _actor_uuid(actor_ref)
         if filters.actor_id is None:
-            return []
-    return await repo.page(filters, offset, limit)
+            return repo, []
+    return repo, await repo.page(filters, offset, limit)
 
 
 def _actor_uuid(ref: str) -> uuid.UUID | None:
@@ -473,6 +488,24 @@ async def history(
         filters.categories = parse_categories([category])
     filters.actor_text = (actor or "").strip()[:200] or None
     return await repo.page(filters, offset, limit)
+
+
+async def sub_partner_repo(repo: AuditRepository, org_ref: str) -> AuditRepository:
+    """The repository that reads the log of the acting partner's direct sub-partner
+    ``org_ref`` (its ``orgId``); anything else is 404."""
+    org = ids.decode("ORGANIZATION", org_ref.strip())
+    sub = await repo.sub_partner(org) if org is not None else None
+    if sub is None:
+        raise NotFound("Organization not found")
+    return repo.for_partner(sub)
+
+
+async def sub_partner_choices(repo: AuditRepository) -> list[tuple[str, str]]:
+    """``(orgId, name)`` of the acting partner's direct sub-partners, whose logs it reads."""
+    return [
+        (ids.encode("ORGANIZATION", partner_id, ids.HUB), name)
+        for partner_id, name in await repo.sub_partner_names()
+    ]
 
 
 async def purge(session: AsyncSession, older_than: timedelta) -> int:
