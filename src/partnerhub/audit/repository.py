@@ -150,6 +150,19 @@ class AuditRepository(Repository):
         return int((await self.session.execute(stmt)).scalar_one())
 
     @staticmethod
+    async def unattributed(
+        session: AsyncSession, tenant: uuid.UUID, since: datetime, limit: int
+    ) -> list[AuditEvent]:
+        """The operator's reading of the log of no organization (``tenant``), newest first."""
+        stmt = (
+            select(AuditEvent)
+            .where(AuditEvent.partner_id == tenant, AuditEvent.created >= since)
+            .order_by(AuditEvent.created.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+        return list((await session.execute(stmt)).scalars())
+
+    @staticmethod
     async def purge(session: AsyncSession, before: datetime) -> int:
         """Delete every row older than ``before`` (all partners: the operator's purge), with
         the switch the immutability trigger lets through, for this transaction only."""
