@@ -218,3 +218,61 @@ async def test_a_subscriber_import_is_recorded_in_the_customers_log(
     assert row["targetId"] == started.json()["id"]
     assert row["targetName"] == (setup.customer.name or setup.customer.external_id)
     assert row["actionText"].startswith("API token test started an import of subscribers")
+
+
+async def test_portal_location_and_number_changes_are_recorded_not_the_tokens(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    setup: Setup,  # noqa: F811
+) -> None:
+    """A partner administrator's location and number changes in the portal are in the
+    customer's log; the same requests by an API token (the wholesale provisioning path) are
+    not (docs/audit.md)."""
+    csrf = await portal_login(client, tenant.admin.email, tenant.password)
+    form = {
+        "csrf_token": csrf,
+        "name": "Milan office",
+        "address1": "Via Roma 1",
+        "city": "Milano",
+        "state": "MI",
+        "postal_code": "20121",
+        "country": "IT",
+        "time_zone": "Europe/Rome",
+        "preferred_language": "it_IT",
+    }
+    made = await client.post(f"/customers/{setup.id}/locations/new", data=form)
+    assert made.status_code == 303, made.text
+    added = await client.post(
+        f"/customers/{setup.id}/setup/numbers",
+        data={"csrf_token": csrf, "location": setup.hq_id, "numbers": "+14155550090"},
+    )
+    assert added.status_code == 303, added.text
+    token = await tenant.token(*ALL_SCOPES)
+    by_token = await client.post(
+        "/v1/locations",
+        json={
+            "orgId": setup.org,
+            "name": "Rome office",
+            "timeZone": "Europe/Rome",
+            "preferredLanguage": "it_IT",
+            "announcementLanguage": "it_IT",
+            "address": {
+                "address1": "Via Po 2",
+                "city": "Roma",
+                "state": "RM",
+                "postalCode": "00100",
+                "country": "IT",
+            },
+        },
+        headers=bearer(token),
+    )
+    assert by_token.status_code == 201, by_token.text
+
+    got = by_action(await audit_events(client, await tenant.token(AUDIT_READ), setup.org))
+    [location] = got["location.create"]
+    assert location["targetName"] == "Milan office"
+    assert location["actorEmail"] == tenant.admin.email
+    assert location["changes"]["city"] == [None, "Milano"]
+    [numbers] = got["numbers.add"]
+    assert numbers["targetName"] == (setup.hq.name if setup.hq else "")
+    assert "Rome office" not in str(got)

@@ -219,6 +219,20 @@ ACTIONS: dict[str, Action] = {
         N_("User left for another organization"),
         N_("%(target)s accepted to move to another organization"),
     ),
+    "location.create": Action(
+        CUSTOMERS, N_("Location added"), N_("%(actor)s added the location %(target)s")
+    ),
+    "location.update": Action(
+        CUSTOMERS, N_("Location changed"), N_("%(actor)s changed the location %(target)s")
+    ),
+    "location.delete": Action(
+        CUSTOMERS, N_("Location deleted"), N_("%(actor)s deleted the location %(target)s")
+    ),
+    "numbers.remove": Action(
+        USERS,
+        N_("Phone numbers removed"),
+        N_("%(actor)s removed phone numbers from %(target)s"),
+    ),
     "import.create": Action(
         USERS,
         N_("Subscriber import started"),
