@@ -276,3 +276,22 @@ async def test_portal_location_and_number_changes_are_recorded_not_the_tokens(
     [numbers] = got["numbers.add"]
     assert numbers["targetName"] == (setup.hq.name if setup.hq else "")
     assert "Rome office" not in str(got)
+
+
+async def test_installation_assistance_requests_are_recorded(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    setup: Setup,  # noqa: F811
+) -> None:
+    from partnerhub.assistance.service import WRITE as ASSISTANCE_WRITE
+
+    url = f"/v1/partner/customers/{setup.id}/installationRequests"
+    body = {"contactName": "Carla Rossi", "contactEmail": "carla@customer.example"}
+    token = await tenant.token(ASSISTANCE_WRITE)
+    created = await client.post(url, json=body, headers=bearer(token))
+    assert created.status_code == 201, created.text
+    got = by_action(await audit_events(client, await tenant.token(AUDIT_READ), setup.org))
+    [row] = got["assistance.request"]
+    assert row["eventCategory"] == "CUSTOMERS"
+    assert row["changes"] == {"status": [None, "submitted"]}
+    assert row["actionText"].startswith("API token test requested installation assistance")

@@ -233,6 +233,16 @@ ACTIONS: dict[str, Action] = {
         N_("Phone numbers removed"),
         N_("%(actor)s removed phone numbers from %(target)s"),
     ),
+    "assistance.request": Action(
+        CUSTOMERS,
+        N_("Installation assistance requested"),
+        N_("%(actor)s requested installation assistance for %(target)s"),
+    ),
+    "assistance.status": Action(
+        CUSTOMERS,
+        N_("Installation request status changed"),
+        N_("%(actor)s changed the status of an installation request of %(target)s"),
+    ),
     "import.create": Action(
         USERS,
         N_("Subscriber import started"),
