@@ -202,13 +202,10 @@ def _log(
     request: InstallationRequest,
     changes: dict[str, list[Any]],
 ) -> None:
-    audit.record(
-        repo.session,
-        repo.principal,
-        action,
-        customer=customer,
-        target_type="INSTALLATION_REQUEST",
-        target_id=str(request.id),
-        target_name=customer.name or customer.external_id or "",
-        changes=changes,
-    )
+    """The request's row in the customer's log (the target named by the customer)."""
+    target = {
+        "target_type": "INSTALLATION_REQUEST",
+        "target_id": str(request.id),
+        "target_name": customer.name or customer.external_id or "",
+    }
+    audit.record(repo.session, repo.principal, action, customer=customer, changes=changes, **target)
