@@ -375,6 +375,51 @@ def audit_purge(
         raise typer.Exit(2) from None
 
 
+@audit_app.command("unattributed")
+def audit_unattributed(
+    since: Annotated[
+        str, typer.Option("--since", help="How far back: 1d, 12h, 2w (default 1d).")
+    ] = "1d",
+    limit: Annotated[int, typer.Option("--max", min=1, max=100_000)] = 1000,
+) -> None:
+    """The log of no organization: refused sign-ins of addresses no account has (no partner
+    reads them; docs/audit.md). One line a row, newest first, tab-separated: time, client
+    address, sign-in form, the address typed, user agent, TrackingID."""
+    from partnerhub.audit import service as audit
+    from partnerhub.db import Database
+    from partnerhub.identity import service as identity
+
+    settings = get_settings()
+    url = prepare_database(settings)
+    age = identity.parse_duration(since)
+    if age is None:
+        raise typer.BadParameter("--since: give an age such as 1d")
+
+    async def run() -> list[str]:
+        db = Database(url, 1, settings.database_prepared_statements)
+        try:
+            async with db.transaction() as session:
+                rows = await audit.unattributed(session, age, limit)
+        finally:
+            await db.dispose()
+        return [
+            "\t".join(
+                (
+                    row.created.isoformat(),
+                    row.actor_ip,
+                    str((row.detail or {}).get("method", "")),
+                    row.target_name,
+                    row.actor_user_agent,
+                    row.tracking_id,
+                )
+            )
+            for row in rows
+        ]
+
+    for line in asyncio.run(run()):
+        typer.echo(line)
+
+
 def _exit_on_sigterm() -> None:
     """SIGTERM ends the process like Ctrl-C does: by an exception, so ``finally`` blocks and
     exit handlers run (the embedded PostgreSQL is stopped by its last user,

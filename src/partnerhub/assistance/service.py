@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, fields
+from typing import Any
 
 from partnerhub import ids
 from partnerhub.assistance.repository import AssistanceRepository
+from partnerhub.audit import service as audit
 from partnerhub.catalog import phones
 from partnerhub.errors import ApiError, InvalidValue, MissingField, NotFound, ValidationFailed
 from partnerhub.kit.validators import check_email
@@ -133,6 +135,7 @@ async def create(
     )
     repo.add(request)
     await repo.flush()
+    _log(repo, "assistance.request", customer, request, {"status": [None, request.status]})
     partner = await repo.partner()
     support = PartnerSettings.of(partner).support_email if partner else None
     to = support or actor
@@ -184,7 +187,25 @@ async def set_status(
     if status not in STATUSES:
         raise InvalidValue(f"status: must be one of {', '.join(STATUSES)}", field="status")
     if found.status != status:
+        changes = {"status": [found.status, status]}
         found.status = status
         found.updated = utcnow()
         await repo.flush()
+        _log(repo, "assistance.status", customer, found, changes)
     return found
+
+
+def _log(
+    repo: AssistanceRepository,
+    action: str,
+    customer: Customer,
+    request: InstallationRequest,
+    changes: dict[str, list[Any]],
+) -> None:
+    """The request's row in the customer's log (the target named by the customer)."""
+    target = {
+        "target_type": "INSTALLATION_REQUEST",
+        "target_id": str(request.id),
+        "target_name": customer.name or customer.external_id or "",
+    }
+    audit.record(repo.session, repo.principal, action, customer=customer, changes=changes, **target)

@@ -28,12 +28,13 @@ async def list_events(
     event_categories: list[str] = Query(default_factory=list, alias="eventCategories"),
 ) -> dict[str, object]:
     """The organization's audit events, newest first: the partner's own (``orgId`` = the
-    partner's organization) or one of its customers'. Scope ``audit:events_read`` (or
+    partner's organization) or one of its customers', a direct sub-partner's own or one of
+    its customers'. Scope ``audit:events_read`` (or
     ``partnerhub:admin``)."""
     principal.require(service.READ, service.ADMIN)
     async with unit_of_work(request) as session:
         repo = AuditRepository(session, principal)
-        rows = await service.list_events(
+        repo, rows = await service.list_events(
             repo,
             org_id,
             parse_instant("from", start),

@@ -34,6 +34,41 @@ class AuditRepository(Repository):
     def add(session: AsyncSession, event: AuditEvent) -> None:
         session.add(event)
 
+    def for_partner(self, partner_id: uuid.UUID) -> AuditRepository:
+        """This repository's work seen as ``partner_id`` (a sub-partner :meth:`sub_partner`
+        found): every later read is scoped to it."""
+        return AuditRepository(self.work, self.principal.acting_for(partner_id))
+
+    async def sub_partner(self, org_id: uuid.UUID) -> uuid.UUID | None:
+        """``org_id`` when it is a direct sub-partner of the acting partner (never its parent,
+        a sibling or another partner's)."""
+        stmt = select(Partner.id).where(
+            Partner.id == org_id, Partner.parent_id == self.principal.partner_id
+        )
+        return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+
+    async def sub_partner_of_customer_org(self, org_id: uuid.UUID) -> uuid.UUID | None:
+        """The direct sub-partner of the acting partner one of whose customers has the
+        organization (or, before provisioning, the id) ``org_id``."""
+        stmt = (
+            select(Customer.partner_id)
+            .join(Partner, Partner.id == Customer.partner_id)
+            .where(
+                Partner.parent_id == self.principal.partner_id,
+                or_(Customer.org_id == org_id, Customer.id == org_id),
+            )
+        )
+        return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+
+    async def sub_partner_names(self) -> list[tuple[uuid.UUID, str]]:
+        """The acting partner's direct sub-partners (the portal's choice of log), by name."""
+        stmt = (
+            select(Partner.id, Partner.name)
+            .where(Partner.parent_id == self.principal.partner_id)
+            .order_by(Partner.name, Partner.id)
+        )
+        return [(row.id, row.name) for row in await self.session.execute(stmt)]
+
     async def customer_of_org(self, org_id: uuid.UUID) -> uuid.UUID | None:
         """The acting partner's customer whose organization (or, before provisioning, whose
         own id) is ``org_id``."""
@@ -94,19 +129,38 @@ class AuditRepository(Repository):
         return {c.id: c for c in (await self.session.execute(stmt)).scalars()}
 
     async def partner_names(self, partner_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-        """Names of the acting partner and its sub-partners among ``partner_ids``."""
+        """Names of the acting partner, its sub-partners and (reading a sub-partner's log) the
+        parent whose credential reads, among ``partner_ids``."""
         mine = self.principal.partner_id
         wanted = {p for p in partner_ids if p is not None}
         if not wanted:
             return {}
         stmt = select(Partner.id, Partner.name).where(
-            Partner.id.in_(wanted), or_(Partner.id == mine, Partner.parent_id == mine)
+            Partner.id.in_(wanted),
+            or_(
+                Partner.id == mine,
+                Partner.parent_id == mine,
+                Partner.id == self.principal.home_partner_id,
+            ),
         )
         return {row.id: row.name for row in await self.session.execute(stmt)}
 
     async def count(self, filters: AuditFilters) -> int:
         stmt = self._filtered(filters).with_only_columns(func.count(AuditEvent.id))
         return int((await self.session.execute(stmt)).scalar_one())
+
+    @staticmethod
+    async def unattributed(
+        session: AsyncSession, tenant: uuid.UUID, since: datetime, limit: int
+    ) -> list[AuditEvent]:
+        """The operator's reading of the log of no organization (``tenant``), newest first."""
+        stmt = (
+            select(AuditEvent)
+            .where(AuditEvent.partner_id == tenant, AuditEvent.created >= since)
+            .order_by(AuditEvent.created.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+        return list((await session.execute(stmt)).scalars())
 
     @staticmethod
     async def purge(session: AsyncSession, before: datetime) -> int:

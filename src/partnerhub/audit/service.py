@@ -47,6 +47,7 @@ CUSTOMERS = "CUSTOMERS"
 USERS = "USERS"
 CREDENTIALS = "CREDENTIALS"
 SECRETS = "SECRETS"
+BILLING = "BILLING"
 # The categories, in the order the portal's filter lists them, with their labels.
 CATEGORIES: dict[str, str] = {
     LOGINS: N_("Sign-ins"),
@@ -59,6 +60,7 @@ CATEGORIES: dict[str, str] = {
     USERS: N_("Users and numbers"),
     CREDENTIALS: N_("Passwords and second factor"),
     SECRETS: N_("Secrets shown"),
+    BILLING: N_("Billing reports"),
 }
 
 
@@ -73,6 +75,16 @@ ACTIONS: dict[str, Action] = {
     "signin.success": Action(LOGINS, N_("Signed in"), N_("%(actor)s signed in")),
     "signin.failed": Action(
         FAILED_LOGINS, N_("Sign-in refused"), N_("A sign-in as %(target)s was refused")
+    ),
+    "signin.sso_refused": Action(
+        FAILED_LOGINS,
+        N_("Single sign-on refused"),
+        N_("A sign-in through the identity provider %(target)s was refused"),
+    ),
+    "signin.link_refused": Action(
+        FAILED_LOGINS,
+        N_("E-mailed link refused"),
+        N_("An e-mailed link of %(target)s was refused"),
     ),
     "signin.second_factor_failed": Action(
         FAILED_LOGINS,
@@ -122,6 +134,50 @@ ACTIONS: dict[str, Action] = {
     "settings.update": Action(
         SETTINGS, N_("Partner settings changed"), N_("%(actor)s changed the partner settings")
     ),
+    "idp.create": Action(
+        SETTINGS,
+        N_("Identity provider added"),
+        N_("%(actor)s added the identity provider %(target)s"),
+    ),
+    "idp.update": Action(
+        SETTINGS,
+        N_("Identity provider changed"),
+        N_("%(actor)s changed the identity provider %(target)s"),
+    ),
+    "idp.delete": Action(
+        SETTINGS,
+        N_("Identity provider removed"),
+        N_("%(actor)s removed the identity provider %(target)s"),
+    ),
+    "webhook.create": Action(
+        SETTINGS, N_("Webhook created"), N_("%(actor)s created the webhook %(target)s")
+    ),
+    "webhook.update": Action(
+        SETTINGS, N_("Webhook changed"), N_("%(actor)s changed the webhook %(target)s")
+    ),
+    "webhook.delete": Action(
+        SETTINGS, N_("Webhook deleted"), N_("%(actor)s deleted the webhook %(target)s")
+    ),
+    "webhook.test": Action(
+        SETTINGS,
+        N_("Webhook test event sent"),
+        N_("%(actor)s sent a test event to the webhook %(target)s"),
+    ),
+    "admin.unlock": Action(
+        ADMINISTRATORS,
+        N_("Administrator unlocked"),
+        N_("%(actor)s unlocked the administrator %(target)s"),
+    ),
+    "billing.report_create": Action(
+        BILLING,
+        N_("Billing report requested"),
+        N_("%(actor)s requested the billing report %(target)s"),
+    ),
+    "billing.report_delete": Action(
+        BILLING,
+        N_("Billing report deleted"),
+        N_("%(actor)s deleted the billing report %(target)s"),
+    ),
     "customer.create": Action(
         CUSTOMERS, N_("Customer created"), N_("%(actor)s created the customer %(target)s")
     ),
@@ -163,6 +219,35 @@ ACTIONS: dict[str, Action] = {
         N_("User left for another organization"),
         N_("%(target)s accepted to move to another organization"),
     ),
+    "location.create": Action(
+        CUSTOMERS, N_("Location added"), N_("%(actor)s added the location %(target)s")
+    ),
+    "location.update": Action(
+        CUSTOMERS, N_("Location changed"), N_("%(actor)s changed the location %(target)s")
+    ),
+    "location.delete": Action(
+        CUSTOMERS, N_("Location deleted"), N_("%(actor)s deleted the location %(target)s")
+    ),
+    "numbers.remove": Action(
+        USERS,
+        N_("Phone numbers removed"),
+        N_("%(actor)s removed phone numbers from %(target)s"),
+    ),
+    "assistance.request": Action(
+        CUSTOMERS,
+        N_("Installation assistance requested"),
+        N_("%(actor)s requested installation assistance for %(target)s"),
+    ),
+    "assistance.status": Action(
+        CUSTOMERS,
+        N_("Installation request status changed"),
+        N_("%(actor)s changed the status of an installation request of %(target)s"),
+    ),
+    "import.create": Action(
+        USERS,
+        N_("Subscriber import started"),
+        N_("%(actor)s started an import of subscribers into %(target)s"),
+    ),
     "numbers.add": Action(
         USERS, N_("Phone numbers added"), N_("%(actor)s added phone numbers to %(target)s")
     ),
@@ -173,6 +258,11 @@ ACTIONS: dict[str, Action] = {
     ),
     "account.password": Action(
         CREDENTIALS, N_("Password changed"), N_("%(actor)s changed their password")
+    ),
+    "account.password_link": Action(
+        CREDENTIALS,
+        N_("Password set with an e-mailed link"),
+        N_("%(actor)s set their password with an e-mailed link"),
     ),
     "account.totp_on": Action(
         CREDENTIALS,
@@ -190,6 +280,11 @@ ACTIONS: dict[str, Action] = {
 }
 
 ACTOR_TYPES = ("partner_admin", "token", "customer_admin", "system", "anonymous")
+
+# The log of no organization: a refused sign-in with an address no account of that sign-in
+# form has (docs/audit.md). No partner has this id, so no principal's scope reaches it
+# (``Repository.scoped``); the operator reads it (``partnerhub audit unattributed``).
+NO_TENANT = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True)
@@ -353,6 +448,24 @@ def record(session: AsyncSession, who: Principal | Actor, action: str, **kwargs:
     return event
 
 
+def unknown_address_refused(
+    session: AsyncSession, email: str, detail: dict[str, Any]
+) -> AuditEvent:
+    """A refused sign-in with an address nobody has (at that form): in the log of no
+    organization (:data:`NO_TENANT`), so no tenant's log (and no answer) tells whether an
+    address exists."""
+    typed = (email or "").strip()[:320]
+    return record(
+        session,
+        Actor("anonymous", email=typed),
+        "signin.failed",
+        partner_id=NO_TENANT,
+        target_type="PEOPLE",
+        target_name=typed,
+        detail={**detail, "reason": "unknown_address"},
+    )
+
+
 def admin_created(
     session: AsyncSession, who: Principal | Actor, admin: Any, changes: Any, **kwargs: Any
 ) -> AuditEvent:
@@ -404,20 +517,33 @@ def check_span(start: datetime | None, end: datetime | None) -> tuple[datetime, 
     return start, end
 
 
-async def org_scope(repo: AuditRepository, org_ref: str | None) -> AuditFilters:
-    """The rows an ``orgId`` names: the acting partner's own (its id) or one of its customers'.
-    Another tenant's organization, or an id that is not one: 404."""
+async def org_scope(
+    repo: AuditRepository, org_ref: str | None
+) -> tuple[AuditRepository, AuditFilters]:
+    """The rows an ``orgId`` names, and the repository that reads them: the acting partner's
+    own (its id) or one of its customers'; a direct sub-partner's own or one of that
+    sub-partner's customers' (read through the repository scoped to the sub-partner). A
+    parent's, a sibling's or another tenant's organization, or an id that is not one: 404."""
     if not org_ref:
         raise MissingField("orgId: is required", field="orgId")
     org = ids.decode("ORGANIZATION", org_ref)
     if org is None:
         raise NotFound("Organization not found")
     if org == repo.principal.partner_id:
-        return AuditFilters(partner_level=True)
+        return repo, AuditFilters(partner_level=True)
     customer_id = await repo.customer_of_org(org)
-    if customer_id is None:
-        raise NotFound("Organization not found")
-    return AuditFilters(customer_id=customer_id)
+    if customer_id is not None:
+        return repo, AuditFilters(customer_id=customer_id)
+    sub = await repo.sub_partner(org)
+    if sub is not None:
+        return repo.for_partner(sub), AuditFilters(partner_level=True)
+    sub = await repo.sub_partner_of_customer_org(org)
+    if sub is not None:
+        inside = repo.for_partner(sub)
+        customer_id = await inside.customer_of_org(org)
+        if customer_id is not None:
+            return inside, AuditFilters(customer_id=customer_id)
+    raise NotFound("Organization not found")
 
 
 async def list_events(
@@ -430,16 +556,18 @@ async def list_events(
     event_categories: list[str],
     offset: int,
     limit: int,
-) -> list[AuditEvent]:
+) -> tuple[AuditRepository, list[AuditEvent]]:
+    """One page of the organization's rows, and the repository (scoped to the partner whose
+    rows they are) that presents them."""
     repo.principal.require(READ, ADMIN)
-    filters = await org_scope(repo, org_ref)
+    repo, filters = await org_scope(repo, org_ref)
     filters.start, filters.end = check_span(start, end)
     filters.categories = parse_categories(event_categories)
     if actor_ref:
         filters.actor_id = _actor_uuid(actor_ref)
         if filters.actor_id is None:
-            return []
-    return await repo.page(filters, offset, limit)
+            return repo, []
+    return repo, await repo.page(filters, offset, limit)
 
 
 def _actor_uuid(ref: str) -> uuid.UUID | None:
@@ -473,6 +601,32 @@ async def history(
         filters.categories = parse_categories([category])
     filters.actor_text = (actor or "").strip()[:200] or None
     return await repo.page(filters, offset, limit)
+
+
+async def sub_partner_repo(repo: AuditRepository, org_ref: str) -> AuditRepository:
+    """The repository that reads the log of the acting partner's direct sub-partner
+    ``org_ref`` (its ``orgId``); anything else is 404."""
+    org = ids.decode("ORGANIZATION", org_ref.strip())
+    sub = await repo.sub_partner(org) if org is not None else None
+    if sub is None:
+        raise NotFound("Organization not found")
+    return repo.for_partner(sub)
+
+
+async def sub_partner_choices(repo: AuditRepository) -> list[tuple[str, str]]:
+    """``(orgId, name)`` of the acting partner's direct sub-partners, whose logs it reads."""
+    return [
+        (ids.encode("ORGANIZATION", partner_id, ids.HUB), name)
+        for partner_id, name in await repo.sub_partner_names()
+    ]
+
+
+async def unattributed(
+    session: AsyncSession, newer_than: timedelta, limit: int = 1000
+) -> list[AuditEvent]:
+    """The operator's view of the log of no organization (``partnerhub audit unattributed``):
+    refused sign-ins of addresses nobody has, newest first."""
+    return await AuditRepository.unattributed(session, NO_TENANT, utcnow() - newer_than, limit)
 
 
 async def purge(session: AsyncSession, older_than: timedelta) -> int:

@@ -36,9 +36,15 @@ class HistoryQuery:
     category: str = ""
     actor: str = ""
     offset: int = 0
+    org: str = ""  # the partner portal's /audit: a sub-partner's orgId (its log), or ""
 
     def params(self, **changed: Any) -> dict[str, Any]:
-        out = {"category": self.category, "actor": self.actor, "offset": self.offset}
+        out = {
+            "category": self.category,
+            "actor": self.actor,
+            "offset": self.offset,
+            "org": self.org,
+        }
         out.update(changed)
         return {k: v for k, v in out.items() if v not in ("", 0, None)}
 
@@ -51,7 +57,8 @@ def query_of(params: Mapping[str, str]) -> HistoryQuery:
         offset = max(0, min(int(str(params.get("offset") or "0")), 1_000_000))
     except ValueError:
         offset = 0
-    return HistoryQuery(category, str(params.get("actor") or "").strip()[:200], offset)
+    org = str(params.get("org") or "").strip()[:200]
+    return HistoryQuery(category, str(params.get("actor") or "").strip()[:200], offset, org)
 
 
 @dataclass(frozen=True)
@@ -140,10 +147,19 @@ async def history_context(
     customer_id: uuid.UUID | None,
     query: HistoryQuery,
     gettext: Callable[[str], str],
+    *,
+    sub_partners: bool = False,
 ) -> dict[str, Any]:
     """What ``audit/_history.html`` shows: one page of rows (newest first), the categories to
-    filter by, and whether older rows remain."""
+    filter by, and whether older rows remain. ``sub_partners`` (the partner portal's own log):
+    the choice of the partner's own log or a direct sub-partner's (``query.org``; another
+    organization is 404)."""
     repo = AuditRepository(session, principal)
+    choices: list[tuple[str, str]] = []
+    if sub_partners:
+        choices = await service.sub_partner_choices(repo)
+        if query.org:
+            repo = await service.sub_partner_repo(repo, query.org)
     try:
         found = await service.history(
             repo,
@@ -160,6 +176,7 @@ async def history_context(
     return {
         "history": rows,
         "history_query": query,
+        "history_sub_partners": choices,
         "history_categories": [(k, gettext(v)) for k, v in service.CATEGORIES.items()],
         "history_older": query.params(offset=query.offset + PAGE_SIZE) if more else None,
         "history_newer": (

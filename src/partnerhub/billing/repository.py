@@ -17,7 +17,8 @@ from sqlalchemy import Select, delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.kit.repository import Repository
-from partnerhub.models import BillingReport, Partner
+from partnerhub.kit.rows import columns, row_values
+from partnerhub.models import AuditEvent, BillingReport, Partner
 
 IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
 ACTIVE_CONSTRAINT = "uq_billing_reports_active"
@@ -42,13 +43,18 @@ _NEW_REPORT_FACTS = text(
 # exactly when the report does (no job lost between commit and defer, none left for a report
 # rolled back). Another active report with the same key (``uq_billing_reports_active``)
 # inserts nothing, and then no job is written and no row comes back.
+_AUDIT_NAMES, _AUDIT_VALUES = columns(AuditEvent.__table__, "a_")  # type: ignore[arg-type]
+# The report, its audit row (written only with the report: SELECT ... FROM new_report) and its
+# render job, in one statement. Column names come from the metadata; values are parameters.
 _NEW_REPORT = text(
-    "WITH new_report AS ("
+    "WITH new_report AS ("  # noqa: S608
     " INSERT INTO billing_reports (id, partner_id, sub_partner_id, billing_start_date,"
     " billing_end_date, type, category, status, internal, created, created_by, errors)"
     " VALUES (:id, :partner_id, :sub_partner_id, :start, :end, :type, :category, :status,"
     " :internal, :created, :created_by, :errors)"
-    " ON CONFLICT DO NOTHING RETURNING id)"
+    " ON CONFLICT DO NOTHING RETURNING id),"
+    f" new_audit AS (INSERT INTO audit_events ({_AUDIT_NAMES})"
+    f" SELECT {_AUDIT_VALUES} FROM new_report)"
     " SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(CAST(:job_queue AS varchar),"
     " CAST(:job_task AS varchar), 0, CAST(:job_lock AS text), CAST(:job_lock AS text),"
     " CAST(:job_args AS jsonb), CAST(NULL AS timestamptz))::procrastinate_job_to_defer_v1])"
@@ -108,10 +114,10 @@ class BillingRepository(Repository):
             created_by=row[0] if token is not None else actor, sub_partner_ok=bool(row[1])
         )
 
-    async def add(self, report: BillingReport) -> bool:
-        """Insert ``report`` with its render job (:data:`_NEW_REPORT`); False, and nothing
-        written, when another active report has the same partner, dates, type and
-        sub-partner."""
+    async def add(self, report: BillingReport, audit_event: AuditEvent) -> bool:
+        """Insert ``report`` with its audit row and its render job (:data:`_NEW_REPORT`);
+        False, and nothing written, when another active report has the same partner, dates,
+        type and sub-partner."""
         row = (
             await self.session.execute(
                 _NEW_REPORT,
@@ -132,6 +138,7 @@ class BillingRepository(Repository):
                     "job_task": RENDER_TASK,
                     "job_lock": job_lock(report.id),
                     "job_args": Jsonb({"report_id": str(report.id)}),
+                    **row_values("a_", audit_event),
                 },
             )
         ).first()

@@ -23,10 +23,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids, runtime
+from partnerhub.audit import service as audit
 from partnerhub.billing.repository import (
     COMPLETED,
     FAILED,
@@ -181,7 +183,9 @@ async def create(repo: BillingRepository, new: NewReport) -> BillingReport:
         created_by=facts.created_by,
         errors=[],
     )
-    if not await repo.add(report):
+    # Written by the report's own statement, only when the report is.
+    logged = audit.build(repo.principal, "billing.report_create", **_audited(report))
+    if not await repo.add(report, logged):
         raise Conflict(
             f"A {kind} billing report for {start} to {end} already exists and has not failed",
             code=DUPLICATE_CODE,
@@ -243,7 +247,21 @@ async def delete(repo: BillingRepository, report_ref: uuid.UUID | None) -> Billi
     repo.principal.require(WRITE)
     report = await get(repo, report_ref)
     await repo.remove(report)
+    audit.record(repo.session, repo.principal, "billing.report_delete", **_audited(report))
     return report
+
+
+def _audited(report: BillingReport) -> dict[str, Any]:
+    """The audit row's target of a report's request or deletion."""
+    return {
+        "target_type": "BILLING_REPORT",
+        "target_id": report_id(report),
+        "target_name": f"{report.type} {report.billing_start_date} – {report.billing_end_date}",
+        "detail": {
+            "category": report.category,
+            "subPartnerOrgId": sub_partner_org_id(report.sub_partner_id),
+        },
+    }
 
 
 # --- the file and its signed link ----------------------------------------------------------

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Table, TextClause, func, select, text
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import TextClause, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub.identity.repository import other_family_claim
 from partnerhub.kit.repository import Repository
+from partnerhub.kit.rows import columns, row_values
 from partnerhub.kit.validators import email_domain
 from partnerhub.models import (
     AuditEvent,
@@ -164,50 +165,20 @@ def job_lock(customer_id: uuid.UUID | str) -> str:
     return f"customer:{customer_id}"
 
 
-def _columns(table: Table, prefix: str) -> tuple[str, str]:
-    names = ", ".join(c.name for c in table.columns)
-    values = ", ".join(f":{prefix}{c.name}" for c in table.columns)
-    return names, values
-
-
-def _row_values(prefix: str, obj: Any) -> dict[str, Any]:
-    """Every column of the new mapped object ``obj``: what was set, else the column's Python
-    default (as a flush would, and left on the object); JSON columns as ``jsonb``."""
-    table = obj.__table__
-    given = obj.__dict__
-    out: dict[str, Any] = {}
-    for column in table.columns:
-        key = column.key
-        if key in given:
-            value = given[key]
-        else:
-            default = column.default
-            value = None
-            if default is not None and getattr(default, "is_callable", False):
-                value = default.arg(None)
-            elif default is not None and getattr(default, "is_scalar", False):
-                value = default.arg
-            setattr(obj, key, value)
-        if isinstance(column.type, JSONB) and value is not None:
-            value = Jsonb(value)
-        out[prefix + column.name] = value
-    return out
-
-
 @functools.cache
 def _new_customer_statement(provision: bool, remember: bool, audited: bool) -> TextClause:
     """``INSERT`` customer, event [, idempotency key] [, audit row] as data-modifying CTEs of
     one statement
     whose ``SELECT`` [defers the provisioning job]. One statement, one round trip; every
     variant keeps its prepared plan."""
-    customer_names, customer_values = _columns(Customer.__table__, "c_")  # type: ignore[arg-type]
-    event_names, event_values = _columns(CustomerEvent.__table__, "e_")  # type: ignore[arg-type]
+    customer_names, customer_values = columns(Customer.__table__, "c_")  # type: ignore[arg-type]
+    event_names, event_values = columns(CustomerEvent.__table__, "e_")  # type: ignore[arg-type]
     # Column names come from the metadata; every value is a bound parameter.
     customer = f"INSERT INTO customers ({customer_names}) VALUES ({customer_values})"  # noqa: S608
     event = f"INSERT INTO customer_events ({event_names}) VALUES ({event_values})"  # noqa: S608
     parts = [f"WITH new_customer AS ({customer} RETURNING id), new_event AS ({event})"]
     if audited:
-        names, values = _columns(AuditEvent.__table__, "a_")  # type: ignore[arg-type]
+        names, values = columns(AuditEvent.__table__, "a_")  # type: ignore[arg-type]
         parts.append(f", new_audit AS (INSERT INTO audit_events ({names}) VALUES ({values}))")  # noqa: S608
     if remember:
         parts.append(
@@ -431,8 +402,8 @@ class CustomerRepository(Repository):
         (:func:`_new_customer_statement`). A constraint the statement violates (a request
         that won a race) raises :class:`ConstraintViolated` naming it."""
         params = {
-            **_row_values("c_", customer),
-            **_row_values("e_", event),
+            **row_values("c_", customer),
+            **row_values("e_", event),
             "job_queue": PROVISION_QUEUE,
             "job_task": PROVISION_TASK,
             "job_lock": job_lock(customer.id),
@@ -452,7 +423,7 @@ class CustomerRepository(Repository):
                 k_expires=now + remembered.ttl,
             )
         if audit_event is not None:
-            params.update(_row_values("a_", audit_event))
+            params.update(row_values("a_", audit_event))
         statement = _new_customer_statement(
             provision, remembered is not None, audit_event is not None
         )

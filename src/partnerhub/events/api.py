@@ -139,8 +139,7 @@ async def send_test_event(
     """(hub) Queue a test event: delivered before the webhook's waiting events, logged like
     any delivery."""
     async with unit_of_work(request) as session:
-        webhook = await service.get(WebhookRepository(session, principal), webhook_id)
-        delivery_id = await delivery.queue_test(session, webhook)
+        delivery_id = await delivery.send_test(WebhookRepository(session, principal), webhook_id)
     return {"deliveryId": f"msg_{delivery_id.hex}"}
 
 

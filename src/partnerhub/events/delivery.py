@@ -39,6 +39,7 @@ from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.errors import ApiError
 from partnerhub.events import repository as store
+from partnerhub.events import service
 from partnerhub.events.present import Owner, render
 from partnerhub.events.repository import StoredEvent
 from partnerhub.events.service import ACTIVE, INACTIVE, Filter, parse_filter, webhook_id
@@ -522,6 +523,15 @@ async def run(db: Database, settings: Settings, seconds: float | None = None) ->
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
         await waker.stop()
+
+
+async def send_test(repo: Any, raw_id: str) -> uuid.UUID:
+    """The "send test event" of the API and the portal: the caller's webhook ``raw_id`` (a
+    ``WebhookRepository``'s, 404 otherwise) gets a test event, recorded in the audit log."""
+    webhook = await service.get(repo, raw_id)
+    delivery_id = await queue_test(repo.session, webhook)
+    service.record_test(repo, webhook)
+    return delivery_id
 
 
 async def queue_test(session: Any, webhook: Webhook) -> uuid.UUID:

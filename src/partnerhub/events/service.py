@@ -6,9 +6,11 @@ import ipaddress
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl
 
 from partnerhub import ids
+from partnerhub.audit import service as audit
 from partnerhub.catalog.roles import ADMIN_SCOPE, SUB_PARTNERS_READ
 from partnerhub.errors import ApiError, InvalidValue, ValidationFailed
 from partnerhub.events.repository import EventRepository, StoredEvent, WebhookRepository
@@ -252,6 +254,7 @@ async def create(
     repo.add(webhook)
     await repo.flush()
     await repo.session.refresh(webhook)
+    _log(repo, "webhook.create", webhook, {})
     return webhook
 
 
@@ -274,6 +277,7 @@ async def update(
     if owned_by is not None and owned_by not in OWNED_BY:
         raise InvalidValue("ownedBy: creator or org", field="ownedBy")
     check_target(target_url, allow_private)
+    before = _audited(webhook)
     webhook.name = name
     webhook.target_url = target_url
     if secret is not None:
@@ -285,6 +289,7 @@ async def update(
         webhook.failures = 0
         webhook.deactivated = None
     await repo.flush()
+    _log(repo, "webhook.update", webhook, before)
     return webhook
 
 
@@ -296,7 +301,49 @@ async def get(repo: WebhookRepository, raw_id: str) -> Webhook:
 async def delete(repo: WebhookRepository, raw_id: str) -> None:
     require_webhooks(repo.principal)
     webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
+    _log(repo, "webhook.delete", webhook, _audited(webhook), removed=True)
     await repo.remove(webhook)
+
+
+def record_test(repo: WebhookRepository, webhook: Webhook) -> None:
+    """The audit row of a "send test event" (``delivery.send_test``)."""
+    _log(repo, "webhook.test", webhook, {}, changes=False)
+
+
+def _audited(webhook: Webhook) -> dict[str, Any]:
+    """What the audit log shows of a webhook before and after a change (the secret only as
+    changed)."""
+    return {
+        "name": webhook.name,
+        "targetUrl": webhook.target_url,
+        "resource": webhook.resource,
+        "event": webhook.event,
+        "filter": webhook.filter,
+        "secret": webhook.secret,
+        "status": webhook.status,
+        "ownedBy": webhook.owned_by,
+    }
+
+
+def _log(
+    repo: WebhookRepository,
+    action: str,
+    webhook: Webhook,
+    before: dict[str, Any],
+    *,
+    removed: bool = False,
+    changes: bool = True,
+) -> None:
+    after = {} if removed else _audited(webhook)
+    audit.record(
+        repo.session,
+        repo.principal,
+        action,
+        target_type="WEBHOOK",
+        target_id=webhook_id(webhook),
+        target_name=webhook.name,
+        changes=audit.changes_of(before, after, secret=("secret",)) if changes else None,
+    )
 
 
 async def list_webhooks(repo: WebhookRepository, offset: int, fetch: int) -> list[Webhook]:

@@ -190,7 +190,7 @@ async def webhook_action(
         repo = WebhookRepository(db, ctx.principal)
         hook = await service.get(repo, webhook_ref)
         if action == "test":
-            await delivery.queue_test(db, hook)
+            await delivery.send_test(repo, webhook_ref)
         elif action == "activate":
             await service.update(
                 repo,

@@ -205,20 +205,22 @@ async def password_login(db: AsyncSession, email: str, password: str) -> LoginOu
         user, customer = found
         if ok and auth_method(customer) == "platform" and usable(customer):
             credential.last_login = now
-            _log_sign_in(db, user, customer, "signin.success", {"method": "password"})
+            log_sign_in(db, user, customer, "signin.success", {"method": "password"})
             return LoginOutcome(user=user, customer=customer, credential=credential)
     if found is not None:
         user, customer = found
         reason = "password" if not ok else "not_allowed"
-        _log_sign_in(db, user, customer, "signin.failed", {"method": "password", "reason": reason})
+        log_sign_in(db, user, customer, "signin.failed", {"method": "password", "reason": reason})
+    else:
+        audit.unknown_address_refused(db, email, {"method": "password"})
     return LoginOutcome()
 
 
 def log_second_factor_refused(db: AsyncSession, user: OrgUser, customer: Customer) -> None:
-    _log_sign_in(db, user, customer, "signin.second_factor_failed", {"method": "totp"})
+    log_sign_in(db, user, customer, "signin.second_factor_failed", {"method": "totp"})
 
 
-def _log_sign_in(
+def log_sign_in(
     db: AsyncSession, user: OrgUser, customer: Customer, action: str, detail: dict[str, Any]
 ) -> None:
     """A customer user's sign-in (or refused one) in the organization's audit log."""
@@ -282,11 +284,14 @@ async def change_password(
 
 
 class LinkRefused(Exception):
-    """A link that cannot be used: ``invalid`` (altered or unknown), ``expired`` or ``used``."""
+    """A link that cannot be used: ``invalid`` (altered or unknown), ``expired`` or ``used``;
+    ``link_id`` when the link is a genuine one of ours (signed by the server: expired or used),
+    whose holder the refusal is recorded for."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, link_id: uuid.UUID | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.link_id = link_id
 
 
 def _b64(text: str) -> str:
@@ -356,7 +361,7 @@ async def read_link_token(
     if kind != purpose:
         raise LinkRefused("invalid")
     if until <= utcnow():
-        raise LinkRefused("expired")
+        raise LinkRefused("expired", link_id)
     return link_id
 
 
@@ -366,9 +371,9 @@ def usable_link(link: Any, purpose: str) -> Any:
     if link is None or link.purpose != purpose:
         raise LinkRefused("invalid")
     if link.used is not None:
-        raise LinkRefused("used")
+        raise LinkRefused("used", link.id)
     if link.expires <= utcnow():
-        raise LinkRefused("expired")
+        raise LinkRefused("expired", link.id)
     return link
 
 
@@ -389,7 +394,7 @@ async def consume_link(repo: Any, link_id: uuid.UUID, holder_id: uuid.UUID) -> N
     the links' table (``take_link``, ``retire_links``)."""
     now = utcnow()
     if not await repo.take_link(link_id, now):
-        raise LinkRefused("used")
+        raise LinkRefused("used", link_id)
     await repo.retire_links(holder_id, now)
 
 
@@ -400,7 +405,42 @@ async def use_link(db: AsyncSession, token: str, purpose: str, password: str) ->
     await consume_link(OrgIdentityRepository(db), link.id, user.id)
     await set_password(db, user, password)
     await end_sessions(db, user.id)  # whoever was signed in with the old password is out
+    found = await OrgIdentityRepository(db).user_and_customer(user.id)
+    if found is not None:
+        audit.record(
+            db,
+            audit.org_user_actor(user),
+            "account.password_link",
+            customer=found[1],
+            target_type="PEOPLE",
+            target_id=ids.encode("PEOPLE", user.id, ids.region_of(found[1].data_region)),
+            target_name=user.email,
+            detail={"link": purpose},
+        )
     return user
+
+
+async def record_link_refused(db: AsyncSession, refused: LinkRefused, purpose: str) -> None:
+    """A refused use (a submitted form) of a genuine link (expired or used), in its holder's
+    organization's log; an altered or unknown token names nobody and leaves no row."""
+    if refused.link_id is None:
+        return
+    repo = OrgIdentityRepository(db)
+    link = await repo.link(refused.link_id)
+    found = await repo.user_and_customer(link.org_user_id) if link is not None else None
+    if found is None:
+        return
+    user, customer = found
+    audit.record(
+        db,
+        audit.Actor("anonymous", email=user.email),
+        "signin.link_refused",
+        customer=customer,
+        target_type="PEOPLE",
+        target_id=ids.encode("PEOPLE", user.id, ids.region_of(customer.data_region)),
+        target_name=user.email,
+        detail={"link": purpose, "reason": refused.reason},
+    )
 
 
 # --- TOTP -----------------------------------------------------------------------------------

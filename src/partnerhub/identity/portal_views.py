@@ -258,8 +258,9 @@ async def revoke_token(
 async def audit_log(
     request: Request, ctx: portal.PortalContext = Depends(portal.require_admin)
 ) -> Response:
-    """The partner's own audit log (administrators, tokens, templates, settings, sign-ins);
-    each customer's is on its page. ``audit:events_read`` or ``partnerhub:admin`` (sales: 403)."""
+    """The partner's own audit log (administrators, tokens, templates, settings, sign-ins), or
+    (``?org=``) a direct sub-partner's; each customer's is on its page. ``audit:events_read``
+    or ``partnerhub:admin`` (sales: 403)."""
     ctx.principal.require(audit.READ, audit.ADMIN)
     async with unit_of_work(request) as db:
         history = await audit_views.history_context(
@@ -268,5 +269,6 @@ async def audit_log(
             None,
             audit_views.query_of(request.query_params),
             gettext_for(request),
+            sub_partners=True,
         )
     return render(request, "audit/page.html", history)

@@ -405,6 +405,31 @@ class NewSession:
     cookie: str
 
 
+def log_admin_sign_in(
+    session: AsyncSession,
+    admin: PartnerAdmin,
+    action: str,
+    detail: dict[str, Any],
+    by_them: bool | None = None,
+) -> None:
+    """A partner administrator's sign-in (``signin.success``, by them) or refused one
+    (``signin.failed``, by an anonymous actor who gave their address), or another credential
+    event of theirs (``by_them`` says whose), in their partner's log."""
+    if by_them is None:
+        by_them = action == "signin.success"
+    actor = audit.admin_actor(admin) if by_them else audit.Actor("anonymous", email=admin.email)
+    audit.record(
+        session,
+        actor,
+        action,
+        partner_id=admin.partner_id,
+        target_type="PEOPLE",
+        target_id=str(admin.id),
+        target_name=admin.email,
+        detail=detail,
+    )
+
+
 async def login(
     session: AsyncSession, email: str, password: str, hours: int, language: str = "en"
 ) -> tuple[PartnerAdmin, NewSession]:
@@ -412,29 +437,16 @@ async def login(
     admin = await repo.admin_by_email((email or "").strip())
     ok = verify_password(admin.password_hash if admin else None, password or "")
     if admin is None or not ok or not admin.active:
-        if admin is not None:  # an unknown address has no partner to log it for
-            audit.record(
-                session,
-                audit.Actor("anonymous", email=admin.email),
-                "signin.failed",
-                partner_id=admin.partner_id,
-                target_type="PEOPLE",
-                target_id=str(admin.id),
-                target_name=admin.email,
-                detail={"method": "password", "reason": "inactive" if ok else "password"},
+        if admin is not None:
+            reason = "inactive" if ok else "password"
+            log_admin_sign_in(
+                session, admin, "signin.failed", {"method": "password", "reason": reason}
             )
+        else:
+            audit.unknown_address_refused(session, email, {"method": "password"})
         raise Unauthorized("Wrong email or password")
     admin.last_login = utcnow()
-    audit.record(
-        session,
-        audit.admin_actor(admin),
-        "signin.success",
-        partner_id=admin.partner_id,
-        target_type="PEOPLE",
-        target_id=str(admin.id),
-        target_name=admin.email,
-        detail={"method": "password"},
-    )
+    log_admin_sign_in(session, admin, "signin.success", {"method": "password"})
     return admin, start_session(session, admin.id, hours, admin.language or language)
 
 
@@ -725,7 +737,17 @@ async def unlock_admin(repo: AdminRepository, admin_id: uuid.UUID) -> bool:
     admin = await repo.admin(admin_id)
     if admin is None:
         raise NotFound("Administrator not found")
-    return await ratelimit.clear(repo.session, sign_in_email_key(admin.email))
+    was_locked = await ratelimit.clear(repo.session, sign_in_email_key(admin.email))
+    audit.record(
+        repo.session,
+        repo.principal,
+        "admin.unlock",
+        target_type="PEOPLE",
+        target_id=str(admin.id),
+        target_name=admin.email,
+        detail={"wasLocked": was_locked},
+    )
+    return was_locked
 
 
 # --- sign-in throttling -----------------------------------------------------------------

@@ -9,13 +9,14 @@ zones of the location's country, languages ISO 639-1 codes with an optional coun
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids
+from partnerhub.audit import service as audit
 from partnerhub.catalog import geo, languages, timezones
 from partnerhub.errors import (
     ApiError,
@@ -28,7 +29,10 @@ from partnerhub.errors import (
     ValidationFailed,
 )
 from partnerhub.kit.constraints import constraint_errors, constraint_problem
-from partnerhub.kit.scope import system_principal  # subscribers/* take it from here too
+from partnerhub.kit.scope import (
+    Principal,
+    system_principal,  # subscribers/* take it from here too
+)
 from partnerhub.locations import inventory
 from partnerhub.locations.repository import (
     LocationRepository,
@@ -271,8 +275,10 @@ async def create(
         created=now,
         updated=now,
     )
-    if main_number:
-        await repo.session.connection()  # the transaction the INSERT and the number share
+    if main_number or by_person(repo.principal):
+        # One transaction for the INSERT and what must commit with it: the main number, the
+        # audit row of a person's change.
+        await repo.session.connection()
     lost = await repo.insert(location)
     if lost is not None:
         problem = constraint_problem(
@@ -289,6 +295,16 @@ async def create(
     if main_number:
         await inventory.set_main_number(repo.session, repo.principal, location, main_number)
         main = (await repo.main_numbers([location.id])).get(location.id)
+    if by_person(repo.principal):  # not an API token's: no session opened for it
+        record(
+            repo.session,
+            repo.principal,
+            "location.create",
+            location,
+            customer,
+            {},
+            _audited(location),
+        )
     return Created(location, customer, main)
 
 
@@ -309,10 +325,11 @@ async def update(
     """Replace a location's settings; ``main_number`` left out keeps it, ``None`` clears it."""
     repo.principal.require(WRITE)
     location = await get(repo, location_id)
-    usable_customer(await repo.customer(location.customer_id))
+    customer = usable_customer(await repo.customer(location.customer_id))
     _raise(check(data))
     if await repo.name_taken(location.customer_id, data.name, exclude=location.id):
         raise _name_taken(data.name)
+    before = _audited(location)
     country_changed = data.country != location.country
     _apply(location, data)
     await _flush(repo, data.name)
@@ -320,7 +337,47 @@ async def update(
         await inventory.check_country_change(repo.session, location)
     if main_number is not _UNSET:
         await inventory.set_main_number(repo.session, repo.principal, location, main_number)
+    after = _audited(location)
+    record(repo.session, repo.principal, "location.update", location, customer, before, after)
     return location
+
+
+def _audited(location: Location | NewLocation) -> dict[str, Any]:
+    return asdict(data_of(location))
+
+
+def by_person(principal: Principal) -> bool:
+    """Whether a change by ``principal`` is audited here: a person's (a partner or customer
+    administrator in a portal), not an API token's (docs/audit.md)."""
+    return principal.kind in ("admin", "customer_admin")
+
+
+def record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    location: Location | NewLocation,
+    customer: Customer | OrgCustomer,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The audit row of a change to a location or its numbers, in the customer's log, when a
+    person made it (a partner or customer administrator in a portal). Not by an API token: the
+    wholesale location and number requests are the provisioning path (docs/audit.md)."""
+    if not by_person(principal):
+        return
+    audit.record(
+        session,
+        principal,
+        action,
+        customer=customer,
+        target_type="LOCATION",
+        target_id=location_wire_id(location, customer),
+        target_name=location.name or "",
+        changes=audit.changes_of(before, after),
+        detail=detail,
+    )
 
 
 @dataclass
@@ -377,8 +434,12 @@ async def delete(repo: LocationRepository, location_id: uuid.UUID | None) -> Rem
     if refusal is not None:
         raise refusal
     gone = _in_use("the location cannot be deleted: a user was added to it meanwhile")
+    before = _audited(found.location)
     with constraint_errors({"fk_org_users_location_id_locations": gone}):
         await repo.delete(found.location)
+    record(
+        repo.session, repo.principal, "location.delete", found.location, found.customer, before, {}
+    )
     return found
 
 
@@ -396,7 +457,7 @@ async def list_locations(
     return await repo.page(customer_id, name, offset, limit)
 
 
-def data_of(location: Location) -> LocationData:
+def data_of(location: Location | NewLocation) -> LocationData:
     return LocationData(
         name=location.name,
         time_zone=location.time_zone,

@@ -178,7 +178,7 @@ async def add_numbers(
     """Add numbers (and ranges) to a location's inventory: all of them, or none."""
     repo.principal.require(WRITE)
     location = await _location(repo, location_id)
-    await _usable(repo, location)
+    customer = await _usable(repo, location)
     number_type = (number_type or "DID").upper()
     state = (state or "ACTIVE").upper()
     if number_type not in NUMBER_TYPES:
@@ -199,6 +199,7 @@ async def add_numbers(
         }
     ):
         await repo.session.flush()
+    _log(repo, "numbers.add", location, customer, numbers)
     return rows
 
 
@@ -208,7 +209,7 @@ async def remove_numbers(
     """Remove unassigned numbers from a location's inventory: all of them, or none."""
     repo.principal.require(WRITE)
     location = await _location(repo, location_id)
-    await _usable(repo, location)
+    customer = await _usable(repo, location)
     numbers = expand(items, None)
     present = {n.phone_number for n in await _locations(repo).in_location(location.id, numbers)}
     missing = [n for n in numbers if n not in present]
@@ -230,7 +231,16 @@ async def remove_numbers(
     with constraint_errors({"fk_org_users_location_number_phone_numbers": assigned_meanwhile}):
         await repo.delete_many(location.id, numbers)
         await repo.session.flush()
+    _log(repo, "numbers.remove", location, customer, numbers)
     return numbers
+
+
+def _log(
+    repo: NumberRepository, action: str, location: Location, customer: Customer, numbers: list[str]
+) -> None:
+    shown = sorted(numbers)[:50]  # a range can be long: its first numbers and the count
+    detail = {"numbers": shown, "count": len(numbers)}
+    locations.record(repo.session, repo.principal, action, location, customer, {}, {}, detail)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from partnerhub.identity.org_auth import (
     usable_link,
     write_link,
 )
+from partnerhub.identity.service import log_admin_sign_in
 from partnerhub.models import Partner, PartnerAdmin, PartnerAdminLink
 from partnerhub.partners.repository import AdminLinkRepository
 
@@ -33,7 +34,7 @@ INVITATION = "invitation"
 LINK_PATH = "/account/admin-password"
 EMAIL_KIND = "partner_admin_invitation"
 
-__all__ = ["LinkRefused", "issue", "peek", "send_invitation", "use"]
+__all__ = ["LinkRefused", "issue", "peek", "record_refused", "send_invitation", "use"]
 
 
 async def issue(
@@ -56,8 +57,10 @@ async def peek(db: AsyncSession, token: str) -> tuple[PartnerAdminLink, PartnerA
     repo = AdminLinkRepository(db)
     link: PartnerAdminLink = usable_link(await repo.link(link_id), INVITATION)
     admin = await repo.admin(link.admin_id)
-    if admin is None or not admin.active:
+    if admin is None:
         raise LinkRefused("invalid")
+    if not admin.active:  # a deactivated administrator's genuine link: recorded
+        raise LinkRefused("invalid", link.id)
     return link, admin
 
 
@@ -73,7 +76,22 @@ async def use(db: AsyncSession, token: str, password: str) -> PartnerAdmin:
     assert locked is not None
     locked.password_hash = hash_password(password)
     await repo.flush()
+    detail = {"link": INVITATION}
+    log_admin_sign_in(db, locked, "account.password_link", detail, by_them=True)
     return locked
+
+
+async def record_refused(db: AsyncSession, refused: LinkRefused) -> None:
+    """A refused use (a submitted form) of a genuine invitation link (expired or used), in the
+    administrator's partner's log; an altered or unknown token leaves no row."""
+    if refused.link_id is None:
+        return
+    repo = AdminLinkRepository(db)
+    link = await repo.link(refused.link_id)
+    admin = await repo.admin(link.admin_id) if link is not None else None
+    if admin is not None:
+        detail = {"link": INVITATION, "reason": refused.reason}
+        log_admin_sign_in(db, admin, "signin.link_refused", detail, by_them=False)
 
 
 async def send_invitation(

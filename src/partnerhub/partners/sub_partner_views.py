@@ -268,6 +268,8 @@ async def invitation_submit(token: str, request: Request) -> Response:
                 raise ApiError("The two passwords differ", field="confirm")
             await invitations.use(db, token, password)
     except LinkRefused as exc:
+        async with unit_of_work(request) as db:  # the refused attempt's transaction is gone
+            await invitations.record_refused(db, exc)
         return link_refused(request, exc.reason)
     except ApiError as exc:
         return set_password_page(

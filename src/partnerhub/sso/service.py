@@ -25,13 +25,15 @@ import asyncio
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids, runtime
+from partnerhub.audit import service as audit
 from partnerhub.errors import (
     ApiError,
     Conflict,
@@ -40,7 +42,8 @@ from partnerhub.errors import (
     NotFound,
     ValidationFailed,
 )
-from partnerhub.identity import keys
+from partnerhub.identity import keys, org_auth
+from partnerhub.identity import service as identity
 
 # A claimed domain belongs to one partner family (migration 0011); the same code and
 # constraint as a person refused at another family's domain (identity.service).
@@ -293,6 +296,7 @@ async def create_saml(repo: IdpRepository, data: SamlInput) -> SamlIdentityProvi
     repo.add(idp)
     await _flush_claims(repo, domains)
     await ensure_sp_key(SignInRepository(repo.session), repo.principal.partner_id)
+    _log(repo, "idp.create", idp, {})
     return idp
 
 
@@ -374,6 +378,7 @@ async def update_saml(
 ) -> SamlIdentityProvider:
     """Replace the IdP's metadata and options; its entity ID may change only while unused."""
     idp = await get_saml(repo, idp_id)
+    before = _audited(idp)
     display, attribute = _saml_options(data)
     domains = check_domains(data.domains)
     xml, parsed, fetched = await _metadata_of(data)
@@ -384,7 +389,63 @@ async def update_saml(
     _apply_saml(idp, xml, parsed, fetched, data, display, attribute)
     _set_claims(idp, domains)
     await _flush_claims(repo, domains)
+    _log(repo, "idp.update", idp, before)
     return idp
+
+
+def _audited(provider: SamlIdentityProvider | OidcProvider) -> dict[str, Any]:
+    """What the audit log shows of an identity provider before and after a change (the OIDC
+    client secret only as changed; the SAML signing certificates by SHA-256 prefix)."""
+    domains = sorted(claim.domain for claim in provider.claimed_domains)
+    if isinstance(provider, SamlIdentityProvider):
+        return {
+            "type": "saml",
+            "entityId": provider.entity_id,
+            "displayName": provider.display_name,
+            "metadataUrl": provider.metadata_url,
+            "ssoUrl": provider.sso_url,
+            "signingCertificates": sorted(
+                hashlib.sha256(cert.encode()).hexdigest()[:16]
+                for cert in provider.signing_certificates or []
+            ),
+            "emailAttribute": provider.email_attribute,
+            "forAdministrators": provider.for_administrators,
+            "domains": domains,
+        }
+    return {
+        "type": "oidc",
+        "name": provider.name,
+        "issuer": provider.issuer,
+        "clientId": provider.client_id,
+        "clientSecret": provider.client_secret_encrypted,
+        "discoveryUrl": provider.discovery_url,
+        "scopes": provider.scopes,
+        "forAdministrators": provider.for_administrators,
+        "domains": domains,
+    }
+
+
+def _log(
+    repo: IdpRepository,
+    action: str,
+    provider: SamlIdentityProvider | OidcProvider,
+    before: dict[str, Any],
+    removed: bool = False,
+) -> None:
+    after = {} if removed else _audited(provider)
+    is_saml = isinstance(provider, SamlIdentityProvider)
+    audit.record(
+        repo.session,
+        repo.principal,
+        action,
+        target_type="IDENTITY_PROVIDER",
+        target_id=str(provider.id),
+        target_name=(provider.display_name or provider.entity_id)
+        if isinstance(provider, SamlIdentityProvider)
+        else provider.name,
+        changes=audit.changes_of(before, after, secret=("clientSecret",)),
+        detail={"type": "saml" if is_saml else "oidc"},
+    )
 
 
 async def delete_saml(repo: IdpRepository, idp_id: uuid.UUID | None) -> None:
@@ -395,6 +456,7 @@ async def _delete_unused(
     repo: IdpRepository, provider: SamlIdentityProvider | OidcProvider
 ) -> None:
     await _in_use(repo, provider)
+    _log(repo, "idp.delete", provider, _audited(provider), removed=True)
     await repo.delete(provider)
     await repo.flush()
 
@@ -472,6 +534,7 @@ async def create_oidc(repo: IdpRepository, data: OidcInput) -> OidcProvider:
     _set_claims(provider, domains or [])
     repo.add(provider)
     await _flush_claims(repo, domains)
+    _log(repo, "idp.create", provider, {})
     return provider
 
 
@@ -481,6 +544,7 @@ async def update_oidc(
     """Replace the provider's settings; the client secret is kept unless a new one is given;
     the name may change only while no template or organization uses it."""
     provider = await get_oidc(repo, provider_id)
+    before = _audited(provider)
     name, issuer, client_id, discovery, scopes = _check_oidc(data, creating=False)
     domains = check_domains(data.domains)
     if name != provider.name:
@@ -500,6 +564,7 @@ async def update_oidc(
         )
     _set_claims(provider, domains)
     await _flush_claims(repo, domains)
+    _log(repo, "idp.update", provider, before)
     return provider
 
 
@@ -567,14 +632,33 @@ def _idp(idp: SamlIdentityProvider) -> saml.IdentityProvider:
 # --- sign-in --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """The sign-in a refusal used up (an ``sso_requests`` row of the partner, taken): what the
+    audit log records of it. A refusal without one (a response to nothing started here, a
+    replay of a used attempt) is only logged by the application."""
+
+    partner_id: uuid.UUID
+    method: str  # "saml" | "oidc"
+    idp: str  # the IdP's display name (or entity ID), the provider's name; "" when removed
+
+
 class SignInRefused(Exception):
-    """Single sign-on refused; ``reason`` selects the page's explanation."""
+    """Single sign-on refused; ``reason`` selects the page's explanation. ``attempt``, and
+    for an asserted address the account of the IdP's partner it names (``admin``, or
+    ``org_user`` of ``customer``) and why it may not sign in (``why``), say where the refusal
+    is recorded (:func:`record_refused`)."""
 
     def __init__(self, reason: str, detail: str = "", email: str | None = None) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
         self.email = email
+        self.attempt: Attempt | None = None
+        self.admin: PartnerAdmin | None = None
+        self.org_user: OrgUser | None = None
+        self.customer: Customer | None = None
+        self.why = reason
 
 
 @dataclass(frozen=True)
@@ -586,6 +670,56 @@ class SignedIn:
     org_user: OrgUser | None = None
     customer: Customer | None = None
     next_url: str = "/"
+    method: str = ""  # "saml" | "oidc"
+    idp: str = ""  # the IdP's display name (or entity ID), or the provider's name
+
+
+def record_signed_in(session: AsyncSession, signed: SignedIn) -> None:
+    """``signin.success`` of whoever the IdP signed in, in the transaction that opens their
+    session: a partner administrator in their partner's log, a customer user in their
+    organization's."""
+    detail = {"method": signed.method, "idp": signed.idp}
+    if signed.admin is not None:
+        identity.log_admin_sign_in(session, signed.admin, "signin.success", detail)
+    elif signed.org_user is not None and signed.customer is not None:
+        org_auth.log_sign_in(session, signed.org_user, signed.customer, "signin.success", detail)
+
+
+def record_refused(session: AsyncSession, refused: SignInRefused) -> None:
+    """The refusal of an attempt started here (``refused.attempt``), in the transaction that
+    uses the attempt up: in the log of the account of the IdP's partner the asserted address
+    names (the administrator's partner, the user's organization), else in the IdP's partner's
+    own log (an address no account of that partner has, or another partner's: the same row,
+    so the log tells the partner nothing its IdP did not say). Without an attempt: nothing."""
+    attempt = refused.attempt
+    if attempt is None:
+        return
+    detail = {"method": attempt.method, "idp": attempt.idp, "reason": refused.why}
+    if refused.admin is not None:
+        identity.log_admin_sign_in(session, refused.admin, "signin.failed", detail)
+    elif refused.org_user is not None and refused.customer is not None:
+        org_auth.log_sign_in(session, refused.org_user, refused.customer, "signin.failed", detail)
+    elif refused.email:
+        email = refused.email.strip()[:320]
+        audit.record(
+            session,
+            audit.Actor("anonymous", email=email),
+            "signin.failed",
+            partner_id=attempt.partner_id,
+            target_type="PEOPLE",
+            target_name=email,
+            detail=detail,
+        )
+    else:
+        audit.record(
+            session,
+            audit.Actor("anonymous"),
+            "signin.sso_refused",
+            partner_id=attempt.partner_id,
+            target_type="IDENTITY_PROVIDER",
+            target_name=attempt.idp,
+            detail=detail,
+        )
 
 
 def browser_hash(browser_secret: str) -> bytes:
@@ -638,7 +772,12 @@ async def _record_request(
 
 
 async def _take(
-    repo: SignInRepository, kind: str, key: str, partner_id: uuid.UUID, browser_secret: str | None
+    repo: SignInRepository,
+    kind: str,
+    key: str,
+    partner_id: uuid.UUID,
+    browser_secret: str | None,
+    method: str,
 ) -> SsoRequest:
     now = utcnow()
     row = await repo.take_request(kind, key, partner_id, now)
@@ -652,10 +791,27 @@ async def _take(
     if not browser_secret or not secrets.compare_digest(
         row.browser_hash, browser_hash(browser_secret)
     ):
-        raise SignInRefused(
+        refused = SignInRefused(
             "browser", "the sign-in cookie is missing or belongs to another sign-in"
         )
+        idp = await _idp_name(repo, row)
+        refused.attempt = Attempt(partner_id, method, idp)  # used up: recorded
+        raise refused
     return row
+
+
+def _saml_name(idp: SamlIdentityProvider) -> str:
+    return idp.display_name or idp.entity_id
+
+
+async def _idp_name(repo: SignInRepository, row: SsoRequest) -> str:
+    if row.saml_idp_id is not None:
+        saml_idp = await repo.saml(row.partner_id, row.saml_idp_id)
+        return _saml_name(saml_idp) if saml_idp else ""
+    if row.oidc_provider_id is not None:
+        provider = await repo.oidc(row.partner_id, row.oidc_provider_id)
+        return provider.name if provider else ""
+    return ""
 
 
 async def finish_saml(
@@ -670,8 +826,24 @@ async def finish_saml(
         request_id = saml.in_response_to(saml_response or "")
     except saml.SamlRefused as exc:
         raise SignInRefused(exc.reason, exc.detail) from None
-    row = await _take(repo, "saml", request_id, partner_id, browser_secret)
+    row = await _take(repo, "saml", request_id, partner_id, browser_secret, "saml")
     idp = await repo.saml(partner_id, row.saml_idp_id) if row.saml_idp_id else None
+    try:
+        return await _finish_saml(repo, partner_id, saml_response, request_id, row, idp)
+    except SignInRefused as exc:
+        exc.attempt = Attempt(partner_id, "saml", _saml_name(idp) if idp else "")
+        raise
+
+
+async def _finish_saml(
+    repo: SignInRepository,
+    partner_id: uuid.UUID,
+    saml_response: str,
+    request_id: str,
+    row: SsoRequest,
+    idp: SamlIdentityProvider | None,
+) -> SignedIn:
+    """The attempt ``row`` taken: check the response and find the user."""
     if idp is None:
         raise SignInRefused("unsolicited", "the identity provider is no longer registered")
     sp = await service_provider(repo, partner_id)
@@ -688,7 +860,7 @@ async def finish_saml(
     email = assertion.email(idp.email_attribute)
     if not email:
         raise SignInRefused("no_email", "the response carries no email address")
-    return await resolve_user(
+    signed = await resolve_user(
         repo,
         partner_id,
         "partner_saml",
@@ -697,6 +869,7 @@ async def finish_saml(
         email,
         row.next_url,
     )
+    return replace(signed, method="saml", idp=_saml_name(idp))
 
 
 async def resolve_user(
@@ -710,24 +883,27 @@ async def resolve_user(
 ) -> SignedIn:
     """The existing user the IdP's email designates; never creates one."""
     email = email.strip()
+    refused = SignInRefused("unknown_user", f"no user may sign in as {email} here", email=email)
     admin = await repo.admin_by_email(email)
-    if admin is not None and admin.partner_id == partner_id and admin.active and for_administrators:
-        return SignedIn(email=email, admin=admin, next_url=next_url)
+    if admin is not None and admin.partner_id == partner_id:
+        if admin.active and for_administrators:
+            return SignedIn(email=email, admin=admin, next_url=next_url)
+        # The page says "unknown_user" whatever the reason; the partner's log says why.
+        refused.admin = admin
+        refused.why = "inactive" if not admin.active else "not_for_administrators"
+        raise refused
     found = await repo.org_user_by_email(email)
-    if found is not None:
+    if found is not None and found[1].partner_id == partner_id:
         user, customer = found
         auth: dict[str, Any] = (customer.settings or {}).get("authentication") or {}
         field = "idpEntityId" if method == "partner_saml" else "oidcIdpName"
-        if (
-            customer.partner_id == partner_id
-            and customer.org_id is not None
-            and customer.status not in ("deleting", "error")
-            and auth.get("method") == method
-            and auth.get(field) == key
-        ):
+        usable = customer.org_id is not None and customer.status not in ("deleting", "error")
+        if usable and auth.get("method") == method and auth.get(field) == key:
             target = next_url if next_url.startswith("/org") else "/org"
             return SignedIn(email=email, org_user=user, customer=customer, next_url=target)
-    raise SignInRefused("unknown_user", f"no user may sign in as {email} here", email=email)
+        refused.org_user, refused.customer = user, customer
+        refused.why = "organization_unavailable" if not usable else "another_sign_in_method"
+    raise refused
 
 
 # --- OIDC -----------------------------------------------------------------------------------
@@ -785,7 +961,23 @@ async def finish_oidc(
     state = params.get("state") or ""
     if not state:
         raise SignInRefused("state", "the callback has no state")
-    row = await _take(repo, "oidc", state_key(state), partner_id, browser_secret)
+    row = await _take(repo, "oidc", state_key(state), partner_id, browser_secret, "oidc")
+    provider = await repo.oidc(partner_id, row.oidc_provider_id) if row.oidc_provider_id else None
+    try:
+        return await _finish_oidc(repo, partner_id, params, row, provider)
+    except SignInRefused as exc:
+        exc.attempt = Attempt(partner_id, "oidc", provider.name if provider else "")
+        raise
+
+
+async def _finish_oidc(
+    repo: SignInRepository,
+    partner_id: uuid.UUID,
+    params: dict[str, str],
+    row: SsoRequest,
+    provider: OidcProvider | None,
+) -> SignedIn:
+    """The attempt ``row`` taken: exchange the code, check the ID token, find the user."""
     if params.get("error"):
         raise SignInRefused(
             "status", f"{params.get('error')}: {params.get('error_description', '')}"
@@ -793,7 +985,6 @@ async def finish_oidc(
     code = params.get("code") or ""
     if not code:
         raise SignInRefused("token", "the callback has no code")
-    provider = await repo.oidc(partner_id, row.oidc_provider_id) if row.oidc_provider_id else None
     if provider is None:
         raise SignInRefused("unsolicited", "the identity provider is no longer registered")
     secret = await keys.decrypt(repo.session, SECRET_PURPOSE_OIDC, provider.client_secret_encrypted)
@@ -817,7 +1008,7 @@ async def finish_oidc(
         raise SignInRefused("no_email", "the ID token carries no email claim")
     if claims.get("email_verified") is False:
         raise SignInRefused("email_unverified", f"{email} is not verified by the provider")
-    return await resolve_user(
+    signed = await resolve_user(
         repo,
         partner_id,
         "partner_oidc",
@@ -826,3 +1017,4 @@ async def finish_oidc(
         email,
         row.next_url,
     )
+    return replace(signed, method="oidc", idp=provider.name)

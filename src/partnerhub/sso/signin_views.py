@@ -345,6 +345,8 @@ async def _link_submit(request: Request, token: str, purpose: str) -> Response:
                 raise ApiError("The two passwords differ", field="confirm")
             await org_auth.use_link(db, token, purpose, password)
     except org_auth.LinkRefused as exc:
+        async with unit_of_work(request) as db:  # the refused attempt's transaction is gone
+            await org_auth.record_link_refused(db, exc, purpose)
         return link_refused(request, exc.reason)
     except ApiError as exc:
         return set_password_page(

@@ -16,6 +16,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -131,6 +132,7 @@ async def _signed_in(request: Request, signed: service.SignedIn) -> Response:
             admin = await CredentialRepository(db).admin_by_id(signed.admin.id)
             assert admin is not None
             admin.last_login = utcnow()
+            service.record_signed_in(db, replace(signed, admin=admin))
             new = identity.start_session(
                 db,
                 admin.id,
@@ -144,6 +146,7 @@ async def _signed_in(request: Request, signed: service.SignedIn) -> Response:
 
     assert signed.org_user is not None
     async with unit_of_work(request) as db:
+        service.record_signed_in(db, signed)
         cookie = await org_auth.open_session(
             db,
             signed.org_user.id,
@@ -223,6 +226,7 @@ async def _finish(
             outcome = await finish(SignInRepository(db))
         except service.SignInRefused as exc:
             outcome = exc
+            service.record_refused(db, exc)  # with the attempt it used up
     if isinstance(outcome, service.SignInRefused):
         log.info("%s sign-in refused (%s): %s", kind, outcome.reason, outcome.detail)
         return refused_page(request, outcome.reason, outcome.email)
