@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import psycopg
-from sqlalchemy import ARRAY, Select, Text, Uuid, any_, delete, func, literal, or_, select, text
+from sqlalchemy import ARRAY, Text, Uuid, any_, delete, func, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
@@ -457,7 +457,9 @@ class SubscriberRepository(Repository):
             out += list((await self.session.execute(stmt)).scalars())
         return out
 
-    def _page_sql(self, f: SubscriberFilters, offset: int, limit: int) -> tuple[str, dict[str, Any]]:
+    def _page_sql(
+        self, f: SubscriberFilters, offset: int, limit: int
+    ) -> tuple[str, dict[str, Any]]:
         """The page's statement (:data:`_PAGE`) with the fragments of the filters given (fixed
         text: no outside text reaches the statement) and its parameters."""
         params: dict[str, Any] = {"pid": self.principal.partner_id, "offset": offset}
