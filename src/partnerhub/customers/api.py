@@ -112,7 +112,9 @@ def _dump(model: Any) -> dict[str, Any]:
 def customer_url(request: Request, customer: Customer | CustomerListing) -> str:
     """Absolute URL of the customer; keeps ``onBehalfOfSubPartnerOrgId`` when acting for a
     sub-partner (the parent's plain URL would be 404)."""
-    url = str(request.url_for("get_customer", customer_id=customer_id(customer)))
+    # the ``get_customer`` URL as ``request.url_for`` builds it, without its walk over every
+    # route of the app
+    url = f"{str(request.base_url).rstrip('/')}{router.prefix}/{customer_id(customer)}"
     on_behalf = getattr(request.state, "on_behalf_of", None)
     if on_behalf:
         url += "?" + urlencode({"onBehalfOfSubPartnerOrgId": on_behalf})

@@ -8,6 +8,7 @@ organization is already attached to *any* customer; both only answer yes/no.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -176,9 +177,10 @@ def _columns(table: Table, prefix: str, *, context: str | None = None) -> tuple[
     return names, ", ".join(values)
 
 
-def _row_values(prefix: str, obj: Any) -> dict[str, Any]:
+def _row_values(prefix: str, obj: Any, *, as_json: bool = False) -> dict[str, Any]:
     """Every column of the new mapped object ``obj``: what was set, else the column's Python
-    default (as a flush would, and left on the object); JSON columns as ``jsonb``."""
+    default (as a flush would, and left on the object); JSON columns as ``jsonb`` (``as_json``:
+    as they are, the whole row to be sent as one JSON value)."""
     table = obj.__table__
     given = obj.__dict__
     out: dict[str, Any] = {}
@@ -194,10 +196,15 @@ def _row_values(prefix: str, obj: Any) -> dict[str, Any]:
             elif default is not None and getattr(default, "is_scalar", False):
                 value = default.arg
             setattr(obj, key, value)
-        if isinstance(column.type, JSONB) and value is not None:
+        if isinstance(column.type, JSONB) and value is not None and not as_json:
             value = Jsonb(value)
         out[prefix + column.name] = value
     return out
+
+
+def _dumps(value: Any) -> str:
+    """JSON of a row: ids and instants as PostgreSQL reads them back (``jsonb_populate_record``)."""
+    return json.dumps(value, default=str)
 
 
 @functools.cache
@@ -217,8 +224,13 @@ def _new_customer_statement(provision: bool, remember: bool, audited: bool) -> s
     event = f"INSERT INTO customer_events ({event_names}) VALUES ({event_values})"  # noqa: S608
     parts = [f"WITH new_customer AS ({customer} RETURNING id), new_event AS ({event})"]
     if audited:
-        names, values = _columns(AuditEvent.__table__, "a_")  # type: ignore[arg-type]
-        parts.append(f", new_audit AS (INSERT INTO audit_events ({names}) VALUES ({values}))")  # noqa: S608
+        # The audit row as one JSON parameter: the statement keeps under psycopg's 50
+        # parameters, beyond which it parses the statement's placeholders again every time.
+        names = ", ".join(c.name for c in AuditEvent.__table__.columns)
+        parts.append(
+            f", new_audit AS (INSERT INTO audit_events ({names}) SELECT {names}"  # noqa: S608
+            " FROM jsonb_populate_record(CAST(NULL AS audit_events), %(audit)s))"
+        )
     if remember:
         parts.append(
             ", new_key AS (INSERT INTO idempotency_keys (id, partner_id, key, fingerprint, "
@@ -529,7 +541,7 @@ class CustomerRepository(Repository):
                 k_expires=now + remembered.ttl,
             )
         if audit_event is not None:
-            params.update(_row_values("a_", audit_event))
+            params["audit"] = Jsonb(_row_values("", audit_event, as_json=True), dumps=_dumps)
         statement = _new_customer_statement(
             provision, remembered is not None, audit_event is not None
         )
