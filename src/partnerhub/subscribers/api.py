@@ -162,7 +162,9 @@ async def list_subscribers(
     person_id: str | None = Query(default=None, alias="personId"),
     external_customer_id: str | None = Query(default=None, alias="externalCustomerId"),
     email: str | None = Query(default=None),
-    status: list[SubscriberStatus] = Query(default_factory=list),
+    # default=None, not default_factory=list: pydantic inspects a default factory's signature
+    # on every request (about a tenth of the list's CPU)
+    status: list[SubscriberStatus] | None = Query(default=None),
     after: Annotated[Instant, Query()] = None,
     last_status_change: Annotated[Instant, Query(alias="lastStatusChange")] = None,
     sort_by: Annotated[str | None, one_of(SORT_COLUMNS), Query(alias="sortBy")] = None,
@@ -177,7 +179,7 @@ async def list_subscribers(
         person_id=person_id,
         external_customer_id=external_customer_id,
         email=email,
-        status=status,
+        status=status or [],
         after=after,
         last_status_change=last_status_change,
         sort_by=sort_by,
