@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+
+from partnerhub.customers.repository import _INDEX_SCANS, _PAGE
 
 ADMIN_EMAIL = "bench@partnerhub.local"
 SCOPES = "spark-admin:wholesale_customers_write,partnerhub:templates_write"
@@ -331,6 +334,25 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
             )
 
 
+def explain_deep_page(data_dir: Path, offset: int) -> None:
+    """EXPLAIN ANALYZE of the list's deep page (customers/repository.py, ``_PAGE``) with the
+    planner settings the list sends and without them: the plan's top and the time."""
+    url = f"postgresql://postgres@/partnerhub?host={data_dir / 'pgdata'}"
+    sql = "EXPLAIN (ANALYZE, BUFFERS) " + _PAGE.format(filters="")
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT partner_id FROM customers LIMIT 1").fetchone()
+        assert row is not None
+        params = {"pid": row[0], "offset": offset, "limit": 101}
+        for label, settings in (("with the settings", True), ("without them", False)):
+            with conn.transaction():
+                if settings:
+                    conn.execute(_INDEX_SCANS)
+                lines = [r[0] for r in conn.execute(sql, params)]
+            scans = sorted({ln.split("  (")[0].strip(" ->") for ln in lines if "Scan" in ln})
+            took = [ln.strip() for ln in lines if "Execution Time" in ln]
+            print(f"  deep page, EXPLAIN ANALYZE {label}: {'; '.join(scans)}; {took[0]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000, help="customers POSTed at --rate")
@@ -357,6 +379,7 @@ def main() -> None:
     args.pids = [proc.pid] + ([worker.pid] if worker is not None else [])
     try:
         asyncio.run(run(args, port, token(env)))
+        explain_deep_page(data_dir, args.total - 150)
     finally:
         if worker is not None:
             stop(worker)
