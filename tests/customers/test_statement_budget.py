@@ -30,6 +30,8 @@ from tests.statements import counting
 #   3. the customer, its first event, [the key with its answer,] and the provisioning job
 #      (procrastinate_defer_jobs_v1) as one statement (_new_customer_statement)
 POST_BUDGET = 3
+# ... each on its own in autocommit (no ORM session; until 2026-12-03 in a transaction).
+POST_TRANSACTIONS = 0
 
 # GET /v1/wholesale/customers (any page, any filter):
 #   1. the bearer check with its counters
@@ -66,11 +68,13 @@ async def test_post_fits_its_budget_with_and_without_a_key(
         response = await client.post(BASE, json=customer_body(pid, 1), headers=bearer(token))
     assert response.status_code == 202, response.text
     assert len(sent) == POST_BUDGET, sent.explain()
+    assert sent.transactions == POST_TRANSACTIONS
     keyed = {**bearer(token), "Idempotency-Key": "budget-1"}
     with counting() as sent:
         response = await client.post(BASE, json=customer_body(pid, 2), headers=keyed)
     assert response.status_code == 202, response.text
     assert len(sent) == POST_BUDGET, sent.explain()
+    assert sent.transactions == POST_TRANSACTIONS
     # What the statements wrote: customer, event and job each time, the key once.
     assert await written(db) == (3, 3, 1, 3)
 
