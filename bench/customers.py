@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+
+from partnerhub.customers.repository import _INDEX_SCANS, _PAGE
 
 ADMIN_EMAIL = "bench@partnerhub.local"
 SCOPES = "spark-admin:wholesale_customers_write,partnerhub:templates_write"
@@ -300,8 +303,22 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
                 f"filled to {args.total} customers: {missing} POSTs in {fill_seconds:.1f} s "
                 f"({missing / fill_seconds:.0f}/s with 16 clients)"
             )
-            if await wait_provisioned(client, args.settle) is None:
+            if await busy(client):
+                # The worker still provisions the fill: the list measured meanwhile as well
+                # (the figures below are taken once it has settled).
+                during = await timed_gets(client, {"max": "100"}, args.gets)
+                left = await busy(client)
+                print(
+                    f"  first page while the worker provisions the fill (customers still "
+                    f"provisioning after: {left}{'+' if left == 100 else ''}): "
+                    f"p50 {statistics.median(during) * 1000:6.1f} ms   "
+                    f"p99 {pct(during, 0.99) * 1000:6.1f} ms"
+                )
+            settled = await wait_provisioned(client, args.settle)
+            if settled is None:
                 print(f"  (still provisioning after {args.settle:.0f} s: lists measured anyway)")
+            else:
+                print(f"  fill provisioned {settled:.1f} s later; lists measured after that")
         first_page = await timed_gets(client, {"max": "100"}, args.gets)
         filtered = await timed_gets(client, {"status": "provisioned", "max": "100"}, args.gets)
         deep = await timed_gets(client, {"offset": str(args.total - 150), "max": "100"}, args.gets)
@@ -315,6 +332,25 @@ async def run(args: argparse.Namespace, port: int, secret: str) -> None:
                 f"  {label:20s} p50 {statistics.median(values) * 1000:6.1f} ms   "
                 f"p99 {pct(values, 0.99) * 1000:6.1f} ms   target p99 < 20 ms"
             )
+
+
+def explain_deep_page(data_dir: Path, offset: int) -> None:
+    """EXPLAIN ANALYZE of the list's deep page (customers/repository.py, ``_PAGE``) with the
+    planner settings the list sends and without them: the plan's top and the time."""
+    url = f"postgresql://postgres@/partnerhub?host={data_dir / 'pgdata'}"
+    sql = "EXPLAIN (ANALYZE, BUFFERS) " + _PAGE.format(filters="")
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT partner_id FROM customers LIMIT 1").fetchone()
+        assert row is not None
+        params = {"pid": row[0], "offset": offset, "limit": 101}
+        for label, settings in (("with the settings", True), ("without them", False)):
+            with conn.transaction():
+                if settings:
+                    conn.execute(_INDEX_SCANS)
+                lines = [r[0] for r in conn.execute(sql, params)]
+            scans = sorted({ln.split("  (")[0].strip(" ->") for ln in lines if "Scan" in ln})
+            took = [ln.strip() for ln in lines if "Execution Time" in ln]
+            print(f"  deep page, EXPLAIN ANALYZE {label}: {'; '.join(scans)}; {took[0]}")
 
 
 def main() -> None:
@@ -343,6 +379,7 @@ def main() -> None:
     args.pids = [proc.pid] + ([worker.pid] if worker is not None else [])
     try:
         asyncio.run(run(args, port, token(env)))
+        explain_deep_page(data_dir, args.total - 150)
     finally:
         if worker is not None:
             stop(worker)

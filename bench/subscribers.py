@@ -491,7 +491,28 @@ def top_up(url: str, customers: list[Customer], total: int) -> int:
         return int(row[0]) if row else 0
 
 
-async def listing(base: str, token: str, customer: Customer, gets: int, total: int) -> None:
+def explain_page(url: str, customer: Customer) -> str:
+    """EXPLAIN ANALYZE of the list's page statement (the first page of ``customer``), as the
+    API sends it (subscribers/repository.py, ``_PAGE``): the plan's first line and the time."""
+    sql = (
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT id, customer_id, email, first_name, last_name,"
+        " package, status, phone_number, extension, location_id, roles, created,"
+        " last_status_change FROM org_users WHERE partner_id = %s AND customer_id = %s"
+        " ORDER BY created, id LIMIT 51 OFFSET 0"
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        partner = conn.execute(
+            "SELECT partner_id FROM customers WHERE id = %s", (customer.id,)
+        ).fetchone()
+        assert partner is not None
+        lines = [row[0] for row in conn.execute(sql, (partner[0], customer.id))]
+    timing = [line.strip() for line in lines if "Execution Time" in line or "Planning Time" in line]
+    return f"{lines[0].strip()}; {'; '.join(timing)}"
+
+
+async def listing(
+    base: str, token: str, customer: Customer, gets: int, total: int, server_pid: int
+) -> None:
     ref = ids.encode("CUSTOMER", customer.id, "us")
     target = f"/v1/wholesale/subscribers?customerId={ref}"
     latencies: list[float] = []
@@ -499,15 +520,21 @@ async def listing(base: str, token: str, customer: Customer, gets: int, total: i
     async with Connection(host, int(port), {"Authorization": f"Bearer {token}"}) as http:
         for _ in range(20):  # warm-up
             await http.request("GET", target)
+        cpu_before = process_cpu(server_pid)
         for _ in range(gets):
             began = time.perf_counter()
             status, _, content = await http.request("GET", target)
             latencies.append(time.perf_counter() - began)
             assert status == 200, content
+        cpu = process_cpu(server_pid) - cpu_before
     print(f"3. GET /v1/wholesale/subscribers?customerId= with {total} subscribers in the database")
     print(
         f"   p50 {pct(latencies, 0.50):6.1f} ms   p99 {pct(latencies, 0.99):6.1f} ms"
         "   (target p99 < 20 ms)"
+    )
+    print(
+        f"   serving process CPU {cpu * 1000 / gets:5.2f} ms a request (50 subscribers a page)"
+        f"   load average {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -593,7 +620,8 @@ def main() -> None:
             import_csv(url, work / "bench.csv", customers[1], import_pool, args.import_rows)
         if "listing" in parts:
             total = top_up(url, customers[2:], args.total)
-            asyncio.run(listing(base, token, customers[0], args.gets, total))
+            asyncio.run(listing(base, token, customers[0], args.gets, total, proc.pid))
+            print(f"   the page statement: {explain_page(url, customers[0])}")
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -30,17 +30,24 @@ from tests.statements import counting
 #   3. the customer, its first event, [the key with its answer,] and the provisioning job
 #      (procrastinate_defer_jobs_v1) as one statement (_new_customer_statement)
 POST_BUDGET = 3
+# ... each on its own in autocommit (no ORM session; until 2026-12-03 in a transaction).
+POST_TRANSACTIONS = 0
 
 # GET /v1/wholesale/customers (any page, any filter):
 #   1. the bearer check with its counters
 #   2. set_config: sequential and bitmap scans off for this transaction (repository._PAGE)
 #   3. the page: ids chosen on the narrow index, only those rows read whole
+# 2 and 3 in one transaction of their own on an autocommit connection, pipelined (BEGIN, both
+# statements and the sync go out together, then the COMMIT); no ORM session (until
+# 2026-12-03 an ORM session's transaction: four round trips instead of two).
 LIST_BUDGET = 3
+LIST_TRANSACTIONS = 1
 
 # GET /v1/wholesale/customers/{id}:
 #   1. the bearer check with its counters
-#   2. the customer's listed columns (CustomerRepository.listing)
+#   2. the customer's listed columns (CustomerRepository.listing), in autocommit
 GET_BUDGET = 2
+GET_TRANSACTIONS = 0
 
 
 async def written(db: Database) -> tuple[int, int, int, int]:
@@ -61,11 +68,13 @@ async def test_post_fits_its_budget_with_and_without_a_key(
         response = await client.post(BASE, json=customer_body(pid, 1), headers=bearer(token))
     assert response.status_code == 202, response.text
     assert len(sent) == POST_BUDGET, sent.explain()
+    assert sent.transactions == POST_TRANSACTIONS
     keyed = {**bearer(token), "Idempotency-Key": "budget-1"}
     with counting() as sent:
         response = await client.post(BASE, json=customer_body(pid, 2), headers=keyed)
     assert response.status_code == 202, response.text
     assert len(sent) == POST_BUDGET, sent.explain()
+    assert sent.transactions == POST_TRANSACTIONS
     # What the statements wrote: customer, event and job each time, the key once.
     assert await written(db) == (3, 3, 1, 3)
 
@@ -84,6 +93,7 @@ async def test_list_fits_its_budget_for_every_filter(
             response = await client.get(f"{BASE}?{query}", headers=bearer(read_token))
         assert response.status_code == 200, response.text
         assert len(sent) == LIST_BUDGET, f"{query}:\n{sent.explain()}"
+        assert sent.transactions == LIST_TRANSACTIONS, query
 
 
 async def test_get_one_fits_its_budget(
@@ -99,3 +109,4 @@ async def test_get_one_fits_its_budget(
             response = await client.get(url + query, headers=bearer(read_token))
         assert response.status_code == 200, response.text
         assert len(sent) == GET_BUDGET, sent.explain()
+        assert sent.transactions == GET_TRANSACTIONS

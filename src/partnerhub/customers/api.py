@@ -32,7 +32,7 @@ from partnerhub.kit import idempotency, openapi
 from partnerhub.kit.pagination import Max100Query, OffsetQuery, page_params, set_next_link
 from partnerhub.kit.schemas import iso_z
 from partnerhub.kit.scope import Principal
-from partnerhub.kit.web import unit_of_work
+from partnerhub.kit.web import unit_of_work, work
 from partnerhub.models import Customer
 from partnerhub.partners.api import wholesale_principal
 
@@ -112,7 +112,9 @@ def _dump(model: Any) -> dict[str, Any]:
 def customer_url(request: Request, customer: Customer | CustomerListing) -> str:
     """Absolute URL of the customer; keeps ``onBehalfOfSubPartnerOrgId`` when acting for a
     sub-partner (the parent's plain URL would be 404)."""
-    url = str(request.url_for("get_customer", customer_id=customer_id(customer)))
+    # the ``get_customer`` URL as ``request.url_for`` builds it, without its walk over every
+    # route of the app
+    url = f"{str(request.base_url).rstrip('/')}{router.prefix}/{customer_id(customer)}"
     on_behalf = getattr(request.state, "on_behalf_of", None)
     if on_behalf:
         url += "?" + urlencode({"onBehalfOfSubPartnerOrgId": on_behalf})
@@ -138,9 +140,9 @@ async def list_customers(
 ) -> Response:
     page = page_params(offset, max, default=100, limit=100)
     filters = service.parse_filters(external_id, org_id_filter, status)
-    async with unit_of_work(request) as session:
+    async with work(request) as unit:  # plain statements, no ORM session
         rows = await service.list_customers(
-            CustomerRepository(session, principal), filters, page.offset, page.max + 1
+            CustomerRepository(unit, principal), filters, page.offset, page.max + 1
         )
     response = JSONResponse({"items": [present(c) for c in rows[: page.max]]})
     set_next_link(request, response, page, has_more=len(rows) > page.max)
@@ -156,23 +158,25 @@ async def list_customers(
 async def provision_customer(
     body: CustomerIn, request: Request, principal: Principal = Depends(wholesale_principal)
 ) -> Response:
-    """Two statements in the request's transaction (tests/customers/test_statement_budget.py):
-    every fact the rules read (with whether the ``Idempotency-Key`` is known), then the
-    customer, its first event, its provisioning job and the key with its answer."""
+    """Two plain statements, each on its own in autocommit (no ORM session, no transaction;
+    tests/customers/test_statement_budget.py): every fact the rules read (with whether the
+    ``Idempotency-Key`` is known), then the customer, its first event, its provisioning job
+    and the key with its answer, in one statement. A known key (a replay, or an expired one
+    claimed anew) takes the ORM session and its transaction."""
     key = idempotency.key_of(request)
     try:
-        async with unit_of_work(request) as session:
-            repo = CustomerRepository(session, principal)
+        async with work(request) as unit:
+            repo = CustomerRepository(unit, principal)
             customer = await service.new_customer(repo, body, key)
             if customer is None:  # the key is known: replay or refuse (or, expired, claim) it
-                replay = await idempotency.claim(session, request, principal)
+                replay = await idempotency.claim(unit, request, principal)
                 if replay is not None:
                     return replay
                 customer = await service.new_customer(repo, body)
                 assert customer is not None
                 response = _accepted(request, customer)
                 await service.create(repo, customer)
-                await idempotency.remember(session, request, principal, response)
+                await idempotency.remember(unit, request, principal, response)
                 return response
             response = _accepted(request, customer)
             remembered = None
@@ -196,8 +200,8 @@ async def provision_customer(
             raise
         # Lost a race to a request with the same key (its answer is to be replayed) or to
         # another one (the conflict stands; the claim is rolled back with it).
-        async with unit_of_work(request) as session:
-            replay = await idempotency.claim(session, request, principal)
+        async with work(request) as unit:
+            replay = await idempotency.claim(unit, request, principal)
             if replay is None:
                 raise
             return replay
@@ -231,9 +235,9 @@ async def get_customer(
     include_licenses: bool = Query(default=False, alias="includePackageLicenseInfo"),
     principal: Principal = Depends(wholesale_principal),
 ) -> Response:
-    async with unit_of_work(request) as session:
+    async with work(request) as unit:  # one plain statement in autocommit
         customer = await service.get_listed(
-            CustomerRepository(session, principal), ids.decode("CUSTOMER", customer_id)
+            CustomerRepository(unit, principal), ids.decode("CUSTOMER", customer_id)
         )
     return JSONResponse(present(customer, include_licenses))
 

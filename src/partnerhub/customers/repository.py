@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import TextClause, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from partnerhub.db import transaction_context
 from partnerhub.identity.repository import other_family_claim
 from partnerhub.kit.repository import Repository
-from partnerhub.kit.rows import columns, row_values
+from partnerhub.kit.rows import columns, dumps, row_values
 from partnerhub.kit.validators import email_domain
 from partnerhub.models import (
     AuditEvent,
@@ -96,23 +98,22 @@ LISTING_COLUMNS = (
 _TEMPLATE_FIELDS = tuple(
     (prop.key, prop.columns[0].name) for prop in Template.__mapper__.column_attrs
 )
-_NEW_CUSTOMER_FACTS = text(
-    f"""
+_NEW_CUSTOMER_FACTS = f"""
 SELECT {", ".join(f"t.{name}" for _, name in _TEMPLATE_FIELDS)}, a.email,
-       CAST(:ext AS text) IS NOT NULL AND EXISTS (
-           SELECT 1 FROM customers c WHERE c.partner_id = :pid AND c.external_id = :ext),
-       CAST(:org AS uuid) IS NOT NULL AND EXISTS (SELECT 1 FROM customers c WHERE c.org_id = :org),
-       CAST(:email AS text) IS NOT NULL AND EXISTS (
-           SELECT 1 FROM identity_emails i WHERE i.email = lower(:email)),
-       CAST(:key AS text) IS NOT NULL AND EXISTS (
-           SELECT 1 FROM idempotency_keys k WHERE k.partner_id = :owner AND k.key = :key),
-       CAST(:domain AS text) IS NOT NULL
-           AND {other_family_claim("CAST(:domain AS text)", "CAST(:pid AS uuid)")}
+       CAST(%(ext)s AS text) IS NOT NULL AND EXISTS (
+           SELECT 1 FROM customers c WHERE c.partner_id = %(pid)s AND c.external_id = %(ext)s),
+       CAST(%(org)s AS uuid) IS NOT NULL AND EXISTS (
+           SELECT 1 FROM customers c WHERE c.org_id = %(org)s),
+       CAST(%(email)s AS text) IS NOT NULL AND EXISTS (
+           SELECT 1 FROM identity_emails i WHERE i.email = lower(%(email)s)),
+       CAST(%(key)s AS text) IS NOT NULL AND EXISTS (
+           SELECT 1 FROM idempotency_keys k WHERE k.partner_id = %(owner)s AND k.key = %(key)s),
+       CAST(%(domain)s AS text) IS NOT NULL
+           AND {other_family_claim("CAST(%(domain)s AS text)", "CAST(%(pid)s AS uuid)")}
 FROM (SELECT 1) AS one
-LEFT JOIN templates t ON t.partner_id = :pid AND t.provisioning_id = :prov
+LEFT JOIN templates t ON t.partner_id = %(pid)s AND t.provisioning_id = %(prov)s
 LEFT JOIN partner_admins a ON a.id = t.service_provider_admin_id
 """  # noqa: S608 - column names from the mapper, a fixed fragment
-)
 
 
 @dataclass(frozen=True)
@@ -166,42 +167,51 @@ def job_lock(customer_id: uuid.UUID | str) -> str:
 
 
 @functools.cache
-def _new_customer_statement(provision: bool, remember: bool, audited: bool) -> TextClause:
+def _new_customer_statement(provision: bool, remember: bool, audited: bool) -> str:
     """``INSERT`` customer, event [, idempotency key] [, audit row] as data-modifying CTEs of
     one statement
     whose ``SELECT`` [defers the provisioning job]. One statement, one round trip; every
     variant keeps its prepared plan."""
-    customer_names, customer_values = columns(Customer.__table__, "c_")  # type: ignore[arg-type]
-    event_names, event_values = columns(CustomerEvent.__table__, "e_")  # type: ignore[arg-type]
+    customer_names, customer_values = columns(
+        Customer.__table__,  # type: ignore[arg-type]
+        "c_",
+        driver=True,
+        context="last_status_change",
+    )
+    event_names, event_values = columns(
+        CustomerEvent.__table__,  # type: ignore[arg-type]
+        "e_",
+        driver=True,
+    )
     # Column names come from the metadata; every value is a bound parameter.
     customer = f"INSERT INTO customers ({customer_names}) VALUES ({customer_values})"  # noqa: S608
     event = f"INSERT INTO customer_events ({event_names}) VALUES ({event_values})"  # noqa: S608
     parts = [f"WITH new_customer AS ({customer} RETURNING id), new_event AS ({event})"]
     if audited:
-        names, values = columns(AuditEvent.__table__, "a_")  # type: ignore[arg-type]
-        parts.append(f", new_audit AS (INSERT INTO audit_events ({names}) VALUES ({values}))")  # noqa: S608
+        # The audit row as one JSON parameter: the statement keeps under psycopg's 50
+        # parameters, beyond which it parses the statement's placeholders again every time.
+        names = ", ".join(c.name for c in AuditEvent.__table__.columns)
+        parts.append(
+            f", new_audit AS (INSERT INTO audit_events ({names}) SELECT {names}"  # noqa: S608
+            " FROM jsonb_populate_record(CAST(NULL AS audit_events), %(audit)s))"
+        )
     if remember:
         parts.append(
             ", new_key AS (INSERT INTO idempotency_keys (id, partner_id, key, fingerprint, "
-            "status_code, headers, body, created, expires) VALUES (:k_id, :k_owner, :k_key, "
-            ":k_fingerprint, :k_status, :k_headers, :k_body, :k_created, :k_expires))"
+            "status_code, headers, body, created, expires) VALUES (%(k_id)s, %(k_owner)s, "
+            "%(k_key)s, %(k_fingerprint)s, %(k_status)s, %(k_headers)s, %(k_body)s, "
+            "%(k_created)s, %(k_expires)s))"
         )
     if provision:
         parts.append(
-            " SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(CAST(:job_queue AS varchar), "
-            "CAST(:job_task AS varchar), 0, CAST(:job_lock AS text), CAST(:job_lock AS text), "
-            "CAST(:job_args AS jsonb), CAST(NULL AS timestamptz))"
+            " SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(CAST(%(job_queue)s AS varchar), "
+            "CAST(%(job_task)s AS varchar), 0, CAST(%(job_lock)s AS text), "
+            "CAST(%(job_lock)s AS text), CAST(%(job_args)s AS jsonb), CAST(NULL AS timestamptz))"
             "::procrastinate_job_to_defer_v1]) FROM new_customer"
         )
     else:
         parts.append(" SELECT id FROM new_customer")
-    return text("".join(parts))
-
-
-def _constraint_of(exc: IntegrityError) -> str | None:
-    diag = getattr(exc.orig, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    return str(name) if name else None
+    return "".join(parts)
 
 
 # The page is chosen on the narrow index ``ix_customers_partner_created`` (partner_id,
@@ -215,26 +225,65 @@ def _constraint_of(exc: IntegrityError) -> str | None:
 # when it is not (heap visibility checks). But when one partner owns most rows and the map
 # is stale the planner prefers a seq scan of the whole table and a sort (11-15 ms, growing
 # with the table's bloat), so the page is read with sequential and bitmap scans disabled for
-# the rest of the request's transaction (:data:`_INDEX_SCANS`, ``set_config(..., true)`` is
-# ``SET LOCAL``): index scans remain, on whichever index fits the filters.
+# its transaction (:data:`_INDEX_SCANS`, ``set_config(..., true)`` is ``SET LOCAL``): index
+# scans remain, on whichever index fits the filters. On an autocommit connection that
+# transaction is the two statements' own, pipelined (BEGIN, the settings and the page go out
+# together: two round trips with the COMMIT instead of four).
 _PAGE = """
 SELECT c.id, c.org_id, c.external_id, c.name, c.status, c.packages, c.resource_details,
        c.errors, c.address, c.data_region, c.provisioning_id, c.created, c.last_status_change
 FROM (SELECT id, created FROM customers
-      WHERE partner_id = :pid{filters}
-      ORDER BY created, id OFFSET :offset LIMIT :limit) AS page
-JOIN customers c ON c.id = page.id AND c.partner_id = :pid
+      WHERE partner_id = %(pid)s{filters}
+      ORDER BY created, id OFFSET %(offset)s LIMIT %(limit)s) AS page
+JOIN customers c ON c.id = page.id AND c.partner_id = %(pid)s
 ORDER BY page.created, page.id
 """
-_INDEX_SCANS = text(
+_INDEX_SCANS = (
     "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
 )
 _PAGE_FILTERS = (
-    ("external_id", " AND external_id = :external_id"),
-    ("org_id", " AND org_id = :org_id"),
-    ("statuses", " AND status = ANY(:statuses)"),
-    ("search", " AND (name ILIKE :search ESCAPE '\\' OR external_id ILIKE :search ESCAPE '\\')"),
+    ("external_id", " AND external_id = %(external_id)s"),
+    ("org_id", " AND org_id = %(org_id)s"),
+    ("statuses", " AND status = ANY(%(statuses)s)"),
+    (
+        "search",
+        " AND (name ILIKE %(search)s ESCAPE '\\' OR external_id ILIKE %(search)s ESCAPE '\\')",
+    ),
 )
+# One customer as lists show it (what ``GET /v1/wholesale/customers/{id}`` answers).
+_LISTED = """
+SELECT id, org_id, external_id, name, status, packages, resource_details, errors, address,
+       data_region, provisioning_id, created, last_status_change
+FROM customers WHERE id = %s AND partner_id = %s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRow:
+    """A customer as :data:`_PAGE` and :data:`_LISTED` read it (a :class:`CustomerListing`)."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID | None
+    external_id: str
+    name: str | None
+    status: str
+    packages: list[str]
+    resource_details: dict[str, Any]
+    errors: list[dict[str, Any]]
+    address: dict[str, Any]
+    data_region: str
+    provisioning_id: str
+    created: datetime
+    last_status_change: datetime
+
+
+def _listed_row(cursor: Any) -> Any:
+    """psycopg row factory: each row as a :class:`ListedRow`."""
+
+    def make(values: Sequence[Any]) -> ListedRow:
+        return ListedRow(*values)
+
+    return make
 
 
 class CustomerRepository(Repository):
@@ -242,7 +291,8 @@ class CustomerRepository(Repository):
         self, filters: CustomerFilters, offset: int, limit: int
     ) -> list[CustomerListing]:
         """A page of customers (API and portal): only the columns lists show, scoped to the
-        acting partner; two statements (:data:`_INDEX_SCANS`, :data:`_PAGE`)."""
+        acting partner; two plain statements (:data:`_INDEX_SCANS`, :data:`_PAGE`) on the
+        work's driver connection, in a transaction of their own when it is in autocommit."""
         params: dict[str, Any] = {
             "pid": self.principal.partner_id,
             "offset": offset,
@@ -260,14 +310,25 @@ class CustomerRepository(Repository):
                     )
                 params[name] = value
                 fragments.append(fragment)
-        await self.session.execute(_INDEX_SCANS)
-        stmt = text(_PAGE.format(filters="".join(fragments)))
-        return list((await self.session.execute(stmt, params)).all())
+        sql = _PAGE.format(filters="".join(fragments))
+        async with self.work.driver() as conn:
+            cur = conn.cursor(row_factory=_listed_row)
+            if not conn.autocommit:  # the work's transaction: the settings last until its end
+                await conn.execute(_INDEX_SCANS)
+                return list(await (await cur.execute(sql, params)).fetchall())
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute(_INDEX_SCANS)
+                await cur.execute(sql, params)
+                return list(await cur.fetchall())
 
     async def listing(self, customer_id: uuid.UUID) -> CustomerListing | None:
-        """One customer as lists show it (what ``GET`` answers): one statement, no ORM object."""
-        stmt = self.scoped(select(*LISTING_COLUMNS), Customer).where(Customer.id == customer_id)
-        return (await self.session.execute(stmt)).one_or_none()
+        """One customer as lists show it (what ``GET`` answers): one plain statement on the
+        work's driver connection, no ORM object."""
+        async with self.work.driver() as conn:
+            cur = conn.cursor(row_factory=_listed_row)
+            await cur.execute(_LISTED, (customer_id, self.principal.partner_id))
+            row: ListedRow | None = await cur.fetchone()
+        return row
 
     async def holdings(self, customer: Customer) -> dict[str, int]:
         """What deleting ``customer`` takes with it: its users, locations and phone numbers
@@ -359,9 +420,10 @@ class CustomerRepository(Repository):
         idempotency_key: str | None = None,
     ) -> NewCustomerFacts:
         """Every fact the rules of a new customer read, in one statement
-        (:data:`_NEW_CUSTOMER_FACTS`)."""
-        row = (
-            await self.session.execute(
+        (:data:`_NEW_CUSTOMER_FACTS`), on the work's driver connection (autocommit unless
+        the work has begun a transaction)."""
+        async with self.work.driver() as conn:
+            cur = await conn.execute(
                 _NEW_CUSTOMER_FACTS,
                 {
                     "pid": self.principal.partner_id,
@@ -374,7 +436,8 @@ class CustomerRepository(Repository):
                     "domain": email_domain(email) if email is not None else None,
                 },
             )
-        ).one()
+            row = await cur.fetchone()
+        assert row is not None  # FROM (SELECT 1): always one row
         n = len(_TEMPLATE_FIELDS)
         template = None
         if row[0] is not None:
@@ -399,8 +462,9 @@ class CustomerRepository(Repository):
     ) -> None:
         """Write a new customer, its first event, (``provision``) its provisioning job and
         (``remembered``) the ``Idempotency-Key`` with its answer, in one statement
-        (:func:`_new_customer_statement`). A constraint the statement violates (a request
-        that won a race) raises :class:`ConstraintViolated` naming it."""
+        (:func:`_new_customer_statement`) on the work's driver connection: atomic on its own
+        in autocommit, else in the work's transaction. A constraint the statement violates (a
+        request that won a race) raises :class:`ConstraintViolated` naming it."""
         params = {
             **row_values("c_", customer),
             **row_values("e_", event),
@@ -423,14 +487,16 @@ class CustomerRepository(Repository):
                 k_expires=now + remembered.ttl,
             )
         if audit_event is not None:
-            params.update(row_values("a_", audit_event))
+            params["audit"] = Jsonb(row_values("", audit_event, as_json=True), dumps=dumps)
         statement = _new_customer_statement(
             provision, remembered is not None, audit_event is not None
         )
+        params["actor"], params["tracking_id"] = transaction_context()
         try:
-            await self.session.execute(statement, params)
-        except IntegrityError as exc:
-            raise ConstraintViolated(_constraint_of(exc)) from None
+            async with self.work.driver() as conn:
+                await conn.execute(statement, params)
+        except psycopg.IntegrityError as exc:
+            raise ConstraintViolated(exc.diag.constraint_name) from None
 
 
 # --- system look-ups of the provisioning machinery (no principal: jobs act for every partner)

@@ -4,6 +4,7 @@ statement that writes several rows in one round trip: ``customers.repository``'s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -11,16 +12,39 @@ from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import JSONB
 
 
-def columns(table: Table, prefix: str) -> tuple[str, str]:
-    """The column names of ``table`` and their ``:<prefix><name>`` parameters."""
+def columns(
+    table: Table, prefix: str, *, driver: bool = False, context: str | None = None
+) -> tuple[str, str]:
+    """The column names of ``table`` and their parameters: ``:<prefix><name>`` for a
+    SQLAlchemy ``text``, ``%(<prefix><name>)s`` for psycopg itself (``driver``). ``context``
+    (psycopg only): the column whose value also tells the event triggers who acts and for
+    which request, from the ``actor`` and ``tracking_id`` parameters (the statement may run in
+    autocommit, where no ``BEGIN`` carries them: ``db.transaction_context()``)."""
     names = ", ".join(c.name for c in table.columns)
-    values = ", ".join(f":{prefix}{c.name}" for c in table.columns)
-    return names, values
+    values = []
+    for c in table.columns:
+        value = f"%({prefix}{c.name})s" if driver else f":{prefix}{c.name}"
+        if c.name == context:
+            assert driver
+            value = (
+                f"(SELECT CAST({value} AS timestamptz)"
+                " WHERE set_config('partnerhub.actor', %(actor)s, true) IS NOT NULL"
+                " AND set_config('partnerhub.tracking_id', %(tracking_id)s, true) IS NOT NULL)"
+            )
+        values.append(value)
+    return names, ", ".join(values)
 
 
-def row_values(prefix: str, obj: Any) -> dict[str, Any]:
+def dumps(value: Any) -> str:
+    """JSON of a row (:func:`row_values` ``as_json``): ids and instants as PostgreSQL reads
+    them back (``jsonb_populate_record``)."""
+    return json.dumps(value, default=str)
+
+
+def row_values(prefix: str, obj: Any, *, as_json: bool = False) -> dict[str, Any]:
     """Every column of the new mapped object ``obj``: what was set, else the column's Python
-    default (as a flush would, and left on the object); JSON columns as ``jsonb``."""
+    default (as a flush would, and left on the object); JSON columns as ``jsonb`` (``as_json``:
+    as they are, the whole row to be sent as one JSON value, :func:`dumps`)."""
     table = obj.__table__
     given = obj.__dict__
     out: dict[str, Any] = {}
@@ -36,7 +60,7 @@ def row_values(prefix: str, obj: Any) -> dict[str, Any]:
             elif default is not None and getattr(default, "is_scalar", False):
                 value = default.arg
             setattr(obj, key, value)
-        if isinstance(column.type, JSONB) and value is not None:
+        if isinstance(column.type, JSONB) and value is not None and not as_json:
             value = Jsonb(value)
         out[prefix + column.name] = value
     return out

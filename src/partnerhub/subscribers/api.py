@@ -158,12 +158,13 @@ def _subscriber_url(request: Request, out: SubscriberOut) -> str:
 @router.get("", response_model=SubscriberList, response_model_exclude_none=True)
 async def list_subscribers(
     request: Request,
-    response: Response,
     customer_id: str | None = Query(default=None, alias="customerId"),
     person_id: str | None = Query(default=None, alias="personId"),
     external_customer_id: str | None = Query(default=None, alias="externalCustomerId"),
     email: str | None = Query(default=None),
-    status: list[SubscriberStatus] = Query(default_factory=list),
+    # default=None, not default_factory=list: pydantic inspects a default factory's signature
+    # on every request (about a tenth of the list's CPU)
+    status: list[SubscriberStatus] | None = Query(default=None),
     after: Annotated[Instant, Query()] = None,
     last_status_change: Annotated[Instant, Query(alias="lastStatusChange")] = None,
     sort_by: Annotated[str | None, one_of(SORT_COLUMNS), Query(alias="sortBy")] = None,
@@ -171,14 +172,14 @@ async def list_subscribers(
     offset: OffsetQuery = None,
     max: Max100Query = None,
     principal: Principal = Depends(wholesale_principal),
-) -> dict[str, object]:
+) -> Response:
     page = page_params(offset, max, default=50, limit=100)
     query = service.ListQuery(
         customer_id=customer_id,
         person_id=person_id,
         external_customer_id=external_customer_id,
         email=email,
-        status=status,
+        status=status or [],
         after=after,
         last_status_change=last_status_change,
         sort_by=sort_by,
@@ -187,9 +188,13 @@ async def list_subscribers(
     async with work(request) as unit:
         repo = SubscriberRepository(unit, principal)
         rows = await service.list_subscriber_rows(repo, query, page.offset, page.max + 1)
-    items = [present_one(user, customer) for user, customer in rows[: page.max]]
-    set_next_link(request, response, page, has_more=len(rows) > page.max)
-    return _dump(SubscriberList(items=items))
+    # Serialized once, straight to JSON bytes (no intermediate dict, no second validation
+    # against the response model).
+    out = SubscriberList(items=[present_one(user, customer) for user, customer in rows[: page.max]])
+    body = out.__pydantic_serializer__.to_json(out, by_alias=True, exclude_none=True)
+    answer = Response(body, media_type="application/json")
+    set_next_link(request, answer, page, has_more=len(rows) > page.max)
+    return answer
 
 
 @router.post(

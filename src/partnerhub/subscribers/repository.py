@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import psycopg
-from sqlalchemy import ARRAY, Select, Text, Uuid, any_, delete, func, literal, or_, select, text
+from sqlalchemy import ARRAY, Text, Uuid, any_, delete, func, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
@@ -464,73 +464,65 @@ class SubscriberRepository(Repository):
             out += list((await self.session.execute(stmt)).scalars())
         return out
 
-    def _filtered(self, stmt: Select[Any], f: SubscriberFilters) -> Select[Any]:
-        stmt = self.scoped(stmt, OrgUser)
-        if f.customer_id is not None:
-            stmt = stmt.where(OrgUser.customer_id == f.customer_id)
-        if f.person_id is not None:
-            stmt = stmt.where(OrgUser.id == f.person_id)
-        if f.external_customer_id is not None:
-            stmt = stmt.where(
-                OrgUser.customer_id.in_(
-                    self.scoped(select(Customer.id), Customer).where(
-                        Customer.external_id == f.external_customer_id
-                    )
-                )
-            )
-        if f.email is not None:
-            stmt = stmt.where(func.lower(OrgUser.email) == f.email.lower())
-        if f.statuses:
-            wants_provisioned = "provisioned" in f.statuses
-            clauses = [OrgUser.status.in_(f.statuses)]
-            if wants_provisioned:
-                # Rows written without a status (the first administrator) are provisioned.
-                clauses.append(OrgUser.status.is_(None))
-            stmt = stmt.where(or_(*clauses))
-        if f.after is not None:
-            stmt = stmt.where(OrgUser.created > f.after)
-        if f.last_status_change is not None:
-            stmt = stmt.where(OrgUser.last_status_change > f.last_status_change)
-        if f.search:
-            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", f.search) + "%"
-            full = func.concat_ws(" ", OrgUser.first_name, OrgUser.last_name)
-            stmt = stmt.where(
-                or_(
-                    OrgUser.email.ilike(pattern, escape="\\"),
-                    full.ilike(pattern, escape="\\"),
-                )
-            )
-        return stmt
-
-    def _ordered(self, stmt: Select[Any], f: SubscriberFilters) -> Select[Any]:
-        column = OrgUser.last_status_change if f.sort_by == "lastStatusChange" else OrgUser.created
-        order = (column.desc(), OrgUser.id.desc()) if f.descending else (column, OrgUser.id)
-        return self._filtered(stmt, f).order_by(*order)
+    def _page_sql(
+        self, f: SubscriberFilters, offset: int, limit: int
+    ) -> tuple[str, dict[str, Any]]:
+        """The page's statement (:data:`_PAGE`) with the fragments of the filters given (fixed
+        text: no outside text reaches the statement) and its parameters."""
+        params: dict[str, Any] = {"pid": self.principal.partner_id, "offset": offset}
+        params["limit"] = limit
+        fragments = []
+        for name, fragment in _PAGE_FILTERS:
+            value = getattr(f, name)
+            if value is None or value == ():
+                continue
+            if name == "email":
+                value = value.lower()
+            elif name == "statuses":
+                value = list(value)
+                if "provisioned" in value:
+                    # Rows written without a status (the first administrator) are provisioned.
+                    fragment = _STATUSES_OR_NONE
+            elif name == "search":
+                value = "%" + re.sub(r"([\\%_])", r"\\\1", value) + "%"
+            params[name] = value
+            fragments.append(fragment)
+        column = "last_status_change" if f.sort_by == "lastStatusChange" else "created"
+        direction = " DESC" if f.descending else ""
+        order = f"{column}{direction}, id{direction}"
+        return _PAGE.format(filters="".join(fragments), order=order), params
 
     async def page(self, f: SubscriberFilters, offset: int, limit: int) -> list[OrgUser]:
-        stmt = self._ordered(select(OrgUser), f).offset(offset).limit(limit)
-        return list((await self.session.execute(stmt)).scalars())
+        """The page as ORM objects (the customer portal): :meth:`listing`'s page, then its
+        rows loaded by id."""
+        sql, params = self._page_sql(f, offset, limit)
+        async with self.work.driver() as conn:
+            ids = [row[0] for row in await (await conn.execute(sql, params)).fetchall()]
+        if not ids:
+            return []
+        stmt = self.scoped(select(OrgUser), OrgUser).where(OrgUser.id.in_(ids))
+        found = {u.id: u for u in (await self.session.execute(stmt)).scalars()}
+        return [found[i] for i in ids if i in found]
 
     async def listing(
         self, f: SubscriberFilters, offset: int, limit: int
     ) -> list[tuple[SubscriberListing, CustomerKey]]:
-        """Like :meth:`page`, as plain rows of the columns the API list shows (several times
-        faster to load than ORM objects), each with what its answer shows of its customer.
-        Two statements: the page on its own (``ix_org_users_customer_created``), then the keys
-        of the page's customers. (One statement joining the page, chosen in a subquery, to its
-        customers measured four times slower with 1,000,000 subscribers: docs/performance.md.)"""
-        conn = await self.session.connection()  # Core: plain rows, no ORM execution
-        columns = cast("Select[Any]", select(*LISTING_COLUMNS))
-        rows = (await conn.execute(self._ordered(columns, f).offset(offset).limit(limit))).all()
-        wanted = {row.customer_id for row in rows}
-        keys: dict[uuid.UUID, CustomerKey] = {}
-        if wanted:
-            stmt = select(Customer.id, Customer.data_region, Customer.external_id).where(
-                Customer.partner_id == self.principal.partner_id, Customer.id.in_(wanted)
-            )
-            found = await conn.execute(stmt)
-            keys = {r.id: CustomerKey(r.id, r.data_region, r.external_id) for r in found}
-        return [(cast("SubscriberListing", row), keys[row.customer_id]) for row in rows]
+        """Like :meth:`page`, as plain rows of the columns the API list shows, each with what
+        its answer shows of its customer. Two plain statements on one connection of the work
+        (autocommit unless the work has a transaction): the page on its own
+        (``ix_org_users_customer_created``), then the keys of the page's customers. (One
+        statement joining the page, chosen in a subquery, to its customers measured four
+        times slower with 1,000,000 subscribers: docs/performance.md.)"""
+        sql, params = self._page_sql(f, offset, limit)
+        async with self.work.driver() as conn:
+            cur = conn.cursor(row_factory=_listed_row)
+            rows = await (await cur.execute(sql, params)).fetchall()
+            keys: dict[uuid.UUID, CustomerKey] = {}
+            if rows:
+                wanted = list({row.customer_id for row in rows})
+                found = await conn.execute(_CUSTOMER_KEYS, (self.principal.partner_id, wanted))
+                keys = {r[0]: CustomerKey(*r) for r in await found.fetchall()}
+        return [(row, keys[row.customer_id]) for row in rows]
 
     async def shown(self, user_id: uuid.UUID) -> tuple[SubscriberListing, CustomerKey] | None:
         """One subscriber as the API shows it, with its customer's keys: one statement, on the
@@ -769,6 +761,39 @@ FROM org_users u JOIN customers c ON c.id = u.customer_id
 WHERE u.id = %s AND u.partner_id = %s
 """
 
+# A page of the subscribers list (the columns of LISTING_COLUMNS, in their order); each filter
+# adds a fixed fragment (SubscriberRepository._page_sql), so every combination keeps its own
+# prepared plan.
+_PAGE = """
+SELECT id, customer_id, email, first_name, last_name, package, status, phone_number,
+       extension, location_id, roles, created, last_status_change
+FROM org_users WHERE partner_id = %(pid)s{filters}
+ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
+"""
+_PAGE_FILTERS = (
+    ("customer_id", " AND customer_id = %(customer_id)s"),
+    ("person_id", " AND id = %(person_id)s"),
+    (
+        "external_customer_id",
+        " AND customer_id IN (SELECT id FROM customers"
+        " WHERE partner_id = %(pid)s AND external_id = %(external_customer_id)s)",
+    ),
+    ("email", " AND lower(email) = %(email)s"),
+    ("statuses", " AND status = ANY(%(statuses)s)"),
+    ("after", " AND created > %(after)s"),
+    ("last_status_change", " AND last_status_change > %(last_status_change)s"),
+    (
+        "search",
+        " AND (email ILIKE %(search)s ESCAPE '\\'"
+        " OR concat_ws(' ', first_name, last_name) ILIKE %(search)s ESCAPE '\\')",
+    ),
+)
+_STATUSES_OR_NONE = " AND (status = ANY(%(statuses)s) OR status IS NULL)"
+# What a subscriber's answer shows of its customers (the list's second statement).
+_CUSTOMER_KEYS = (
+    "SELECT id, data_region, external_id FROM customers WHERE partner_id = %s AND id = ANY(%s)"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ShownRow:
@@ -787,6 +812,15 @@ class ShownRow:
     roles: list[str] | None
     created: datetime
     last_status_change: datetime
+
+
+def _listed_row(cursor: Any) -> Any:
+    """psycopg row factory: each row of :data:`_PAGE` as a :class:`ShownRow`."""
+
+    def make(values: Sequence[Any]) -> ShownRow:
+        return ShownRow(*values)
+
+    return make
 
 
 __all__ = [
