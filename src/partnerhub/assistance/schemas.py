@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime, wire_required
+from partnerhub.kit.wire_types import Email, Text
 
 
 class InstallationRequestIn(InputSchema):
-    contact_name: str | None = Field(default=None, max_length=200)
-    contact_email: str | None = Field(default=None, max_length=320)
+    model_config = ConfigDict(json_schema_extra=wire_required("contactName", "contactEmail"))
+
+    contact_name: Text | None = Field(default=None, max_length=200)
+    contact_email: Email | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     preferred_dates: str | None = Field(default=None, max_length=1000)
     sites: str | None = Field(default=None, max_length=4000)

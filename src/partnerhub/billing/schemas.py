@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, StrictBool
 
 from partnerhub.billing.service import CATEGORIES, STATUSES, TYPES
 from partnerhub.kit.schemas import InputSchema, Schema, one_of, wire_required
+from partnerhub.kit.wire_types import documented
 
 ReportType = Annotated[str, one_of(TYPES)]
 ReportCategory = Annotated[str, one_of(CATEGORIES)]
@@ -19,8 +20,12 @@ class ReportIn(InputSchema):
 
     model_config = ConfigDict(json_schema_extra=wire_required("billingStartDate", "billingEndDate"))
 
-    billing_start_date: str | None = Field(default=None, examples=["2026-11-01"])
-    billing_end_date: str | None = Field(default=None, examples=["2026-11-30"])
+    billing_start_date: Annotated[str, documented(format="date")] | None = Field(
+        default=None, examples=["2026-11-01"]
+    )
+    billing_end_date: Annotated[str, documented(format="date")] | None = Field(
+        default=None, examples=["2026-11-30"]
+    )
     type: ReportType | None = Field(default=None, description="PARTNER (default), CUSTOMER or USER")
     category: ReportCategory | None = Field(
         default=None, description="RECONCILIATION (default) or POINT_IN_TIME"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -21,8 +21,8 @@ from partnerhub.events.schemas import (
     WebhookOut,
     WebhookUpdate,
 )
-from partnerhub.kit.pagination import Page, page_params, page_rows, paging
-from partnerhub.kit.schemas import IntegerQuery, iso_z
+from partnerhub.kit.pagination import Max1000Query, Page, page_params, page_rows, paging
+from partnerhub.kit.schemas import iso_z, one_of
 from partnerhub.kit.scope import Principal
 from partnerhub.kit.web import unit_of_work
 from partnerhub.models import Webhook
@@ -178,8 +178,8 @@ async def list_attempts(
 async def event_feed(
     request: Request,
     after: str | None = Query(default=None),
-    max: IntegerQuery = None,
-    resource: str | None = Query(default=None),
+    max: Max1000Query = None,
+    resource: Annotated[str, one_of(service.READ_SCOPES)] | None = Query(default=None),
     customer_id: str | None = Query(default=None, alias="customerId"),
     principal: Principal = Depends(wholesale_principal),
 ) -> dict[str, Any]:

@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from partnerhub.kit.schemas import InputSchema, Schema
+from partnerhub.events.service import ACTIVE, EVENTS, OWNED_BY, WEBHOOK_RESOURCES
+from partnerhub.kit.schemas import InputSchema, Schema, one_of
+from partnerhub.kit.wire_types import Text, documented
+
+# An http(s) URL with a host name (events.service.check_target: no credentials; a literal
+# private address is refused, a name is checked when it is resolved, at each delivery).
+TargetUrl = Annotated[
+    Text,
+    documented(
+        pattern=r"^https?://[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?:\.[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)*"
+        r"\.[A-Za-z]{2,}(?:/[A-Za-z0-9._~/-]*)?$"
+    ),
+]
+OwnedBy = Annotated[str, one_of(OWNED_BY)]
 
 
 class WebhookIn(InputSchema):
-    name: str = Field(min_length=1, max_length=200)
-    target_url: str = Field(min_length=1, max_length=2048)
-    resource: str = Field(min_length=1, max_length=40)
-    event: str = Field(min_length=1, max_length=20)
+    name: Text = Field(min_length=1, max_length=200)
+    target_url: TargetUrl = Field(min_length=1, max_length=2048)
+    resource: Annotated[str, one_of(WEBHOOK_RESOURCES)] = Field(min_length=1, max_length=40)
+    event: Annotated[str, one_of((*EVENTS, "all"))] = Field(min_length=1, max_length=20)
     filter: str | None = Field(default=None, max_length=1024)
     secret: str | None = Field(default=None, max_length=256)
-    owned_by: str | None = Field(default=None, max_length=20)
+    owned_by: OwnedBy | None = Field(default=None, max_length=20)
 
 
 class WebhookUpdate(InputSchema):
-    name: str = Field(min_length=1, max_length=200)
-    target_url: str = Field(min_length=1, max_length=2048)
+    name: Text = Field(min_length=1, max_length=200)
+    target_url: TargetUrl = Field(min_length=1, max_length=2048)
     secret: str | None = Field(default=None, max_length=256)
-    owned_by: str | None = Field(default=None, max_length=20)
-    status: str | None = Field(default=None, max_length=10)
+    owned_by: OwnedBy | None = Field(default=None, max_length=20)
+    status: Annotated[str, one_of((ACTIVE,))] | None = Field(default=None, max_length=10)
 
 
 class WebhookOut(Schema):

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool
 
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from partnerhub.kit.wire_types import NO_CONTROL, Email, documented
 
 Role = Literal["full_admin", "admin", "read_only", "sales"]
 
 
 class AdministratorIn(InputSchema):
-    email: str = Field(max_length=320)
+    email: Email = Field(max_length=320)
     display_name: str = Field(default="", max_length=200)
     role: Role
-    password: str = Field(min_length=12, max_length=200)
+    # no control character (identity.service: NUL, newline... cannot be typed)
+    password: Annotated[str, documented(pattern=NO_CONTROL)] = Field(min_length=12, max_length=200)
 
 
 class AdministratorUpdate(InputSchema):

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
 
-from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
-from partnerhub.locations.service import LocationData
+from pydantic import ConfigDict, Field
+
+from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime, wire_required
+from partnerhub.kit.wire_types import CountryCode, Language, Text, TimeZone
+from partnerhub.kit.wire_types import documented as doc
+from partnerhub.locations.service import LINE_MAX, NAME_MAX, LocationData
+
+# What the document states of locations.service.check: lengths, codes, required fields (the
+# address rules by country and the time zone's country are not: docs/api-compatibility.md).
+Line = Annotated[str, doc(maxLength=LINE_MAX)]
 
 
 class AddressIn(InputSchema):
-    address1: str | None = Field(default=None, max_length=200)
-    address2: str | None = Field(default=None, max_length=200)
-    city: str | None = Field(default=None, max_length=200)
-    state: str | None = Field(default=None, max_length=200)
-    postal_code: str | None = Field(default=None, max_length=40)
-    country: str | None = Field(default=None, max_length=10)
+    model_config = ConfigDict(json_schema_extra=wire_required("address1", "city", "country"))
+
+    address1: Annotated[Text, doc(maxLength=LINE_MAX)] | None = Field(default=None, max_length=200)
+    address2: Line | None = Field(default=None, max_length=200)
+    city: Annotated[Text, doc(maxLength=LINE_MAX)] | None = Field(default=None, max_length=200)
+    state: Line | None = Field(default=None, max_length=200)
+    postal_code: Annotated[str, doc(maxLength=20)] | None = Field(default=None, max_length=40)
+    country: CountryCode | None = Field(default=None, max_length=10)
 
 
 class LocationIn(InputSchema):
@@ -25,13 +35,19 @@ class LocationIn(InputSchema):
     out keeps the current one and ``null`` clears it.
     """
 
-    org_id: str | None = Field(default=None, max_length=300)
-    name: str | None = Field(default=None, max_length=200)
-    time_zone: str | None = Field(default=None, max_length=100)
-    preferred_language: str | None = Field(default=None, max_length=20)
-    announcement_language: str | None = Field(default=None, max_length=20)
+    model_config = ConfigDict(
+        json_schema_extra=wire_required("name", "timeZone", "preferredLanguage", "address")
+    )
+
+    org_id: Text | None = Field(default=None, max_length=300)
+    name: Annotated[Text, doc(maxLength=NAME_MAX)] | None = Field(default=None, max_length=200)
+    time_zone: TimeZone | None = Field(default=None, max_length=100)
+    preferred_language: Language | None = Field(default=None, max_length=20)
+    announcement_language: Language | None = Field(default=None, max_length=20)
     address: AddressIn = Field(default_factory=AddressIn)
-    emergency_location_identifier: str | None = Field(default=None, max_length=200)
+    emergency_location_identifier: Annotated[str, doc(maxLength=100)] | None = Field(
+        default=None, max_length=200
+    )
     main_number: str | None = Field(default=None, max_length=40)
 
     def to_data(self) -> LocationData:

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from partnerhub.kit.schemas import InputSchema, Schema, one_of
+from partnerhub.kit.wire_types import documented
 from partnerhub.numbers.service import NUMBER_TYPES, STATES
 
 NumberType = Annotated[str, one_of(NUMBER_TYPES)]
@@ -20,13 +21,13 @@ class NumbersIn(InputSchema):
     ``+390212345600..699``).
     """
 
-    phone_numbers: list[str] = Field(max_length=10_000)
+    phone_numbers: Annotated[list[str], documented(minItems=1)] = Field(max_length=10_000)
     number_type: NumberType = Field(default="DID", max_length=20)
     state: NumberState = Field(default="ACTIVE", max_length=20)
 
 
 class NumbersRemoveIn(InputSchema):
-    phone_numbers: list[str] = Field(max_length=10_000)
+    phone_numbers: Annotated[list[str], documented(minItems=1)] = Field(max_length=10_000)
 
 
 class LocationRef(Schema):

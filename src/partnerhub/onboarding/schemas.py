@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
-from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from partnerhub.catalog.languages import SUPPORTED_EMAIL_LANGUAGES
+from partnerhub.catalog.regions import REGIONS
+from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime, one_of
+from partnerhub.kit.wire_types import CountryCode, Email, Text
 from partnerhub.onboarding.service import TemplateData
 
 # Service field names → where they sit in the wire body (for error descriptions).
@@ -29,29 +32,49 @@ WIRE_FIELDS = {
 }
 
 
+def _idp_named(schema: dict[str, Any]) -> None:
+    """A partner identity provider is named: ``idpEntityId`` with ``partner_saml``,
+    ``oidcIdpName`` with ``partner_oidc``."""
+    schema["anyOf"] = [
+        {"properties": {"method": {"const": "platform"}}},
+        *(
+            {
+                "required": ["method", name],
+                "properties": {"method": {"const": method}, name: {"type": "string"}},
+            }
+            for method, name in (
+                ("partner_saml", "idpEntityId"),
+                ("partner_oidc", "oidcIdpName"),
+            )
+        ),
+    ]
+
+
 class AuthenticationIn(InputSchema):
+    model_config = ConfigDict(json_schema_extra=_idp_named)
+
     method: Literal["platform", "partner_saml", "partner_oidc"] = "platform"
-    idp_entity_id: str | None = Field(default=None, max_length=1024)
-    oidc_idp_name: str | None = Field(default=None, max_length=200)
+    idp_entity_id: Text | None = Field(default=None, max_length=1024)
+    oidc_idp_name: Text | None = Field(default=None, max_length=200)
 
 
 class EmailSettingsIn(InputSchema):
-    brand_name: str = Field(max_length=200)
+    brand_name: Text = Field(max_length=200)
     allow_admin_invite_on_link: StrictBool = False
     allow_platform_calling: StrictBool = False
 
 
 class TemplateIn(InputSchema):
-    name: str = Field(max_length=200)
+    name: Text = Field(max_length=200)
     offer: Literal["wholesale"] = "wholesale"
-    service_provider_admin_email: str = Field(max_length=320)
-    country: str = Field(max_length=2)
-    default_email_language: str = Field(max_length=10)
-    wholesale_subscription_id: str = Field(max_length=100)
+    service_provider_admin_email: Email = Field(max_length=320)
+    country: CountryCode = Field(max_length=2)
+    default_email_language: Annotated[str, one_of(SUPPORTED_EMAIL_LANGUAGES)] = Field(max_length=10)
+    wholesale_subscription_id: Text = Field(max_length=100)
     pstn_provider: str | None = Field(default=None, max_length=100)
     authentication: AuthenticationIn = Field(default_factory=AuthenticationIn)
     email: EmailSettingsIn
-    data_region: str | None = Field(default=None, max_length=4)
+    data_region: Annotated[str, one_of(REGIONS)] | None = Field(default=None, max_length=4)
     require_approval: StrictBool = False
 
     def to_data(self) -> TemplateData:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool
 
 from partnerhub.identity.schemas import Role
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime
+from partnerhub.kit.wire_types import NO_CONTROL, Email, Text, documented
 
 
 class SubPartnerOut(Schema):
@@ -28,24 +29,26 @@ class SubPartnerList(Schema):
 
 
 class FirstAdministratorIn(InputSchema):
-    email: str = Field(max_length=320)
+    email: Email = Field(max_length=320)
     display_name: str = Field(default="", max_length=200)
 
 
 class SubPartnerIn(InputSchema):
-    name: str = Field(max_length=200)
-    subscription_id: str | None = Field(default=None, max_length=100)
+    name: Text = Field(max_length=200)
+    subscription_id: Annotated[str, documented(pattern=NO_CONTROL)] | None = Field(
+        default=None, max_length=100
+    )
     billing_start_date: datetime | None = None
     administrator: FirstAdministratorIn
 
 
 class SubPartnerUpdate(InputSchema):
-    name: str | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     provisioning_state: Literal["active", "suspended"] | None = None
 
 
 class SubPartnerAdministratorIn(InputSchema):
-    email: str = Field(max_length=320)
+    email: Email = Field(max_length=320)
     display_name: str = Field(default="", max_length=200)
     role: Role
 
@@ -65,10 +68,10 @@ class OffersIn(InputSchema):
 
 
 class PartnerSettingsIn(InputSchema):
-    name: str = Field(max_length=200)
+    name: Text = Field(max_length=200)
     pstn_providers: list[str] = Field(default_factory=list, max_length=200)
     offers: OffersIn = Field(default_factory=OffersIn)
-    support_email: str | None = Field(default=None, max_length=320)
+    support_email: Email | None = Field(default=None, max_length=320)
 
 
 class OffersOut(Schema):

@@ -496,10 +496,11 @@ async def _import_body(request: Request) -> tuple[str, bool]:
     },
     openapi_extra={
         "requestBody": {
+            "required": True,  # the file, as text/csv or in JSON: no body is a 400
             "content": {
                 "application/json": {"schema": ImportIn.model_json_schema(by_alias=True)},
                 "text/csv": {"schema": {"type": "string"}},
-            }
+            },
         },
         "parameters": [
             {

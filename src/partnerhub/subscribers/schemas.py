@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StrictBool
 
 from partnerhub.catalog.customer_roles import CUSTOMER_ROLES
-from partnerhub.catalog.packages import LEGACY_SUBSCRIBER_PACKAGES, SUBSCRIBER_PACKAGES
+from partnerhub.catalog.packages import (
+    CALLING_PACKAGES,
+    LEGACY_SUBSCRIBER_PACKAGES,
+    SUBSCRIBER_PACKAGES,
+)
 from partnerhub.kit.schemas import InputSchema, Schema, UtcDatetime, one_of, wire_required
 from partnerhub.kit.schemas import PrecheckInfo as PrecheckInfo  # the precheck's answer
 from partnerhub.kit.schemas import PrecheckOut as PrecheckOut
-from partnerhub.subscribers.rules import STATUSES, PrecheckInput, SubscriberInput
+from partnerhub.kit.wire_types import Email, Text, documented
+from partnerhub.subscribers.rules import (
+    EXTENSION_RE,
+    NAME_MAX,
+    STATUSES,
+    PrecheckInput,
+    SubscriberInput,
+)
 
 SubscriberPackage = Annotated[str, one_of(SUBSCRIBER_PACKAGES)]
 LegacyPackage = Annotated[str, one_of(LEGACY_SUBSCRIBER_PACKAGES)]
@@ -25,17 +36,77 @@ _CALLING_FIELDS = {
 }
 
 
+Extension = Annotated[str, documented(pattern=f"^\\s*{EXTENSION_RE.pattern}\\s*$")]
+
+
 class ProvisioningParametersIn(InputSchema):
-    first_name: str | None = Field(default=None, max_length=1000)
-    last_name: str | None = Field(default=None, max_length=1000)
-    primary_phone_number: str | None = Field(default=None, max_length=100)
-    extension: str | None = Field(default=None, max_length=100)
+    first_name: str | None = Field(default=None, max_length=NAME_MAX)
+    last_name: str | None = Field(default=None, max_length=NAME_MAX)
+    primary_phone_number: Text | None = Field(default=None, max_length=100)
+    extension: Extension | None = Field(default=None, max_length=100)
     location_id: str | None = Field(default=None, max_length=300)
 
 
+def _package_rules(schema: dict[str, Any]) -> None:
+    """Exactly one of ``package`` or ``packages`` (one element); a calling package with a
+    ``primaryPhoneNumber`` or an ``extension``, another package with neither (CONTRACT
+    section 4): one ``anyOf`` branch per combination, each stating every field it needs."""
+    calling = [p for p in SUBSCRIBER_PACKAGES if p in CALLING_PACKAGES]
+    other = [p for p in SUBSCRIBER_PACKAGES if p not in CALLING_PACKAGES]
+    legacy_calling = [p for p in LEGACY_SUBSCRIBER_PACKAGES if p in CALLING_PACKAGES]
+    legacy_other = [p for p in LEGACY_SUBSCRIBER_PACKAGES if p not in CALLING_PACKAGES]
+    no_number = {
+        "anyOf": [
+            {"type": "null"},
+            {"properties": {"primaryPhoneNumber": {"type": "null"}, "extension": {"type": "null"}}},
+        ]
+    }
+    branches = []
+    for field, names, legacy in (
+        ("package", calling, legacy_calling),
+        ("package", other, legacy_other),
+        ("packages", calling, legacy_calling),
+        ("packages", other, legacy_other),
+    ):
+        chosen = (
+            {"type": "string", "enum": legacy}
+            if field == "package"
+            else {"type": "array", "minItems": 1, "maxItems": 1, "items": {"enum": names}}
+        )
+        unused = "packages" if field == "package" else "package"
+        props = {field: chosen, unused: {"type": "null"}}
+        if names is other:
+            branches.append(
+                {"required": [field], "properties": {**props, "provisioningParameters": no_number}}
+            )
+            continue
+        for number in ("primaryPhoneNumber", "extension"):
+            given = {
+                "type": "object",
+                "required": [number],
+                "properties": {number: {"type": "string"}},
+            }
+            branches.append(
+                {
+                    "required": [field, "provisioningParameters"],
+                    "properties": {**props, "provisioningParameters": given},
+                }
+            )
+    schema["anyOf"] = branches
+
+
+def _subscriber_rules(schema: dict[str, Any]) -> None:
+    wire_required("customerId", "email")(schema)
+    _package_rules(schema)
+
+
 class _PackageFields(InputSchema):
+    model_config = ConfigDict(json_schema_extra=_package_rules)
+
     package: LegacyPackage | None = Field(default=None, max_length=100)
-    packages: list[SubscriberPackage] | None = Field(default=None, max_length=20)
+    packages: Annotated[list[SubscriberPackage], documented(minItems=1, maxItems=1)] | None = Field(
+        default=None, max_length=20
+    )
     provisioning_parameters: ProvisioningParametersIn | None = None
 
     def to_input(self, customer_id: str | None = None, email: str | None = None) -> SubscriberInput:
@@ -60,10 +131,10 @@ class _PackageFields(InputSchema):
 class SubscriberIn(_PackageFields):
     """``POST /v1/wholesale/subscribers``."""
 
-    model_config = ConfigDict(json_schema_extra=wire_required("customerId", "email"))
+    model_config = ConfigDict(json_schema_extra=_subscriber_rules)
 
-    customer_id: str | None = Field(default=None, max_length=300)
-    email: str | None = Field(default=None, max_length=1000)
+    customer_id: Text | None = Field(default=None, max_length=300)
+    email: Email | None = Field(default=None, max_length=1000)
 
 
 class SubscriberUpdateIn(_PackageFields):
@@ -71,15 +142,33 @@ class SubscriberUpdateIn(_PackageFields):
 
 
 class CustomerInfoIn(InputSchema):
-    primary_email: str | None = Field(default=None, max_length=1000)
+    primary_email: Email | None = Field(default=None, max_length=1000)
+
+
+def _precheck_rules(schema: dict[str, Any]) -> None:
+    """``email``, and the customer: ``customerId``, or a new one's ``provisioningId`` and
+    ``customerInfo.primaryEmail``."""
+    wire_required("email")(schema)
+    new_customer = {
+        "type": "object",
+        "required": ["primaryEmail"],
+        "properties": {"primaryEmail": {"type": "string"}},
+    }
+    schema["anyOf"] = [
+        {"required": ["customerId"], "properties": {"customerId": {"type": "string"}}},
+        {
+            "required": ["provisioningId", "customerInfo"],
+            "properties": {"provisioningId": {"type": "string"}, "customerInfo": new_customer},
+        },
+    ]
 
 
 class PrecheckIn(SubscriberIn):
     """``POST /v1/wholesale/subscribers/validate`` (three variants)."""
 
-    model_config = ConfigDict(json_schema_extra=wire_required("email"))
+    model_config = ConfigDict(json_schema_extra=_precheck_rules)
 
-    provisioning_id: str | None = Field(default=None, max_length=300)
+    provisioning_id: Text | None = Field(default=None, max_length=300)
     customer_info: CustomerInfoIn | None = None
 
     def to_precheck(self) -> PrecheckInput:
