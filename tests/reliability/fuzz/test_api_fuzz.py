@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,23 +35,30 @@ def _report(stats: engine.Stats) -> str:
     return "\n".join(lines)
 
 
-async def _drain(db: Database, within: float = 60.0) -> None:
+async def _drain(db: Database, within: float = 120.0) -> None:
     """Wait until the live server's worker has no job left (the fuzzed POSTs, PUTs and
-    DELETEs of customers queue some): later tests truncate the tables it writes."""
+    DELETEs of customers queue some): later tests truncate the tables it writes. On a loaded
+    machine a provisioning job can take tens of seconds; what is still pending at the deadline
+    is named (task, status, attempts, when it is due)."""
     deadline = time.monotonic() + within
+    pending: list[Any] = []
     while time.monotonic() < deadline:
         async with db.transaction() as session:
-            pending = (
-                await session.execute(
-                    text(
-                        "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+            pending = list(
+                (
+                    await session.execute(
+                        text(
+                            "SELECT task_name, status, attempts, scheduled_at"
+                            " FROM procrastinate_jobs"
+                            " WHERE status IN ('todo', 'doing')"
+                        )
                     )
-                )
-            ).scalar_one()
+                ).all()
+            )
         if not pending:
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"{pending} jobs still pending after {within} s")
+    raise AssertionError(f"{len(pending)} jobs still pending after {within} s: {pending}")
 
 
 async def test_every_operation_conforms_under_fuzzing(
