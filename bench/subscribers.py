@@ -233,6 +233,7 @@ async def load(
     meetings-only; throughput, p50/p99 from when each request was due, server CPU a request."""
     customer_ref = ids.encode("CUSTOMER", customer.id, "us")
     latencies: list[float] = []
+    seconds: dict[int, list[float]] = {}  # the latencies of the requests due in each second
     errors: dict[int, int] = {}
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
@@ -269,6 +270,7 @@ async def load(
                 began = min(due, time.perf_counter())
                 status, _, _ = await http.request("POST", target, body)
                 latencies.append(time.perf_counter() - began)
+                seconds.setdefault(int(began - start), []).append(latencies[-1])
                 if status != 200:
                     errors[status] = errors.get(status, 0) + 1
 
@@ -284,6 +286,12 @@ async def load(
         "cpu": cpu * 1000 / count,
         "errors": errors,
         "load": os.getloadavg()[0],
+        "by_second": {second: pct(got, 0.99) for second, got in sorted(seconds.items())},
+        # The same without the requests due in the first second (a freshly started server
+        # opens its pool's connections and prepares its statements then).
+        "p99_warm": pct([x for second, got in seconds.items() if second > 0 for x in got], 0.99)
+        if len(seconds) > 1
+        else float("nan"),
     }
 
 
@@ -305,6 +313,14 @@ async def provision(
     print(f"   serving process CPU {got['cpu']:5.2f} ms a request   load average {got['load']:.1f}")
     if got["errors"]:
         print(f"   non-200 answers: {got['errors']}")
+    # Where the tail is: a warm-up shows in the first seconds, a periodic stall (a checkpoint,
+    # autovacuum, a collection) in a second of its own.
+    worst = sorted(got["by_second"].items(), key=lambda item: -item[1])[:3]
+    print(f"   POST p99 without the first second (a warm server): {got['p99_warm']:6.1f} ms")
+    print(
+        "   p99 by the second the requests were due, the worst three: "
+        + ", ".join(f"second {second}: {value:.1f} ms" for second, value in worst)
+    )
 
 
 def start_anchor(url: str, port: int) -> subprocess.Popen[bytes]:
