@@ -134,6 +134,10 @@ def serve(
                 # what requests and jobs made since (it scanned them all: 0.1 s at a time).
                 gc.collect()
                 gc.freeze()
+                # The autocommit pool opened whole now, not by the first burst of requests.
+                from partnerhub import runtime
+
+                await runtime.database().warm()
             if first_start is not None and self.started:
                 # after the start-up noise, where the operator looks
                 _credentials(settings, *first_start)
