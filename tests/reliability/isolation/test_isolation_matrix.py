@@ -186,7 +186,7 @@ ROWS: list[Row] = [
     api("POST", "/v1/partner/administrators", json={"email": "not-an-email", "role": "admin", "password": "long enough password"}, foreign=400),
     api("PUT", "/v1/partner/administrators/{admin_id}", fill={"admin_id": "admin"}, json={"displayName": "Taken over"}),
     api("GET", "/v1/partner/settings", foreign=200, ok=200),
-    api("GET", "/v1/adminAudit/events", query={"orgId": "@org", "from": "2000-01-01T00:00:00Z", "to": "2000-12-01T00:00:00Z"}, ok=200),
+    api("GET", "/v1/adminAudit/events", query={"orgId": "@org", "from": "2000-01-01T00:00:00Z", "to": "2000-12-01T00:00:00Z"}, ok=200, parent_sees=True),
     api("GET", "/v1/adminAudit/eventCategories", foreign=200, ok=200),
     api("PUT", "/v1/partner/settings", json={"name": "", "supportEmail": "not-an-email"}, foreign=400),
     api("GET", "/v1/partner/identityProviders", foreign=200, ok=200),
@@ -278,7 +278,7 @@ ROWS: list[Row] = [
     Row("POST", "/webhooks/{webhook_ref}", fill={"webhook_ref": "webhook"}, form={"name": "Taken over", "target_url": "https://spy.example/in"}, write=True),
     Row("POST", "/webhooks/{webhook_ref}/{action}", fill={"webhook_ref": "webhook", "action": "=test"}, form={}, write=True),
     Row("GET", "/settings/tokens", foreign=200, ok=200),
-    Row("GET", "/audit", foreign=200, ok=200),
+    Row("GET", "/audit", foreign=200, ok=200, parent_sees=True),  # its sub-partners' logs (docs/audit.md)
     Row("POST", "/settings/tokens", form={"name": "", "scopes": "partnerhub:templates_read"}, foreign=400, write=True),
     Row("POST", "/settings/tokens/{token_id}/revoke", fill={"token_id": "token_uuid"}, form={}, write=True),
     Row("GET", "/settings/identity-providers", foreign=200, ok=200),
@@ -555,7 +555,12 @@ def cells(app: FastAPI, w: World) -> Iterator[tuple[Row, Caller, Check, dict[str
             for name, who in outsiders.items():
                 caller = Caller(name, token=who.token, admin_email=who.tenant.admin.email)
                 filtered = row.query and not (row.parent_sees and who is w.parent)
-                yield row, caller, empty_list(foreign(row)) if filtered else foreign(row), None
+                if row.parent_sees and who is w.parent and row.ok is not None:
+                    # The parent reads what its sub-partner's own credential reads (its
+                    # sub-partners, their audit logs): the victim's own answer.
+                    yield row, caller, (lambda r, s=row.ok: status_is(r, s)), None
+                else:
+                    yield row, caller, empty_list(foreign(row)) if filtered else foreign(row), None
                 if row.mix:
                     yield row, caller, not_found(row), dict.fromkeys(row.mix, who.customer.id)
             for name, who in (("sibling", w.sibling), ("other partner", w.other)):

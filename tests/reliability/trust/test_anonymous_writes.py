@@ -16,6 +16,7 @@ import asyncio
 
 from sqlalchemy import text
 
+from partnerhub.audit.service import NO_TENANT
 from tests.conftest import csrf_of
 from tests.reliability.trust.conftest import World
 from tests.reliability.trust.test_throttle_concurrency import (  # noqa: F401 - settled_server: a fixture
@@ -103,8 +104,21 @@ async def test_the_sign_in_forms_csrf_token_needs_no_row(world: World) -> None:
             await stranger.get("/login")
             mixed = await stranger.post("/login", data={**data, "csrf_token": token})
             assert mixed.status_code == 403
-        # A failed attempt writes only the throttle's counters (docs/security.md).
-        assert set(changed(before, await row_counts(world))) <= {"sign_in_attempts"}
+        # A failed attempt writes only the throttle's counters and its one audit row, in the log
+        # of no organization (an address nobody has: docs/audit.md, docs/security.md); the
+        # refused tokens write nothing.
+        grown = changed(before, await row_counts(world))
+        assert set(grown) <= {"sign_in_attempts", "audit_events"}
+        async with world.db.transaction() as session:
+            logged = (
+                await session.execute(
+                    text(
+                        "SELECT partner_id, target_name FROM audit_events"
+                        " WHERE target_name = 'nobody@nowhere.example'"
+                    )
+                )
+            ).all()
+        assert [(row[0], row[1]) for row in logged] == [(NO_TENANT, "nobody@nowhere.example")]
 
 
 async def test_the_session_row_is_written_at_sign_in(world: World) -> None:
