@@ -278,6 +278,16 @@ class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
     database_url: str
+    log_path: Path | None = None
+
+    def unhandled(self) -> str:
+        """What the server logged of its unhandled errors (their tracebacks), for a failing
+        test's message: a 500 seen by a client names only a tracking id."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace")
+        at = text.find("unhandled error")
+        return text[at : at + 6000] if at >= 0 else ""
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +325,7 @@ def live_server(
     else:
         proc.kill()
         raise RuntimeError("server did not become ready:\n" + log_path.read_text())
-    yield LiveServer(url, proc, database_url)
+    yield LiveServer(url, proc, database_url, log_path)
     proc.terminate()
     try:
         proc.wait(10)
