@@ -66,6 +66,19 @@ def transaction_context() -> tuple[str, str]:
     return context[0] or "", context[1] or ""
 
 
+def carrying_context(value: str, actor: str = "%s", tracking_id: str = "%s") -> str:
+    """SQL: the ``timestamptz`` placeholder ``value``, whose evaluation also tells the event
+    triggers who acts and for which request (the ``actor`` and ``tracking_id`` placeholders,
+    given :func:`transaction_context`'s values). A single ``INSERT`` run in autocommit, where
+    no ``BEGIN`` carries the context (:class:`ContextConnection`), writes it as one of its
+    columns: no statement of its own."""
+    return (
+        f"(SELECT CAST({value} AS timestamptz)"
+        f" WHERE set_config('partnerhub.actor', {actor}, true) IS NOT NULL"
+        f" AND set_config('partnerhub.tracking_id', {tracking_id}, true) IS NOT NULL)"
+    )
+
+
 def set_transaction_context(context: TransactionContext | None) -> None:
     global _transaction_context
     _transaction_context = context

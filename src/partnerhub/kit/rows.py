@@ -11,6 +11,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import JSONB
 
+from partnerhub.db import carrying_context
+
 
 def columns(
     table: Table, prefix: str, *, driver: bool = False, context: str | None = None
@@ -26,11 +28,7 @@ def columns(
         value = f"%({prefix}{c.name})s" if driver else f":{prefix}{c.name}"
         if c.name == context:
             assert driver
-            value = (
-                f"(SELECT CAST({value} AS timestamptz)"
-                " WHERE set_config('partnerhub.actor', %(actor)s, true) IS NOT NULL"
-                " AND set_config('partnerhub.tracking_id', %(tracking_id)s, true) IS NOT NULL)"
-            )
+            value = carrying_context(value, "%(actor)s", "%(tracking_id)s")
         values.append(value)
     return names, ", ".join(values)
 

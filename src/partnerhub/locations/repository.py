@@ -14,7 +14,7 @@ from datetime import datetime
 import psycopg
 from sqlalchemy import ARRAY, Text, and_, any_, func, literal, or_, select, update
 
-from partnerhub.db import transaction_context
+from partnerhub.db import carrying_context, transaction_context
 from partnerhub.kit.repository import Repository
 from partnerhub.models import Customer, Location, OrgUser, PhoneNumber
 
@@ -270,14 +270,12 @@ SELECT c.id, c.partner_id, c.org_id, c.status, c.data_region,
 FROM customers c WHERE c.org_id = %(org)s AND c.partner_id = %(pid)s
 """
 
-_INSERT_LOCATION = """
+_INSERT_LOCATION = f"""
 INSERT INTO locations (id, partner_id, customer_id, org_id, name, time_zone, preferred_language,
                        announcement_language, address1, address2, city, state, postal_code,
                        country, headquarters, emergency_location_identifier, created, updated)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
         -- updated; evaluating it also tells the event trigger who acts and for which request
         -- (the statement may run in autocommit: no BEGIN carries it)
-        (SELECT CAST(%s AS timestamptz)
-          WHERE set_config('partnerhub.actor', %s, true) IS NOT NULL
-            AND set_config('partnerhub.tracking_id', %s, true) IS NOT NULL))
-"""
+        {carrying_context("%s")})
+"""  # noqa: S608 - a fixed fragment, every value a parameter

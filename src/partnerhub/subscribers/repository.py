@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
 from partnerhub.catalog.customer_roles import FULL_ADMIN
-from partnerhub.db import transaction_context
+from partnerhub.db import carrying_context, transaction_context
 from partnerhub.identity.repository import other_family_claim
 from partnerhub.kit.repository import Repository
 from partnerhub.kit.validators import email_domain
@@ -740,17 +740,15 @@ SELECT c.id, c.partner_id, c.status, c.org_id, c.packages, c.provisioning_parame
 FROM c LEFT JOIN loc ON true
 """  # noqa: S608 - a fixed fragment, every value a parameter
 
-_INSERT_USER = """
+_INSERT_USER = f"""
 INSERT INTO org_users (id, partner_id, customer_id, org_id, email, first_name, last_name, roles,
                        package, location_id, phone_number, extension, status, created,
                        last_status_change)
 VALUES (%s, %s, %s, %s, %s, %s, %s, CAST(%s AS text[]), %s, %s, %s, %s, %s, %s,
         -- last_status_change; evaluating it also tells the event trigger who acts and for
         -- which request (the statement may run in autocommit: no BEGIN carries it)
-        (SELECT CAST(%s AS timestamptz)
-          WHERE set_config('partnerhub.actor', %s, true) IS NOT NULL
-            AND set_config('partnerhub.tracking_id', %s, true) IS NOT NULL))
-"""
+        {carrying_context("%s")})
+"""  # noqa: S608 - a fixed fragment, every value a parameter
 
 # One subscriber (the columns of LISTING_COLUMNS, in their order) with its customer's keys.
 _SHOWN = """
