@@ -11,27 +11,26 @@
   same delivery again (same ``webhook-id``) after an exponentially growing delay; past the
   retry window, or after too many consecutive failures, the webhook is deactivated and its
   partner's full administrators e-mailed. Each attempt is logged (status, latency, the start of
-  the answer). A slow receiver costs its own lease only: one deadline per attempt, no
-  transaction held while waiting.
+  the answer). The POSTs of a webhook go over its kept-alive connection
+  (:class:`outbound.KeptAlive`, kept between batches by :class:`Connections`). A slow receiver
+  costs its own lease only: one deadline per attempt, no transaction held while waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import hashlib
 import hmac
 import json
 import logging
-import threading
+import ssl
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import psycopg
 
 from partnerhub import ids
@@ -205,37 +204,60 @@ def retry_delay(settings: Settings, attempts: int) -> float:
     )
 
 
-def _client(settings: Settings) -> tuple[httpx.AsyncClient, outbound.GuardedTransport]:
-    """A kept-alive client for one webhook's batch; each request gets its own deadline."""
-    options = outbound.client_options(
-        allow_private=settings.webhook_allow_private_addresses,
-        deadline_seconds=settings.webhook_timeout_seconds,
-        max_bytes=MAX_ANSWER_BYTES,
-        max_redirects=0,
-    )
-    options["follow_redirects"] = False
-    transport = options["transport"]
-    assert isinstance(transport, outbound.GuardedTransport)
-    return httpx.AsyncClient(**options), transport
+class Connections:
+    """The kept-alive connections of one delivery loop (or one :func:`send_due`), one per
+    webhook: a lease gives a webhook to one sender at a time, which takes its connection for
+    the batch and gives it back. A connection unused for ``IDLE_SECONDS``, or whose webhook's
+    URL changed, is closed."""
+
+    IDLE_SECONDS = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.idle: dict[uuid.UUID, tuple[outbound.KeptAlive, float]] = {}
+
+    def take(self, webhook_ref: uuid.UUID, url: str) -> outbound.KeptAlive:
+        kept = self.idle.pop(webhook_ref, None)
+        if kept is not None:
+            if kept[0].url == url:
+                return kept[0]
+            kept[0].close()
+        return outbound.KeptAlive(
+            url,
+            allow_private=self.settings.webhook_allow_private_addresses,
+            deadline_seconds=self.settings.webhook_timeout_seconds,
+            max_bytes=MAX_ANSWER_BYTES,
+        )
+
+    def give(self, webhook_ref: uuid.UUID, connection: outbound.KeptAlive) -> None:
+        if connection.open:
+            self.idle[webhook_ref] = (connection, time.monotonic())
+
+    def close_idle(self) -> None:
+        now = time.monotonic()
+        for webhook_ref, (connection, since) in list(self.idle.items()):
+            if now - since > self.IDLE_SECONDS:
+                del self.idle[webhook_ref]
+                connection.close()
+
+    def close(self) -> None:
+        for connection, _ in self.idle.values():
+            connection.close()
+        self.idle.clear()
 
 
 async def _post(
-    client: httpx.AsyncClient,
-    transport: outbound.GuardedTransport,
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
+    connection: outbound.KeptAlive, body: bytes, headers: dict[str, str]
 ) -> tuple[int | None, str | None, str | None]:
     """(status code, error, excerpt of the answer); the whole attempt within the deadline."""
-    transport.restart_deadline()
     try:
-        response = await client.post(url, content=body, headers=headers)
-        excerpt = response.text[:EXCERPT_CHARS]
-        return response.status_code, None, excerpt
+        answer = await connection.post(body, headers)
     except outbound.OutboundError as exc:
         return None, str(exc)[:300] or exc.__class__.__name__, None
-    except httpx.HTTPError as exc:
+    except (OSError, ssl.SSLError) as exc:
         return None, (f"{exc.__class__.__name__}: {exc}")[:300], None
+    excerpt = answer.body[: EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS]
+    return answer.status, None, excerpt
 
 
 async def _deactivate(
@@ -264,47 +286,33 @@ async def _deactivate(
     log.warning("webhook %s deactivated after %s failed attempts", webhook.id, webhook.failures)
 
 
-_SENDERS: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _senders() -> concurrent.futures.ThreadPoolExecutor:
-    """The threads that run batches' HTTP exchanges, one per webhook being drained."""
-    global _SENDERS
-    if _SENDERS is None:
-        _SENDERS = concurrent.futures.ThreadPoolExecutor(MAX_SENDERS, "webhook-send")
-    return _SENDERS
-
-
 Sent = tuple[uuid.UUID, int, int, str | None, datetime]
 Failed = tuple[uuid.UUID, int | None, str | None, str | None, int, datetime]
 
 
 async def _send_batch(
-    settings: Settings,
-    url: str,
+    connection: outbound.KeptAlive,
     secret: str | None,
     outgoing: list[tuple[uuid.UUID, dict[str, Any]]],
     lease_end: float,
-    stop: threading.Event,
 ) -> tuple[list[Sent], Failed | None]:
-    """POST the batch in order over one kept-alive connection, up to the first failure."""
+    """POST the batch in order over the webhook's kept-alive connection, up to the first
+    failure."""
     done: list[Sent] = []
-    client, transport = _client(settings)
-    async with client:
-        for delivery_id, payload in outgoing:
-            if time.monotonic() > lease_end or stop.is_set():  # the rest in the next lease
-                break
-            body = body_of(payload)
-            message_id = f"msg_{delivery_id.hex}"
-            headers = signed_headers(secret, message_id, body, int(time.time()))
-            at = datetime.now(UTC)
-            began = time.monotonic()
-            code, error, excerpt = await _post(client, transport, url, body, headers)
-            latency = int((time.monotonic() - began) * 1000)
-            if code is not None and 200 <= code < 300:
-                done.append((delivery_id, code, latency, excerpt, at))
-                continue
-            return done, (delivery_id, code, error, excerpt, latency, at)
+    for delivery_id, payload in outgoing:
+        if time.monotonic() > lease_end:  # the rest in the next lease
+            break
+        body = body_of(payload)
+        message_id = f"msg_{delivery_id.hex}"
+        headers = signed_headers(secret, message_id, body, int(time.time()))
+        at = datetime.now(UTC)
+        began = time.monotonic()
+        code, error, excerpt = await _post(connection, body, headers)
+        latency = int((time.monotonic() - began) * 1000)
+        if code is not None and 200 <= code < 300:
+            done.append((delivery_id, code, latency, excerpt, at))
+            continue
+        return done, (delivery_id, code, error, excerpt, latency, at)
     return done, None
 
 
@@ -362,14 +370,17 @@ async def _record_failure(
         await _deactivate(session, webhook, delivery_row, error or f"HTTP {code}", since)
 
 
-async def drain(db: Database, settings: Settings, webhook_ref: uuid.UUID) -> int:
+async def drain(
+    db: Database, settings: Settings, webhook_ref: uuid.UUID, connections: Connections
+) -> int:
     """Send the leased webhook's due deliveries in order; returns how many succeeded.
 
     One transaction claims a batch (the pending deliveries with their events, one statement),
-    the batch goes out in order over one kept-alive connection, stopping at the first failure
-    (the next only once the previous one succeeded), and one transaction records it (the
-    successes in one statement, a failure with its retry or the deactivation) and releases
-    the lease. A crash in between sends the batch again, with the same ``webhook-id``s."""
+    the batch goes out in order over the webhook's kept-alive connection (``connections``),
+    stopping at the first failure (the next only once the previous one succeeded), and one
+    transaction records it (the successes in one statement, a failure with its retry or the
+    deactivation) and releases the lease. A crash in between sends the batch again, with the
+    same ``webhook-id``s."""
     lease_end = time.monotonic() + lease_seconds(settings) - settings.webhook_timeout_seconds - 5
     done: list[Sent] = []
     purged: list[uuid.UUID] = []
@@ -393,18 +404,11 @@ async def drain(db: Database, settings: Settings, webhook_ref: uuid.UUID) -> int
                 else:
                     outgoing.append((item.id, envelope(webhook, item.event)))
         if outgoing:
-            stop = threading.Event()
+            connection = connections.take(webhook_ref, url)
             try:
-                # The batch's HTTP exchanges run on an event loop of their own in a thread: a
-                # loop busy with API requests (``serve`` with its worker) would add its own
-                # delays to every step of every send. No database work happens there.
-                sending = _send_batch(settings, url, secret, outgoing, lease_end, stop)
-                done, failure = await asyncio.get_running_loop().run_in_executor(
-                    _senders(), asyncio.run, sending
-                )
-            except asyncio.CancelledError:
-                stop.set()  # the thread ends after its current attempt; the lease runs out
-                raise
+                done, failure = await _send_batch(connection, secret, outgoing, lease_end)
+            finally:
+                connections.give(webhook_ref, connection)
         async with db.transaction() as session:
             await store.record_delivered(session, webhook_ref, done)
             if purged:
@@ -430,9 +434,13 @@ async def send_due(db: Database, settings: Settings, limit: int = MAX_SENDERS) -
         leased = await store.lease_due_webhooks(session, lease_seconds(settings), limit)
     if not leased:
         return 0
-    results = await asyncio.gather(
-        *(drain(db, settings, w) for w in leased), return_exceptions=True
-    )
+    connections = Connections(settings)
+    try:
+        results = await asyncio.gather(
+            *(drain(db, settings, w, connections) for w in leased), return_exceptions=True
+        )
+    finally:
+        connections.close()
     total = 0
     for webhook_ref, result in zip(leased, results, strict=True):
         if isinstance(result, BaseException):
@@ -497,6 +505,7 @@ async def run(db: Database, settings: Settings, seconds: float | None = None) ->
     if settings.worker_listen:  # not through a transaction pooler (PgBouncer): poll only
         waker.start()
     senders: set[asyncio.Task[int]] = set()
+    connections = Connections(settings)
     round_started = -ROUND_GAP_SECONDS
     try:
         while deadline is None or time.monotonic() < deadline:
@@ -509,7 +518,8 @@ async def run(db: Database, settings: Settings, seconds: float | None = None) ->
                 async with db.transaction() as session:
                     leased = await store.lease_due_webhooks(session, lease_seconds(settings), room)
                 for webhook_ref in leased:
-                    senders.add(asyncio.create_task(drain(db, settings, webhook_ref)))
+                    senders.add(asyncio.create_task(drain(db, settings, webhook_ref, connections)))
+            connections.close_idle()
             wait = settings.webhook_poll_seconds
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - time.monotonic()))
@@ -522,6 +532,7 @@ async def run(db: Database, settings: Settings, seconds: float | None = None) ->
         for task in senders:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
+        connections.close()
         await waker.stop()
 
 

@@ -30,6 +30,7 @@ from partnerhub.db import Database
 from tests.conftest import csrf_of, free_port
 from tests.factories import Tenant, make_tenant
 from tests.notifications.conftest import Mailbox
+from tests.reliability.trust.fakenet import net, web  # noqa: F401 - the fake network's fixtures
 
 TRUST_SECRET_KEY = "trust-tests-secret-key-0123456789abcdef"
 
