@@ -415,3 +415,74 @@ async def test_another_partners_webhooks_and_events_stay_out_of_reach(
     await delivery.dispatch(db)
     await delivery.send_due(db, settings)
     assert [json.loads(r.body)["id"] for r in receiver.ok()] == [hook["id"]]
+
+
+async def test_each_webhook_receives_what_its_event_and_filter_choose(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    settings: Settings,
+    receiver: Receiver,
+) -> None:
+    """The dispatcher matches in SQL: resource, event, the partner (or, with
+    ``onBehalfOfSubPartnerOrgId``, that sub-partner's events only), ``customerId`` and
+    ``status`` (a number's ``state``)."""
+    from partnerhub import ids
+
+    a = await make_customer(db, tenant)
+    b = await make_customer(db, tenant)
+    sub = await make_tenant(db, "Subco", parent=tenant.partner)
+    s = await make_customer(db, sub)
+    token = await tenant.token(*ALL_SCOPES)
+    sub_token = await sub.token(*ALL_SCOPES)
+    sub_org = ids.encode("ORGANIZATION", sub.partner.id, ids.HUB)
+    hooks = {
+        "all": await make_webhook(client, token, receiver.url),
+        "a": await make_webhook(client, token, receiver.url, filter=f"customerId={a.id}"),
+        "sub": await make_webhook(
+            client, token, receiver.url, filter=f"onBehalfOfSubPartnerOrgId={sub_org}"
+        ),
+        "created": await make_webhook(client, token, receiver.url, event="created"),
+        "active": await make_webhook(
+            client, token, receiver.url, resource="numbers", filter="status=ACTIVE"
+        ),
+    }
+    names = {hook["id"]: key for key, hook in hooks.items()}
+
+    async def located(org: str, name: str, who: str = token) -> str:
+        made = await client.post(
+            f"/v1/locations?orgId={org}", json=location_body(name), headers=bearer(who)
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    in_a = await located(a.org, "A1")
+    await located(b.org, "B1")
+    renamed = await client.put(
+        f"/v1/locations/{in_a}", json=location_body("A1 renamed"), headers=bearer(token)
+    )
+    assert renamed.status_code == 200, renamed.text
+    await located(s.org, "S1", sub_token)
+    for number, state in (("+14155550111", "ACTIVE"), ("+14155550112", "INACTIVE")):
+        added = await client.post(
+            f"/v1/telephony/config/locations/{in_a}/numbers",
+            json={"phoneNumbers": [number], "numberType": "DID", "state": state},
+            headers=bearer(token),
+        )
+        assert added.status_code == 201, added.text
+    await pump(db, settings, lambda: len(receiver.ok()) >= 9)
+    await asyncio.sleep(0.3)
+    await delivery.dispatch(db)
+    await delivery.send_due(db, settings)
+    got: dict[str, list[tuple[str, str]]] = {key: [] for key in hooks}
+    for r in receiver.ok():
+        body = json.loads(r.body)
+        label = body["data"].get("name") or body["data"].get("phoneNumber")
+        got[names[body["id"]]].append((body["event"], label))
+    assert got == {
+        "all": [("created", "A1"), ("created", "B1"), ("updated", "A1 renamed")],
+        "a": [("created", "A1"), ("updated", "A1 renamed")],
+        "sub": [("created", "S1")],
+        "created": [("created", "A1"), ("created", "B1")],
+        "active": [("created", "+14155550111")],
+    }

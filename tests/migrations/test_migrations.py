@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import make_url
 
-from partnerhub import models
-from partnerhub.db import migration_status, sqlalchemy_url
+from partnerhub import ids, models
+from partnerhub.db import migration_status, sqlalchemy_url, upgrade
 
 
 def test_migrated_schema_matches_models(database_url: str) -> None:
@@ -40,3 +47,54 @@ def test_migrated_schema_matches_models(database_url: str) -> None:
 def test_database_is_at_head(database_url: str) -> None:
     current, head = migration_status(database_url)
     assert current == head is not None
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[str]:
+    """A new, empty database on the suite's server."""
+    name = "partnerhub_migrate_" + secrets.token_hex(4)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_0018_parses_the_filters_of_existing_webhooks(empty_database: str) -> None:
+    """Webhooks made before 0018 get their filter's parts as columns (what the dispatcher now
+    matches on); one whose filter does not parse is deactivated, as it received nothing."""
+    upgrade(empty_database, "0017")
+    partner, sub, customer = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    sub_org = ids.encode("ORGANIZATION", sub, ids.HUB)
+    customer_ref = ids.encode("CUSTOMER", customer, ids.HUB)
+    filters = {
+        "none": None,
+        "customer": f"customerId={customer_ref}&status=ACTIVE",
+        "sub": f"onBehalfOfSubPartnerOrgId={sub_org}",
+        "broken": "customerId=not-an-id",
+    }
+    made = {key: uuid.uuid4() for key in filters}
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO partners (id, name, provisioning_state, settings) "
+            "VALUES (%s, 'P', 'active', '{}')",
+            (partner,),
+        )
+        for key, raw in filters.items():
+            conn.execute(
+                "INSERT INTO webhooks (id, partner_id, name, target_url, resource, event, "
+                "filter) VALUES (%s, %s, %s, 'https://h.example/in', 'locations', 'all', %s)",
+                (made[key], partner, key, raw),
+            )
+    upgrade(empty_database, "head")
+    with psycopg.connect(empty_database) as conn:
+        rows = conn.execute(
+            "SELECT name, filter_customer_id, filter_status, filter_sub_partner_id, status "
+            "FROM webhooks ORDER BY name"
+        ).fetchall()
+    assert {row[0]: row[1:] for row in rows} == {
+        "broken": (None, None, None, "inactive"),
+        "customer": (customer, "ACTIVE", None, "active"),
+        "none": (None, None, None, "active"),
+        "sub": (None, None, sub, "active"),
+    }

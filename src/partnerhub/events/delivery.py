@@ -35,13 +35,12 @@ import psycopg
 
 from partnerhub import ids
 from partnerhub.config import Settings
-from partnerhub.db import Database
-from partnerhub.errors import ApiError
+from partnerhub.db import Checkout, Database
 from partnerhub.events import repository as store
 from partnerhub.events import service
 from partnerhub.events.present import Owner, render
 from partnerhub.events.repository import StoredEvent
-from partnerhub.events.service import ACTIVE, INACTIVE, Filter, parse_filter, webhook_id
+from partnerhub.events.service import INACTIVE
 from partnerhub.kit import outbound
 from partnerhub.kit.schemas import iso_z
 from partnerhub.models import Webhook, WebhookAttempt, WebhookDelivery
@@ -76,10 +75,10 @@ def actor_ref(actor_id: str | None) -> str | None:
         return actor_id
 
 
-def _webhook_fields(webhook: Webhook) -> dict[str, Any]:
-    """The webhook's own fields of every envelope it sends."""
+def webhook_fields(webhook: Webhook | store.Leased) -> dict[str, Any]:
+    """The webhook's own fields of every envelope it sends (made once a batch)."""
     return {
-        "id": webhook_id(webhook),
+        "id": ids.encode("WEBHOOK", webhook.id, ids.HUB),
         "name": webhook.name,
         "filter": webhook.filter,
         "orgId": ids.encode("ORGANIZATION", webhook.partner_id, ids.HUB),
@@ -91,10 +90,10 @@ def _webhook_fields(webhook: Webhook) -> dict[str, Any]:
     }
 
 
-def envelope(webhook: Webhook, event: StoredEvent) -> dict[str, Any]:
-    """The body POSTed for ``event`` (docs/contract.md §8)."""
+def envelope(fields: dict[str, Any], event: StoredEvent) -> dict[str, Any]:
+    """The body POSTed for ``event`` (docs/contract.md §8); ``fields``: :func:`webhook_fields`."""
     return {
-        **_webhook_fields(webhook),
+        **fields,
         "resource": event.resource,
         "event": event.event,
         "actorId": actor_ref(event.actor_id),
@@ -103,10 +102,10 @@ def envelope(webhook: Webhook, event: StoredEvent) -> dict[str, Any]:
     }
 
 
-def test_envelope(webhook: Webhook) -> dict[str, Any]:
+def test_envelope(webhook: Webhook | store.Leased) -> dict[str, Any]:
     """The body of a "send test event": the webhook's own envelope with a ``test`` event."""
     return {
-        **_webhook_fields(webhook),
+        **webhook_fields(webhook),
         "resource": webhook.resource,
         "event": "test",
         "actorId": None,
@@ -144,52 +143,13 @@ def signed_headers(
 # --- dispatch ----------------------------------------------------------------------------
 
 
-def _status_of(data: dict[str, Any]) -> Any:
-    for key in ("status", "state", "provisioning_state"):
-        if key in data:
-            return data[key]
-    return None
-
-
-def matches(webhook: Webhook, rule: Filter, event: StoredEvent) -> bool:
-    if webhook.resource != event.resource or event.position <= webhook.start_position:
-        return False
-    if webhook.event != "all" and webhook.event != event.event:
-        return False
-    if rule.sub_partner_id is not None:
-        # a parent's webhook for one of its sub-partners (checked when the webhook was made)
-        if event.partner_id != rule.sub_partner_id or event.parent_partner_id != webhook.partner_id:
-            return False
-    elif event.partner_id != webhook.partner_id:
-        return False
-    if rule.customer_id is not None and event.customer_id != rule.customer_id:
-        return False
-    return rule.status is None or str(_status_of(event.data)) == rule.status
-
-
 async def dispatch(db: Database, batch: int = DISPATCH_BATCH) -> int:
-    """One dispatcher round: up to ``batch`` new events matched; returns how many were read."""
-    async with db.transaction() as session:
-        position, event_id = await store.dispatch_position(session)
-        events = await store.read_events(session, position, event_id, batch)
-        if not events:
-            return 0
-        webhooks = await store.active_webhooks(session, {e.resource for e in events})
-        rules = []
-        for webhook in webhooks:
-            try:
-                rules.append((webhook, parse_filter(webhook.filter)))
-            except ApiError:  # checked when stored; one bad filter never blocks the rest
-                log.warning("webhook %s: unreadable filter, skipped", webhook.id)
-        rows = [
-            {"id": uuid.uuid4(), "webhook_id": w.id, "event_id": e.id, "position": e.position}
-            for e in events
-            for w, rule in rules
-            if matches(w, rule, e)
-        ]
-        await store.add_deliveries(session, rows)
-        await store.set_dispatch_position(session, events[-1].position, events[-1].id)
-    return len(events)
+    """One dispatcher round, one statement (``repository.dispatch_round``): up to ``batch``
+    new events matched against the active webhooks in commit order, a delivery written per
+    match, the position moved past them; returns how many events were read."""
+    async with Checkout(await db.autocommit()) as conn:
+        read, _ = await store.dispatch_round(conn, batch)
+    return read
 
 
 # --- sending -----------------------------------------------------------------------------
@@ -371,67 +331,77 @@ async def _record_failure(
 
 
 async def drain(
-    db: Database, settings: Settings, webhook_ref: uuid.UUID, connections: Connections
+    db: Database, settings: Settings, webhook: store.Leased, connections: Connections
 ) -> int:
     """Send the leased webhook's due deliveries in order; returns how many succeeded.
 
-    One transaction claims a batch (the pending deliveries with their events, one statement),
-    the batch goes out in order over the webhook's kept-alive connection (``connections``),
-    stopping at the first failure (the next only once the previous one succeeded), and one
-    transaction records it (the successes in one statement, a failure with its retry or the
-    deactivation) and releases the lease. A crash in between sends the batch again, with the
-    same ``webhook-id``s."""
+    One statement claims a batch (the pending deliveries with their events), the batch goes out
+    in order over the webhook's kept-alive connection (``connections``), stopping at the first
+    failure (the next only once the previous one succeeded), and one statement records the
+    successes and ends the lease; a failure (its retry or the deactivation) is recorded in a
+    transaction of its own, which ends the lease. A crash in between sends the batch again,
+    with the same ``webhook-id``s."""
     lease_end = time.monotonic() + lease_seconds(settings) - settings.webhook_timeout_seconds - 5
+    pool = await db.autocommit()
     done: list[Sent] = []
     purged: list[uuid.UUID] = []
     failure: Failed | None = None
     released = False
     try:
-        async with db.transaction() as session:
-            webhook = await store.webhook_by_id(session, webhook_ref)
-            if webhook is None or webhook.status != ACTIVE:
-                return 0
-            batch = await store.due_batch(session, webhook_ref, SEND_BATCH)
-            url, secret = webhook.target_url, webhook.secret
-            outgoing: list[tuple[uuid.UUID, dict[str, Any]]] = []
-            for item in batch:
-                if not item.due:
-                    break
-                if item.event_id is None:
-                    outgoing.append((item.id, item.payload or test_envelope(webhook)))
-                elif item.event is None:  # purged: nothing left to send
-                    purged.append(item.id)
-                else:
-                    outgoing.append((item.id, envelope(webhook, item.event)))
+        async with Checkout(pool) as conn:
+            batch = await store.due_batch(conn, webhook.id, SEND_BATCH)
+        fields = webhook_fields(webhook)
+        outgoing: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        for item in batch:
+            if not item.due:
+                break
+            if item.event_id is None:
+                outgoing.append((item.id, item.payload or test_envelope(webhook)))
+            elif item.event is None:  # purged: nothing left to send
+                purged.append(item.id)
+            else:
+                outgoing.append((item.id, envelope(fields, item.event)))
         if outgoing:
-            connection = connections.take(webhook_ref, url)
+            connection = connections.take(webhook.id, webhook.target_url)
             try:
-                done, failure = await _send_batch(connection, secret, outgoing, lease_end)
+                done, failure = await _send_batch(connection, webhook.secret, outgoing, lease_end)
             finally:
-                connections.give(webhook_ref, connection)
-        async with db.transaction() as session:
-            await store.record_delivered(session, webhook_ref, done)
-            if purged:
-                await store.mark_failed(session, purged)
-            if failure is not None:
-                await _record_failure(settings, webhook_ref, *failure, session=session)
-            await store.release(session, webhook_ref)
-        released = True
+                connections.give(webhook.id, connection)
+        settled = failure is None and not purged
+        if done or settled:
+            async with Checkout(pool) as conn:
+                if done:
+                    await store.record_delivered(conn, webhook.id, done, release=settled)
+                else:
+                    await store.release(conn, webhook.id)
+            released = settled
+        if not settled:
+            async with db.transaction() as session:
+                if purged:
+                    await store.mark_failed(session, purged)
+                if failure is not None:
+                    await _record_failure(settings, webhook.id, *failure, session=session)
+                await store.release_in(session, webhook.id)
+            released = True
         return len(done)
     finally:
         if not released:
             try:
-                async with db.transaction() as session:
-                    await store.release(session, webhook_ref)
+                async with Checkout(pool) as conn:
+                    await store.release(conn, webhook.id)
             except Exception:  # the lease runs out by itself
-                log.warning("webhook %s: lease not released", webhook_ref)
+                log.warning("webhook %s: lease not released", webhook.id)
+
+
+async def _lease(db: Database, settings: Settings, limit: int) -> list[store.Leased]:
+    async with Checkout(await db.autocommit()) as conn:
+        return await store.lease_due_webhooks(conn, lease_seconds(settings), limit)
 
 
 async def send_due(db: Database, settings: Settings, limit: int = MAX_SENDERS) -> int:
     """One sender round: every webhook with a delivery due, drained concurrently (one batch
     each)."""
-    async with db.transaction() as session:
-        leased = await store.lease_due_webhooks(session, lease_seconds(settings), limit)
+    leased = await _lease(db, settings, limit)
     if not leased:
         return 0
     connections = Connections(settings)
@@ -442,9 +412,9 @@ async def send_due(db: Database, settings: Settings, limit: int = MAX_SENDERS) -
     finally:
         connections.close()
     total = 0
-    for webhook_ref, result in zip(leased, results, strict=True):
+    for webhook, result in zip(leased, results, strict=True):
         if isinstance(result, BaseException):
-            log.error("webhook %s: delivery round failed: %r", webhook_ref, result)
+            log.error("webhook %s: delivery round failed: %r", webhook.id, result)
         else:
             total += result
     return total
@@ -515,10 +485,8 @@ async def run(db: Database, settings: Settings, seconds: float | None = None) ->
                 pass
             room = MAX_SENDERS - len(senders)
             if room > 0:
-                async with db.transaction() as session:
-                    leased = await store.lease_due_webhooks(session, lease_seconds(settings), room)
-                for webhook_ref in leased:
-                    senders.add(asyncio.create_task(drain(db, settings, webhook_ref, connections)))
+                for webhook in await _lease(db, settings, room):
+                    senders.add(asyncio.create_task(drain(db, settings, webhook, connections)))
             connections.close_idle()
             wait = settings.webhook_poll_seconds
             if deadline is not None:

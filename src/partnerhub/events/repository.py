@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,68 +173,103 @@ class WebhookRepository(Repository):
 # --- the dispatcher and the sender (the hub's own work: every partner's webhooks) ----------
 
 
-async def dispatch_position(session: AsyncSession) -> tuple[int, int]:
-    """The dispatcher's position in the stream, locked until the transaction ends (one
-    dispatcher at a time)."""
-    await session.execute(
-        text(
+# The dispatcher's round, one statement: lock its position (one dispatcher at a time), read the
+# next events in commit order, match them against the active webhooks (resource, event, start
+# position, partner or sub-partner, customer, status: the filter's columns), write one delivery
+# per match and move the position past the batch. (The status an event is matched on is the
+# first of ``status``, ``state``, ``provisioning_state`` its data has.)
+_DISPATCH = """
+WITH pos AS (
+    SELECT position, event_id FROM webhook_dispatch WHERE id = 1 FOR UPDATE),
+ev AS (
+    SELECT c.position, e.id, e.resource, e.event, e.partner_id, e.parent_partner_id,
+           e.customer_id,
+           CASE WHEN e.data ? 'status' THEN e.data->>'status'
+                WHEN e.data ? 'state' THEN e.data->>'state'
+                WHEN e.data ? 'provisioning_state' THEN e.data->>'provisioning_state' END
+               AS status
+    FROM pos, event_commits c JOIN events e ON e.txid = c.txid
+    WHERE (c.position, e.id) > (pos.position, pos.event_id)
+    ORDER BY c.position, e.id
+    LIMIT %(max)s),
+matched AS (
+    INSERT INTO webhook_deliveries (id, webhook_id, event_id, position)
+    SELECT gen_random_uuid(), w.id, ev.id, ev.position
+    FROM ev JOIN webhooks w
+      ON w.status = 'active' AND w.resource = ev.resource AND ev.position > w.start_position
+     AND (w.event = 'all' OR w.event = ev.event)
+     AND CASE WHEN w.filter_sub_partner_id IS NULL THEN ev.partner_id = w.partner_id
+              ELSE ev.partner_id = w.filter_sub_partner_id
+                   AND ev.parent_partner_id = w.partner_id END
+     AND (w.filter_customer_id IS NULL OR ev.customer_id = w.filter_customer_id)
+     AND (w.filter_status IS NULL OR ev.status = w.filter_status)
+    ON CONFLICT (webhook_id, event_id) DO NOTHING
+    RETURNING 1),
+last AS (
+    SELECT position, id FROM ev ORDER BY position DESC, id DESC LIMIT 1),
+moved AS (
+    UPDATE webhook_dispatch d SET position = last.position, event_id = last.id
+    FROM last WHERE d.id = 1
+    RETURNING 1)
+SELECT (SELECT count(*) FROM pos), (SELECT count(*) FROM ev), (SELECT count(*) FROM matched)
+"""
+
+
+async def dispatch_round(conn: AsyncConnection[Any], max_: int) -> tuple[int, int]:
+    """One dispatcher round on an autocommit connection (its own transaction): (events read,
+    deliveries written)."""
+    for _ in range(2):
+        cursor = await conn.execute(_DISPATCH, {"max": max_})
+        row = await cursor.fetchone()
+        assert row is not None
+        if row[0]:
+            return int(row[1]), int(row[2])
+        await conn.execute(  # the position row (made by migration 0015; tests empty tables)
             "INSERT INTO webhook_dispatch (id, position, event_id) VALUES (1, 0, 0) "
             "ON CONFLICT (id) DO NOTHING"
         )
-    )
-    row = (
-        await session.execute(
-            text("SELECT position, event_id FROM webhook_dispatch WHERE id = 1 FOR UPDATE")
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+    return 0, 0
 
 
-async def set_dispatch_position(session: AsyncSession, position: int, event_id: int) -> None:
-    await session.execute(
-        text("UPDATE webhook_dispatch SET position = :p, event_id = :e WHERE id = 1"),
-        {"p": position, "e": event_id},
-    )
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """A webhook leased to this sender, with what its deliveries need."""
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    name: str
+    filter: str | None
+    created_by: uuid.UUID | None
+    owned_by: str
+    status: str
+    resource: str
+    target_url: str
+    secret: str | None
 
 
-async def active_webhooks(session: AsyncSession, resources: set[str]) -> list[Webhook]:
-    stmt = select(Webhook).where(Webhook.status == "active", Webhook.resource.in_(resources))
-    return list((await session.scalars(stmt)).all())
-
-
-async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(
-            text(
-                "INSERT INTO webhook_deliveries (id, webhook_id, event_id, position) "
-                "VALUES (:id, :webhook_id, :event_id, :position) "
-                "ON CONFLICT (webhook_id, event_id) DO NOTHING"
-            ),
-            rows,
-        )
-
-
-async def lease_due_webhooks(session: AsyncSession, seconds: float, limit: int) -> list[uuid.UUID]:
-    """Webhooks with a delivery due and no sender on them, leased to this sender."""
-    rows = await session.execute(
-        text(
-            """
-            UPDATE webhooks SET lease_until = now() + make_interval(secs => :seconds)
-            WHERE id IN (
-                SELECT w.id FROM webhooks w
-                WHERE w.status = 'active' AND (w.lease_until IS NULL OR w.lease_until < now())
-                  AND EXISTS (SELECT 1 FROM webhook_deliveries d
-                              WHERE d.webhook_id = w.id AND d.status = 'pending'
-                                AND d.next_attempt <= now())
-                ORDER BY w.id
-                FOR UPDATE SKIP LOCKED
-                LIMIT :limit)
-            RETURNING id
-            """
-        ),
+async def lease_due_webhooks(
+    conn: AsyncConnection[Any], seconds: float, limit: int
+) -> list[Leased]:
+    """Webhooks with a delivery due and no sender on them, leased to this sender (one
+    autocommit statement)."""
+    cursor = await conn.execute(
+        """
+        UPDATE webhooks SET lease_until = now() + make_interval(secs => %(seconds)s)
+        WHERE id IN (
+            SELECT w.id FROM webhooks w
+            WHERE w.status = 'active' AND (w.lease_until IS NULL OR w.lease_until < now())
+              AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                          WHERE d.webhook_id = w.id AND d.status = 'pending'
+                            AND d.next_attempt <= now())
+            ORDER BY w.id
+            FOR UPDATE SKIP LOCKED
+            LIMIT %(limit)s)
+        RETURNING id, partner_id, name, filter, created_by, owned_by, status, resource,
+                  target_url, secret
+        """,
         {"seconds": seconds, "limit": limit},
     )
-    return [row[0] for row in rows]
+    return [Leased(*row) for row in await cursor.fetchall()]
 
 
 async def mark_failed(session: AsyncSession, delivery_ids: list[uuid.UUID]) -> None:
@@ -247,7 +283,12 @@ async def mark_failed(session: AsyncSession, delivery_ids: list[uuid.UUID]) -> N
     )
 
 
-async def release(session: AsyncSession, webhook_id: uuid.UUID) -> None:
+async def release(conn: AsyncConnection[Any], webhook_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE webhooks SET lease_until = NULL WHERE id = %s", (webhook_id,))
+
+
+async def release_in(session: AsyncSession, webhook_id: uuid.UUID) -> None:
+    """:func:`release` inside a transaction (the one that records a failure)."""
     await session.execute(
         text("UPDATE webhooks SET lease_until = NULL WHERE id = :id"), {"id": webhook_id}
     )
@@ -277,55 +318,56 @@ FROM webhook_deliveries d
 LEFT JOIN events e ON e.id = d.event_id
 LEFT JOIN event_commits c ON c.txid = e.txid
 LEFT JOIN usage_customers u ON u.customer_id = e.customer_id
-WHERE d.webhook_id = :webhook AND d.status = 'pending'
+WHERE d.webhook_id = %(webhook)s AND d.status = 'pending'
 ORDER BY d.position, d.event_id NULLS FIRST, d.created
-LIMIT :max
+LIMIT %(max)s
 """
 
 
-async def due_batch(session: AsyncSession, webhook_id: uuid.UUID, max_: int) -> list[DueDelivery]:
+async def due_batch(
+    conn: AsyncConnection[Any], webhook_id: uuid.UUID, max_: int
+) -> list[DueDelivery]:
     """The webhook's oldest pending deliveries in stream order (test events first), with their
     events, in one statement; the caller sends them up to the first one not due yet."""
-    rows = await session.execute(text(_DUE), {"webhook": webhook_id, "max": max_})
+    cursor = await conn.execute(_DUE, {"webhook": webhook_id, "max": max_})
     batch = []
-    for row in rows:
+    for row in await cursor.fetchall():
         event = StoredEvent(*row[4:]) if row[5] is not None else None
         batch.append(DueDelivery(row[0], row[1], row[2], bool(row[3]), event))
     return batch
 
 
 async def record_delivered(
-    session: AsyncSession,
+    conn: AsyncConnection[Any],
     webhook_id: uuid.UUID,
     done: list[tuple[uuid.UUID, int, int, str | None, datetime]],
+    release: bool,
 ) -> None:
     """Deliveries answered 2xx, ``(id, status code, latency ms, excerpt, at)``: marked
-    delivered and their attempts logged, in one statement; the webhook's failure count reset."""
-    if not done:
-        return
+    delivered, their attempts logged and the webhook's failure count reset; with ``release``
+    the lease ends too. One autocommit statement."""
     ids_, codes, latencies, excerpts, ats = (list(column) for column in zip(*done, strict=True))
-    await session.execute(
-        text(
-            """
-            WITH sent AS (
-                SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:codes AS int[]),
-                                     CAST(:latencies AS int[]), CAST(:excerpts AS text[]),
-                                     CAST(:ats AS timestamptz[]))
-                    AS s(id, code, latency, excerpt, at)),
-            marked AS (
-                UPDATE webhook_deliveries d
-                SET status = 'delivered', attempts = d.attempts + 1, finished = sent.at
-                FROM sent WHERE d.id = sent.id AND d.status = 'pending'
-                RETURNING d.id),
-            reset AS (
-                UPDATE webhooks SET failures = 0 WHERE id = :webhook AND failures <> 0)
-            INSERT INTO webhook_attempts
-                (delivery_id, webhook_id, at, status_code, latency_ms, response_excerpt)
-            SELECT sent.id, :webhook, sent.at, sent.code, sent.latency, sent.excerpt
-            FROM sent JOIN marked ON marked.id = sent.id
-            ORDER BY sent.at
-            """
-        ),
+    await conn.execute(
+        """
+        WITH sent AS (
+            SELECT * FROM unnest(%(ids)s::uuid[], %(codes)s::int[], %(latencies)s::int[],
+                                 %(excerpts)s::text[], %(ats)s::timestamptz[])
+                AS s(id, code, latency, excerpt, at)),
+        marked AS (
+            UPDATE webhook_deliveries d
+            SET status = 'delivered', attempts = d.attempts + 1, finished = sent.at
+            FROM sent WHERE d.id = sent.id AND d.status = 'pending'
+            RETURNING d.id),
+        webhook AS (
+            UPDATE webhooks SET failures = 0,
+                lease_until = CASE WHEN %(release)s THEN NULL ELSE lease_until END
+            WHERE id = %(webhook)s)
+        INSERT INTO webhook_attempts
+            (delivery_id, webhook_id, at, status_code, latency_ms, response_excerpt)
+        SELECT sent.id, %(webhook)s, sent.at, sent.code, sent.latency, sent.excerpt
+        FROM sent JOIN marked ON marked.id = sent.id
+        ORDER BY sent.at
+        """,
         {
             "webhook": webhook_id,
             "ids": ids_,
@@ -333,6 +375,7 @@ async def record_delivered(
             "latencies": latencies,
             "excerpts": excerpts,
             "ats": ats,
+            "release": release,
         },
     )
 

@@ -236,7 +236,7 @@ async def create(
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
     repo.principal.require(READ_SCOPES[resource])
-    await _checked_filter(repo, filter_)
+    rule = await _checked_filter(repo, filter_)
     webhook = Webhook(
         id=uuid.uuid4(),
         partner_id=repo.principal.partner_id,
@@ -245,6 +245,9 @@ async def create(
         resource=resource,
         event=event,
         filter=filter_.strip() if filter_ else None,
+        filter_customer_id=rule.customer_id,
+        filter_status=rule.status,
+        filter_sub_partner_id=rule.sub_partner_id,
         secret=secret or None,
         status=ACTIVE,
         owned_by=owned_by or "creator",

@@ -26,6 +26,10 @@ class Webhook(IdMixin, Base):
     resource: Mapped[str] = mapped_column(String(40))
     event: Mapped[str] = mapped_column(String(20))
     filter: Mapped[str | None] = mapped_column(String(1024))
+    # The filter's parts (set with it, when the webhook is made), matched by the dispatcher.
+    filter_customer_id: Mapped[uuid.UUID | None] = mapped_column()
+    filter_status: Mapped[str | None] = mapped_column(String(200))
+    filter_sub_partner_id: Mapped[uuid.UUID | None] = mapped_column()
     secret: Mapped[str | None] = mapped_column(String(256))
     status: Mapped[str] = mapped_column(String(10), server_default="active")
     owned_by: Mapped[str] = mapped_column(String(20), server_default="creator")
