@@ -8,12 +8,14 @@ fresh embedded database, makes one provisioned customer, then:
      --resource locations (default): POST /v1/locations; --resource subscribers: POST
      /v1/wholesale/subscribers (a meetings subscriber), the hottest write;
   2. with one webhook on that resource (`locations` or `wholesaleSubscribers`, event
-     `created`) aimed at a local receiver (http.server in a thread, HTTP/1.1 keep-alive,
-     answering 200 at once): the same load, the API p50/p99 again, and from each POST's answer
-     to the receiver holding its event: every event delivered? latency p50/p99;
+     `created`) aimed at a local receiver (bench/receiver.py: http.server in a process of its
+     own, HTTP/1.1 keep-alive, answering 200 at once): the same load, the API p50/p99 again,
+     and from each POST's answer to the receiver holding its event: every event delivered?
+     latency p50/p99;
   3. reading the whole feed (`GET /v1/events`, pages of 1000): events per second.
 Each figure with the load average (/proc/loadavg) at its end, and the CPU seconds the serving
-process (and the separate worker) used in each phase; then median, min and max of --runs runs.
+process (and the separate worker, and the receiver) used in each phase; then median, min and
+max of --runs runs.
 
     .venv/bin/python bench/events.py [--rate 200] [--seconds 60] [--runs 3] [--separate-worker]
                                      [--resource locations|subscribers]
@@ -23,18 +25,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -74,28 +73,28 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Receiver:
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        receiver = self
+    """bench/receiver.py in a process of its own; ``arrived()``: arrival time by name."""
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver
+    def __init__(self, directory: Path) -> None:
+        self.file = directory / "arrivals.tsv"
+        self.file.touch()
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "receiver.py"), str(self.file)],
+            stdout=subprocess.PIPE,
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().decode().strip()
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                data = json.loads(body)["data"]
-                name = data.get("name") or data.get("email") or ""  # a location, a subscriber
-                receiver.arrived.setdefault(name, time.monotonic())
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
+    def arrived(self) -> dict[str, float]:
+        arrivals: dict[str, float] = {}
+        for line in self.file.read_text().splitlines():
+            name, _, at = line.partition("\t")
+            arrivals.setdefault(name, float(at))
+        return arrivals
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
 
 
 LOCATION = {
@@ -233,7 +232,7 @@ async def run_once(
     env["PARTNERHUB_WEBHOOK_POLL_SECONDS"] = str(poll)
     proc = start(env, port, worker=not separate)
     worker = start_worker(env) if separate else None
-    receiver = Receiver()
+    receiver = Receiver(data_dir)
     try:
         cbench.SCOPES = SCOPES
         token = cbench.token(env)
@@ -264,18 +263,17 @@ async def run_once(
             )
             hook.raise_for_status()
             cpu = Cpu(proc, worker)
+            receiver_start = cpu_seconds(receiver.process.pid)
             posts, answered, hooked_rate = await paced(client, target, "Site", rate, seconds)
             post_load = loadavg()
             deadline = time.monotonic() + 120
-            while True:  # the receiver is another thread: poll it
-                if len(receiver.arrived) >= len(answered) or time.monotonic() > deadline:
+            while True:  # the receiver is another process: poll its file
+                arrived = receiver.arrived()
+                if len(arrived) >= len(answered) or time.monotonic() > deadline:
                     break
-                await asyncio.sleep(0.05)
-            latencies = [
-                (receiver.arrived[n] - answered[n]) * 1000
-                for n in answered
-                if n in receiver.arrived
-            ]
+                await asyncio.sleep(0.1)
+            receiver_cpu = cpu_seconds(receiver.process.pid) - receiver_start
+            latencies = [(arrived[n] - answered[n]) * 1000 for n in answered if n in arrived]
             hooked_cpu = cpu.since()  # the sends that were still due are in it
             delivery_load = loadavg()
             began = time.monotonic()
@@ -288,7 +286,7 @@ async def run_once(
                 after = page["next"]
             feed_seconds = time.monotonic() - began
     finally:
-        receiver.server.shutdown()
+        receiver.stop()
         stop(proc)
         if worker is not None:
             stop(worker)
@@ -309,6 +307,7 @@ async def run_once(
         "serve_cpu_ms_per_post_plain": 1000 * plain_cpu[0] / max(1, len(plain)),
         "serve_cpu_ms_per_post_webhook": 1000 * hooked_cpu[0] / max(1, len(posts)),
         "worker_cpu_ms_per_event": 1000 * hooked_cpu[1] / max(1, len(latencies)),
+        "receiver_cpu_ms_per_event": 1000 * receiver_cpu / max(1, len(latencies)),
     }
     print(
         f"without webhooks: {len(plain)} POST {target.path.split('?')[0]} at {plain_rate:.0f}/s,"
@@ -318,7 +317,8 @@ async def run_once(
         f" {plain_load}); with a webhook: {len(posts)} at {hooked_rate:.0f}/s, p50"
         f" {out['api_webhook_p50_ms']:.1f} ms p99 {out['api_webhook_p99_ms']:.1f} ms,"
         f" serve CPU {out['serve_cpu_ms_per_post_webhook']:.2f} ms a POST, worker"
-        f" {out['worker_cpu_ms_per_event']:.2f} ms an event,"
+        f" {out['worker_cpu_ms_per_event']:.2f} ms an event (receiver"
+        f" {out['receiver_cpu_ms_per_event']:.2f} ms),"
         f" {REFUSED.get('Site', 0)} refused 503 (load"
         f" {post_load}); delivered {len(latencies)}/{len(answered)}, commit to receipt p50"
         f" {out['delivery_p50_ms']:.0f} ms p99 {out['delivery_p99_ms']:.0f} ms (load"

@@ -1,8 +1,9 @@
 """Outbound HTTP to a URL someone else chose (an IdP's metadata, discovery, JWKS and token
-endpoint today; webhook receivers tomorrow), without turning PartnerHub into a proxy into the
-network it runs in.
+endpoint; a webhook's receiver), without turning PartnerHub into a proxy into the network it
+runs in.
 
-Every request made through :class:`GuardedTransport` (``httpx.AsyncClient(**client_options(...))``):
+Every request made through :class:`GuardedTransport` (``httpx.AsyncClient(**client_options(...))``,
+the SSO fetches) or :class:`KeptAlive` (the webhook sender's POSTs; no redirect followed):
 
 * is ``http`` or ``https``, with no user name or password in the URL (:func:`check_url`);
 * resolves the host name **once** (:func:`resolve`), refuses it if *any* of its addresses is
