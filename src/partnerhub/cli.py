@@ -386,9 +386,10 @@ def audit_unattributed(
     ] = "1d",
     limit: Annotated[int, typer.Option("--max", min=1, max=100_000)] = 1000,
 ) -> None:
-    """The log of no organization: refused sign-ins of addresses no account has (no partner
-    reads them; docs/audit.md). One line a row, newest first, tab-separated: time, client
-    address, sign-in form, the address typed, user agent, TrackingID."""
+    """The log of no organization: refused sign-ins (and password reset requests) of
+    addresses no account has (no partner reads them; docs/audit.md). One line a row, newest
+    first, tab-separated: time, client address, sign-in form, the address typed, user agent,
+    TrackingID, action (signin.failed, signin.throttled, account.reset_request, ...)."""
     from partnerhub.audit import service as audit
     from partnerhub.db import Database
     from partnerhub.identity import service as identity
@@ -415,6 +416,7 @@ def audit_unattributed(
                     row.target_name,
                     row.actor_user_agent,
                     row.tracking_id,
+                    row.action,
                 )
             )
             for row in rows

@@ -249,9 +249,9 @@ async def test_a_refused_password_of_an_address_nobody_has_is_recorded_in_no_ten
     )
     assert listed.returncode == 0, listed.stderr
     lines = [line.split("\t") for line in listed.stdout.splitlines()]
-    assert [(fields[2], fields[3], fields[5]) for fields in lines] == [
-        ("password", nobody, "SSO_AUDIT_1"),
-        ("password", nobody, failed[1].tracking_id),
+    assert [(fields[2], fields[3], fields[5], fields[6]) for fields in lines] == [
+        ("password", nobody, "SSO_AUDIT_1", "signin.failed"),
+        ("password", nobody, failed[1].tracking_id, "signin.failed"),
     ]
     assert tenant.admin.email not in listed.stdout
 

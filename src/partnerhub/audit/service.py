@@ -21,7 +21,7 @@ from partnerhub import ids
 from partnerhub.audit.repository import AuditFilters, AuditRepository
 from partnerhub.catalog.roles import AUDIT_READ
 from partnerhub.errors import InvalidValue, MissingField, NotFound
-from partnerhub.kit.request_context import origin
+from partnerhub.kit.request_context import Origin, origin
 from partnerhub.kit.scope import Principal
 from partnerhub.models import AuditEvent, Customer
 from partnerhub.models.base import utcnow
@@ -90,6 +90,22 @@ ACTIONS: dict[str, Action] = {
         FAILED_LOGINS,
         N_("Second-factor code refused"),
         N_("A wrong second-factor code was entered for %(target)s"),
+    ),
+    # Refused by the sign-in throttle (429) before the password or code was checked.
+    "signin.throttled": Action(
+        FAILED_LOGINS,
+        N_("Sign-in refused: too many attempts"),
+        N_("A sign-in as %(target)s was refused because of too many attempts"),
+    ),
+    "account.proof_throttled": Action(
+        FAILED_LOGINS,
+        N_("Password or code check refused: too many attempts"),
+        N_("A password or code check of %(target)s was refused because of too many attempts"),
+    ),
+    "account.reset_throttled": Action(
+        FAILED_LOGINS,
+        N_("Password reset refused: too many requests"),
+        N_("A password reset for %(target)s was refused because of too many requests"),
     ),
     "admin.create": Action(
         ADMINISTRATORS,
@@ -259,6 +275,11 @@ ACTIONS: dict[str, Action] = {
     "account.password": Action(
         CREDENTIALS, N_("Password changed"), N_("%(actor)s changed their password")
     ),
+    "account.reset_request": Action(
+        CREDENTIALS,
+        N_("Password reset requested"),
+        N_("A password reset was requested for %(target)s"),
+    ),
     "account.password_link": Action(
         CREDENTIALS,
         N_("Password set with an e-mailed link"),
@@ -281,9 +302,9 @@ ACTIONS: dict[str, Action] = {
 
 ACTOR_TYPES = ("partner_admin", "token", "customer_admin", "system", "anonymous")
 
-# The log of no organization: a refused sign-in with an address no account of that sign-in
-# form has (docs/audit.md). No partner has this id, so no principal's scope reaches it
-# (``Repository.scoped``); the operator reads it (``partnerhub audit unattributed``).
+# The log of no organization: a refused sign-in (or a password reset request) with an address
+# no account of that form has (docs/audit.md). No partner has this id, so no principal's scope
+# reaches it (``Repository.scoped``); the operator reads it (``partnerhub audit unattributed``).
 NO_TENANT = uuid.UUID(int=0)
 
 
@@ -401,9 +422,12 @@ def build(
     target_name: str = "",
     changes: dict[str, list[Any]] | None = None,
     detail: dict[str, Any] | None = None,
+    where: Origin | None = None,
 ) -> AuditEvent:
     """The audit row of ``action`` (not yet added to a session: :func:`record` adds it; a hot
-    path writes it inside its own statement)."""
+    path writes it inside its own statement). ``where``: the request's client address, user
+    agent and TrackingID, given by a job that records for a request it was deferred by
+    (otherwise the current request's)."""
     spec = ACTIONS[action]  # an unknown action is a programming error
     actor = actor_of(who) if isinstance(who, Principal) else who
     if partner_id is None:
@@ -415,7 +439,7 @@ def build(
             raise ValueError("partner_id is required for an actor without a principal")
     if customer is not None:
         org_id = customer.org_id or customer.id
-    where = origin()
+    where = where or origin()
     return AuditEvent(
         id=uuid.uuid4(),
         created=utcnow(),
@@ -454,15 +478,30 @@ def unknown_address_refused(
     """A refused sign-in with an address nobody has (at that form): in the log of no
     organization (:data:`NO_TENANT`), so no tenant's log (and no answer) tells whether an
     address exists."""
+    return unattributed_row(
+        session, email, "signin.failed", {**detail, "reason": "unknown_address"}
+    )
+
+
+def unattributed_row(
+    session: AsyncSession,
+    email: str,
+    action: str,
+    detail: dict[str, Any],
+    where: Origin | None = None,
+) -> AuditEvent:
+    """``action`` of an anonymous person who typed ``email``, an address no account of that
+    form has, in the log of no organization (:data:`NO_TENANT`)."""
     typed = (email or "").strip()[:320]
     return record(
         session,
         Actor("anonymous", email=typed),
-        "signin.failed",
+        action,
         partner_id=NO_TENANT,
         target_type="PEOPLE",
         target_name=typed,
-        detail={**detail, "reason": "unknown_address"},
+        detail=detail,
+        where=where,
     )
 
 
@@ -625,7 +664,7 @@ async def unattributed(
     session: AsyncSession, newer_than: timedelta, limit: int = 1000
 ) -> list[AuditEvent]:
     """The operator's view of the log of no organization (``partnerhub audit unattributed``):
-    refused sign-ins of addresses nobody has, newest first."""
+    refused sign-ins and reset requests of addresses nobody has, newest first."""
     return await AuditRepository.unattributed(session, NO_TENANT, utcnow() - newer_than, limit)
 
 

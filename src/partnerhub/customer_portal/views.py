@@ -446,7 +446,7 @@ async def totp(request: Request, ctx: OrgContext) -> Response:
     recovery = None
     attempt = None
     if step in ("begin", "disable"):  # a proof is a guess like a password: counted first
-        attempt = await _count_attempt(request, own.user.email)
+        attempt = await _count_attempt(request, ctx, f"totp_{step}")
     async with unit_of_work(request) as db:
         if attempt is not None:
             proved = await org_auth.second_factor_proof(
@@ -480,13 +480,18 @@ async def totp(request: Request, ctx: OrgContext) -> Response:
     return _account_page(request, ctx, enabled, error, setup=setup, error=error, recovery=recovery)
 
 
-async def _count_attempt(request: Request, email: str) -> ratelimit.Attempt:
-    """Count a guess at the user's password or second factor in its own transaction, before
-    it is checked (the sign-in throttle); 429 when over the limit."""
+async def _count_attempt(request: Request, ctx: OrgContext, method: str) -> ratelimit.Attempt:
+    """Count a guess at the signed-in user's password or second factor in its own transaction,
+    before it is checked (the sign-in throttle); 429 when over the limit, recorded with the
+    count (``account.proof_throttled``, ``method`` what was to be proved)."""
     address = request.client.host if request.client else "unknown"
+    email = ctx.actor_email
     async with unit_of_work(request) as db:
         attempt = await identity.count_sign_in_attempt(db, email, address, runtime.settings())
-    refused = attempt.refused()
+        refused = attempt.refused()
+        if refused is not None:
+            detail = {"method": method, "reason": org_auth.TOO_MANY}
+            access.record(db, ctx, "account.proof_throttled", detail)
     if refused is not None:
         raise refused
     return attempt
@@ -502,7 +507,7 @@ async def change_password(request: Request, ctx: OrgContext) -> Response:
     ctx.check_form(form)
     _ = gettext_for(request)
     error = None
-    attempt = await _count_attempt(request, own.user.email)
+    attempt = await _count_attempt(request, ctx, "password_change")
     async with unit_of_work(request) as db:
         try:
             changed = await org_auth.change_password(

@@ -42,15 +42,17 @@ from partnerhub import ids, runtime
 from partnerhub.audit import service as audit
 from partnerhub.errors import InvalidValue
 from partnerhub.identity import keys
-from partnerhub.identity.repository import OrgIdentityRepository
+from partnerhub.identity.repository import CredentialRepository, Holder, OrgIdentityRepository
 from partnerhub.identity.service import (
     MIN_PASSWORD,
     hash_password,
     hash_secret,
+    log_admin_sign_in,
     sign_in_email_key,
     verify_password,
 )
 from partnerhub.kit import ratelimit
+from partnerhub.kit.request_context import Origin
 from partnerhub.kit.web import CsrfFailed
 from partnerhub.models import Customer, IdentityLink, OrgCredential, OrgSession, OrgUser
 from partnerhub.models.base import utcnow
@@ -221,22 +223,86 @@ def log_second_factor_refused(db: AsyncSession, user: OrgUser, customer: Custome
 
 
 def log_sign_in(
-    db: AsyncSession, user: OrgUser, customer: Customer, action: str, detail: dict[str, Any]
+    db: AsyncSession,
+    user: OrgUser,
+    customer: Customer,
+    action: str,
+    detail: dict[str, Any],
+    by_them: bool | None = None,
+    where: Origin | None = None,
 ) -> None:
-    """A customer user's sign-in (or refused one) in the organization's audit log."""
-    actor = audit.org_user_actor(user) if action == "signin.success" else None
-    if action == "signin.second_factor_failed":  # the password was right: it is them, or not
-        actor = audit.org_user_actor(user)
+    """A customer user's sign-in (or refused one) in the organization's audit log: by them
+    when it succeeded or their password was right (a refused second factor), otherwise by an
+    anonymous actor who gave their address (``by_them`` says otherwise; ``where``: the
+    request's origin, for a job recording for it)."""
+    if by_them is None:
+        # A refused second factor: the password was right, so it is them, or not.
+        by_them = action in ("signin.success", "signin.second_factor_failed")
     audit.record(
         db,
-        actor or audit.Actor("anonymous", email=user.email),
+        audit.org_user_actor(user) if by_them else audit.Actor("anonymous", email=user.email),
         action,
         customer=customer,
         target_type="PEOPLE",
         target_id=ids.encode("PEOPLE", user.id, ids.region_of(customer.data_region)),
         target_name=user.email,
         detail=detail,
+        where=where,
     )
+
+
+# --- the throttle's refusals and reset requests in the audit log -----------------------------
+
+TOO_MANY = "too_many_attempts"  # the detail ``reason`` of an attempt the throttle refused
+
+
+def record_for_address(
+    db: AsyncSession,
+    holder: Holder,
+    email: str,
+    action: str,
+    detail: dict[str, Any],
+    *,
+    org_users: bool = True,
+    where: Origin | None = None,
+) -> None:
+    """``action`` of an anonymous person who typed ``email``, in the log of the address's
+    holder (``CredentialRepository.holder``): a partner administrator's partner, a customer
+    user's organization (when ``org_users``: the form is theirs too), or else the log of no
+    organization (``audit.NO_TENANT``, detail ``reason`` ``unknown_address`` unless given).
+    One row, whoever holds the address."""
+    if holder.admin is not None:
+        log_admin_sign_in(db, holder.admin, action, detail, by_them=False, where=where)
+    elif org_users and holder.user is not None and holder.customer is not None:
+        log_sign_in(db, holder.user, holder.customer, action, detail, by_them=False, where=where)
+    else:
+        detail = {"reason": "unknown_address", **detail}
+        audit.unattributed_row(db, email, action, detail, where=where)
+
+
+async def record_throttled(
+    db: AsyncSession,
+    email: str,
+    method: str,
+    *,
+    action: str = "signin.throttled",
+    org_users: bool = True,
+) -> None:
+    """An attempt the throttle refused (429) before anything was checked (a password sign-in,
+    ``account.reset_throttled`` a reset request): one row, in the log of whoever holds the
+    address typed (:func:`record_for_address`; ``org_users`` False at ``/login``, where
+    a customer user's address is nobody's). Its cost is the same whoever holds the address,
+    or nobody: one look-up (one indexed statement) and one row, in the transaction that
+    counted the attempt; the answer stays the throttle's page."""
+    holder = await CredentialRepository(db).holder(email)
+    detail = {"method": method, "reason": TOO_MANY}
+    record_for_address(db, holder, email, action, detail, org_users=org_users)
+
+
+def record_second_factor_throttled(db: AsyncSession, user: OrgUser, customer: Customer) -> None:
+    """A second-factor code the throttle refused at sign-in (the password was right: by them)."""
+    detail = {"method": "totp", "reason": TOO_MANY}
+    log_sign_in(db, user, customer, "signin.throttled", detail, by_them=True)
 
 
 async def unlock(db: AsyncSession, org_user_id: uuid.UUID) -> bool:
@@ -653,17 +719,34 @@ async def deliver_later(email_id: uuid.UUID | None) -> None:
         await notification_tasks.enqueue(email_id)
 
 
-async def request_password_reset(db: AsyncSession, email: str) -> uuid.UUID | None:
+async def request_password_reset(
+    db: AsyncSession, email: str, where: Origin | None = None
+) -> uuid.UUID | None:
     """Email a reset link when ``email`` is a platform user (the email's id); otherwise
-    do nothing (None).
+    do nothing (None). Either way the request is recorded (``account.reset_request``, by an
+    anonymous actor, ``where`` the request's origin): in the log of whoever holds the address,
+    detail ``sent`` and, when nothing was sent, ``reason`` (``administrator``,
+    ``another_sign_in_method``, ``organization_unavailable``); an address nobody has, in the
+    log of no organization (``unknown_address``).
 
-    The caller shows the same page either way, so the answer reveals no account.
+    The caller (a job) answered the same page before, so the answer reveals no account.
     """
-    found = await OrgIdentityRepository(db).org_user_by_email((email or "").strip())
-    if found is None:
-        return None
-    user, customer = found
-    if auth_method(customer) != "platform" or not usable(customer):
+    holder = await CredentialRepository(db).holder(email)
+    user, customer = holder.user, holder.customer
+    reason = None
+    if holder.admin is not None:
+        reason = "administrator"  # an administrator's password is not reset here
+    elif user is None or customer is None:
+        reason = "unknown_address"
+    elif auth_method(customer) != "platform":
+        reason = "another_sign_in_method"
+    elif not usable(customer):
+        reason = "organization_unavailable"
+    detail: dict[str, Any] = {"method": "reset", "sent": reason is None}
+    if reason is not None:
+        detail["reason"] = reason
+    record_for_address(db, holder, email, "account.reset_request", detail, where=where)
+    if reason is not None or user is None or customer is None:
         return None
     link, url = await issue_link(db, user.id, PASSWORD_RESET)
     minutes = runtime.settings().password_reset_minutes

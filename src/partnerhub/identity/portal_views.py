@@ -66,7 +66,9 @@ async def login_submit(request: Request) -> Response:
     settings = portal.settings_of(request)
     async with unit_of_work(request) as db:  # committed before the password is checked
         attempt = await identity.count_sign_in_attempt(db, email, address, settings)
-    refused = attempt.refused()
+        refused = attempt.refused()
+        if refused is not None:  # its audit row is committed with the count
+            await org_auth.record_throttled(db, email, "password", org_users=False)
     new = None
     if refused is None:
         async with unit_of_work(request) as db:

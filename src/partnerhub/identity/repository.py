@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Select, and_, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -124,6 +124,16 @@ _OTHER_FAMILY_DOMAINS = text(
 )
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Whose account an address is (:meth:`CredentialRepository.holder`): an administrator, a
+    customer user (with their customer), or nobody (every field ``None``)."""
+
+    admin: PartnerAdmin | None = None
+    user: OrgUser | None = None
+    customer: Customer | None = None
+
+
 class CredentialRepository:
     """Unscoped look-ups by secret; used only to establish a principal."""
 
@@ -132,6 +142,38 @@ class CredentialRepository:
 
     async def admin_by_email(self, email: str) -> PartnerAdmin | None:
         return (await self.session.execute(admin_holding(email))).scalar_one_or_none()
+
+    async def holder(self, email: str) -> Holder:
+        """Whose account ``email`` is (the one kind ``identity_emails`` records), in one
+        statement whoever holds it, or nobody: a partner administrator, or a settled
+        organization user with their customer. For the audit rows of the sign-in throttle's
+        refusals and of reset requests (identity.org_auth.record_throttled)."""
+        stmt = (
+            select(PartnerAdmin, OrgUser, Customer)
+            .select_from(IdentityEmail)
+            .outerjoin(
+                PartnerAdmin,
+                and_(
+                    IdentityEmail.kind == PARTNER_ADMIN,
+                    func.lower(PartnerAdmin.email) == IdentityEmail.email,
+                ),
+            )
+            .outerjoin(
+                OrgUser,
+                and_(
+                    IdentityEmail.kind == ORG_USER,
+                    func.lower(OrgUser.email) == IdentityEmail.email,
+                    OrgUser.status.is_distinct_from("pending_user_migration"),
+                ),
+            )
+            .outerjoin(Customer, Customer.id == OrgUser.customer_id)
+            .where(IdentityEmail.email == (email or "").strip().lower())
+            .limit(1)
+        )
+        row = (await self.session.execute(stmt)).first()
+        if row is None:
+            return Holder()
+        return Holder(row[0], row[1] if row[2] is not None else None, row[2])
 
     async def end_admin_sessions(self, admin_id: uuid.UUID, keep: bytes | None = None) -> None:
         """Delete every portal session of the administrator but ``keep`` (a token hash)."""

@@ -38,6 +38,7 @@ from partnerhub.identity.repository import (
 )
 from partnerhub.kit import ratelimit
 from partnerhub.kit.ratelimit import refuse_over, window_of
+from partnerhub.kit.request_context import Origin
 from partnerhub.kit.scope import Principal
 from partnerhub.models import ApiToken, Partner, PartnerAdmin, PortalSession
 from partnerhub.models.base import utcnow
@@ -411,10 +412,12 @@ def log_admin_sign_in(
     action: str,
     detail: dict[str, Any],
     by_them: bool | None = None,
+    where: Origin | None = None,
 ) -> None:
     """A partner administrator's sign-in (``signin.success``, by them) or refused one
     (``signin.failed``, by an anonymous actor who gave their address), or another credential
-    event of theirs (``by_them`` says whose), in their partner's log."""
+    event of theirs (``by_them`` says whose), in their partner's log (``where``: the request's
+    origin, for a job recording for it)."""
     if by_them is None:
         by_them = action == "signin.success"
     actor = audit.admin_actor(admin) if by_them else audit.Actor("anonymous", email=admin.email)
@@ -427,6 +430,7 @@ def log_admin_sign_in(
         target_id=str(admin.id),
         target_name=admin.email,
         detail=detail,
+        where=where,
     )
 
 

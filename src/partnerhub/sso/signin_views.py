@@ -34,6 +34,7 @@ from partnerhub.identity import service as identity
 from partnerhub.identity import tasks as identity_tasks
 from partnerhub.identity.service import TOO_MANY
 from partnerhub.kit import ratelimit
+from partnerhub.kit.request_context import origin
 from partnerhub.kit.web import unit_of_work
 from partnerhub.portal import messages
 from partnerhub.portal import session as portal
@@ -160,7 +161,9 @@ async def signin_password(request: Request) -> Response:
     settings = portal.settings_of(request)
     async with unit_of_work(request) as db:  # committed before anything is checked
         attempt = await identity.count_sign_in_attempt(db, email, _address(request), settings)
-    refused = attempt.refused()
+        refused = attempt.refused()
+        if refused is not None:  # its audit row is committed with the count
+            await org_auth.record_throttled(db, email, "password")
     if refused is not None:
         return _locked_page(request, email, refused)
     language = portal.visitor_language(request)
@@ -238,7 +241,9 @@ async def totp_submit(request: Request) -> Response:
         attempt = await identity.count_sign_in_attempt(
             db, access.user.email, _address(request), settings
         )
-    refused = attempt.refused()
+        refused = attempt.refused()
+        if refused is not None:  # its audit row is committed with the count
+            org_auth.record_second_factor_throttled(db, access.user, access.customer)
     if refused is not None:
         return render(
             request,
@@ -283,8 +288,11 @@ async def forgot_page(request: Request, email: str = "") -> Response:
 @router.post("/signin/forgot")
 async def forgot_submit(request: Request) -> Response:
     """The same answer, in the same time, for every address: the request is only counted
-    (``identity.reset_request_rules``) and handed to a job that looks the address up and
-    sends the link when it is a platform user (``identity.tasks.password_reset_request``)."""
+    (``identity.reset_request_rules``) and handed to a job that looks the address up, records
+    the request in the audit log and sends the link when it is a platform user
+    (``identity.tasks.password_reset_request``). A request over the limit is recorded with
+    its count (``account.reset_throttled``: one look-up and one row, whoever holds the
+    address)."""
     ctx = await portal.load(request)
     form = await portal.form_of(request, ctx)
     email = str(form.get("email") or "").strip()[:320]
@@ -292,9 +300,12 @@ async def forgot_submit(request: Request) -> Response:
         attempt = await ratelimit.attempt(
             db, identity.reset_request_rules(email, _address(request))
         )
-    if attempt.refused() is None and "@" in email:
+        refused = attempt.refused()
+        if refused is not None:
+            await org_auth.record_throttled(db, email, "reset", action="account.reset_throttled")
+    if refused is None and "@" in email:
         # Over the limit: the same answer, nothing tells whether (or how often) one was sent.
-        await identity_tasks.request_password_reset_later(email)
+        await identity_tasks.request_password_reset_later(email, origin())
     return render(request, "sso/forgot.html", {"email": email, "sent": True})
 
 
