@@ -12,7 +12,12 @@ fresh embedded database, makes one provisioned customer, then:
      own, HTTP/1.1 keep-alive, answering 200 at once): the same load, the API p50/p99 again,
      and from each POST's answer to the receiver holding its event: every event delivered?
      latency p50/p99;
-  3. reading the whole feed (`GET /v1/events`, pages of 1000): events per second.
+  3. the webhook deleted, the same load again without it: "without webhooks" is phases 1 and 3
+     together (before and after the phase with one: the tables grow and autovacuum runs as
+     time goes, and weigh on both sides alike), with each phase's p99 printed too;
+  4. reading the whole feed (`GET /v1/events`, pages of 1000): events per second.
+The load goes through bench/_http.py's lean client (16 kept-alive connections, one request at a
+time each), its latency counted from when each request was due.
 Each figure with the load average (/proc/loadavg) at its end, and the CPU seconds the serving
 process (and the separate worker, and the receiver) used in each phase; then median, min and
 max of --runs runs.
@@ -38,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _http import Connection
@@ -113,16 +119,40 @@ LOCATION = {
 }
 
 
+def postgres_seconds(data_dir: Path) -> float:
+    """User + system CPU seconds of the embedded PostgreSQL so far: its postmaster and its
+    current children (the pools' connections live through a phase)."""
+    pid = int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+    children = psutil.Process(pid).children()
+    total = 0.0
+    for process in [psutil.Process(pid), *children]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 class Cpu:
-    """CPU seconds of the serving process and the separate worker (0 without one) since made."""
+    """CPU seconds of the serving process, the separate worker (0 without one) and the
+    embedded PostgreSQL since made."""
 
-    def __init__(self, serve: subprocess.Popen[bytes], worker: subprocess.Popen[bytes] | None):
+    def __init__(
+        self, serve: subprocess.Popen[bytes], worker: subprocess.Popen[bytes] | None, data: Path
+    ):
         self.pids = [serve.pid] + ([worker.pid] if worker is not None else [])
+        self.data = data
         self.start = [cpu_seconds(pid) for pid in self.pids]
+        self.postgres = postgres_seconds(data)
 
-    def since(self) -> tuple[float, float]:
+    def since(self) -> tuple[float, float, float]:
         used = [cpu_seconds(pid) - s for pid, s in zip(self.pids, self.start, strict=True)]
-        return used[0], (used[1] if len(used) > 1 else 0.0)
+        return (
+            used[0],
+            used[1] if len(used) > 1 else 0.0,
+            postgres_seconds(self.data) - self.postgres,
+        )
 
 
 REFUSED: dict[str, int] = {}
@@ -273,7 +303,7 @@ async def run_once(
             target = Target(resource, path, org, customer_id)
             load = Load("127.0.0.1", port, headers)
             await paced(load, target, "Warm", rate, min(seconds, 5.0))  # connections, caches
-            cpu = Cpu(proc, worker)
+            cpu = Cpu(proc, worker, data_dir)
             plain, _, plain_rate = await paced(load, target, "Plain", rate, seconds)
             plain_cpu = cpu.since()
             plain_load = loadavg()
@@ -288,7 +318,7 @@ async def run_once(
                 },
             )
             hook.raise_for_status()
-            cpu = Cpu(proc, worker)
+            cpu = Cpu(proc, worker, data_dir)
             receiver_start = cpu_seconds(receiver.process.pid)
             posts, answered, hooked_rate = await paced(load, target, "Site", rate, seconds)
             post_load = loadavg()
@@ -302,6 +332,12 @@ async def run_once(
             latencies = [(arrived[n] - answered[n]) * 1000 for n in answered if n in arrived]
             hooked_cpu = cpu.since()  # the sends that were still due are in it
             delivery_load = loadavg()
+            # The same load again without the webhook: the two phases without it come before
+            # and after the one with it, so what changes with time (the tables grow,
+            # autovacuum) weighs on both sides alike.
+            (await client.delete(f"/v1/webhooks/{hook.json()['id']}")).raise_for_status()
+            again, _, _ = await paced(load, target, "Again", rate, seconds)
+            again_load = loadavg()
             began = time.monotonic()
             total, after = 0, ""
             while True:
@@ -318,8 +354,10 @@ async def run_once(
             stop(worker)
         shutil.rmtree(data_dir, ignore_errors=True)
     out = {
-        "api_plain_p50_ms": statistics.median(plain),
-        "api_plain_p99_ms": pct(plain, 0.99),
+        "api_plain_p50_ms": statistics.median(plain + again),
+        "api_plain_p99_ms": pct(plain + again, 0.99),
+        "api_before_p99_ms": pct(plain, 0.99),
+        "api_after_p99_ms": pct(again, 0.99),
         "api_webhook_p50_ms": statistics.median(posts),
         "api_webhook_p99_ms": pct(posts, 0.99),
         "rate_plain_per_s": plain_rate,
@@ -333,6 +371,8 @@ async def run_once(
         "serve_cpu_ms_per_post_plain": 1000 * plain_cpu[0] / max(1, len(plain)),
         "serve_cpu_ms_per_post_webhook": 1000 * hooked_cpu[0] / max(1, len(posts)),
         "worker_cpu_ms_per_event": 1000 * hooked_cpu[1] / max(1, len(latencies)),
+        "postgres_cpu_ms_per_post_plain": 1000 * plain_cpu[2] / max(1, len(plain)),
+        "postgres_cpu_ms_per_post_webhook": 1000 * hooked_cpu[2] / max(1, len(posts)),
         "receiver_cpu_ms_per_event": 1000 * receiver_cpu / max(1, len(latencies)),
     }
     print(
@@ -353,8 +393,21 @@ async def run_once(
         flush=True,
     )
     print(
-        f"  p99 by second, the worst three: without webhooks {worst_seconds('Plain')}; with a"
-        f" webhook {worst_seconds('Site')}",
+        f"  without webhooks, before and after the phase with one: p99"
+        f" {out['api_before_p99_ms']:.1f} and {out['api_after_p99_ms']:.1f} ms (load"
+        f" {again_load}); both together p50 {out['api_plain_p50_ms']:.1f} ms p99"
+        f" {out['api_plain_p99_ms']:.1f} ms; with the webhook p99 / without:"
+        f" {out['api_webhook_p99_ms'] / out['api_plain_p99_ms']:.2f}",
+        flush=True,
+    )
+    print(
+        f"  PostgreSQL CPU a POST: {out['postgres_cpu_ms_per_post_plain']:.2f} ms without"
+        f" webhooks, {out['postgres_cpu_ms_per_post_webhook']:.2f} ms with one",
+        flush=True,
+    )
+    print(
+        f"  p99 by second, the worst three: without webhooks {worst_seconds('Plain')}, after"
+        f" {worst_seconds('Again')}; with a webhook {worst_seconds('Site')}",
         flush=True,
     )
     return out

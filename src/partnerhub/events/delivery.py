@@ -52,11 +52,11 @@ DISPATCH_BATCH = 500
 SEND_BATCH = 200  # deliveries one lease may send
 MAX_SENDERS = 50  # webhooks drained at once by one delivery loop
 # Rounds of the loop start at least this far apart: every commit that wrote events notifies,
-# and a round (dispatch and lease: two transactions, about 1.5 ms of CPU) costs the same for
-# one new event as for 500, so at hundreds of commits a second the events of a gap share one
-# round (the loop of ``serve`` otherwise spent more CPU than a subscriber POST's own 3
-# statements). Adds at most this much to the commit-to-receipt latency.
-ROUND_GAP_SECONDS = 0.05
+# and a round (dispatch and lease, then a claim and a record per webhook: a statement each)
+# costs about the same for one new event as for 500, so at hundreds of commits a second the
+# events of a gap share one round and one batch. Adds at most this much to the
+# commit-to-receipt latency (docs/performance.md: p99 well under the 1 s wanted).
+ROUND_GAP_SECONDS = 0.1
 LEASE_SECONDS = 30.0
 MAX_ANSWER_BYTES = 64 * 1024
 EXCERPT_CHARS = 300
