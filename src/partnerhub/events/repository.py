@@ -55,8 +55,7 @@ LIMIT :max
 """
 
 
-async def read_events(
-    session: AsyncSession,
+def events_query(
     position: int,
     event_id: int,
     max_: int,
@@ -64,7 +63,8 @@ async def read_events(
     partner_id: uuid.UUID | None = None,
     resources: list[str] | None = None,
     customer_id: uuid.UUID | None = None,
-) -> list[StoredEvent]:
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of :func:`read_events`."""
     where = []
     params: dict[str, Any] = {"position": position, "event_id": event_id, "max": max_}
     # (the first condition lets the primary key of event_commits start the scan there: the
@@ -79,7 +79,28 @@ async def read_events(
     if customer_id is not None:
         where.append("AND e.customer_id = :customer")
         params["customer"] = customer_id
-    rows = await session.execute(text(_EVENTS.format(start=start, where=" ".join(where))), params)
+    return _EVENTS.format(start=start, where=" ".join(where)), params
+
+
+async def read_events(
+    session: AsyncSession,
+    position: int,
+    event_id: int,
+    max_: int,
+    *,
+    partner_id: uuid.UUID | None = None,
+    resources: list[str] | None = None,
+    customer_id: uuid.UUID | None = None,
+) -> list[StoredEvent]:
+    sql, params = events_query(
+        position,
+        event_id,
+        max_,
+        partner_id=partner_id,
+        resources=resources,
+        customer_id=customer_id,
+    )
+    rows = await session.execute(text(sql), params)
     return [StoredEvent(*row) for row in rows]
 
 
