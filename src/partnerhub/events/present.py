@@ -114,6 +114,35 @@ def render(resource: str, snapshot: dict[str, Any], owner: Owner) -> dict[str, A
         partner = partners_api.present(row_of(Partner, snapshot))
         sub: dict[str, Any] = partner.model_dump(by_alias=True, mode="json", exclude_none=True)
         return sub
-    if resource in {"templates", "administrators", "subPartners", "billingReports"}:
+    if resource in {"templates", "administrators"}:
         region = ids.HUB
-    return _generic(resource, snapshot, region)
+    if resource == "subscriberImports":
+        # its GET does not show who started it (the column holds an e-mail, not an id)
+        snapshot = {k: v for k, v in snapshot.items() if k != "created_by"}
+    out = _generic(resource, snapshot, region)
+    if resource == "locations":
+        return _location(out)
+    if resource == "numbers":
+        return _number(out)
+    return out
+
+
+_ADDRESS = ("address1", "address2", "city", "state", "postalCode", "country")
+
+
+def _location(flat: dict[str, Any]) -> dict[str, Any]:
+    """The location's GET nests the address (``locations.api.present_one``); its
+    ``mainNumber`` comes from another table (``phone_numbers``) and is not in the row."""
+    out = {k: v for k, v in flat.items() if k not in _ADDRESS}
+    out["address"] = {k: flat.get(k) for k in _ADDRESS}
+    return out
+
+
+def _number(flat: dict[str, Any]) -> dict[str, Any]:
+    """A number as the numbers list shows it (``numbers.api``): ``mainNumber``, the location
+    as ``{id}`` (its name, and the owner and extension, live in other tables), besides the
+    row's own ``id``, ``customerId`` and ``created``."""
+    out = {k: v for k, v in flat.items() if k not in {"main", "locationId"}}
+    out["mainNumber"] = flat.get("main")
+    out["location"] = {"id": flat.get("locationId")}
+    return out
