@@ -105,6 +105,13 @@ class _Schema:
         )
 
     @property
+    def lock(self) -> str:
+        """Every table, against writers only (readers go on): a live server's worker may be
+        writing its job rows while a test empties them (``_clean``)."""
+        names = ", ".join(f'"{t}"' for t in self.tables)
+        return f"LOCK TABLE {names} IN EXCLUSIVE MODE"
+
+    @property
     def restart(self) -> str:
         return "SELECT " + ", ".join(["1", *(f"setval('{s}', 1, false)" for s in self.sequences)])
 
@@ -164,12 +171,21 @@ def _clean(url: str) -> None:
     One prepared statement finds the tables holding rows; only those are emptied, with
     ``DELETE`` in foreign-key order (children first), and the sequences restart; in one
     transaction. (A ``TRUNCATE`` of all thirty tables makes new files for every table and
-    index: ~0.2 s a test on a shared 2-core machine; this is a few milliseconds.)"""
+    index: ~0.2 s a test on a shared 2-core machine; this is a few milliseconds.)
+
+    The tables are locked against writers first (``EXCLUSIVE``: reads go on). Without it, a
+    live server's worker (module-scoped, started before the test's emptying) could insert a
+    row between the probe or the ``DELETE`` and the sequences' restart: the row stayed with
+    the old sequence's id, the restarted sequence then handed that id out again, and a later
+    insert failed on the primary key — the billing fuzz test's one-off 500 in CI
+    (``procrastinate_events_pkey``, from the render job deferred with a new report;
+    tests/billing/test_report_edges.py)."""
     for attempt in range(5):
         conn = _connection(url)
         schema = _schema(conn, url)
         try:
             with conn.transaction():
+                conn.execute(schema.lock)
                 written = {str(r[0]) for r in conn.execute(schema.probe, prepare=True)}
                 emptying = [f'DELETE FROM "{t}"' for t in schema.tables if t in written]
                 if "audit_events" in written:  # the retention purge's switch (docs/audit.md)
@@ -285,9 +301,40 @@ class LiveServer:
         test's message: a 500 seen by a client names only a tracking id."""
         if self.log_path is None or not self.log_path.exists():
             return ""
-        text = self.log_path.read_text(errors="replace")
-        at = text.find("unhandled error")
-        return text[at : at + 6000] if at >= 0 else ""
+        return unhandled_errors(self.log_path.read_text(errors="replace"))
+
+
+# A log record's first line: the hub's logging (a timestamp) or uvicorn's ("INFO:     ...").
+_LOG_RECORD = re.compile(
+    r"^(?:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}|(?:INFO|WARNING|ERROR):\s)", re.MULTILINE
+)
+
+
+def unhandled_errors(log: str, first: int = 3, limit: int = 8000) -> str:
+    """The ``unhandled error`` records of a server's log (the ``first`` few), each to the next
+    record, without the frames of libraries (``site-packages``, the standard library): what
+    is left, the project's frames and every exception's own line (a chain's cause first), is
+    cut to its last ``limit`` characters, where the final exception is."""
+    out = []
+    for match in list(re.finditer("unhandled error", log))[:first]:
+        end = _LOG_RECORD.search(log, match.end())
+        lines: list[str] = []
+        library = False
+        for line in log[match.start() : end.start() if end else len(log)].splitlines():
+            if line.startswith('  File "'):
+                library = "/site-packages/" in line or "/lib/python3" in line
+                if library:
+                    continue
+            elif library and line.startswith("    "):
+                continue
+            else:
+                library = False
+            lines.append(line)
+        block = "\n".join(lines)
+        if len(block) > limit:
+            block = lines[0] + "\n[...]\n" + block[-limit:]
+        out.append(block)
+    return "\n\n".join(out)
 
 
 @pytest.fixture(scope="module")

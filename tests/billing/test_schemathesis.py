@@ -91,7 +91,9 @@ async def test_billing_operations_conform_to_the_published_spec(
                 headers=bearer(token),
                 timeout=30,
             )
-            assert response.status_code == 200, response.text
+            assert response.status_code == 200, (
+                f"{response.text}\n--- the server's log:\n{live_server.unhandled()}"
+            )
             report_ids.append(response.json()["id"])
     try:
         calls = await asyncio.to_thread(_fuzz, live_server.url, token, report_ids)
