@@ -98,3 +98,37 @@ def test_0018_parses_the_filters_of_existing_webhooks(empty_database: str) -> No
         "none": (None, None, None, "active"),
         "sub": (None, None, sub, "active"),
     }
+
+
+def test_0019_keeps_each_claim_as_addresses_spell_it(empty_database: str) -> None:
+    """Claims made before 0019 get ``address_domain``: the Unicode form of an internationalized
+    domain (as stored addresses spell it), the domain itself otherwise."""
+    upgrade(empty_database, "0018")
+    partner, idp = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO partners (id, name, provisioning_state, settings) "
+            "VALUES (%s, 'P', 'active', '{}')",
+            (partner,),
+        )
+        conn.execute(
+            "INSERT INTO saml_identity_providers (id, partner_id, entity_id, display_name, "
+            "metadata_xml, signing_certificates, sso_url, sso_binding, "
+            "want_authn_requests_signed, for_administrators, created, updated) VALUES "
+            "(%s, %s, 'https://idp.example', '', '<x/>', '{}', 'https://idp.example/sso', "
+            "'redirect', false, false, now(), now())",
+            (idp, partner),
+        )
+        for domain in ("xn--bcher-kva.example", "corp.example"):
+            conn.execute(
+                "INSERT INTO sso_domains (domain, partner_id, saml_idp_id, created) "
+                "VALUES (%s, %s, %s, now())",
+                (domain, partner, idp),
+            )
+    upgrade(empty_database, "head")
+    with psycopg.connect(empty_database) as conn:
+        rows = conn.execute("SELECT domain, address_domain FROM sso_domains").fetchall()
+    assert dict(rows) == {
+        "xn--bcher-kva.example": "bücher.example",
+        "corp.example": "corp.example",
+    }

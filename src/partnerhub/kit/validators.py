@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import email_validator
+import idna
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import (
     CASE_INSENSITIVE_MAILBOX_NAMES,
@@ -108,6 +109,20 @@ def _ascii_domain(value: str, test_environment: bool, globally_deliverable: bool
     except EmailNotValidError:
         return None
     return str(info["ascii_domain"]).lower()
+
+
+def address_domain(domain: str) -> str:
+    """How a normalized domain (:func:`normalize_domain`, the ASCII form claims are stored in)
+    is written in the addresses the hub stores (:func:`normalize_email`, email-validator's
+    form): its Unicode form when it has an IDNA label (``xn--bcher-kva.example`` →
+    ``bücher.example``), else itself. Stored beside a claim (``sso_domains.address_domain``)
+    so that the database compares an address's domain with a claim in one spelling."""
+    if "xn--" not in domain:
+        return domain
+    try:
+        return str(idna.decode(domain.encode("ascii"))).lower()
+    except (idna.IDNAError, UnicodeError):
+        return domain
 
 
 def email_domain(email: str) -> str | None:

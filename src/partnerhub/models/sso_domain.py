@@ -6,7 +6,10 @@ address has an account or not, so the answer depends on the domain alone. A doma
 lower-case ASCII form, IDNA) is claimed by one IdP of one partner at most: the primary key
 makes a second claim fail, even by a concurrent request, so one tenant can never change
 another's sign-in routing. Exactly one of ``saml_idp_id`` / ``oidc_provider_id`` is set; the
-claim goes with its IdP.
+claim goes with its IdP. ``address_domain`` is the same domain as the stored addresses spell
+it (email-validator's form: Unicode for an internationalized domain), so that the database's
+domain-family rule (migrations 0011, 0019) sees ``bücher.example`` and
+``xn--bcher-kva.example`` as one domain.
 """
 
 from __future__ import annotations
@@ -44,4 +47,7 @@ class SsoDomain(OfIdentityProvider, Base):
     )
 
     domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    # The domain as stored addresses spell it (``kit.validators.address_domain``: Unicode for
+    # an internationalized domain); migration 0019's triggers compare addresses with both.
+    address_domain: Mapped[str] = mapped_column(String(253), index=True)
     created: Mapped[datetime] = mapped_column(default=utcnow)

@@ -48,7 +48,7 @@ from partnerhub.identity import service as identity
 # A claimed domain belongs to one partner family (migration 0011); the same code and
 # constraint as a person refused at another family's domain (identity.service).
 from partnerhub.identity.service import DOMAIN_CLAIMED_CODE, DOMAIN_FAMILY_CONSTRAINT
-from partnerhub.kit.validators import email_domain, normalize_domain
+from partnerhub.kit.validators import address_domain, email_domain, normalize_domain
 from partnerhub.models import (
     Customer,
     OidcProvider,
@@ -200,7 +200,13 @@ def _set_claims(idp: SamlIdentityProvider | OidcProvider, domains: list[str] | N
         return
     kept = {claim.domain: claim for claim in idp.claimed_domains}
     idp.claimed_domains = [
-        kept.get(d) or SsoDomain(domain=d, partner_id=idp.partner_id, created=utcnow())
+        kept.get(d)
+        or SsoDomain(
+            domain=d,
+            address_domain=address_domain(d),
+            partner_id=idp.partner_id,
+            created=utcnow(),
+        )
         for d in domains
     ]
 
