@@ -18,6 +18,8 @@ from partnerhub.ops.process import configure_logging, prepare_database
 from partnerhub.partners.cli import partner_app
 from partnerhub.subscribers.cli import import_app
 
+KEEP_ALIVE_SECONDS = 75  # serve: idle kept-alive connections (see the uvicorn.Config below)
+
 app = typer.Typer(
     help="PartnerHub: self-hosted wholesale provisioning hub.",
     no_args_is_help=True,
@@ -155,6 +157,12 @@ def serve(
         # SIGTERM/Ctrl-C: in-flight requests get this long, then the worker's jobs as long
         # (app.py); the embedded PostgreSQL stops at exit (docs/configuration.md).
         timeout_graceful_shutdown=settings.shutdown_seconds,
+        # An idle kept-alive connection stays open this long (uvicorn's default is 5 s): a
+        # client whose pool keeps idle connections about as long (httpx: 5 s) otherwise sends
+        # its next request on a connection the server is closing at that moment and gets "Server
+        # disconnected without sending a response"; a proxy in front should time out sooner
+        # (docs/deployment.md).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = Server(config)
     server.run()

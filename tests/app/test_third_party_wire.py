@@ -140,3 +140,29 @@ async def test_every_405_names_the_methods_of_its_path(
             assert set(answer.headers["allow"].split(", ")) == expected, (method, template)
             checked += 1
     assert checked > 20
+
+
+async def test_an_idle_kept_alive_connection_outlives_a_client_pool_s_expiry(
+    live_server: LiveServer,
+) -> None:
+    """``serve`` keeps an idle connection 75 s (docs/deployment.md, "Kept-alive connections"):
+    a client that reuses one after 6 s idle — past uvicorn's default of 5 s, about httpx's own
+    pool expiry — is answered on the same connection, not disconnected."""
+    host, port = live_server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    try:
+        for pause in (0.0, 6.0):
+            await asyncio.sleep(pause)
+            writer.write(request)
+            status = await asyncio.wait_for(reader.readline(), 5)
+            assert status.startswith(b"HTTP/1.1 200"), (pause, status)
+            headers = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = next(
+                int(line.split(b":")[1])
+                for line in headers.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+    finally:
+        writer.close()
