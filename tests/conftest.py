@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,7 @@ import psycopg
 import pytest
 from argon2 import PasswordHasher, profiles
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from partnerhub.config import Settings
 from partnerhub.db import Database, upgrade
@@ -43,8 +45,6 @@ def _external_url(base: str) -> str:
         )
         conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB}")
         conn.execute(f"CREATE DATABASE {TEST_DB}")
-    from sqlalchemy.engine import make_url
-
     return make_url(admin_url).set(database=TEST_DB).render_as_string(hide_password=False)
 
 
@@ -65,6 +65,17 @@ def database_url() -> Iterator[str]:
     yield url
     release_embedded()  # this session was its only user: the server stops
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[str]:
+    """A new, empty database on the suite's server."""
+    name = "partnerhub_migrate_" + secrets.token_hex(4)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", autouse=True)

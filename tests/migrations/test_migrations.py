@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, pool, text
-from sqlalchemy.engine import make_url
 
 from partnerhub import ids, models
 from partnerhub.db import migration_status, sqlalchemy_url, upgrade
@@ -47,17 +43,6 @@ def test_migrated_schema_matches_models(database_url: str) -> None:
 def test_database_is_at_head(database_url: str) -> None:
     current, head = migration_status(database_url)
     assert current == head is not None
-
-
-@pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
-    """A new, empty database on the suite's server."""
-    name = "partnerhub_migrate_" + secrets.token_hex(4)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_0018_parses_the_filters_of_existing_webhooks(empty_database: str) -> None:

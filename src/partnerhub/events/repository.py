@@ -41,7 +41,9 @@ class StoredEvent:
         return f"{self.position}.{self.id}"
 
 
-# Commit order first (event_commits.position), then the order inside the transaction.
+# Commit order first (event_commits.position), then the order inside the transaction. The
+# first condition lets the primary key of event_commits start the scan at the cursor: the row
+# comparison alone, over two tables, made every page read the whole stream.
 _EVENTS = """
 SELECT c.position, e.id, e.resource, e.event, e.resource_id, e.partner_id,
        e.parent_partner_id, e.customer_id,
@@ -49,7 +51,7 @@ SELECT c.position, e.id, e.resource, e.event, e.resource_id, e.partner_id,
 FROM event_commits c
 JOIN events e ON e.txid = c.txid
 LEFT JOIN usage_customers u ON u.customer_id = e.customer_id
-WHERE {start} {where}
+WHERE c.position >= :position AND (c.position, e.id) > (:position, :event_id) {where}
 ORDER BY c.position, e.id
 LIMIT :max
 """
@@ -64,12 +66,10 @@ def events_query(
     resources: list[str] | None = None,
     customer_id: uuid.UUID | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The SQL and parameters of :func:`read_events`."""
+    """The SQL and parameters of a feed page: the events after the cursor, of a partner, of
+    some resources, of a customer."""
     where = []
     params: dict[str, Any] = {"position": position, "event_id": event_id, "max": max_}
-    # (the first condition lets the primary key of event_commits start the scan there: the
-    # row comparison alone, over two tables, made every page read the whole stream)
-    start = "c.position >= :position AND (c.position, e.id) > (:position, :event_id)"
     if partner_id is not None:
         where.append("AND e.partner_id = :partner")
         params["partner"] = partner_id
@@ -79,29 +79,7 @@ def events_query(
     if customer_id is not None:
         where.append("AND e.customer_id = :customer")
         params["customer"] = customer_id
-    return _EVENTS.format(start=start, where=" ".join(where)), params
-
-
-async def read_events(
-    session: AsyncSession,
-    position: int,
-    event_id: int,
-    max_: int,
-    *,
-    partner_id: uuid.UUID | None = None,
-    resources: list[str] | None = None,
-    customer_id: uuid.UUID | None = None,
-) -> list[StoredEvent]:
-    sql, params = events_query(
-        position,
-        event_id,
-        max_,
-        partner_id=partner_id,
-        resources=resources,
-        customer_id=customer_id,
-    )
-    rows = await session.execute(text(sql), params)
-    return [StoredEvent(*row) for row in rows]
+    return _EVENTS.format(where=" ".join(where)), params
 
 
 class EventRepository(Repository):
@@ -113,8 +91,7 @@ class EventRepository(Repository):
         resources: list[str],
         customer_id: uuid.UUID | None,
     ) -> list[StoredEvent]:
-        return await read_events(
-            self.session,
+        sql, params = events_query(
             position,
             event_id,
             max_,
@@ -122,6 +99,8 @@ class EventRepository(Repository):
             resources=resources,
             customer_id=customer_id,
         )
+        rows = await self.session.execute(text(sql), params)
+        return [StoredEvent(*row) for row in rows]
 
 
 class WebhookRepository(Repository):

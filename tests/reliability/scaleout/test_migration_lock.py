@@ -13,16 +13,13 @@ migration's transaction and released by its COMMIT: nothing to unlock, nothing l
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
 from partnerhub.db import MIGRATION_LOCK, migration_status, upgrade
@@ -31,17 +28,6 @@ HELD = (
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
-
-
-@pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
-    """A new, empty database on the suite's server."""
-    name = "partnerhub_migrate_" + secrets.token_hex(4)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _held(url: str) -> int:
