@@ -339,7 +339,7 @@ async def drain(
     in order over the webhook's kept-alive connection (``connections``), stopping at the first
     failure (the next only once the previous one succeeded), and one statement records the
     successes and ends the lease; a failure (its retry or the deactivation) is recorded in a
-    transaction of its own, which ends the lease. A crash in between sends the batch again,
+    transaction of its own, and the lease ended after it. A crash in between sends the batch again,
     with the same ``webhook-id``s."""
     lease_end = time.monotonic() + lease_seconds(settings) - settings.webhook_timeout_seconds - 5
     pool = await db.autocommit()
@@ -368,12 +368,9 @@ async def drain(
             finally:
                 connections.give(webhook.id, connection)
         settled = failure is None and not purged
-        if done or settled:
+        if done:
             async with Checkout(pool) as conn:
-                if done:
-                    await store.record_delivered(conn, webhook.id, done, release=settled)
-                else:
-                    await store.release(conn, webhook.id)
+                await store.record_delivered(conn, webhook.id, done, release=settled)
             released = settled
         if not settled:
             async with db.transaction() as session:
@@ -381,11 +378,9 @@ async def drain(
                     await store.mark_failed(session, purged)
                 if failure is not None:
                     await _record_failure(settings, webhook.id, *failure, session=session)
-                await store.release_in(session, webhook.id)
-            released = True
         return len(done)
     finally:
-        if not released:
+        if not released:  # (the lease ends with the record of the successes, or here)
             try:
                 async with Checkout(pool) as conn:
                     await store.release(conn, webhook.id)

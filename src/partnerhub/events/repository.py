@@ -293,13 +293,6 @@ async def release(conn: AsyncConnection[Any], webhook_id: uuid.UUID) -> None:
     await conn.execute("UPDATE webhooks SET lease_until = NULL WHERE id = %s", (webhook_id,))
 
 
-async def release_in(session: AsyncSession, webhook_id: uuid.UUID) -> None:
-    """:func:`release` inside a transaction (the one that records a failure)."""
-    await session.execute(
-        text("UPDATE webhooks SET lease_until = NULL WHERE id = :id"), {"id": webhook_id}
-    )
-
-
 async def webhook_by_id(session: AsyncSession, webhook_id: uuid.UUID) -> Webhook | None:
     return await session.get(Webhook, webhook_id, populate_existing=True)
 
