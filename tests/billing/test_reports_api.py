@@ -20,8 +20,9 @@ from partnerhub.identity.org_auth import sign_link_token
 from tests.billing.conftest import BASE, READ, WRITE, wait_report
 from tests.conftest import Tenant, assert_error, bearer, make_tenant
 
-TODAY = datetime.now(UTC).date()
-LAST = TODAY.replace(day=1) - timedelta(days=1)  # last day of last month
+# Last month. "Today" is read at each use (service.today, the server's clock): a suite that
+# runs across midnight must not call yesterday "today".
+LAST = service.today().replace(day=1) - timedelta(days=1)  # last day of last month
 FIRST = LAST.replace(day=1)
 
 
@@ -92,11 +93,12 @@ async def test_invalid_fields(
 
 
 async def test_date_rules(client: httpx.AsyncClient, token: str) -> None:
+    today = service.today()  # read now, not at import: the suite may run across midnight
     cases = [
         (LAST.isoformat(), FIRST.isoformat()),  # start after end
-        (FIRST.isoformat(), TODAY.isoformat()),  # end today
-        (FIRST.isoformat(), (TODAY + timedelta(days=3)).isoformat()),  # end in the future
-        (date(TODAY.year - 6, 1, 1).isoformat(), date(TODAY.year - 6, 1, 31).isoformat()),
+        (FIRST.isoformat(), today.isoformat()),  # end today
+        (FIRST.isoformat(), (today + timedelta(days=3)).isoformat()),  # end in the future
+        (date(today.year - 6, 1, 1).isoformat(), date(today.year - 6, 1, 31).isoformat()),
     ]
     for start, end in cases:
         response = await client.post(
@@ -105,7 +107,7 @@ async def test_date_rules(client: httpx.AsyncClient, token: str) -> None:
             headers=bearer(token),
         )
         assert_error(response, 400, 1003)
-    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    yesterday = (today - timedelta(days=1)).isoformat()
     ok = await create(client, token, billingStartDate=yesterday, billingEndDate=yesterday)
     assert ok["billingEndDate"] == yesterday
 
@@ -200,7 +202,7 @@ async def test_sub_partner(client: httpx.AsyncClient, tenant: Tenant, db: Databa
 async def test_list_filters_sort_and_paging(client: httpx.AsyncClient, token: str) -> None:
     made = []
     for days_back, kind in ((40, "PARTNER"), (20, "CUSTOMER"), (10, "USER"), (5, "PARTNER")):
-        start = TODAY - timedelta(days=days_back)
+        start = service.today() - timedelta(days=days_back)
         end = start + timedelta(days=2)
         made.append(
             await create(

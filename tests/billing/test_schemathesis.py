@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from partnerhub.billing import service
 from partnerhub.db import Database
 from tests.billing.conftest import WRITE
 from tests.conftest import LiveServer, Tenant, bearer, make_tenant
@@ -26,7 +27,6 @@ from tests.customers.test_schemathesis import CHECKS
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "webex-wholesale.json"
 PATHS = {"/wholesale/billing/reports", "/wholesale/billing/reports/{id}"}
 EXAMPLES = 25
-TODAY = datetime.now(UTC).date()
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def _fuzz(base_url: str, token: str, report_ids: list[str]) -> int:
             if real and case.path_parameters and "id" in case.path_parameters:
                 case.path_parameters["id"] = report_ids[calls % len(report_ids)]
             if real and isinstance(case.body, dict):
-                day = TODAY - timedelta(days=back)
+                day = service.today() - timedelta(days=back)
                 case.body["billingStartDate"] = day.isoformat()
                 case.body["billingEndDate"] = day.isoformat()
                 case.body.pop("subPartnerOrgId", None)
@@ -84,8 +84,8 @@ async def test_billing_operations_conform_to_the_published_spec(
             response = session.post(
                 f"{live_server.url}/v1/wholesale/billing/reports",
                 json={
-                    "billingStartDate": (TODAY - timedelta(days=40)).isoformat(),
-                    "billingEndDate": (TODAY - timedelta(days=10)).isoformat(),
+                    "billingStartDate": (service.today() - timedelta(days=40)).isoformat(),
+                    "billingEndDate": (service.today() - timedelta(days=10)).isoformat(),
                     "type": kind,
                 },
                 headers=bearer(token),

@@ -16,10 +16,10 @@ import httpx
 from sqlalchemy import text
 
 from partnerhub import ids
-from partnerhub.billing import repository
+from partnerhub.billing import repository, service
 from partnerhub.db import Database
 from tests.billing.conftest import BASE, WRITE
-from tests.billing.test_reports_api import LAST, TODAY, body
+from tests.billing.test_reports_api import LAST, body
 from tests.conftest import Tenant, assert_error, bearer, make_tenant
 from tests.statements import counting
 
@@ -91,7 +91,7 @@ async def test_a_refused_post_writes_neither_report_nor_job(
     assert_error(again, 409, 1203)
     assert len(sent) == POST_STATEMENTS, sent.explain()  # the insert found the active report
     today = await client.post(
-        BASE, json=body(billingEndDate=TODAY.isoformat()), headers=bearer(token)
+        BASE, json=body(billingEndDate=service.today().isoformat()), headers=bearer(token)
     )
     assert_error(today, 400, 1003)
     async with db.transaction() as session:

@@ -29,8 +29,7 @@ from tests.conftest import Tenant, bearer, make_tenant
 from tests.customers.helpers import wait_for
 from tests.factories import SUB_READ, SUB_WRITE, Setup, make_customer
 
-TODAY = datetime.now(UTC).date()
-LAST = TODAY.replace(day=1) - timedelta(days=1)
+LAST = datetime.now(UTC).date().replace(day=1) - timedelta(days=1)
 FIRST = LAST.replace(day=1)
 CUSTOMERS_WRITE = "spark-admin:wholesale_customers_write"
 PACKAGES = ["webex_meetings", "cx_standard_agent"]

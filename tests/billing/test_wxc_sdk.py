@@ -22,8 +22,7 @@ from tests.billing.conftest import WRITE
 from tests.conftest import LiveServer, Tenant, make_tenant
 from tests.factories import make_customer
 
-TODAY = datetime.now(UTC).date()
-LAST = TODAY.replace(day=1) - timedelta(days=1)
+LAST = datetime.now(UTC).date().replace(day=1) - timedelta(days=1)
 FIRST = LAST.replace(day=1)
 
 
