@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 
 import psycopg
@@ -11,6 +12,8 @@ from sqlalchemy import create_engine, pool, text
 
 from partnerhub import ids, models
 from partnerhub.db import migration_status, sqlalchemy_url, upgrade
+from partnerhub.errors import ApiError
+from partnerhub.events.service import parse_filter
 
 
 def test_migrated_schema_matches_models(database_url: str) -> None:
@@ -83,6 +86,41 @@ def test_0018_parses_the_filters_of_existing_webhooks(empty_database: str) -> No
         "none": (None, None, None, "active"),
         "sub": (None, None, sub, "active"),
     }
+
+
+def test_0018_parses_filters_as_the_api_did_when_it_was_written() -> None:
+    """0018 carries its own copy of the filter parser (a migration must not change with later
+    code); on the filters the API accepted or refused at the time, the copy agrees with it."""
+    step = importlib.import_module("partnerhub.migrations.versions.0018_webhook_filter_columns")
+    customer, sub = uuid.uuid4(), uuid.uuid4()
+    eu_customer = ids.encode("CUSTOMER", customer, "eu")
+    hub_sub = ids.encode("ORGANIZATION", sub, ids.HUB)
+    filters = [
+        f"customerId={eu_customer}",
+        f"customerId={ids.encode('CUSTOMER', customer, ids.HUB)}&status=ACTIVE",
+        f"onBehalfOfSubPartnerOrgId={hub_sub}&status=provisioning",
+        f"customerId=%20{eu_customer}%20",
+        "status=a%26b",
+        "status=ACTIVE&status=ACTIVE",
+        "status=",
+        "status",
+        "color=blue",
+        f"customerId={hub_sub}",
+        f"onBehalfOfSubPartnerOrgId={eu_customer}",
+        "customerId=" + "A" * 201,
+        "customerId=not-an-id",
+        "&&status=ACTIVE&",
+        "",
+        "   ",
+    ]
+    for raw in filters:
+        try:
+            live = parse_filter(raw)
+        except ApiError:
+            expected = None
+        else:
+            expected = (live.customer_id, live.status, live.sub_partner_id)
+        assert step._parse(raw) == expected, raw
 
 
 def test_0019_keeps_each_claim_as_addresses_spell_it(empty_database: str) -> None:
