@@ -1,4 +1,5 @@
-"""The ``partnerhub`` command: serve, worker, db, token, partner, import, outbox, audit."""
+"""The ``partnerhub`` command: serve, worker, db, token, admin, audit, partner, import, outbox,
+backup, restore, doctor (README.md, "Commands")."""
 
 from __future__ import annotations
 
@@ -392,7 +393,9 @@ def audit_unattributed(
     since: Annotated[
         str, typer.Option("--since", help="How far back: 1d, 12h, 2w (default 1d).")
     ] = "1d",
-    limit: Annotated[int, typer.Option("--max", min=1, max=100_000)] = 1000,
+    limit: Annotated[
+        int, typer.Option("--max", min=1, max=100_000, help="At most this many rows, newest first.")
+    ] = 1000,
 ) -> None:
     """The log of no organization: refused sign-ins (and password reset requests) of
     addresses no account has (no partner reads them; docs/audit.md). One line a row, newest
