@@ -183,11 +183,15 @@ def driver_options(prepared_statements: bool = True) -> dict[str, Any]:
     return {} if prepared_statements else {"prepare_threshold": None}
 
 
+# The one statement every new connection sends before its first use (both pools). A plain SET,
+# not the ``options`` start-up parameter (PgBouncer refuses that one): PgBouncer tracks
+# TimeZone per client and sets it again on whichever server connection serves the client's
+# next transaction.
+CONNECTION_SETUP = "SET TIME ZONE 'UTC'"
+
+
 async def _utc(conn: psycopg.AsyncConnection[Any]) -> None:
-    # A plain SET, not the ``options`` start-up parameter (PgBouncer refuses that one):
-    # PgBouncer tracks TimeZone per client and sets it again on whichever server
-    # connection serves the client's next transaction.
-    await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.execute(CONNECTION_SETUP)
 
 
 def create_engine(url: str, pool_size: int = 10, prepared_statements: bool = True) -> AsyncEngine:
@@ -213,9 +217,11 @@ def create_engine(url: str, pool_size: int = 10, prepared_statements: bool = Tru
 
     @event.listens_for(engine.sync_engine, "connect")
     def _set_timezone(dbapi_conn: Any, _rec: Any) -> None:
+        # In autocommit, as the other pool's: no BEGIN/COMMIT around a session SET.
+        dbapi_conn.autocommit = True
         with dbapi_conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")  # see _utc
-        dbapi_conn.commit()
+            cur.execute(CONNECTION_SETUP)
+        dbapi_conn.autocommit = False
 
     return engine
 

@@ -205,3 +205,23 @@ def test_poll_interval_follows_listen() -> None:
     assert Settings(worker_listen=True).worker_poll() == 5.0
     assert Settings(worker_listen=False).worker_poll() == 1.0
     assert Settings(worker_listen=False, worker_poll_seconds=0.25).worker_poll() == 0.25
+
+
+async def test_orm_connections_are_utc_and_transactional(clean_db: str) -> None:
+    """The ORM engine's connections get the session set-up (``SET TIME ZONE 'UTC'``, sent in
+    autocommit: no BEGIN/COMMIT of its own) and are then back in transactions: a unit of work
+    that fails leaves nothing."""
+    db = Database(clean_db, pool_size=1)
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as session:
+                zone = (await session.execute(text("SHOW TimeZone"))).scalar()
+                raw = (await (await session.connection()).get_raw_connection()).driver_connection
+                assert zone == "UTC" and raw is not None and raw.autocommit is False
+                await session.execute(text("CREATE TABLE pooler_probe (x int)"))
+                raise RuntimeError("roll back")
+        async with db.transaction() as session:
+            gone = (await session.execute(text("SELECT to_regclass('pooler_probe')"))).scalar()
+        assert gone is None
+    finally:
+        await db.dispose()
