@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from partnerhub import ids
 from partnerhub.audit import service as audit
 from partnerhub.catalog.roles import ADMIN_SCOPE, SUB_PARTNERS_READ
-from partnerhub.errors import ApiError, InvalidValue, ValidationFailed
+from partnerhub.errors import ApiError, Forbidden, InvalidValue, ValidationFailed
 from partnerhub.events.repository import EventRepository, StoredEvent, WebhookRepository
 from partnerhub.kit import outbound
 from partnerhub.kit.scope import Principal
@@ -51,6 +51,29 @@ _CURSOR = re.compile(r"^(\d{1,18})\.(\d{1,18})$")
 def require_webhooks(principal: Principal) -> None:
     """Webhooks are for callers that may read at least one resource a webhook can carry."""
     principal.require(*sorted({READ_SCOPES[r] for r in WEBHOOK_RESOURCES}))
+
+
+def may_manage(principal: Principal) -> bool:
+    """Creating, changing, deleting, testing or re-activating a webhook is for callers that may
+    change something: a ``_write`` scope or ``partnerhub:admin`` (the portal's rule too). A
+    read-only caller (a ``read_only`` or ``sales`` administrator, a token of read scopes only)
+    may look at webhooks, never redirect, silence or create one."""
+    return principal.has(ADMIN_SCOPE) or any(s.endswith("_write") for s in principal.scopes)
+
+
+def require_manage(principal: Principal) -> None:
+    require_webhooks(principal)
+    if not may_manage(principal):
+        raise Forbidden("Your role cannot manage webhooks")
+
+
+def shown_secret(principal: Principal, webhook: Webhook) -> str | None:
+    """The webhook's secret as the caller's answer shows it: only to a caller who may manage
+    the webhook (a manager who reads its resource); a lower-scoped reader gets none (with it
+    they could sign forged deliveries to the partner's receiver)."""
+    if may_manage(principal) and principal.has(READ_SCOPES[webhook.resource]):
+        return webhook.secret
+    return None
 
 
 def webhook_id(webhook: Webhook) -> str:
@@ -207,7 +230,7 @@ async def create(
     owned_by: str | None,
     allow_private: bool,
 ) -> Webhook:
-    require_webhooks(repo.principal)
+    require_manage(repo.principal)
     problems: list[ApiError] = []
     if resource not in WEBHOOK_RESOURCES:
         problems.append(
@@ -272,7 +295,7 @@ async def update(
     status: str | None,
     allow_private: bool,
 ) -> Webhook:
-    require_webhooks(repo.principal)
+    require_manage(repo.principal)
     webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
     repo.principal.require(READ_SCOPES[webhook.resource])
     if status is not None and status != ACTIVE:
@@ -302,7 +325,7 @@ async def get(repo: WebhookRepository, raw_id: str) -> Webhook:
 
 
 async def delete(repo: WebhookRepository, raw_id: str) -> None:
-    require_webhooks(repo.principal)
+    require_manage(repo.principal)
     webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
     _log(repo, "webhook.delete", webhook, _audited(webhook), removed=True)
     await repo.remove(webhook)
