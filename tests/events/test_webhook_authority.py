@@ -3,18 +3,27 @@ authority (docs/events.md, "Webhooks"; docs/security.md, "Credentials and author
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
+from partnerhub import ids
 from partnerhub.catalog.roles import ALL_SCOPES, READ_SCOPES
+from partnerhub.config import Settings
 from partnerhub.db import Database
+from partnerhub.events import delivery
 from partnerhub.identity import service as identity
+from partnerhub.identity.repository import AdminRepository
+from partnerhub.models import PartnerAdmin
 from tests.conftest import Tenant, assert_error, bearer
 from tests.events.receiver import Receiver
-from tests.events.test_webhooks import SECRET, make_webhook
+from tests.events.test_webhooks import SECRET, location_body, make_webhook, pump
+from tests.factories import make_customer
 
 
 async def admins_token(db: Database, tenant: Tenant, role: str, *scopes: str) -> str:
@@ -83,3 +92,89 @@ async def test_read_only_callers_neither_change_webhooks_nor_see_their_secret(
         await client.get(f"/v1/webhooks/{places['id']}", headers=bearer(customers_manager))
     ).json()
     assert other["id"] == places["id"] and "secret" not in other
+
+
+async def _maker(db: Database, tenant: Tenant) -> tuple[PartnerAdmin, str, uuid.UUID]:
+    """A second full administrator and a token they made (with its id)."""
+    admin, _password = await tenant.add_admin("full_admin")
+    async with db.transaction() as session:
+        made = identity.create_token(
+            session, tenant.partner.id, "maker", list(ALL_SCOPES), None, created_by=admin
+        )
+    return admin, made.secret, made.token.id
+
+
+async def _set_active(client: httpx.AsyncClient, tenant: Tenant, admin: Any, active: bool) -> None:
+    response = await client.put(
+        f"/v1/partner/administrators/{ids.encode('PEOPLE', admin.id, ids.HUB)}",
+        json={"active": active},
+        headers=bearer(await tenant.token("partnerhub:admin")),
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _received_by(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    receiver: Receiver,
+    token: str,
+    org_id: str,
+    name: str,
+    witness: str,
+) -> list[str]:
+    """Make a location and run the delivery loop until ``witness`` (a webhook that always
+    receives) got it; the ids of the webhooks that received the location ``name``."""
+    response = await client.post(
+        f"/v1/locations?orgId={org_id}", json=location_body(name), headers=bearer(token)
+    )
+    assert response.status_code == 201, response.text
+
+    def got() -> list[str]:
+        bodies = [json.loads(r.body) for r in receiver.ok()]
+        return [b["id"] for b in bodies if b["data"].get("name") == name]
+
+    await pump(db, settings, lambda: witness in got())
+    for _ in range(3):  # let any other webhook's delivery arrive too
+        await asyncio.sleep(0.1)
+        await delivery.dispatch(db)
+        await delivery.send_due(db, settings)
+    return sorted(got())
+
+
+async def test_a_creators_webhook_stops_with_its_makers_authority(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: Tenant,
+    settings: Settings,
+    receiver: Receiver,
+) -> None:
+    setup = await make_customer(db, tenant)
+    operator = await tenant.token(*ALL_SCOPES)
+    admin, maker, _ = await _maker(db, tenant)
+    mine = (await make_webhook(client, maker, receiver.url))["id"]
+    org = (await make_webhook(client, maker, receiver.url, ownedBy="org"))["id"]
+    witness = (await make_webhook(client, operator, receiver.url))["id"]
+    _, by_revoked, revoked_token_id = await _maker(db, tenant)
+    of_revoked = (await make_webhook(client, by_revoked, receiver.url))["id"]
+    everyone = sorted([mine, org, witness, of_revoked])
+    assert (
+        await _received_by(client, db, settings, receiver, operator, setup.org, "Before", witness)
+        == everyone
+    )
+    # the maker is deactivated; the other maker's token revoked (the portal's API-token page)
+    await _set_active(client, tenant, admin, False)
+    async with db.transaction() as session:
+        await identity.revoke_token(
+            AdminRepository(session, identity.principal_for_admin(tenant.admin)),
+            revoked_token_id,
+        )
+    # their own webhooks get nothing more; the organization's webhook lives on
+    assert await _received_by(
+        client, db, settings, receiver, operator, setup.org, "While away", witness
+    ) == sorted([org, witness])
+    # the maker active again: their webhook receives what happens from now on
+    await _set_active(client, tenant, admin, True)
+    assert await _received_by(
+        client, db, settings, receiver, operator, setup.org, "Back", witness
+    ) == sorted([mine, org, witness])
