@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import text
 
 from partnerhub import ids
-from partnerhub.catalog.roles import ALL_SCOPES, READ_SCOPES
+from partnerhub.catalog.roles import ALL_SCOPES, READ_SCOPES, WRITE_SCOPES
 from partnerhub.config import Settings
 from partnerhub.db import Database
 from partnerhub.events import delivery
@@ -178,3 +178,30 @@ async def test_a_creators_webhook_stops_with_its_makers_authority(
     assert await _received_by(
         client, db, settings, receiver, operator, setup.org, "Back", witness
     ) == sorted([mine, org, witness])
+
+
+async def test_only_a_full_administrator_makes_a_webhook_the_organizations(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, receiver: Receiver
+) -> None:
+    # an administrator (not full) may manage webhooks, but not make one outlive them
+    admin = await admins_token(db, tenant, "admin", *READ_SCOPES, *WRITE_SCOPES)
+    body = {
+        "name": "forever",
+        "targetUrl": receiver.url,
+        "resource": "wholesaleCustomers",
+        "event": "all",
+        "ownedBy": "org",
+    }
+    assert_error(await client.post("/v1/webhooks", json=body, headers=bearer(admin)), 403, 1300)
+    assert (await client.get("/v1/webhooks", headers=bearer(admin))).json()["items"] == []
+    own = await make_webhook(client, admin, receiver.url)
+    url = f"/v1/webhooks/{own['id']}"
+    change = {"name": own["name"], "targetUrl": own["targetUrl"], "ownedBy": "org"}
+    assert_error(await client.put(url, json=change, headers=bearer(admin)), 403, 1300)
+    assert (await client.get(url, headers=bearer(admin))).json() == own
+    # a full administrator may (the organization keeps the webhook)
+    full = await tenant.token(*ALL_SCOPES)
+    kept = await client.put(url, json=change, headers=bearer(full))
+    assert kept.status_code == 200 and kept.json()["ownedBy"] == "org"
+    made = await client.post("/v1/webhooks", json=body, headers=bearer(full))
+    assert made.status_code == 200 and made.json()["ownedBy"] == "org"

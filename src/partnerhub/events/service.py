@@ -67,6 +67,14 @@ def require_manage(principal: Principal) -> None:
         raise Forbidden("Your role cannot manage webhooks")
 
 
+def require_org_owner(principal: Principal) -> None:
+    """A webhook becomes the organization's (``ownedBy=org``: it outlives its maker, see
+    ``repository.MAKER_HOLDS``) only by a full administrator's hand (``partnerhub:admin``, who
+    manages administrators): otherwise anyone who may manage webhooks could make one that
+    survives their own deactivation."""
+    principal.require(ADMIN_SCOPE)
+
+
 def shown_secret(principal: Principal, webhook: Webhook) -> str | None:
     """The webhook's secret as the caller's answer shows it: only to a caller who may manage
     the webhook (a manager who reads its resource); a lower-scoped reader gets none (with it
@@ -259,6 +267,8 @@ async def create(
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
     repo.principal.require(READ_SCOPES[resource])
+    if owned_by == "org":
+        require_org_owner(repo.principal)
     rule = await _checked_filter(repo, filter_)
     webhook = Webhook(
         id=uuid.uuid4(),
@@ -302,6 +312,8 @@ async def update(
         raise InvalidValue("status: only 'active' (to re-activate) may be set", field="status")
     if owned_by is not None and owned_by not in OWNED_BY:
         raise InvalidValue("ownedBy: creator or org", field="ownedBy")
+    if owned_by == "org" and webhook.owned_by != "org":
+        require_org_owner(repo.principal)
     check_target(target_url, allow_private)
     before = _audited(webhook)
     webhook.name = name
