@@ -85,13 +85,43 @@ async def test_read_only_callers_neither_change_webhooks_nor_see_their_secret(
     async with db.transaction() as session:
         queued = await session.scalar(text("SELECT count(*) FROM webhook_deliveries"))
     assert queued == 0
-    # a manager sees the secret only of the webhooks whose resource it reads
+    # a manager of customers sees the secret of the customers' webhook
     customers_manager = await tenant.token("spark-admin:wholesale_customers_write")
     assert (await client.get(url, headers=bearer(customers_manager))).json()["secret"] == SECRET
-    other: dict[str, Any] = (
-        await client.get(f"/v1/webhooks/{places['id']}", headers=bearer(customers_manager))
-    ).json()
-    assert other["id"] == places["id"] and "secret" not in other
+    assert places["id"]  # (the next test: a webhook of a resource it may not read)
+
+
+async def test_a_webhook_of_a_resource_the_caller_may_not_read_is_out_of_its_reach(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, receiver: Receiver
+) -> None:
+    owner = await tenant.token(*ALL_SCOPES)
+    customer = await make_customer(db, tenant)
+    hook = await make_webhook(
+        client,
+        owner,
+        receiver.url,
+        resource="wholesaleCustomers",
+        filter=f"customerId={customer.id}",
+    )
+    places = await make_webhook(client, owner, receiver.url, resource="locations")
+    # a manager of locations only: the customers' webhook (its filter names a customer, its
+    # log is about customers) is not its to read, test, delete or change
+    locations = await tenant.token("partnerhub:locations_write")
+    listed = (await client.get("/v1/webhooks", headers=bearer(locations))).json()["items"]
+    assert [item["id"] for item in listed] == [places["id"]]
+    url = f"/v1/webhooks/{hook['id']}"
+    for method, path, body in (
+        ("GET", url, None),
+        ("GET", f"{url}/deliveries", None),
+        ("POST", f"{url}/test", None),
+        ("PUT", url, {"name": "x", "targetUrl": "https://spy.example/in"}),
+        ("DELETE", url, None),
+    ):
+        answer = await client.request(method, path, json=body, headers=bearer(locations))
+        assert_error(answer, 403, 1300)
+    assert (await client.get(url, headers=bearer(owner))).json() == hook
+    async with db.transaction() as session:
+        assert await session.scalar(text("SELECT count(*) FROM webhook_deliveries")) == 0
 
 
 async def _maker(db: Database, tenant: Tenant) -> tuple[PartnerAdmin, str, uuid.UUID]:

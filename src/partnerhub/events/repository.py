@@ -104,8 +104,13 @@ class EventRepository(Repository):
 
 
 class WebhookRepository(Repository):
-    async def page(self, offset: int, fetch: int) -> list[Webhook]:
-        stmt = self.scoped(select(Webhook), Webhook).order_by(Webhook.created, Webhook.id)
+    async def page(self, offset: int, fetch: int, resources: list[str]) -> list[Webhook]:
+        """The acting partner's webhooks of ``resources``, oldest first."""
+        stmt = (
+            self.scoped(select(Webhook), Webhook)
+            .where(Webhook.resource.in_(resources))
+            .order_by(Webhook.created, Webhook.id)
+        )
         return list((await self.session.scalars(stmt.offset(offset).limit(fetch))).all())
 
     async def get(self, webhook_id: uuid.UUID | None, for_update: bool = False) -> Webhook:

@@ -332,13 +332,19 @@ async def update(
 
 
 async def get(repo: WebhookRepository, raw_id: str) -> Webhook:
+    """The caller's webhook (another partner's: 404); one of a resource the caller may not
+    read is refused (403), as the feed refuses that resource: its filter, target and
+    delivery log are about that resource."""
     require_webhooks(repo.principal)
-    return await repo.get(ids.decode("WEBHOOK", raw_id))
+    webhook = await repo.get(ids.decode("WEBHOOK", raw_id))
+    repo.principal.require(READ_SCOPES[webhook.resource])
+    return webhook
 
 
 async def delete(repo: WebhookRepository, raw_id: str) -> None:
     require_manage(repo.principal)
     webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
+    repo.principal.require(READ_SCOPES[webhook.resource])
     _log(repo, "webhook.delete", webhook, _audited(webhook), removed=True)
     await repo.remove(webhook)
 
@@ -385,5 +391,7 @@ def _log(
 
 
 async def list_webhooks(repo: WebhookRepository, offset: int, fetch: int) -> list[Webhook]:
+    """The caller's webhooks of the resources it may read."""
     require_webhooks(repo.principal)
-    return await repo.page(offset, fetch)
+    readable = [r for r in WEBHOOK_RESOURCES if repo.principal.has(READ_SCOPES[r])]
+    return await repo.page(offset, fetch, readable)
