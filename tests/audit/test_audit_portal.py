@@ -149,3 +149,32 @@ async def test_customer_portal_audit_page(
     other, _ = await make_org(db, tenant, name="Initech")
     other_ref = ids.encode("CUSTOMER", other.id, "us")
     assert (await client.get(f"/org/{other_ref}/audit")).status_code == 404
+
+
+async def test_a_sales_administrator_reads_no_customers_log_in_either_portal(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    """The audit scope (``audit:events_read``) is the full, ordinary and read-only
+    administrators' and not sales': the API refuses a sales token; a customer page's History and
+    the customer portal's Audit log, where a partner administrator acts, hold to it too."""
+    setup = await make_customer(db, tenant, external_id="before-1")
+    token = await tenant.token("spark-admin:wholesale_customers_write")
+    changed = await client.put(
+        f"/v1/wholesale/customers/{setup.id}",
+        json={"packages": ["webex_meetings"], "externalId": "after-2"},
+        headers=bearer(token),
+    )
+    assert changed.status_code == 202, changed.text
+    row = "API token test"
+    for role, reads in (("read_only", True), ("sales", False)):
+        admin, password = await tenant.add_admin(role)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as own:
+            await portal_login(own, admin.email, password)
+            page = await own.get(f"/customers/{setup.id}")
+            assert page.status_code == 200
+            assert (row in page.text) == reads, role
+            assert ("before-1 → after-2" in page.text) == reads, role
+            inside = await own.get(f"/org/{setup.id}/audit")
+            assert inside.status_code == (200 if reads else 403), role
+            assert (row in inside.text) == reads, role

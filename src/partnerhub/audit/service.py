@@ -585,6 +585,18 @@ async def org_scope(
     raise NotFound("Organization not found")
 
 
+def require_reader(principal: Principal) -> None:
+    """Reading an audit log: a partner's readers hold ``audit:events_read`` or
+    ``partnerhub:admin`` (full, ordinary and read-only administrators and tokens with the scope,
+    not sales) — through the API, the partner portal's pages (the Audit log, a customer's
+    History) and the customer portal's, where a partner administrator acts with their partner
+    role's scope; a customer's administrators read their own organization's log (the customer
+    portal hands them only their organization)."""
+    if principal.kind == "customer_admin":
+        return
+    principal.require(READ, ADMIN)
+
+
 async def list_events(
     repo: AuditRepository,
     org_ref: str | None,
@@ -598,7 +610,7 @@ async def list_events(
 ) -> tuple[AuditRepository, list[AuditEvent]]:
     """One page of the organization's rows, and the repository (scoped to the partner whose
     rows they are) that presents them."""
-    repo.principal.require(READ, ADMIN)
+    require_reader(repo.principal)
     repo, filters = await org_scope(repo, org_ref)
     filters.start, filters.end = check_span(start, end)
     filters.categories = parse_categories(event_categories)
@@ -631,6 +643,7 @@ async def history(
 ) -> list[AuditEvent]:
     """The portal's readable history: one customer's rows, or (``customer_id`` None) the
     partner's own; ``actor`` is a part of the actor's name or e-mail."""
+    require_reader(repo.principal)
     filters = (
         AuditFilters(customer_id=customer_id)
         if customer_id is not None

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partnerhub import ids
 from partnerhub.audit import service as audit
 from partnerhub.catalog.customer_roles import CUSTOMER_ROLES, FULL_ADMIN, CustomerRole
+from partnerhub.catalog.roles import PARTNER_ROLES
 from partnerhub.customer_portal.repository import CustomerPortalRepository
 from partnerhub.errors import Forbidden, NotFound
 from partnerhub.identity import org_auth
@@ -114,6 +115,13 @@ class OrgContext:
     @property
     def principal(self) -> Principal:
         scopes = {s for action, granted in SCOPES_OF.items() if self.can(action) for s in granted}
+        if (
+            self.partner_admin is not None
+            and audit.READ in PARTNER_ROLES[self.partner_admin.role].scopes
+        ):
+            # a partner administrator reads the organization's log with their own role's
+            # audit scope (audit.service.require_reader): not a sales administrator
+            scopes.add(audit.READ)
         person = self.org_user or self.partner_admin
         return Principal(
             kind="customer_admin" if self.org_user else "admin",

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partnerhub import ids, runtime
+from partnerhub.audit import service as audit_service
 from partnerhub.audit import views as audit_views
 from partnerhub.catalog import packages as catalog
 from partnerhub.catalog.customer_roles import CUSTOMER_ROLES, FULL_ADMIN
@@ -374,8 +375,11 @@ async def emails(request: Request, ctx: OrgContext) -> Response:
 @router.get("/{customer_ref}/audit")
 @_org_page
 async def audit_log(request: Request, ctx: OrgContext) -> Response:
-    """The organization's audit log (issue 13 item 6): every administrator role may read it."""
+    """The organization's audit log (issue 13 item 6): every administrator role of the
+    organization may read it, and a partner administrator whose role reads audit logs (not
+    sales: ``audit.service.require_reader``)."""
     ctx.require("view")
+    audit_service.require_reader(ctx.principal)
     async with unit_of_work(request) as db:
         history = await audit_views.history_context(
             db,

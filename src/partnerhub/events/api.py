@@ -32,7 +32,9 @@ router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"])
 feed_router = APIRouter(prefix="/v1/events", tags=["Events"])
 
 
-def present(webhook: Webhook) -> dict[str, Any]:
+def present(webhook: Webhook, principal: Principal) -> dict[str, Any]:
+    """The wire Webhook; its ``secret`` only for a caller who may manage it
+    (``service.shown_secret``)."""
     out = WebhookOut(
         id=service.webhook_id(webhook),
         name=webhook.name,
@@ -40,7 +42,7 @@ def present(webhook: Webhook) -> dict[str, Any]:
         resource=webhook.resource,
         event=webhook.event,
         filter=webhook.filter,
-        secret=webhook.secret,
+        secret=service.shown_secret(principal, webhook),
         status=webhook.status,
         created=iso_z(webhook.created),
         owned_by=webhook.owned_by,
@@ -68,7 +70,7 @@ async def list_webhooks(
         rows = await service.list_webhooks(
             WebhookRepository(session, principal), page.offset, page.fetch
         )
-        items = [present(w) for w in page_rows(request, response, page, rows)]
+        items = [present(w, principal) for w in page_rows(request, response, page, rows)]
     return {"items": items}
 
 
@@ -88,7 +90,7 @@ async def create_webhook(
             owned_by=body.owned_by,
             allow_private=_allow_private(request),
         )
-        out = present(webhook)
+        out = present(webhook, principal)
     return out
 
 
@@ -98,7 +100,7 @@ async def get_webhook(
 ) -> dict[str, Any]:
     async with unit_of_work(request) as session:
         webhook = await service.get(WebhookRepository(session, principal), webhook_id)
-        return present(webhook)
+        return present(webhook, principal)
 
 
 @router.put("/{webhook_id}", response_model=WebhookOut, response_model_exclude_none=True)
@@ -119,7 +121,7 @@ async def update_webhook(
             status=body.status,
             allow_private=_allow_private(request),
         )
-        out = present(webhook)
+        out = present(webhook, principal)
     return out
 
 

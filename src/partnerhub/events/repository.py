@@ -104,8 +104,13 @@ class EventRepository(Repository):
 
 
 class WebhookRepository(Repository):
-    async def page(self, offset: int, fetch: int) -> list[Webhook]:
-        stmt = self.scoped(select(Webhook), Webhook).order_by(Webhook.created, Webhook.id)
+    async def page(self, offset: int, fetch: int, resources: list[str]) -> list[Webhook]:
+        """The acting partner's webhooks of ``resources``, oldest first."""
+        stmt = (
+            self.scoped(select(Webhook), Webhook)
+            .where(Webhook.resource.in_(resources))
+            .order_by(Webhook.created, Webhook.id)
+        )
         return list((await self.session.scalars(stmt.offset(offset).limit(fetch))).all())
 
     async def get(self, webhook_id: uuid.UUID | None, for_update: bool = False) -> Webhook:
@@ -175,6 +180,20 @@ class WebhookRepository(Repository):
 # --- the dispatcher and the sender (the hub's own work: every partner's webhooks) ----------
 
 
+# A webhook owned by its creator (``owned_by = 'creator'``) lives with its maker's authority:
+# the administrator who made it (in the portal) still active, or the token it was made with
+# still unrevoked and that token's administrator (if any: an operator's token has none) still
+# active. Otherwise no event is queued for it and nothing of it is sent, until the maker is
+# active again (docs/events.md, "Webhooks"). An ``org`` webhook is the partner's own, and a
+# webhook without a maker (made by the hub) has no one to outlive. Primary-key look-ups only.
+MAKER_HOLDS = """
+    (w.owned_by <> 'creator' OR w.created_by IS NULL
+     OR EXISTS (SELECT 1 FROM partner_admins a WHERE a.id = w.created_by AND a.active)
+     OR EXISTS (SELECT 1 FROM api_tokens t LEFT JOIN partner_admins a ON a.id = t.created_by
+                WHERE t.id = w.created_by AND t.revoked IS NULL
+                  AND (t.created_by IS NULL OR a.active)))"""
+
+
 # The dispatcher's round, one statement: lock its position (one dispatcher at a time), read the
 # next events in commit order, match them against the active webhooks (resource, event, start
 # position, partner or sub-partner, customer, status: the filter's columns), write one delivery
@@ -183,7 +202,8 @@ class WebhookRepository(Repository):
 # ``c.position >= (SELECT position FROM pos)`` starts the scan of event_commits' primary key at
 # the position; the row comparison alone read the whole stream at every round (94 ms at
 # 30,000 events, against 0.2 ms).
-_DISPATCH = """
+_DISPATCH = (
+    """
 WITH pos AS (
     SELECT position, event_id FROM webhook_dispatch WHERE id = 1 FOR UPDATE),
 ev AS (
@@ -209,6 +229,9 @@ matched AS (
                    AND ev.parent_partner_id = w.partner_id END
      AND (w.filter_customer_id IS NULL OR ev.customer_id = w.filter_customer_id)
      AND (w.filter_status IS NULL OR ev.status = w.filter_status)
+     AND """  # noqa: S608 - a fixed fragment (MAKER_HOLDS), every value a parameter
+    + MAKER_HOLDS
+    + """
     ON CONFLICT (webhook_id, event_id) DO NOTHING
     RETURNING 1),
 last AS (
@@ -219,6 +242,7 @@ moved AS (
     RETURNING 1)
 SELECT (SELECT count(*) FROM pos), (SELECT count(*) FROM ev), (SELECT count(*) FROM matched)
 """
+)
 
 
 async def dispatch_round(conn: AsyncConnection[Any], max_: int) -> tuple[int, int]:
@@ -264,6 +288,9 @@ async def lease_due_webhooks(
         WHERE id IN (
             SELECT w.id FROM webhooks w
             WHERE w.status = 'active' AND (w.lease_until IS NULL OR w.lease_until < now())
+              AND """  # noqa: S608 - a fixed fragment (MAKER_HOLDS), every value a parameter
+        + MAKER_HOLDS
+        + """
               AND EXISTS (SELECT 1 FROM webhook_deliveries d
                           WHERE d.webhook_id = w.id AND d.status = 'pending'
                             AND d.next_attempt <= now())

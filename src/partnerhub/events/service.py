@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from partnerhub import ids
 from partnerhub.audit import service as audit
 from partnerhub.catalog.roles import ADMIN_SCOPE, SUB_PARTNERS_READ
-from partnerhub.errors import ApiError, InvalidValue, ValidationFailed
+from partnerhub.errors import ApiError, Forbidden, InvalidValue, ValidationFailed
 from partnerhub.events.repository import EventRepository, StoredEvent, WebhookRepository
 from partnerhub.kit import outbound
 from partnerhub.kit.scope import Principal
@@ -51,6 +51,37 @@ _CURSOR = re.compile(r"^(\d{1,18})\.(\d{1,18})$")
 def require_webhooks(principal: Principal) -> None:
     """Webhooks are for callers that may read at least one resource a webhook can carry."""
     principal.require(*sorted({READ_SCOPES[r] for r in WEBHOOK_RESOURCES}))
+
+
+def may_manage(principal: Principal) -> bool:
+    """Creating, changing, deleting, testing or re-activating a webhook is for callers that may
+    change something: a ``_write`` scope or ``partnerhub:admin`` (the portal's rule too). A
+    read-only caller (a ``read_only`` or ``sales`` administrator, a token of read scopes only)
+    may look at webhooks, never redirect, silence or create one."""
+    return principal.has(ADMIN_SCOPE) or any(s.endswith("_write") for s in principal.scopes)
+
+
+def require_manage(principal: Principal) -> None:
+    require_webhooks(principal)
+    if not may_manage(principal):
+        raise Forbidden("Your role cannot manage webhooks")
+
+
+def require_org_owner(principal: Principal) -> None:
+    """A webhook becomes the organization's (``ownedBy=org``: it outlives its maker, see
+    ``repository.MAKER_HOLDS``) only by a full administrator's hand (``partnerhub:admin``, who
+    manages administrators): otherwise anyone who may manage webhooks could make one that
+    survives their own deactivation."""
+    principal.require(ADMIN_SCOPE)
+
+
+def shown_secret(principal: Principal, webhook: Webhook) -> str | None:
+    """The webhook's secret as the caller's answer shows it: only to a caller who may manage
+    the webhook (a manager who reads its resource); a lower-scoped reader gets none (with it
+    they could sign forged deliveries to the partner's receiver)."""
+    if may_manage(principal) and principal.has(READ_SCOPES[webhook.resource]):
+        return webhook.secret
+    return None
 
 
 def webhook_id(webhook: Webhook) -> str:
@@ -207,7 +238,7 @@ async def create(
     owned_by: str | None,
     allow_private: bool,
 ) -> Webhook:
-    require_webhooks(repo.principal)
+    require_manage(repo.principal)
     problems: list[ApiError] = []
     if resource not in WEBHOOK_RESOURCES:
         problems.append(
@@ -236,6 +267,8 @@ async def create(
     if problems:
         raise problems[0] if len(problems) == 1 else ValidationFailed(problems)
     repo.principal.require(READ_SCOPES[resource])
+    if owned_by == "org":
+        require_org_owner(repo.principal)
     rule = await _checked_filter(repo, filter_)
     webhook = Webhook(
         id=uuid.uuid4(),
@@ -272,13 +305,15 @@ async def update(
     status: str | None,
     allow_private: bool,
 ) -> Webhook:
-    require_webhooks(repo.principal)
+    require_manage(repo.principal)
     webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
     repo.principal.require(READ_SCOPES[webhook.resource])
     if status is not None and status != ACTIVE:
         raise InvalidValue("status: only 'active' (to re-activate) may be set", field="status")
     if owned_by is not None and owned_by not in OWNED_BY:
         raise InvalidValue("ownedBy: creator or org", field="ownedBy")
+    if owned_by == "org" and webhook.owned_by != "org":
+        require_org_owner(repo.principal)
     check_target(target_url, allow_private)
     before = _audited(webhook)
     webhook.name = name
@@ -297,13 +332,19 @@ async def update(
 
 
 async def get(repo: WebhookRepository, raw_id: str) -> Webhook:
+    """The caller's webhook (another partner's: 404); one of a resource the caller may not
+    read is refused (403), as the feed refuses that resource: its filter, target and
+    delivery log are about that resource."""
     require_webhooks(repo.principal)
-    return await repo.get(ids.decode("WEBHOOK", raw_id))
+    webhook = await repo.get(ids.decode("WEBHOOK", raw_id))
+    repo.principal.require(READ_SCOPES[webhook.resource])
+    return webhook
 
 
 async def delete(repo: WebhookRepository, raw_id: str) -> None:
-    require_webhooks(repo.principal)
+    require_manage(repo.principal)
     webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
+    repo.principal.require(READ_SCOPES[webhook.resource])
     _log(repo, "webhook.delete", webhook, _audited(webhook), removed=True)
     await repo.remove(webhook)
 
@@ -350,5 +391,7 @@ def _log(
 
 
 async def list_webhooks(repo: WebhookRepository, offset: int, fetch: int) -> list[Webhook]:
+    """The caller's webhooks of the resources it may read."""
     require_webhooks(repo.principal)
-    return await repo.page(offset, fetch)
+    readable = [r for r in WEBHOOK_RESOURCES if repo.principal.has(READ_SCOPES[r])]
+    return await repo.page(offset, fetch, readable)

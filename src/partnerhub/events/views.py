@@ -20,8 +20,9 @@ router = APIRouter(include_in_schema=False)
 
 
 def _require_manage(ctx: portal.PortalContext) -> None:
-    """Changing webhooks is for administrators who may change something (not read-only)."""
-    if not any(scope.endswith("_write") for scope in ctx.principal.scopes):
+    """Changing webhooks is for administrators who may change something (not read-only): the
+    services' rule (``service.may_manage``), checked here before the form is read."""
+    if not service.may_manage(ctx.principal):
         raise Forbidden(N_("Your role cannot manage webhooks"))
 
 
