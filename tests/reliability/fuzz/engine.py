@@ -517,6 +517,12 @@ VALID_BODIES: dict[tuple[str, str], Callable[[Seed, int], Any]] = {
 }
 
 
+# Fields of which a body carries one only (the subscriber's ``package`` or ``packages``): a
+# generated one replaces its partner in the valid body, or the body would carry both and no
+# longer be the valid body it stands for (a "positive" case the document calls invalid).
+EXCLUSIVE = {"package": "packages", "packages": "package"}
+
+
 def _one_field(case: Case, seed_data: Seed, pick: int, n: int) -> None:
     """Replace the generated body by a valid one carrying one generated top-level field."""
     make = VALID_BODIES.get((case.operation.method.upper(), _normalized(case.operation.path)))
@@ -527,6 +533,8 @@ def _one_field(case: Case, seed_data: Seed, pick: int, n: int) -> None:
     if isinstance(generated, dict):
         if generated:
             key = sorted(generated)[pick % len(generated)]
+            if generated[key] is not None:
+                base.pop(EXCLUSIVE.get(key, ""), None)
             base[key] = generated[key]
         case.body = base
     elif generated is None or pick % 4 == 0:
