@@ -6,7 +6,6 @@ events only, and the move's ``statusChanged`` carries what the GET shows afterwa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
@@ -17,11 +16,10 @@ from sqlalchemy import select
 from partnerhub.catalog.roles import ALL_SCOPES
 from partnerhub.config import Settings
 from partnerhub.db import Database
-from partnerhub.events import delivery
 from partnerhub.models import OrgUser, OutboxEmail
 from tests.conftest import Tenant, bearer
 from tests.events.receiver import Receiver
-from tests.events.test_webhooks import make_webhook, pump
+from tests.events.test_webhooks import make_webhook, more_rounds, pump
 from tests.factories import give_password, make_customer
 from tests.identity.org.conftest import PASSWORD, password_signin
 
@@ -82,10 +80,7 @@ async def test_a_consent_move_reaches_the_webhook_as_status_changed(
 
     # ours: created (pending), statusChanged (provisioned); theirs: created, deleted (moved)
     await pump(db, settings, lambda: len(receiver.ok()) >= 4)
-    for _ in range(5):  # a few more rounds: anything extra would arrive now
-        await asyncio.sleep(0.1)
-        await delivery.dispatch(db)
-        await delivery.send_due(db, settings)
+    await more_rounds(db, settings, 5)
     bodies = [json.loads(r.body) for r in receiver.ok()]
     by_hook = {
         hook: [(b["event"], b["data"]) for b in bodies if b["id"] == hook]

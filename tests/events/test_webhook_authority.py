@@ -3,7 +3,6 @@ authority (docs/events.md, "Webhooks"; docs/security.md, "Credentials and author
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import timedelta
@@ -16,13 +15,12 @@ from partnerhub import ids
 from partnerhub.catalog.roles import ALL_SCOPES, READ_SCOPES, WRITE_SCOPES
 from partnerhub.config import Settings
 from partnerhub.db import Database
-from partnerhub.events import delivery
 from partnerhub.identity import service as identity
 from partnerhub.identity.repository import AdminRepository
 from partnerhub.models import PartnerAdmin
 from tests.conftest import Tenant, assert_error, bearer
 from tests.events.receiver import Receiver
-from tests.events.test_webhooks import SECRET, location_body, make_webhook, pump
+from tests.events.test_webhooks import SECRET, location_body, make_webhook, more_rounds, pump
 from tests.factories import make_customer
 
 
@@ -165,10 +163,7 @@ async def _received_by(
         return [b["id"] for b in bodies if b["data"].get("name") == name]
 
     await pump(db, settings, lambda: witness in got())
-    for _ in range(3):  # let any other webhook's delivery arrive too
-        await asyncio.sleep(0.1)
-        await delivery.dispatch(db)
-        await delivery.send_due(db, settings)
+    await more_rounds(db, settings, 3)
     return sorted(got())
 
 

@@ -37,6 +37,15 @@ async def pump(db: Database, settings: Settings, until: Any, seconds: float = 20
         await asyncio.sleep(0.05)
 
 
+async def more_rounds(db: Database, settings: Settings, rounds: int) -> None:
+    """A few more rounds of the delivery loop after ``pump``: anything extra (a delivery that
+    should not exist, a repeat) would arrive now."""
+    for _ in range(rounds):
+        await asyncio.sleep(0.1)
+        await delivery.dispatch(db)
+        await delivery.send_due(db, settings)
+
+
 async def make_webhook(
     client: httpx.AsyncClient, token: str, url: str, **overrides: Any
 ) -> dict[str, Any]:
