@@ -305,9 +305,7 @@ async def update(
     status: str | None,
     allow_private: bool,
 ) -> Webhook:
-    require_manage(repo.principal)
-    webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
-    repo.principal.require(READ_SCOPES[webhook.resource])
+    webhook = await get(repo, raw_id, manage=True)
     if status is not None and status != ACTIVE:
         raise InvalidValue("status: only 'active' (to re-activate) may be set", field="status")
     if owned_by is not None and owned_by not in OWNED_BY:
@@ -331,20 +329,22 @@ async def update(
     return webhook
 
 
-async def get(repo: WebhookRepository, raw_id: str) -> Webhook:
+async def get(repo: WebhookRepository, raw_id: str, *, manage: bool = False) -> Webhook:
     """The caller's webhook (another partner's: 404); one of a resource the caller may not
     read is refused (403), as the feed refuses that resource: its filter, target and
-    delivery log are about that resource."""
-    require_webhooks(repo.principal)
-    webhook = await repo.get(ids.decode("WEBHOOK", raw_id))
+    delivery log are about that resource. ``manage``: to change, delete or test it (a caller
+    who may manage webhooks, the row locked for the change)."""
+    if manage:
+        require_manage(repo.principal)
+    else:
+        require_webhooks(repo.principal)
+    webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=manage)
     repo.principal.require(READ_SCOPES[webhook.resource])
     return webhook
 
 
 async def delete(repo: WebhookRepository, raw_id: str) -> None:
-    require_manage(repo.principal)
-    webhook = await repo.get(ids.decode("WEBHOOK", raw_id), for_update=True)
-    repo.principal.require(READ_SCOPES[webhook.resource])
+    webhook = await get(repo, raw_id, manage=True)
     _log(repo, "webhook.delete", webhook, _audited(webhook), removed=True)
     await repo.remove(webhook)
 
