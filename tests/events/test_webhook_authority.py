@@ -182,17 +182,25 @@ async def test_a_creators_webhook_stops_with_its_makers_authority(
     witness = (await make_webhook(client, operator, receiver.url))["id"]
     _, by_revoked, revoked_token_id = await _maker(db, tenant)
     of_revoked = (await make_webhook(client, by_revoked, receiver.url))["id"]
-    everyone = sorted([mine, org, witness, of_revoked])
+    _, by_expiring, expiring_token_id = await _maker(db, tenant)
+    of_expired = (await make_webhook(client, by_expiring, receiver.url))["id"]
+    everyone = sorted([mine, org, witness, of_revoked, of_expired])
     assert (
         await _received_by(client, db, settings, receiver, operator, setup.org, "Before", witness)
         == everyone
     )
-    # the maker is deactivated; the other maker's token revoked (the portal's API-token page)
+    # the maker is deactivated; the second maker's token revoked (the portal's API-token page)
     await _set_active(client, tenant, admin, False)
     async with db.transaction() as session:
         await identity.revoke_token(
             AdminRepository(session, identity.principal_for_admin(tenant.admin)),
             revoked_token_id,
+        )
+        # a third maker's token reaches its end (its expiry moved to a second ago, as time
+        # would move it)
+        await session.execute(
+            text("UPDATE api_tokens SET expires = now() - interval '1 second' WHERE id = :id"),
+            {"id": expiring_token_id},
         )
     # their own webhooks get nothing more; the organization's webhook lives on
     assert await _received_by(

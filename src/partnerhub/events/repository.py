@@ -182,15 +182,17 @@ class WebhookRepository(Repository):
 
 # A webhook owned by its creator (``owned_by = 'creator'``) lives with its maker's authority:
 # the administrator who made it (in the portal) still active, or the token it was made with
-# still unrevoked and that token's administrator (if any: an operator's token has none) still
-# active. Otherwise no event is queued for it and nothing of it is sent, until the maker is
-# active again (docs/events.md, "Webhooks"). An ``org`` webhook is the partner's own, and a
-# webhook without a maker (made by the hub) has no one to outlive. Primary-key look-ups only.
+# still unrevoked and unexpired, and that token's administrator (if any: an operator's token has
+# none) still active. Otherwise no event is queued for it and nothing of it is sent, until the
+# maker is active again (docs/events.md, "Webhooks"). An ``org`` webhook is the partner's own,
+# and a webhook without a maker (made by the hub) has no one to outlive. Primary-key look-ups
+# only.
 MAKER_HOLDS = """
     (w.owned_by <> 'creator' OR w.created_by IS NULL
      OR EXISTS (SELECT 1 FROM partner_admins a WHERE a.id = w.created_by AND a.active)
      OR EXISTS (SELECT 1 FROM api_tokens t LEFT JOIN partner_admins a ON a.id = t.created_by
                 WHERE t.id = w.created_by AND t.revoked IS NULL
+                  AND (t.expires IS NULL OR t.expires > now())
                   AND (t.created_by IS NULL OR a.active)))"""
 
 
