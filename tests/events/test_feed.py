@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from partnerhub.catalog.roles import ALL_SCOPES
 from partnerhub.db import Database
+from partnerhub.errors import InvalidValue
+from partnerhub.events import service
+from partnerhub.identity import keys
 from tests.conftest import Tenant, assert_error, bearer
 from tests.factories import provisioned_org
 
@@ -22,6 +27,12 @@ async def feed(client: httpx.AsyncClient, token: str, **params: Any) -> dict[str
     return body
 
 
+async def cursors(db: Database) -> service.Cursors:
+    """The installation's cursor codec (what the server reads its cursors with)."""
+    async with db.transaction() as session:
+        return service.Cursors(await keys.server_secret(session))
+
+
 async def everything(client: httpx.AsyncClient, token: str, **params: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     after = ""
@@ -29,13 +40,14 @@ async def everything(client: httpx.AsyncClient, token: str, **params: Any) -> li
         page = await feed(client, token, after=after, max=3, **params)
         items += page["items"]
         if not page["items"]:
-            assert page["next"] == (after or "0.0")
+            # nothing new: poll again from where you are
+            assert page["next"] == after if after else page["next"]
             return items
         after = page["next"]
 
 
 async def test_a_customer_and_its_subscriber_appear_in_commit_order_with_request_and_actor(
-    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, worker: None
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, other_tenant: Tenant, worker: None
 ) -> None:
     org = await provisioned_org(client, tenant, "Feedco", "boss@feedco.example")
     added = await client.post(
@@ -70,9 +82,11 @@ async def test_a_customer_and_its_subscriber_appear_in_commit_order_with_request
     customer_events = [i for i in items if i["resource"] == "wholesaleCustomers"]
     assert customer_events[0]["data"]["id"] == org.customer_id
     assert customer_events[-1]["data"]["status"] == "provisioned"
-    # cursors strictly increase; the pages joined are the whole feed
-    cursors = [tuple(int(p) for p in i["cursor"].split(".")) for i in items]
-    assert cursors == sorted(cursors) and len(set(cursors)) == len(cursors)
+    # cursors strictly increase (read with the server's key); the pages joined are the whole
+    # feed
+    codec = await cursors(db)
+    read = [codec.parse(i["cursor"]) for i in items]
+    assert read == sorted(read) and len(set(read)) == len(read)
     # filters
     only = await everything(client, org.token, resource="wholesaleSubscribers")
     assert [i["cursor"] for i in only] == [
@@ -102,6 +116,53 @@ async def test_the_feed_refuses_what_the_token_may_not_read_and_bad_cursors(
     response = await client.get("/v1/events", params={"max": "0"}, headers=bearer(token))
     assert response.status_code == 400
     assert (await client.get("/v1/events")).status_code == 401
+
+
+OPAQUE = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+async def test_cursors_and_ids_are_opaque_and_tell_nothing_of_other_partners(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    token = await tenant.token(*ALL_SCOPES)
+    first = (await feed(client, token))["items"]
+    for _ in range(5):  # another partner is busy in between
+        await other_tenant.add_admin("read_only")
+    await tenant.add_admin("read_only")
+    page = await feed(client, token)
+    items = page["items"]
+    assert items[: len(first)] == first  # the same cursor and id at every read
+    assert len(items) == len(first) + 1
+    # each cursor is the event's commit position and number, sealed: only the server's key
+    # reads them, and the numbers (which count every partner's events) are not on the wire
+    codec = await cursors(db)
+    async with db.transaction() as session:
+        stored = (
+            await session.execute(
+                text(
+                    "SELECT c.position, e.id FROM events e JOIN event_commits c USING (txid)"
+                    " WHERE e.partner_id = :partner ORDER BY c.position, e.id"
+                ),
+                {"partner": tenant.partner.id},
+            )
+        ).all()
+    assert [codec.parse(i["cursor"]) for i in items] == [tuple(r) for r in stored]
+    for item in items:
+        assert OPAQUE.fullmatch(item["cursor"]) and OPAQUE.fullmatch(item["id"])
+        assert item["id"] != item["cursor"]
+    assert len({i["id"] for i in items}) == len(items)
+    stranger = service.Cursors(b"not this installation's secret")
+    with pytest.raises(InvalidValue):
+        stranger.parse(items[-1]["cursor"])
+    # from the last cursor: nothing new, and the same cursor to poll with
+    assert await feed(client, token, after=page["next"]) == {"items": [], "next": page["next"]}
+    # a cursor altered, or one in clear numbers, is not one this feed gave
+    last = items[-1]["cursor"]
+    altered = last[:5] + ("A" if last[5] != "A" else "B") + last[6:]
+    position, event_id = codec.parse(last)
+    for bad in (altered, f"{position}.{event_id}", last[:-1], last + "A"):
+        response = await client.get("/v1/events", params={"after": bad}, headers=bearer(token))
+        assert_error(response, 400, 1003)
 
 
 async def test_no_event_without_its_change_and_none_for_a_rolled_back_change(

@@ -283,6 +283,15 @@ async def test_a_receiver_that_fails_five_times_then_recovers_gets_everything_on
     assert [i["attempt"] for i in items[::-1]] == [1, 2, 3, 4, 5, 6, 1, 1]
     assert items[-1]["responseExcerpt"] == "receiver broken"
     assert all(i["latencyMs"] >= 0 for i in items)
+    # each attempt names its event by the feed's (opaque) cursor of that event
+    feed = await client.get("/v1/events", params={"resource": "locations"}, headers=bearer(token))
+    cursor = {
+        e["data"]["name"]: e["cursor"] for e in feed.json()["items"] if e["event"] == "created"
+    }
+    assert [i["eventCursor"] for i in items[::-1]] == [cursor["Retry 0"]] * 6 + [
+        cursor["Retry 1"],
+        cursor["Retry 2"],
+    ]
     status = await client.get(f"/v1/webhooks/{hook['id']}", headers=bearer(token))
     assert status.json()["status"] == "active"
 

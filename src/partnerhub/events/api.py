@@ -159,10 +159,11 @@ async def list_attempts(
         repo = WebhookRepository(session, principal)
         webhook = await service.get(repo, webhook_id)
         rows = await repo.attempts(webhook, page.offset, page.fetch)
+        codec = await service.cursors(repo)
     items = [
         AttemptOut(
             delivery_id=f"msg_{d.id.hex}",
-            event_cursor=f"{d.position}.{d.event_id}" if d.event_id is not None else None,
+            event_cursor=codec.cursor(d.position, d.event_id) if d.event_id is not None else None,
             attempt=number,
             at=iso_z(a.at),
             status_code=a.status_code,
@@ -193,16 +194,20 @@ async def event_feed(
         )
     items = [
         EventOut(
-            cursor=e.cursor,
-            id=str(e.id),
-            resource=e.resource,
-            event=e.event,
-            created=iso_z(e.created),
-            actor_id=delivery.actor_ref(e.actor_id),
-            tracking_id=e.tracking_id,
-            data=render(e.resource, e.data, Owner(e.data_region, e.external_id)),
+            cursor=item.cursor,
+            id=item.id,
+            resource=item.event.resource,
+            event=item.event.event,
+            created=iso_z(item.event.created),
+            actor_id=delivery.actor_ref(item.event.actor_id),
+            tracking_id=item.event.tracking_id,
+            data=render(
+                item.event.resource,
+                item.event.data,
+                Owner(item.event.data_region, item.event.external_id),
+            ),
         )
-        for e in rows
+        for item in rows
     ]
     return EventFeed(items=items, next=nxt).model_dump(
         by_alias=True, mode="json", exclude_none=True

@@ -36,10 +36,6 @@ class StoredEvent:
     data_region: str | None
     external_id: str | None
 
-    @property
-    def cursor(self) -> str:
-        return f"{self.position}.{self.id}"
-
 
 # Commit order first (event_commits.position), then the order inside the transaction. The
 # first condition lets the primary key of event_commits start the scan at the cursor: the row

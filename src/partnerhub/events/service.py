@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import ipaddress
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from partnerhub import ids
 from partnerhub.audit import service as audit
 from partnerhub.catalog.roles import ADMIN_SCOPE, SUB_PARTNERS_READ
 from partnerhub.errors import ApiError, Forbidden, InvalidValue, ValidationFailed
 from partnerhub.events.repository import EventRepository, StoredEvent, WebhookRepository
+from partnerhub.identity import keys
 from partnerhub.kit import outbound
 from partnerhub.kit.scope import Principal
 from partnerhub.models import Webhook
@@ -45,7 +50,6 @@ EVENTS = ("created", "updated", "deleted", "statusChanged")
 FILTER_KEYS = ("customerId", "status", "onBehalfOfSubPartnerOrgId")
 ACTIVE, INACTIVE = "active", "inactive"
 OWNED_BY = ("creator", "org")
-_CURSOR = re.compile(r"^(\d{1,18})\.(\d{1,18})$")
 
 
 def require_webhooks(principal: Principal) -> None:
@@ -88,14 +92,78 @@ def webhook_id(webhook: Webhook) -> str:
     return ids.encode("WEBHOOK", webhook.id, ids.HUB)
 
 
-def parse_cursor(raw: str | None) -> tuple[int, int]:
-    """``after`` of the feed: absent = from the oldest event kept."""
-    if raw is None or raw.strip() == "":
-        return 0, 0
-    match = _CURSOR.match(raw.strip())
-    if match is None:
-        raise InvalidValue("after: not a cursor this feed gave", field="after")
-    return int(match.group(1)), int(match.group(2))
+# --- what a reader sees of the stream's numbers -------------------------------------------
+
+
+class Cursors:
+    """Feed cursors and event ids as a reader sees them: opaque (docs/events.md, "Order and the
+    cursor"). The stream's numbers (commit position, event id) are the hub's, shared by every
+    partner: shown in clear, the gap between two of a partner's own cursors would tell it how
+    much every other partner did in between. Each is one AES block under a key derived from
+    the server secret (``identity.keys``): a cursor is the position and the event id (48 bits
+    each) and 32 zero bits, which a cursor the feed did not give fails; an event id is the
+    event's number under a key of its own. Deterministic, so stable across restarts and the
+    same from every process of the installation; 22 base64url characters each. A one-block
+    permutation needs no chaining mode: each block is a whole value."""
+
+    _BITS = 48
+
+    def __init__(self, secret: bytes) -> None:
+        # ECB of one block: a keyed permutation of 128-bit values, not a stream of blocks.
+        one_block = modes.ECB()  # noqa: S305
+        self._cursor = Cipher(algorithms.AES(keys.derive(secret, "events:cursor")), one_block)
+        self._id = Cipher(algorithms.AES(keys.derive(secret, "events:id")), one_block)
+
+    @staticmethod
+    def _seal(cipher: Cipher[Any], block: bytes) -> str:
+        encryptor = cipher.encryptor()
+        sealed = encryptor.update(block) + encryptor.finalize()
+        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+    def cursor(self, position: int, event_id: int) -> str:
+        size = self._BITS // 8
+        block = position.to_bytes(size, "big") + event_id.to_bytes(size, "big") + bytes(4)
+        return self._seal(self._cursor, block)
+
+    def event_id(self, event_id: int) -> str:
+        return self._seal(self._id, event_id.to_bytes(8, "big") + bytes(8))
+
+    def parse(self, raw: str | None) -> tuple[int, int]:
+        """``after`` of the feed: (position, event id); absent = from the oldest event kept."""
+        if raw is None or raw.strip() == "":
+            return 0, 0
+        text = raw.strip()
+        try:
+            sealed = base64.urlsafe_b64decode(text + "==") if len(text) == 22 else b""
+        except (binascii.Error, ValueError):
+            sealed = b""
+        if len(sealed) != 16:
+            raise InvalidValue("after: not a cursor this feed gave", field="after")
+        decryptor = self._cursor.decryptor()
+        block = decryptor.update(sealed) + decryptor.finalize()
+        size = self._BITS // 8
+        if block[2 * size :] != bytes(4):
+            raise InvalidValue("after: not a cursor this feed gave", field="after")
+        return int.from_bytes(block[:size], "big"), int.from_bytes(block[size : 2 * size], "big")
+
+
+@functools.lru_cache(maxsize=4)
+def _cursors(secret: bytes) -> Cursors:
+    return Cursors(secret)
+
+
+async def cursors(repo: EventRepository | WebhookRepository) -> Cursors:
+    """The installation's :class:`Cursors` (its server secret: one primary-key read)."""
+    return _cursors(await keys.server_secret(repo.session))
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """An event of a feed page, with its cursor and id as the reader sees them."""
+
+    cursor: str
+    id: str
+    event: StoredEvent
 
 
 async def feed(
@@ -104,9 +172,10 @@ async def feed(
     max_: int,
     resource: str | None,
     customer: str | None,
-) -> tuple[list[StoredEvent], str]:
+) -> tuple[list[FeedItem], str]:
     """The acting partner's events after ``after``, in commit order, and the next cursor."""
-    position, event_id = parse_cursor(after)
+    codec = await cursors(repo)
+    position, event_id = codec.parse(after)
     principal = repo.principal
     resources = [r for r, scope in READ_SCOPES.items() if principal.has(scope)]
     if resource is not None:
@@ -116,14 +185,15 @@ async def feed(
         resources = [resource]
     elif not resources:
         principal.require(*READ_SCOPES.values())
+    here = codec.cursor(position, event_id)
     customer_id = None
     if customer is not None:
         customer_id = ids.decode("CUSTOMER", customer.strip())
         if customer_id is None:  # an id that is not one: nothing of yours matches it
-            return [], f"{position}.{event_id}"
+            return [], here
     rows = await repo.feed(position, event_id, max_, resources, customer_id)
-    nxt = rows[-1].cursor if rows else f"{position}.{event_id}"
-    return rows, nxt
+    items = [FeedItem(codec.cursor(e.position, e.id), codec.event_id(e.id), e) for e in rows]
+    return items, items[-1].cursor if items else here
 
 
 @dataclass(frozen=True, slots=True)
