@@ -349,8 +349,15 @@ def unhandled_errors(log: str, first: int = 3, limit: int = 8000) -> str:
 
 
 @pytest.fixture(scope="module")
+def live_server_env() -> dict[str, str]:
+    """Settings of the module's live server beyond the defaults (a module overrides this
+    fixture, e.g. to let webhooks reach a local receiver)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def live_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, live_server_env: dict[str, str]
 ) -> Iterator[LiveServer]:
     """``partnerhub serve`` in a subprocess on the test database (with its worker).
 
@@ -364,6 +371,7 @@ def live_server(
         "PARTNERHUB_PORT": str(port),
         "PARTNERHUB_DATA_DIR": str(tmp_path_factory.mktemp("data")),
         "PARTNERHUB_ADMIN_PASSWORD": "live-server-unused",
+        **live_server_env,
     }
     log = log_path.open("wb")
     proc = subprocess.Popen(

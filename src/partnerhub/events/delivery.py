@@ -80,6 +80,7 @@ def webhook_fields(webhook: Webhook | store.Leased) -> dict[str, Any]:
     return {
         "id": ids.encode("WEBHOOK", webhook.id, ids.HUB),
         "name": webhook.name,
+        "targetUrl": webhook.target_url,
         "filter": webhook.filter,
         "orgId": ids.encode("ORGANIZATION", webhook.partner_id, ids.HUB),
         "createdBy": ids.encode("PEOPLE", webhook.created_by, ids.HUB)
