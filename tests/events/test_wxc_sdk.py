@@ -83,7 +83,7 @@ async def test_webhooks_and_audit_through_wxc_sdk(
         made, listed, details = await asyncio.to_thread(make)
         assert made.status == WebhookStatus.active
         assert made.resource == "locations" and made.event == WebhookEventType.created
-        assert made.org_id == org_id and made.secret == SECRET
+        assert made.org_id == org_id and made.secret == SECRET and made.app_id
         assert [w.webhook_id for w in listed] == [made.webhook_id]
         assert details == made
 
@@ -107,7 +107,8 @@ async def test_webhooks_and_audit_through_wxc_sdk(
         event = WebhookEvent.model_validate_json(got.body)
         assert event.webhook_id == made.webhook_id and event.name == "sdk"
         assert event.resource == "locations" and event.event == WebhookEventType.created
-        assert event.org_id == org_id
+        assert event.org_id == org_id and event.app_id == made.app_id
+        assert event.target_url == receiver.url and event.created_by == made.created_by
         assert isinstance(event.data, dict)
         assert event.data["id"] == response.json()["id"]
         assert event.data["name"] == "Through the SDK"

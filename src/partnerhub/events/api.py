@@ -50,6 +50,7 @@ def present(webhook: Webhook, principal: Principal) -> dict[str, Any]:
         created_by=ids.encode("PEOPLE", webhook.created_by, ids.HUB)
         if webhook.created_by
         else None,
+        app_id=service.APP_ID,
     )
     dumped: dict[str, Any] = out.model_dump(by_alias=True, mode="json", exclude_none=True)
     return dumped

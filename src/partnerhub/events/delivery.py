@@ -86,6 +86,7 @@ def webhook_fields(webhook: Webhook | store.Leased) -> dict[str, Any]:
         "createdBy": ids.encode("PEOPLE", webhook.created_by, ids.HUB)
         if webhook.created_by
         else None,
+        "appId": service.APP_ID,
         "ownedBy": webhook.owned_by,
         "status": webhook.status,
     }

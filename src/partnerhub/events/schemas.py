@@ -53,6 +53,7 @@ class WebhookOut(Schema):
     owned_by: str
     org_id: str
     created_by: str | None = None
+    app_id: str
 
 
 class WebhookList(Schema):

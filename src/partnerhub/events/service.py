@@ -88,6 +88,11 @@ def shown_secret(principal: Principal, webhook: Webhook) -> str | None:
     return None
 
 
+# Webex's ``appId`` of a webhook (the application that made it): every webhook here is made
+# through PartnerHub, so one id, the same on every installation.
+APP_ID = ids.encode("APPLICATION", uuid.uuid5(uuid.NAMESPACE_URL, "partnerhub:app"), ids.HUB)
+
+
 def webhook_id(webhook: Webhook) -> str:
     return ids.encode("WEBHOOK", webhook.id, ids.HUB)
 
