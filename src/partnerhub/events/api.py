@@ -161,10 +161,12 @@ async def list_attempts(
         webhook = await service.get(repo, webhook_id)
         rows = await repo.attempts(webhook, page.offset, page.fetch)
         codec = await service.cursors(repo)
+    shown = page_rows(request, response, page, rows)
+    sealed = codec.cursors([(d.position, d.event_id or 0) for _, d, _ in shown])
     items = [
         AttemptOut(
             delivery_id=f"msg_{d.id.hex}",
-            event_cursor=codec.cursor(d.position, d.event_id) if d.event_id is not None else None,
+            event_cursor=cursor if d.event_id is not None else None,
             attempt=number,
             at=iso_z(a.at),
             status_code=a.status_code,
@@ -173,7 +175,7 @@ async def list_attempts(
             response_excerpt=a.response_excerpt,
             delivery_status=d.status,
         )
-        for a, d, number in page_rows(request, response, page, rows)
+        for (a, d, number), cursor in zip(shown, sealed, strict=True)
     ]
     return AttemptList(items=items).model_dump(by_alias=True, mode="json", exclude_none=True)
 

@@ -120,18 +120,29 @@ class Cursors:
         self._id = Cipher(algorithms.AES(keys.derive(secret, "events:id")), one_block)
 
     @staticmethod
-    def _seal(cipher: Cipher[Any], block: bytes) -> str:
+    def _seal(cipher: Cipher[Any], blocks: list[bytes]) -> list[str]:
+        """Each block sealed (one cipher pass for a whole page: ECB seals blocks apart)."""
         encryptor = cipher.encryptor()
-        sealed = encryptor.update(block) + encryptor.finalize()
-        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+        sealed = encryptor.update(b"".join(blocks)) + encryptor.finalize()
+        return [
+            base64.urlsafe_b64encode(sealed[i : i + 16]).rstrip(b"=").decode()
+            for i in range(0, len(sealed), 16)
+        ]
+
+    def cursors(self, pairs: list[tuple[int, int]]) -> list[str]:
+        """The cursors of (position, event id) pairs."""
+        size = self._BITS // 8
+        return self._seal(
+            self._cursor,
+            [p.to_bytes(size, "big") + e.to_bytes(size, "big") + bytes(4) for p, e in pairs],
+        )
 
     def cursor(self, position: int, event_id: int) -> str:
-        size = self._BITS // 8
-        block = position.to_bytes(size, "big") + event_id.to_bytes(size, "big") + bytes(4)
-        return self._seal(self._cursor, block)
+        return self.cursors([(position, event_id)])[0]
 
-    def event_id(self, event_id: int) -> str:
-        return self._seal(self._id, event_id.to_bytes(8, "big") + bytes(8))
+    def event_ids(self, numbers: list[int]) -> list[str]:
+        """The wire ids of events (their numbers, sealed)."""
+        return self._seal(self._id, [n.to_bytes(8, "big") + bytes(8) for n in numbers])
 
     def parse(self, raw: str | None) -> tuple[int, int]:
         """``after`` of the feed: (position, event id); absent = from the oldest event kept."""
@@ -197,7 +208,12 @@ async def feed(
         if customer_id is None:  # an id that is not one: nothing of yours matches it
             return [], here
     rows = await repo.feed(position, event_id, max_, resources, customer_id)
-    items = [FeedItem(codec.cursor(e.position, e.id), codec.event_id(e.id), e) for e in rows]
+    sealed = zip(
+        codec.cursors([(e.position, e.id) for e in rows]),
+        codec.event_ids([e.id for e in rows]),
+        strict=True,
+    )
+    items = [FeedItem(cursor, id_, e) for (cursor, id_), e in zip(sealed, rows, strict=True)]
     return items, items[-1].cursor if items else here
 
 
