@@ -398,3 +398,19 @@ def live_server(
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture
+async def live_db(live_server: LiveServer, clean_db: str) -> AsyncIterator[Database]:
+    """The live server's database, emptied for this test (create tenants with make_tenant)."""
+    db = Database(live_server.database_url, pool_size=2)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def acme(live_db: Database) -> Tenant:
+    """A partner of the live server's database."""
+    return await make_tenant(live_db, "Acme")

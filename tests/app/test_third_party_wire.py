@@ -11,7 +11,6 @@ against a real ``partnerhub serve``:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import pytest
@@ -19,23 +18,9 @@ import requests
 
 from partnerhub.db import Database
 from tests.conftest import LiveServer
-from tests.factories import ALL_WRITE, SUB_READ, Setup, Tenant, make_customer, make_tenant
+from tests.factories import ALL_WRITE, SUB_READ, Setup, Tenant, make_customer
 
 CUSTOMERS_READ = "spark-admin:wholesale_customers_read"
-
-
-@pytest.fixture
-async def live_db(live_server: LiveServer, clean_db: str) -> AsyncIterator[Database]:
-    db = Database(live_server.database_url, pool_size=2)
-    try:
-        yield db
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def acme(live_db: Database) -> Tenant:
-    return await make_tenant(live_db, "Acme")
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -27,15 +25,6 @@ from tests.customers.test_schemathesis import CHECKS
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "webex-wholesale.json"
 PATHS = {"/wholesale/billing/reports", "/wholesale/billing/reports/{id}"}
 EXAMPLES = 25
-
-
-@pytest.fixture
-async def live_db(live_server: LiveServer, clean_db: str) -> AsyncIterator[Database]:
-    db = Database(live_server.database_url, pool_size=2)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 def _fuzz(base_url: str, token: str, report_ids: list[str]) -> int:

@@ -9,35 +9,19 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import requests
 from sqlalchemy import text
 
 from partnerhub.db import Database
 from tests.billing.conftest import WRITE
-from tests.conftest import LiveServer, Tenant, make_tenant
+from tests.conftest import LiveServer, Tenant
 from tests.factories import make_customer
 
 LAST = datetime.now(UTC).date().replace(day=1) - timedelta(days=1)
 FIRST = LAST.replace(day=1)
-
-
-@pytest.fixture
-async def live_db(live_server: LiveServer, clean_db: str) -> AsyncIterator[Database]:
-    db = Database(live_server.database_url, pool_size=2)
-    try:
-        yield db
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def acme(live_db: Database) -> Tenant:
-    return await make_tenant(live_db, "Acme")
 
 
 async def test_billing_reports_through_wxc_sdk(

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
-from partnerhub.db import Database
 from tests.conftest import LiveServer
 
 CHROMIUM = os.environ.get("PARTNERHUB_CHROMIUM", "/usr/bin/chromium")
@@ -51,13 +50,3 @@ async def context(browser: Browser, live_server: LiveServer) -> AsyncIterator[Br
         yield ctx
     finally:
         await ctx.close()
-
-
-@pytest.fixture
-async def live_db(live_server: LiveServer, clean_db: str) -> AsyncIterator[Database]:
-    """The live server's database, emptied for this test (create tenants with make_tenant)."""
-    db = Database(live_server.database_url, pool_size=2)
-    try:
-        yield db
-    finally:
-        await db.dispose()

@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from partnerhub import ids
 from partnerhub.catalog.roles import ALL_SCOPES
 from partnerhub.db import Database
-from tests.conftest import LiveServer, Tenant, bearer, make_tenant
+from tests.conftest import LiveServer, Tenant, bearer
 from tests.events.receiver import Receiver
 from tests.events.test_webhooks import SECRET, location_body
 from tests.factories import make_customer
@@ -29,20 +28,6 @@ from tests.factories import make_customer
 @pytest.fixture(scope="module")
 def live_server_env() -> dict[str, str]:
     return {"PARTNERHUB_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true"}
-
-
-@pytest.fixture
-async def live_db(live_server: LiveServer, clean_db: str) -> AsyncIterator[Database]:
-    db = Database(live_server.database_url, pool_size=2)
-    try:
-        yield db
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def acme(live_db: Database) -> Tenant:
-    return await make_tenant(live_db, "Acme")
 
 
 async def test_webhooks_and_audit_through_wxc_sdk(
